@@ -1,0 +1,276 @@
+//! The flag table: every command-line flag op-lite accepts, with op-node's name, environment
+//! variable(s), default, category and usage. This is the single place flags are defined; `cli`
+//! parses against it and `--help` prints it.
+//!
+//! Names and variables follow op-node's `op-node/flags/flags.go`, `p2p_flags.go` and the shared
+//! `op-service` flag sets (log, metrics, rpc, overrides). Most variables are `OP_NODE_` + the
+//! upper-snake-case name, but not all (e.g. `--l1` reads `OP_NODE_L1_ETH_RPC`).
+
+/// The value a flag takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Str,
+    /// A path or URL; like `Str` but documented as such.
+    Path,
+    U64,
+    Port,
+    /// A Go duration (`12s`, `1m30s`, `500ms`).
+    Duration,
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// Comma-separated, and the flag may repeat.
+    List,
+}
+
+/// op-node's help categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Category {
+    Rollup,
+    L1Rpc,
+    L2Rpc,
+    Sequencer,
+    Operations,
+    P2p,
+    Misc,
+}
+
+impl Category {
+    pub fn title(self) -> &'static str {
+        match self {
+            Category::Rollup => "1. ROLLUP",
+            Category::L1Rpc => "2. L1 RPC",
+            Category::L2Rpc => "3. L2 RPC",
+            Category::Sequencer => "4. SEQUENCER",
+            Category::Operations => "5. LOGGING, METRICS, DEBUGGING, AND API",
+            Category::P2p => "6. PEER-TO-PEER",
+            Category::Misc => "7. MISC",
+        }
+    }
+
+    pub const ALL: [Category; 7] = [
+        Category::Rollup,
+        Category::L1Rpc,
+        Category::L2Rpc,
+        Category::Sequencer,
+        Category::Operations,
+        Category::P2p,
+        Category::Misc,
+    ];
+}
+
+/// How op-lite treats a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented.
+    Yes,
+    /// Accepted so op-node command lines keep working, but deliberately without effect; setting
+    /// it logs this explanation as a warning. (op-node itself keeps several such no-op flags.)
+    Ignored(&'static str),
+}
+
+/// One flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub env: &'static [&'static str],
+    pub kind: Kind,
+    pub default: Option<&'static str>,
+    pub category: Category,
+    pub usage: &'static str,
+    pub support: Support,
+}
+
+const fn f(
+    name: &'static str,
+    env: &'static [&'static str],
+    kind: Kind,
+    default: Option<&'static str>,
+    category: Category,
+    usage: &'static str,
+) -> Flag {
+    Flag {
+        name,
+        aliases: &[],
+        env,
+        kind,
+        default,
+        category,
+        usage,
+        support: Support::Yes,
+    }
+}
+
+const fn ignored(
+    name: &'static str,
+    env: &'static [&'static str],
+    kind: Kind,
+    category: Category,
+    why: &'static str,
+) -> Flag {
+    Flag {
+        name,
+        aliases: &[],
+        env,
+        kind,
+        default: None,
+        category,
+        usage: why,
+        support: Support::Ignored(why),
+    }
+}
+
+use Category::*;
+use Kind::*;
+
+pub const SYNC_MODES: &[&str] = &["consensus-layer", "execution-layer"];
+pub const RPC_KINDS: &[&str] = &[
+    "alchemy",
+    "quicknode",
+    "infura",
+    "parity",
+    "nethermind",
+    "debug_geth",
+    "erigon",
+    "basic",
+    "any",
+    "standard",
+];
+pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "crit"];
+pub const LOG_FORMATS: &[&str] = &["text", "terminal", "logfmt", "json", "json-pretty"];
+pub const HALT_LEVELS: &[&str] = &["major", "minor", "patch", "none"];
+
+/// Every flag op-lite accepts.
+pub const FLAGS: &[Flag] = &[
+    // 1. ROLLUP
+    f("l1", &["OP_NODE_L1_ETH_RPC"], Path, Some("http://127.0.0.1:8545"), Rollup,
+      "Address of L1 User JSON-RPC endpoint to use (eth namespace required)"),
+    f("l2", &["OP_NODE_L2_ENGINE_RPC"], Path, None, Rollup,
+      "Address of L2 Engine JSON-RPC endpoints to use (engine and eth namespace required)"),
+    f("l2.jwt-secret", &["OP_NODE_L2_ENGINE_AUTH"], Path, None, Rollup,
+      "Path to JWT secret key. Keys are 32 bytes, hex encoded in a file. A new key will be generated if the file is empty or absent."),
+    f("l1.beacon", &["OP_NODE_L1_BEACON"], Path, None, Rollup,
+      "Address of L1 Beacon-node HTTP endpoint to use."),
+    f("syncmode", &["OP_NODE_SYNCMODE"], Enum(SYNC_MODES), Some("consensus-layer"), Rollup,
+      "Blockchain sync mode (options: consensus-layer, execution-layer)"),
+    f("rollup.config", &["OP_NODE_ROLLUP_CONFIG"], Path, None, Rollup,
+      "Rollup chain parameters (op-node rollup.json)"),
+    f("network", &["OP_NODE_NETWORK"], Str, None, Rollup,
+      "Predefined network selection. Available networks: op-mainnet, op-sepolia, base-mainnet, base-sepolia"),
+    f("rollup.halt", &["OP_NODE_ROLLUP_HALT"], Enum(HALT_LEVELS), None, Rollup,
+      "Opt-in option to halt on incompatible protocol version requirements of the given level (major/minor/patch/none), as signaled onchain in L1"),
+    f("override.canyon", &["OP_NODE_OVERRIDE_CANYON"], U64, None, Rollup,
+      "Manually specify the Canyon fork timestamp, overriding the bundled setting"),
+    f("override.delta", &["OP_NODE_OVERRIDE_DELTA"], U64, None, Rollup,
+      "Manually specify the Delta fork timestamp, overriding the bundled setting"),
+    f("override.ecotone", &["OP_NODE_OVERRIDE_ECOTONE"], U64, None, Rollup,
+      "Manually specify the Ecotone fork timestamp, overriding the bundled setting"),
+    f("override.fjord", &["OP_NODE_OVERRIDE_FJORD"], U64, None, Rollup,
+      "Manually specify the Fjord fork timestamp, overriding the bundled setting"),
+    f("override.granite", &["OP_NODE_OVERRIDE_GRANITE"], U64, None, Rollup,
+      "Manually specify the Granite fork timestamp, overriding the bundled setting"),
+    f("override.holocene", &["OP_NODE_OVERRIDE_HOLOCENE"], U64, None, Rollup,
+      "Manually specify the Holocene fork timestamp, overriding the bundled setting"),
+    f("override.pectrablobschedule", &["OP_NODE_OVERRIDE_PECTRABLOBSCHEDULE"], U64, None, Rollup,
+      "Manually specify the PectraBlobSchedule fork timestamp, overriding the bundled setting"),
+    f("override.isthmus", &["OP_NODE_OVERRIDE_ISTHMUS"], U64, None, Rollup,
+      "Manually specify the Isthmus fork timestamp, overriding the bundled setting"),
+    f("override.jovian", &["OP_NODE_OVERRIDE_JOVIAN"], U64, None, Rollup,
+      "Manually specify the Jovian fork timestamp, overriding the bundled setting"),
+    f("override.karst", &["OP_NODE_OVERRIDE_KARST"], U64, None, Rollup,
+      "Manually specify the Karst fork timestamp, overriding the bundled setting"),
+    // 2. L1 RPC
+    f("l1.trustrpc", &["OP_NODE_L1_TRUST_RPC"], Bool, Some("false"), L1Rpc,
+      "Trust the L1 RPC, sync faster at risk of malicious/buggy RPC providing bad or inconsistent L1 data"),
+    f("l1.rpckind", &["OP_NODE_L1_RPC_KIND"], Enum(RPC_KINDS), Some("standard"), L1Rpc,
+      "The kind of RPC provider, used to inform optimal transactions receipts fetching: debug_geth uses debug_getRawReceipts, basic fetches receipts per transaction, all others use eth_getBlockReceipts"),
+    f("l1.http-poll-interval", &["OP_NODE_L1_HTTP_POLL_INTERVAL"], Duration, Some("12s"), L1Rpc,
+      "Polling interval for latest-block subscription when using an HTTP RPC provider."),
+    f("verifier.l1-confs", &["OP_NODE_VERIFIER_L1_CONFS"], U64, Some("0"), L1Rpc,
+      "Number of L1 blocks to keep distance from the L1 head before deriving L2 data from. Reorgs are supported, but may be slow to perform."),
+    // 5. LOGGING, METRICS, DEBUGGING, AND API
+    f("rpc.addr", &["OP_NODE_RPC_ADDR"], Str, Some("127.0.0.1"), Operations,
+      "RPC listening address (op-lite binds loopback by default, a deliberately safer default than exposing the node)"),
+    f("rpc.port", &["OP_NODE_RPC_PORT"], Port, Some("9545"), Operations, "RPC listening port"),
+    f("rpc.enable-admin", &["OP_NODE_RPC_ENABLE_ADMIN"], Bool, Some("false"), Operations,
+      "Enable the admin API"),
+    f("metrics.enabled", &["OP_NODE_METRICS_ENABLED"], Bool, Some("false"), Operations,
+      "Enable the metrics server"),
+    f("metrics.addr", &["OP_NODE_METRICS_ADDR"], Str, Some("127.0.0.1"), Operations,
+      "Metrics listening address (op-node defaults to 0.0.0.0; op-lite binds loopback by default, deliberately safer)"),
+    f("metrics.port", &["OP_NODE_METRICS_PORT"], Port, Some("7300"), Operations, "Metrics listening port"),
+    f("log.level", &["OP_NODE_LOG_LEVEL"], Enum(LOG_LEVELS), Some("info"), Operations,
+      "The lowest log level that will be output"),
+    f("log.format", &["OP_NODE_LOG_FORMAT"], Enum(LOG_FORMATS), Some("text"), Operations,
+      "Format the log output. Supported formats: 'text' (also 'terminal', 'logfmt') and 'json' (also 'json-pretty')"),
+    f("log.color", &["OP_NODE_LOG_COLOR"], Bool, Some("false"), Operations,
+      "Color the log output if in terminal mode"),
+    ignored("snapshotlog.file", &["OP_NODE_SNAPSHOT_LOG"], Path, Operations,
+      "Deprecated in op-node: this flag is ignored, but kept for compatibility."),
+    ignored("heartbeat.enabled", &["OP_NODE_HEARTBEAT_ENABLED"], Bool, Operations,
+      "Deprecated in op-node: no-op flag."),
+    ignored("heartbeat.moniker", &["OP_NODE_HEARTBEAT_MONIKER"], Str, Operations,
+      "Deprecated in op-node: no-op flag."),
+    ignored("heartbeat.url", &["OP_NODE_HEARTBEAT_URL"], Str, Operations,
+      "Deprecated in op-node: no-op flag."),
+    ignored("beta.extra-networks", &["OP_NODE_BETA_EXTRA_NETWORKS"], Bool, Rollup,
+      "Legacy op-node flag, ignored: all built-in networks are always enabled."),
+    // 6. PEER-TO-PEER
+    f("p2p.disable", &["OP_NODE_P2P_DISABLE"], Bool, Some("false"), P2p,
+      "Completely disable the P2P stack"),
+];
+
+/// Looks a flag up by name or alias (without leading dashes).
+pub fn find(name: &str) -> Option<&'static Flag> {
+    FLAGS
+        .iter()
+        .find(|f| f.name == name || f.aliases.contains(&name))
+}
+
+/// Every environment variable some flag reads.
+pub fn known_env_vars() -> impl Iterator<Item = &'static str> {
+    FLAGS.iter().flat_map(|f| f.env.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_and_env_vars_are_unique() {
+        let mut names = HashSet::new();
+        let mut envs = HashSet::new();
+        for f in FLAGS {
+            assert!(names.insert(f.name), "duplicate flag {}", f.name);
+            for a in f.aliases {
+                assert!(names.insert(a), "duplicate alias {a}");
+            }
+            for e in f.env {
+                assert!(envs.insert(*e), "duplicate env var {e}");
+                assert!(e.starts_with("OP_NODE_"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn irregular_env_vars_match_op_node() {
+        let env = |n: &str| find(n).unwrap().env[0];
+        assert_eq!(env("l1"), "OP_NODE_L1_ETH_RPC");
+        assert_eq!(env("l2"), "OP_NODE_L2_ENGINE_RPC");
+        assert_eq!(env("l2.jwt-secret"), "OP_NODE_L2_ENGINE_AUTH");
+        assert_eq!(env("l1.trustrpc"), "OP_NODE_L1_TRUST_RPC");
+        assert_eq!(env("l1.rpckind"), "OP_NODE_L1_RPC_KIND");
+        assert_eq!(env("l1.beacon"), "OP_NODE_L1_BEACON");
+    }
+
+    #[test]
+    fn defaults_parse_as_their_kind() {
+        for f in FLAGS {
+            if let (Some(d), Kind::Enum(words)) = (f.default, f.kind) {
+                assert!(words.contains(&d), "{}: default {d} not allowed", f.name);
+            }
+        }
+    }
+}

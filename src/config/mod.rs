@@ -1,0 +1,408 @@
+//! Configuration in two stages (ripgrep's model): `cli::RawArgs` collects flag values from the
+//! command line and the `OP_NODE_*` environment; `Config::from_raw` types and validates them
+//! into the settings the node runs with, failing with an error that names the flag.
+
+pub mod cli;
+pub mod flags;
+pub mod networks;
+pub mod rollup;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use log::LevelFilter;
+
+pub use cli::{RawArgs, UsageError};
+pub use rollup::{Fork, RollupConfig};
+
+use crate::io::log::LogFormat;
+use crate::protocol::primitives::Address;
+
+/// Subcommands, for `--help`.
+pub const COMMANDS: &[(&str, &str)] = &[("(none)", "run the rollup node")];
+
+/// op-node's sync modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    ConsensusLayer,
+    ExecutionLayer,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::ConsensusLayer => "consensus-layer",
+            SyncMode::ExecutionLayer => "execution-layer",
+        }
+    }
+}
+
+/// How receipts are fetched from L1 (`--l1.rpckind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptsMethod {
+    /// `eth_getBlockReceipts`.
+    BlockReceipts,
+    /// `debug_getRawReceipts`.
+    DebugRawReceipts,
+    /// `eth_getTransactionReceipt` per transaction.
+    PerTransaction,
+}
+
+/// `--rollup.halt`: halt when L1 signals a required protocol version newer at this level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltLevel {
+    Major,
+    Minor,
+    Patch,
+}
+
+/// L1 endpoints and how to use them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct L1Config {
+    pub rpc: String,
+    pub beacon: Option<String>,
+    pub trust_rpc: bool,
+    pub rpc_kind: String,
+    pub receipts: ReceiptsMethod,
+    pub http_poll_interval: Duration,
+    pub verifier_confs: u64,
+}
+
+/// The execution engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct L2Config {
+    pub engine: Option<String>,
+    pub jwt_secret: Option<PathBuf>,
+}
+
+/// An HTTP listener address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    pub level: LevelFilter,
+    pub format: LogFormat,
+    pub color: bool,
+}
+
+/// The validated configuration the node runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rollup: RollupConfig,
+    /// The built-in network's name, when `--network` was used.
+    pub network: Option<String>,
+    /// Known unsafe block signer (from the built-in network), until L1 says otherwise.
+    pub unsafe_block_signer: Option<Address>,
+    pub l1: L1Config,
+    pub l2: L2Config,
+    pub rpc: Listen,
+    pub rpc_enable_admin: bool,
+    pub metrics_enabled: bool,
+    pub metrics: Listen,
+    pub log: LogConfig,
+    pub rollup_halt: Option<HaltLevel>,
+    pub sync_mode: SyncMode,
+    pub p2p_disabled: bool,
+}
+
+/// A configuration error, naming the flag it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub msg: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--{}: {}", self.flag, self.msg)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(flag: &'static str, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag,
+        msg: msg.into(),
+    }
+}
+
+/// The fork override flags and the fork each sets.
+const OVERRIDES: &[(&str, Option<Fork>)] = &[
+    ("override.canyon", Some(Fork::Canyon)),
+    ("override.delta", Some(Fork::Delta)),
+    ("override.ecotone", Some(Fork::Ecotone)),
+    ("override.fjord", Some(Fork::Fjord)),
+    ("override.granite", Some(Fork::Granite)),
+    ("override.holocene", Some(Fork::Holocene)),
+    ("override.pectrablobschedule", None),
+    ("override.isthmus", Some(Fork::Isthmus)),
+    ("override.jovian", Some(Fork::Jovian)),
+    ("override.karst", Some(Fork::Karst)),
+];
+
+impl Config {
+    /// Types and validates raw flag values. `read_file` loads `--rollup.config` (injected so
+    /// tests need no files).
+    pub fn from_raw(
+        raw: &RawArgs,
+        read_file: &dyn Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Config, ConfigError> {
+        let (mut rollup, network, signer) = match (raw.str("rollup.config"), raw.str("network")) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "network",
+                    "cannot specify both --rollup.config and --network",
+                ))
+            }
+            (None, None) => {
+                return Err(err(
+                    "network",
+                    "flag --rollup.config or --network is required",
+                ))
+            }
+            (Some(path), None) => {
+                let text = read_file(&path)
+                    .map_err(|e| err("rollup.config", format!("failed to read {path}: {e}")))?;
+                let cfg = RollupConfig::from_json(&text)
+                    .map_err(|e| err("rollup.config", format!("{path}: {e}")))?;
+                (cfg, None, None)
+            }
+            (None, Some(name)) => {
+                let n = networks::by_name(&name).ok_or_else(|| {
+                    err(
+                        "network",
+                        format!(
+                            "unknown network {name:?}; available: {}",
+                            networks::NETWORK_NAMES.join(", ")
+                        ),
+                    )
+                })?;
+                (
+                    n.rollup,
+                    Some(n.name.to_string()),
+                    Some(n.unsafe_block_signer),
+                )
+            }
+        };
+        for (flag, fork) in OVERRIDES {
+            if let Some(t) = raw.u64(flag).filter(|_| raw.is_set(flag)) {
+                match fork {
+                    Some(fork) => rollup.apply_overrides(&[(*fork, t)]),
+                    None => rollup.forks.pectra_blob_schedule_time = Some(t),
+                }
+            }
+        }
+        rollup.check().map_err(|e| {
+            let flag = if raw.is_set("rollup.config") {
+                "rollup.config"
+            } else {
+                "network"
+            };
+            err(flag, e.to_string())
+        })?;
+
+        let rpc_kind = raw.str("l1.rpckind").unwrap_or_else(|| "standard".into());
+        let receipts = match rpc_kind.as_str() {
+            "debug_geth" => ReceiptsMethod::DebugRawReceipts,
+            "basic" => ReceiptsMethod::PerTransaction,
+            _ => ReceiptsMethod::BlockReceipts,
+        };
+        let l1 = L1Config {
+            rpc: raw.str("l1").unwrap_or_default(),
+            beacon: raw.str("l1.beacon"),
+            trust_rpc: raw.bool("l1.trustrpc"),
+            rpc_kind,
+            receipts,
+            http_poll_interval: raw
+                .duration("l1.http-poll-interval")
+                .unwrap_or(Duration::from_secs(12)),
+            verifier_confs: raw.u64("verifier.l1-confs").unwrap_or(0),
+        };
+        check_url("l1", &l1.rpc)?;
+        if let Some(b) = &l1.beacon {
+            check_url("l1.beacon", b)?;
+        }
+        if l1.http_poll_interval.is_zero() {
+            return Err(err("l1.http-poll-interval", "must be greater than 0"));
+        }
+        let l2 = L2Config {
+            engine: raw.str("l2"),
+            jwt_secret: raw.str("l2.jwt-secret").map(PathBuf::from),
+        };
+        if let Some(e) = &l2.engine {
+            check_url("l2", e)?;
+        }
+
+        let listen = |addr: &'static str, port: &'static str| -> Result<Listen, ConfigError> {
+            let a = raw.str(addr).unwrap_or_default();
+            let addr_ip: IpAddr = a
+                .parse()
+                .map_err(|_| err(addr, format!("not an IP address: {a:?}")))?;
+            Ok(Listen {
+                addr: addr_ip,
+                port: raw.u64(port).unwrap_or(0) as u16,
+            })
+        };
+        let log = LogConfig {
+            level: match raw.str("log.level").as_deref() {
+                Some("trace") => LevelFilter::Trace,
+                Some("debug") => LevelFilter::Debug,
+                Some("warn") => LevelFilter::Warn,
+                Some("error") | Some("crit") => LevelFilter::Error,
+                _ => LevelFilter::Info,
+            },
+            format: match raw.str("log.format").as_deref() {
+                Some("json") | Some("json-pretty") => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+            color: raw.bool("log.color"),
+        };
+        let rollup_halt = match raw.str("rollup.halt").as_deref() {
+            Some("major") => Some(HaltLevel::Major),
+            Some("minor") => Some(HaltLevel::Minor),
+            Some("patch") => Some(HaltLevel::Patch),
+            _ => None,
+        };
+        let sync_mode = match raw.str("syncmode").as_deref() {
+            Some("execution-layer") => SyncMode::ExecutionLayer,
+            _ => SyncMode::ConsensusLayer,
+        };
+        Ok(Config {
+            rollup,
+            network,
+            unsafe_block_signer: signer,
+            l1,
+            l2,
+            rpc: listen("rpc.addr", "rpc.port")?,
+            rpc_enable_admin: raw.bool("rpc.enable-admin"),
+            metrics_enabled: raw.bool("metrics.enabled"),
+            metrics: listen("metrics.addr", "metrics.port")?,
+            log,
+            rollup_halt,
+            sync_mode,
+            p2p_disabled: raw.bool("p2p.disable"),
+        })
+    }
+}
+
+fn check_url(flag: &'static str, url: &str) -> Result<(), ConfigError> {
+    let ok = url.starts_with("http://") || url.starts_with("https://");
+    if !ok {
+        return Err(err(
+            flag,
+            format!("unsupported endpoint {url:?}: only http:// and https:// URLs are supported"),
+        ));
+    }
+    #[cfg(not(feature = "tls"))]
+    if url.starts_with("https://") {
+        return Err(err(
+            flag,
+            "https:// endpoints need a build with the `tls` feature",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn raw(args: &[&str]) -> RawArgs {
+        RawArgs::parse(args.iter().map(OsString::from).collect(), &[]).unwrap()
+    }
+
+    fn no_files(p: &str) -> std::io::Result<String> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{p}: no such file"),
+        ))
+    }
+
+    #[test]
+    fn network_or_rollup_config_is_required() {
+        let e = Config::from_raw(&raw(&[]), &no_files).unwrap_err();
+        assert_eq!(e.flag, "network");
+        let e = Config::from_raw(
+            &raw(&["--network", "op-mainnet", "--rollup.config", "x"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert!(e.msg.contains("cannot specify both"));
+        let e = Config::from_raw(&raw(&["--network", "nope"]), &no_files).unwrap_err();
+        assert!(
+            e.to_string().starts_with("--network: unknown network"),
+            "{e}"
+        );
+        let e =
+            Config::from_raw(&raw(&["--rollup.config", "/missing.json"]), &no_files).unwrap_err();
+        assert_eq!(e.flag, "rollup.config");
+    }
+
+    #[test]
+    fn built_in_network_with_overrides() {
+        let c = Config::from_raw(
+            &raw(&["--network", "op-sepolia", "--override.karst", "1900000000"]),
+            &no_files,
+        )
+        .unwrap();
+        assert_eq!(c.rollup.l2_chain_id, 11155420);
+        assert_eq!(c.rollup.forks.karst_time, Some(1_900_000_000));
+        assert_eq!(c.network.as_deref(), Some("op-sepolia"));
+        assert_eq!(c.rpc.port, 9545);
+        assert_eq!(c.rpc.addr.to_string(), "127.0.0.1");
+        assert_eq!(c.metrics.addr.to_string(), "127.0.0.1");
+        assert_eq!(c.l1.receipts, ReceiptsMethod::BlockReceipts);
+        // An override that breaks fork order is a config error.
+        let e = Config::from_raw(
+            &raw(&["--network", "op-mainnet", "--override.canyon", "1900000000"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert!(e.msg.contains("delta"), "{e}");
+    }
+
+    #[test]
+    fn rollup_config_file_is_loaded_and_checked() {
+        let json = crate::config::rollup::tests_support::BASE_JSON;
+        let read = |_: &str| Ok(json.to_string());
+        let c = Config::from_raw(
+            &raw(&["--rollup.config", "base.json", "--l1.rpckind", "debug_geth"]),
+            &read,
+        )
+        .unwrap();
+        assert_eq!(c.rollup.l2_chain_id, 8453);
+        assert_eq!(c.l1.receipts, ReceiptsMethod::DebugRawReceipts);
+        let bad = |_: &str| Ok("{\"block_time\": 0}".to_string());
+        let e = Config::from_raw(&raw(&["--rollup.config", "bad.json"]), &bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--rollup.config: bad.json: invalid rollup config"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn endpoints_and_addresses_are_validated() {
+        let e = Config::from_raw(
+            &raw(&["--network", "op-mainnet", "--l1", "ws://x"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert_eq!(e.flag, "l1");
+        let e = Config::from_raw(
+            &raw(&["--network", "op-mainnet", "--rpc.addr", "localhost:1"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert_eq!(e.flag, "rpc.addr");
+    }
+}

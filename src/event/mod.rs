@@ -1,0 +1,226 @@
+//! The event system (op-node `op-service/event`): one `Event` enum, `Deriver`s that react to
+//! events and emit more, and a bounded single-threaded FIFO executor that runs them to
+//! quiescence. I/O requests that derivers make are collected beside the events and handed to
+//! the worker threads by `src/io/`.
+
+mod system;
+mod trace;
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub use system::{Aborted, DuplicateDeriver, System, MAX_QUEUED_EVENTS};
+pub use trace::{EventCounts, EventMetrics, LogTracer};
+
+use crate::time::Now;
+
+/// Everything that happens inside the node, as one enum.
+///
+/// Facts are past tense, requests imperative; each has a stable kebab-case name (`Event::name`)
+/// used by the log tracer and the per-event metrics.
+#[derive(Debug, Clone)]
+pub enum Event {
+    // -- step scheduling (op-node driver/steps.go) --
+    /// Ask for a derivation step; with `reset_backoff` the retry backoff starts over.
+    StepReq {
+        reset_backoff: bool,
+    },
+    /// Ask for a step after at least `delay`.
+    StepDelayedReq {
+        delay: Duration,
+    },
+    /// The driver loop's timer fired: count an attempt and step.
+    StepAttempt,
+    /// Perform one sync step.
+    Step,
+    /// Healthy progress: forget past failures.
+    ResetStepBackoff,
+
+    // -- errors, by severity --
+    /// Something is inconsistent (e.g. an L1 reorg): reset derivation and the engine state.
+    Reset {
+        err: String,
+    },
+    /// L1 data could not be fetched now; retry with backoff.
+    L1TemporaryError {
+        err: String,
+    },
+    /// The engine could not be reached or refused; retry with backoff.
+    EngineTemporaryError {
+        err: String,
+    },
+    /// Unrecoverable: stop processing events and exit non-zero.
+    CriticalError {
+        err: String,
+    },
+
+    // -- derivation signals that the sync deriver reacts to --
+    /// The pipeline has nothing more to do until new inputs arrive.
+    DeriverIdle,
+    /// The pipeline made progress and can continue right away.
+    DeriverMore,
+    /// The engine confirmed a reset; the pipeline may reset too.
+    EngineResetConfirmed,
+    ConfirmPipelineReset,
+    ResetEngineRequest,
+    TryBackupUnsafeReorg,
+    TryUpdateEngine,
+    PendingSafeRequest,
+    /// The engine reports whether it is busy with execution-layer sync.
+    EngineSyncStatus {
+        syncing: bool,
+    },
+
+    // -- lifecycle --
+    /// The node is shutting down gracefully.
+    ShutdownRequested,
+}
+
+impl Event {
+    /// The stable kebab-case name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::StepReq { .. } => "step-req",
+            Event::StepDelayedReq { .. } => "step-delayed-req",
+            Event::StepAttempt => "step-attempt",
+            Event::Step => "step",
+            Event::ResetStepBackoff => "reset-step-backoff",
+            Event::Reset { .. } => "reset-event",
+            Event::L1TemporaryError { .. } => "l1-temporary-error",
+            Event::EngineTemporaryError { .. } => "engine-temporary-error",
+            Event::CriticalError { .. } => "critical-error",
+            Event::DeriverIdle => "derivation-idle",
+            Event::DeriverMore => "deriver-more",
+            Event::EngineResetConfirmed => "engine-reset-confirmed",
+            Event::ConfirmPipelineReset => "confirm-pipeline-reset",
+            Event::ResetEngineRequest => "reset-engine-request",
+            Event::TryBackupUnsafeReorg => "try-backup-unsafe-reorg",
+            Event::TryUpdateEngine => "try-update-engine",
+            Event::PendingSafeRequest => "pending-safe-request",
+            Event::EngineSyncStatus { .. } => "engine-sync-status",
+            Event::ShutdownRequested => "shutdown-requested",
+        }
+    }
+}
+
+/// An I/O request for the worker threads; results come back as events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {}
+
+/// Where derivers put the events and requests they produce. Bounded: past the cap, events are
+/// dropped and counted, never queued (op-node's sanity limit).
+pub struct Emitter {
+    queue: VecDeque<Event>,
+    cap: usize,
+    dropped: u64,
+    abort: Option<String>,
+    requests: Vec<Request>,
+    /// Name of the deriver currently running, for tracing ("" outside of derivers).
+    pub(crate) current: &'static str,
+    pub(crate) metrics: EventMetrics,
+    pub(crate) log: LogTracer,
+}
+
+impl Emitter {
+    pub fn with_cap(cap: usize) -> Self {
+        Emitter {
+            queue: VecDeque::new(),
+            cap,
+            dropped: 0,
+            abort: None,
+            requests: Vec::new(),
+            current: "",
+            metrics: EventMetrics::default(),
+            log: LogTracer,
+        }
+    }
+
+    /// Queues `ev` for every deriver. A `CriticalError` sets the abort flag at once.
+    pub fn emit(&mut self, ev: Event) {
+        if let Event::CriticalError { err } = &ev {
+            if self.abort.is_none() {
+                self.abort = Some(err.clone());
+            }
+        }
+        self.log.on_emit(self.current, &ev);
+        if self.queue.len() >= self.cap {
+            self.dropped += 1;
+            self.metrics.on_dropped(&ev);
+            log::error!(
+                "event queue full ({} events), dropping event {} from {}",
+                self.queue.len(),
+                ev.name(),
+                if self.current.is_empty() {
+                    "driver"
+                } else {
+                    self.current
+                }
+            );
+            return;
+        }
+        self.metrics.on_emit(&ev);
+        self.queue.push_back(ev);
+    }
+
+    /// Asks the I/O layer to do something; the result arrives later as an event.
+    pub fn request(&mut self, req: Request) {
+        self.requests.push(req);
+    }
+
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The critical error that aborted the system, if any.
+    pub fn aborted(&self) -> Option<&str> {
+        self.abort.as_deref()
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// The events currently queued, oldest first (for tests and debugging).
+    pub fn queued(&self) -> impl Iterator<Item = &Event> {
+        self.queue.iter()
+    }
+}
+
+/// A component that reacts to events (op-node `event.Deriver`).
+///
+/// `on_event` returns whether the event concerned it (for tracing). Timers are exposed as a
+/// deadline in `poll_timeout`; the driver calls `handle_timeout` when it may have passed, and
+/// spurious calls must be no-ops.
+pub trait Deriver: AsAny {
+    fn on_event(&mut self, ev: &Event, now: Now, out: &mut Emitter) -> bool;
+
+    fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Now, _out: &mut Emitter) {}
+}
+
+/// Lets the node look up a registered deriver by its concrete type.
+pub trait AsAny: Any {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,11 @@
+//! The edge of op-lite: the only module that reads clocks, spawns threads or touches sockets.
+//! Everything it learns becomes an `Event` for the sans-IO core; everything the core asks for
+//! arrives here as a `Request`.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+pub mod clock;
+pub mod driver;
+pub mod log;
+pub mod signals;
+pub mod workers;

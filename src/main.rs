@@ -1,0 +1,75 @@
+//! The `op-lite` binary: flags -> Config -> Node -> run; errors -> exit code.
+//!
+//! Exit codes: 0 clean stop, 1 runtime failure (init failed, critical error), 2 usage or
+//! configuration error, 130 forced exit on a second signal.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use op_lite::config::{cli, Config, RawArgs};
+use op_lite::io::driver::Exit;
+use op_lite::node::{Node, RunOptions};
+
+const EXIT_FAILURE: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_FORCED: u8 = 130;
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", cli::help_text());
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!("{}", op_lite::version::long_version());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(first) = args.first().and_then(|a| a.to_str()) {
+        if !first.starts_with('-') {
+            let cmd = first.to_string();
+            args.remove(0);
+            return run_command(&cmd, args);
+        }
+    }
+    run_node(args)
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("op-lite: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn run_command(cmd: &str, _args: Vec<OsString>) -> ExitCode {
+    usage_error(format!("unknown command {cmd:?} (see --help)"))
+}
+
+fn run_node(args: Vec<OsString>) -> ExitCode {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let raw = match RawArgs::parse(args, &env) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let config = match Config::from_raw(&raw, &|p| std::fs::read_to_string(p)) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    op_lite::io::log::init(config.log.level, config.log.format, config.log.color);
+    for w in &raw.warnings {
+        log::warn!("{w}");
+    }
+    let mut node = match Node::new(config, RunOptions::default()) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match node.run() {
+        Exit::Stopped => ExitCode::SUCCESS,
+        Exit::Immediate => ExitCode::from(EXIT_FORCED),
+        Exit::Critical(e) => {
+            log::error!("node stopped after a critical error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

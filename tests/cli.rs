@@ -1,0 +1,121 @@
+//! The binary's command line: help, version, usage errors, exit codes and clean shutdown.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::bin;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env_remove("OP_NODE_NETWORK")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn version_prints_commit_and_target() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("op-lite version v0.1.0-"), "{out}");
+    assert!(out.trim_end().ends_with(')'), "{out}");
+}
+
+#[test]
+fn help_groups_flags_with_env_vars_and_defaults() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "1. ROLLUP",
+        "--l1 value",
+        "$OP_NODE_L1_ETH_RPC",
+        "--l2.jwt-secret",
+        "$OP_NODE_L2_ENGINE_AUTH",
+        "(default: 9545)",
+        "--p2p.disable",
+    ] {
+        assert!(out.contains(needle), "help lacks {needle}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line_naming_the_flag() {
+    for (args, needle) in [
+        (vec!["--bogus"], "--bogus"),
+        (vec!["--network", "op-mainnet", "--rpc.port"], "rpc.port"),
+        (
+            vec!["--network", "op-mainnet", "--rpc.port", "70000"],
+            "--rpc.port",
+        ),
+        (
+            vec!["--network", "op-mainnet", "--log.format", "xml"],
+            "--log.format",
+        ),
+        (vec!["--network", "atlantis"], "--network"),
+        (vec![], "--rollup.config or --network"),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn env_vars_configure_the_node() {
+    let out = Command::new(bin())
+        .args(["--network", "op-mainnet"])
+        .env("OP_NODE_RPC_PORT", "notaport")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rpc.port"));
+}
+
+/// Starts the node, waits for it to be running, sends SIGINT and expects a clean exit 0 with
+/// the shutdown logged; also checks an unknown OP_NODE_ variable was warned about.
+#[test]
+fn sigint_stops_the_node_cleanly() {
+    let mut child = Command::new(bin())
+        .args([
+            "--network",
+            "op-mainnet",
+            "--p2p.disable",
+            "--log.level",
+            "debug",
+        ])
+        .env("OP_NODE_NOT_A_FLAG", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (log, started) =
+        crate::support::capture_until(child.stderr.take().unwrap(), "starting rollup node");
+    assert!(
+        started.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "node did not start"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "node did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = log.join().unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("OP_NODE_NOT_A_FLAG"), "{log}");
+    assert!(log.contains("received SIGINT"), "{log}");
+    assert!(log.contains("rollup node stopped"), "{log}");
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary (ripgrep's layout).
+
+#![allow(clippy::disallowed_methods)]
+
+mod cli;
+mod support;

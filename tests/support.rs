@@ -1,0 +1,55 @@
+//! Shared helpers: locating fixtures and the built binary.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The shared fixtures folder: `$OP_LITE_FIXTURES`, else `../shared/fixtures` from the project
+/// root. `None` (test prints "skipped") when absent, except under `CI=true`, where absence fails.
+pub fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var_os("OP_LITE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    if dir.join("INDEX.md").exists() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "fixtures not found at {} (required under CI=true)",
+            dir.display()
+        );
+    }
+    eprintln!("skipped: fixtures not found");
+    None
+}
+
+/// Path of the `op-lite` binary cargo built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_op-lite"))
+}
+
+/// Reads `stream` to the end on a thread; signals `started` once a line contains `needle`.
+/// Returns the thread (yielding everything read) and the signal.
+pub fn capture_until(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &'static str,
+) -> (
+    std::thread::JoinHandle<String>,
+    std::sync::mpsc::Receiver<()>,
+) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(needle) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (h, rx)
+}
