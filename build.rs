@@ -25,7 +25,15 @@ fn main() {
         if dirty { "-dirty" } else { "" }
     );
     println!("cargo:rustc-env=OP_LITE_TARGET={target}");
+    // Rebuild the metadata when the checked-out commit moves: HEAD, the branch ref it points
+    // to, packed refs, and the index (for the dirty flag).
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
+    println!("cargo:rerun-if-changed=.git/packed-refs");
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
+        if let Some(r) = head.trim().strip_prefix("ref: ") {
+            println!("cargo:rerun-if-changed=.git/{r}");
+        }
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -3,4 +3,5 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cli;
+mod config;
 mod support;
