@@ -2,6 +2,22 @@
 //! no clock. Decoders take untrusted bytes and return errors, never panic, and bound what they
 //! allocate.
 
+pub mod batch;
+pub mod blob;
+pub mod channel;
+pub mod deposit;
+pub mod eip1559;
+pub mod frame;
+pub mod gossip;
+pub mod header;
+pub mod l1_info;
+pub mod output_root;
+pub mod payload;
 pub mod primitives;
+pub mod receipt;
 pub mod rlp;
+pub mod span_batch;
 pub mod system_config;
+pub mod trie;
+pub mod tx;
+pub mod upgrades;
