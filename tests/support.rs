@@ -53,3 +53,42 @@ pub fn capture_until(
     });
     (h, rx)
 }
+
+/// Decompresses a gzip file (the zeth RPC cache files) with miniz_oxide.
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "not gzip");
+    let flags = bytes[3];
+    let mut i = 10;
+    if flags & 4 != 0 {
+        let xlen = u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
+        i += 2 + xlen;
+    }
+    for bit in [8u8, 16] {
+        if flags & bit != 0 {
+            while bytes[i] != 0 {
+                i += 1;
+            }
+            i += 1;
+        }
+    }
+    if flags & 2 != 0 {
+        i += 2;
+    }
+    miniz_oxide::inflate::decompress_to_vec(&bytes[i..]).expect("inflate")
+}
+
+/// Reads a fixture JSON file (plain or .gz).
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let raw = if path.extension().is_some_and(|e| e == "gz") {
+        gunzip(&raw)
+    } else {
+        raw
+    };
+    serde_json::from_slice(&raw).unwrap()
+}
+
+/// Hex string (with 0x) to bytes.
+pub fn hex(s: &str) -> Vec<u8> {
+    op_lite::protocol::primitives::from_hex(s).unwrap()
+}
