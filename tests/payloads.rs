@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use op_lite::protocol::blob;
 use op_lite::protocol::gossip::{self, BlockVersion, SignedBlock};
 use op_lite::protocol::header::Header;
 use op_lite::protocol::payload::{ExecutionPayloadEnvelope, PayloadAttributes};
@@ -396,5 +397,82 @@ fn real_blocks_through_gossip() {
         for cut in (0..raw.len()).step_by(step) {
             assert!(SignedBlock::decode(&raw[..cut], BlockVersion::V3).is_err());
         }
+    }
+}
+
+fn hex_file(path: &Path) -> Vec<u8> {
+    from_hex(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
+#[test]
+fn op_blob_vectors_decode_and_re_encode() {
+    let Some(fx) = fixtures() else { return };
+    let dir = fx.join("protocol-vectors/blobs");
+    let vectors = json(&dir.join("blob-vectors.json"));
+    let mut real = 0;
+    for v in vectors["vectors"].as_array().unwrap() {
+        let file = v["file"].as_str().unwrap();
+        let raw = hex_file(&dir.join(file));
+        assert_eq!(raw.len(), blob::BLOB_SIZE, "{file}");
+        let data = blob::decode_blob(&raw).unwrap();
+        assert_eq!(
+            data.len() as u64,
+            v["expected_decoded_len"].as_u64().unwrap(),
+            "{file}"
+        );
+        let expected = match v.get("expected_decoded_hex") {
+            Some(h) => from_hex(h.as_str().unwrap()).unwrap(),
+            None => hex_file(&dir.join(v["expected_decoded_file"].as_str().unwrap())),
+        };
+        assert_eq!(data, expected, "{file}");
+        assert_eq!(blob::encode_blob(&data).unwrap(), raw, "{file}");
+        if v["synthetic"] == false {
+            real += 1;
+            // The real OP Sepolia blob holds a calldata-format frame: derivation version 0, then
+            // the channel id the curator decoded.
+            assert_eq!(data[0], 0);
+            assert_eq!(
+                data[1..17],
+                from_hex("2f127415c9cb64ca077f23db3cfa302e").unwrap()[..]
+            );
+            for n in 0..raw.len() {
+                assert_eq!(
+                    blob::decode_blob(&raw[..n]),
+                    Err(blob::BlobError::WrongSize(n))
+                );
+            }
+        }
+    }
+    assert_eq!(real, 1);
+}
+
+#[test]
+fn beacon_blobs_are_not_op_blobs() {
+    let Some(fx) = fixtures() else { return };
+    let dir = fx.join("protocol-vectors/blobs");
+    let vectors = json(&dir.join("blob-vectors.json"));
+    let beacon = &vectors["beacon_api_sidecars"];
+    let response = json(&dir.join(beacon["file"].as_str().unwrap()));
+    let sidecars = response["data"].as_array().unwrap();
+    let expected = beacon["sidecars"].as_array().unwrap();
+    assert_eq!(sidecars.len(), 5);
+    for (s, e) in sidecars.iter().zip(expected) {
+        assert_eq!(s["index"], e["index"]);
+        let raw = from_hex(s["blob"].as_str().unwrap()).unwrap();
+        assert_eq!(raw.len(), blob::BLOB_SIZE);
+        assert!(
+            matches!(blob::decode_blob(&raw), Err(blob::BlobError::BadVersion(v)) if v != 0),
+            "sidecar {}",
+            s["index"]
+        );
+        let commitment: [u8; 48] = from_hex(s["kzg_commitment"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(s["kzg_commitment"], e["kzg_commitment"]);
+        assert_eq!(
+            blob::versioned_hash(&commitment),
+            hash(&e["versioned_hash_by_curator"])
+        );
     }
 }
