@@ -17,6 +17,7 @@ use super::primitives::B256;
 pub const BLOB_SIZE: usize = 4096 * 32;
 /// The most data one blob carries: 1024 rounds of 127 bytes, less the 4-byte header.
 pub const MAX_BLOB_DATA_SIZE: usize = (4 * 31 + 3) * 1024 - 4;
+/// The only blob encoding version defined so far.
 pub const ENCODING_VERSION: u8 = 0;
 /// Bytes in a KZG commitment.
 pub const COMMITMENT_SIZE: usize = 48;

@@ -14,7 +14,7 @@ use k256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
 
 use super::header::Withdrawal;
-use super::payload::{ExecutionPayload, ExecutionPayloadEnvelope};
+use super::payload::{ExecutionPayload, ExecutionPayloadEnvelope, MAX_EXTRA_DATA};
 use super::primitives::{keccak256, Address, Bloom, Bytes, B256, U256};
 use super::tx::recover_address;
 use crate::config::rollup::{Fork, RollupConfig};
@@ -27,8 +27,7 @@ pub const MIN_GOSSIP_SIZE: usize = 66;
 pub const MAX_TRANSACTIONS: usize = 1 << 20;
 /// `MAX_WITHDRAWALS_PER_PAYLOAD` of the consensus specs.
 pub const MAX_WITHDRAWALS: usize = 16;
-/// `MAX_EXTRA_DATA_BYTES` of the consensus specs.
-pub const MAX_EXTRA_DATA: usize = 32;
+/// A secp256k1 signature: `r ++ s ++ y_parity`.
 pub const SIGNATURE_LEN: usize = 65;
 
 /// Message-id domain for data that snappy-decompresses.
@@ -152,6 +151,7 @@ impl fmt::Display for GossipError {
 impl std::error::Error for GossipError {}
 
 impl BlockVersion {
+    /// Every version, in topic order.
     pub const ALL: [BlockVersion; 4] = [
         BlockVersion::V1,
         BlockVersion::V2,
@@ -182,18 +182,22 @@ impl BlockVersion {
         Self::ALL.into_iter().find(|v| v.topic(chain_id) == topic)
     }
 
+    /// True from V2 (Canyon) on.
     pub fn has_withdrawals(self) -> bool {
         self >= BlockVersion::V2
     }
 
+    /// True from V3 (Ecotone) on: blob gas used and excess blob gas.
     pub fn has_blob_properties(self) -> bool {
         self >= BlockVersion::V3
     }
 
+    /// True from V3 (Ecotone) on.
     pub fn has_parent_beacon_block_root(self) -> bool {
         self >= BlockVersion::V3
     }
 
+    /// True for V4 (Isthmus).
     pub fn has_withdrawals_root(self) -> bool {
         self == BlockVersion::V4
     }
@@ -1016,5 +1020,30 @@ mod tests {
             let _ = SignedBlock::decode(&buf, *v);
             let _ = message_id("t", &buf);
         }
+    }
+
+    #[test]
+    fn mutated_snappy_messages_never_panic() {
+        let mut rng = Rng::new(0xc0ffee);
+        let wire = messages();
+        let mut decoded = 0;
+        for i in 0..4000 {
+            let (v, raw) = &wire[i % 4];
+            let mut buf = raw.clone();
+            for _ in 0..=rng.below(3) {
+                let at = rng.below(buf.len() as u64) as usize;
+                buf[at] = rng.next_u64() as u8;
+            }
+            buf.truncate(rng.below(buf.len() as u64 + 1) as usize);
+            if let Ok(data) = decompress(&buf) {
+                assert!(data.len() <= MAX_GOSSIP_SIZE);
+            }
+            if let Ok(block) = SignedBlock::decode(&buf, *v) {
+                decoded += 1;
+                let _ = block.signer(10);
+            }
+            let _ = message_id("t", &buf);
+        }
+        assert!(decoded > 0);
     }
 }
