@@ -5,4 +5,5 @@
 mod chain_data;
 mod cli;
 mod config;
+mod payloads;
 mod support;
