@@ -2,6 +2,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod batches;
 mod cli;
 mod config;
 mod support;

@@ -9,7 +9,9 @@ use super::rlp::{self, Rlp, RlpError};
 use super::span_batch::{RawSpanBatch, SpanBatchError};
 use crate::types::BlockId;
 
+/// The batch type byte of singular batches.
 pub const SINGULAR_BATCH_TYPE: u8 = 0;
+/// The batch type byte of span batches (Delta).
 pub const SPAN_BATCH_TYPE: u8 = 1;
 
 /// Why a batch was rejected.
@@ -21,6 +23,7 @@ pub enum BatchError {
     UnknownType(u8),
     /// The singular batch's RLP is malformed.
     Rlp(RlpError),
+    /// The span batch is malformed.
     Span(SpanBatchError),
 }
 
@@ -95,7 +98,7 @@ impl SingularBatch {
         });
     }
 
-    /// The L1 origin the batch names.
+    /// Returns the L1 origin the batch names.
     pub fn epoch(&self) -> BlockId {
         BlockId {
             hash: self.epoch_hash,
@@ -138,6 +141,7 @@ impl BatchData {
         rlp::put_bytes(out, &typed);
     }
 
+    /// Returns the batch type byte.
     pub fn batch_type(&self) -> u8 {
         match self {
             BatchData::Singular(_) => SINGULAR_BATCH_TYPE,

@@ -164,35 +164,37 @@ impl Channel {
         Ok(())
     }
 
+    /// Returns the channel id.
     pub fn id(&self) -> ChannelId {
         self.id
     }
 
-    /// The L1 block the channel's first frame came in.
+    /// Returns the L1 block the channel's first frame came in.
     pub fn open_block(&self) -> L1BlockRef {
         self.open_block
     }
 
-    /// The newest L1 block that contributed a frame.
+    /// Returns the newest L1 block that contributed a frame.
     pub fn highest_l1_inclusion_block(&self) -> L1BlockRef {
         self.highest_l1_inclusion_block
     }
 
-    /// Buffered frame data plus `FRAME_OVERHEAD` per frame.
+    /// Returns the buffered frame data's size plus `FRAME_OVERHEAD` per frame.
     pub fn size(&self) -> u64 {
         self.size
     }
 
+    /// Tells whether the closing frame has arrived.
     pub fn is_closed(&self) -> bool {
         self.closed
     }
 
-    /// Whether the closing frame and every frame before it are present.
+    /// Tells whether the closing frame and every frame before it are present.
     pub fn is_ready(&self) -> bool {
         self.closed && self.frames.keys().copied().eq(0..=self.end_frame_number)
     }
 
-    /// The channel data (frame data in frame order), once the channel is ready.
+    /// Returns the channel data (frame data in frame order) once the channel is ready.
     pub fn reader_bytes(&self) -> Option<Vec<u8>> {
         if !self.is_ready() {
             return None;
@@ -229,6 +231,7 @@ pub enum StreamEnd {
 /// Decompressed channel data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decompressed {
+    /// The decompressed bytes, at most the limit given.
     pub data: Vec<u8>,
     pub compression: Compression,
     pub end: StreamEnd,

@@ -87,7 +87,7 @@ impl Frame {
 
     /// Parses the frame at the start of `buf` (the `index`-th of its transaction, for errors),
     /// returning it and the bytes it took.
-    pub fn parse(buf: &[u8], index: usize) -> Result<(Frame, usize), FrameError> {
+    fn parse(buf: &[u8], index: usize) -> Result<(Frame, usize), FrameError> {
         let truncated = |field| FrameError::Truncated {
             frame: index,
             field,
@@ -126,7 +126,7 @@ impl Frame {
         out.push(self.is_last as u8);
     }
 
-    /// Length of the frame's wire encoding.
+    /// Returns the length of the frame's wire encoding.
     pub fn encoded_len(&self) -> usize {
         FRAME_HEADER_LEN + self.data.len()
     }

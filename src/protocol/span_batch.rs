@@ -127,15 +127,17 @@ impl BitList {
         }
     }
 
+    /// Returns the number of elements.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Returns whether the list has no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Element `i`; false past the end.
+    /// Returns element `i` (false past the end).
     pub fn get(&self, i: usize) -> bool {
         let Some(pos) = self.bytes.len().checked_sub(1 + i / 8) else {
             return false;
@@ -143,6 +145,7 @@ impl BitList {
         self.bytes[pos] >> (i % 8) & 1 == 1
     }
 
+    /// Counts the elements that are set.
     pub fn count_ones(&self) -> usize {
         self.bytes.iter().map(|b| b.count_ones() as usize).sum()
     }
@@ -186,13 +189,16 @@ pub struct RawSpanBatch {
     pub origin_bits: BitList,
     /// Per block: its number of transactions (the block count is this list's length).
     pub block_tx_counts: Vec<u64>,
+    /// The transactions of all blocks, in order.
     pub txs: SpanBatchTxs,
 }
 
 /// The transactions of a span batch, field by field over all blocks.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpanBatchTxs {
+    /// Per transaction: whether it creates a contract (has no recipient).
     pub contract_creation_bits: BitList,
+    /// Per transaction: the signature's y-parity.
     pub y_parity_bits: BitList,
     /// `(r, s)` per transaction.
     pub tx_sigs: Vec<(U256, U256)>,
@@ -201,7 +207,9 @@ pub struct SpanBatchTxs {
     /// Per transaction: its type byte (none for legacy) and an RLP list of the fields the other
     /// arrays do not hold.
     pub tx_datas: Vec<Bytes>,
+    /// Per transaction: its nonce.
     pub tx_nonces: Vec<u64>,
+    /// Per transaction: its gas limit.
     pub tx_gases: Vec<u64>,
     /// Per legacy transaction: whether it is EIP-155 protected.
     pub protected_bits: BitList,
@@ -210,6 +218,7 @@ pub struct SpanBatchTxs {
 /// The input for one L2 block, as a span batch describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpanBatchElement {
+    /// The block's L1 origin number.
     pub epoch_num: u64,
     pub timestamp: u64,
     /// EIP-2718 encodings.
@@ -219,7 +228,9 @@ pub struct SpanBatchElement {
 /// A span batch in derived form: one element per block plus the two truncated hash checks.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpanBatch {
+    /// First 20 bytes of the first block's parent hash.
     pub parent_check: [u8; 20],
+    /// First 20 bytes of the last block's L1 origin hash.
     pub l1_origin_check: [u8; 20],
     pub blocks: Vec<SpanBatchElement>,
 }
@@ -311,7 +322,7 @@ impl RawSpanBatch {
         t.protected_bits.encode(legacy, out);
     }
 
-    /// The number of blocks.
+    /// Returns the number of blocks.
     pub fn block_count(&self) -> usize {
         self.block_tx_counts.len()
     }
@@ -458,17 +469,17 @@ impl SpanBatch {
         }
     }
 
-    /// The first block's timestamp (0 for an empty batch).
+    /// Returns the first block's timestamp (0 for an empty batch).
     pub fn timestamp(&self) -> u64 {
         self.blocks.first().map_or(0, |b| b.timestamp)
     }
 
-    /// Whether `hash` (the parent of the first block) matches the parent check.
+    /// Tells whether `hash` (the parent of the first block) matches the parent check.
     pub fn check_parent_hash(&self, hash: &B256) -> bool {
         self.parent_check == check_bytes(hash)
     }
 
-    /// Whether `hash` (the last block's L1 origin) matches the L1 origin check.
+    /// Tells whether `hash` (the last block's L1 origin) matches the L1 origin check.
     pub fn check_origin_hash(&self, hash: &B256) -> bool {
         self.l1_origin_check == check_bytes(hash)
     }
@@ -538,7 +549,7 @@ impl SpanBatch {
     }
 }
 
-/// The first 20 bytes of a hash, as span batches keep them.
+/// Truncates a hash to the 20 bytes span batches keep of it.
 pub fn check_bytes(hash: &B256) -> [u8; 20] {
     to_array(&hash.0[..20])
 }
