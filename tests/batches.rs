@@ -10,6 +10,7 @@ use op_lite::config::rollup::{MAX_RLP_BYTES_PER_CHANNEL_BEDROCK, MAX_RLP_BYTES_P
 use op_lite::protocol::batch::{BatchData, SingularBatch};
 use op_lite::protocol::channel::{
     decompress, read_batches, Channel, ChannelError, Compression, Decompressed, StreamEnd,
+    FRAME_OVERHEAD,
 };
 use op_lite::protocol::frame::{batcher_tx_data, Frame, FrameError};
 use op_lite::protocol::primitives::{from_hex, keccak256, to_hex_prefixed, Address};
@@ -600,5 +601,55 @@ fn truncated_real_inputs_never_panic() {
     let body = std::fs::read(dir.join("kona/random-raw-span-batch.bin")).unwrap();
     for n in 0..body.len() {
         assert!(RawSpanBatch::decode(&body[..n]).is_err(), "prefix {n}");
+    }
+    let goerli = hex_file(&dir.join("magi/goerli-singular-batches-frame.hex"));
+    let channel = Frame::parse_all(&goerli).unwrap().remove(0).data;
+    let data = decompress(&channel, BEDROCK_LIMIT, false).unwrap().data;
+    let mut typed = Vec::new();
+    read_batches(&data)
+        .next()
+        .unwrap()
+        .unwrap()
+        .encode(&mut typed);
+    for n in 0..typed.len() {
+        assert!(BatchData::decode(&typed[..n]).is_err(), "prefix {n}");
+    }
+}
+
+/// The real 27-block channel cut into frames arrives in any order (before Holocene) or in
+/// order (Holocene) and reassembles to the same data.
+#[test]
+fn real_channel_reassembles_from_many_frames() {
+    let Some(dir) = dir() else { return };
+    let bytes = std::fs::read(dir.join("kona/op-mainnet-batcher-tx-e69d9433.rlp.bin")).unwrap();
+    let tx = Transaction::decode(&bytes).unwrap();
+    let whole = Frame::parse_all(tx.input()).unwrap().remove(0);
+    let chunks: Vec<&[u8]> = whole.data.chunks(20_000).collect();
+    let frames: Vec<Frame> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Frame {
+            channel_id: whole.channel_id,
+            number: i as u16,
+            data: c.to_vec(),
+            is_last: i + 1 == chunks.len(),
+        })
+        .collect();
+    let data = batcher_tx_data(&frames);
+    assert_eq!(Frame::parse_all(&data).unwrap(), frames);
+    for (in_order, order) in [
+        (false, frames.iter().rev().collect::<Vec<_>>()),
+        (true, frames.iter().collect()),
+    ] {
+        let mut ch = Channel::new(whole.channel_id, L1BlockRef::default(), in_order);
+        for f in order {
+            assert!(!ch.is_ready());
+            ch.add_frame(f.clone(), L1BlockRef::default()).unwrap();
+        }
+        assert_eq!(ch.reader_bytes().unwrap(), whole.data);
+        assert_eq!(
+            ch.size(),
+            whole.data.len() as u64 + FRAME_OVERHEAD * frames.len() as u64
+        );
     }
 }
