@@ -320,7 +320,7 @@ pub fn put_access_list(o: &mut Vec<u8>, list: &[AccessListItem]) {
     });
 }
 
-fn put_authorizations(o: &mut Vec<u8>, list: &[Authorization]) {
+pub fn put_authorizations(o: &mut Vec<u8>, list: &[Authorization]) {
     rlp::put_list(o, |o| {
         for a in list {
             rlp::put_list(o, |o| {
@@ -450,7 +450,7 @@ pub fn decode_access_list(r: &mut Rlp<'_>) -> Result<Vec<AccessListItem>, TxErro
     Ok(out)
 }
 
-fn decode_authorizations(r: &mut Rlp<'_>) -> Result<Vec<Authorization>, TxError> {
+pub fn decode_authorizations(r: &mut Rlp<'_>) -> Result<Vec<Authorization>, TxError> {
     let mut list = r.next_list()?;
     let mut out = Vec::new();
     while !list.is_empty() {
