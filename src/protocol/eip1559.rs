@@ -12,9 +12,13 @@ use std::fmt;
 use super::primitives::B64;
 use crate::config::rollup::{ChainOpConfig, Fork, RollupConfig};
 
+/// The version byte of Holocene extraData.
 pub const HOLOCENE_EXTRA_DATA_VERSION: u8 = 0;
+/// The version byte of Jovian extraData.
 pub const JOVIAN_EXTRA_DATA_VERSION: u8 = 1;
+/// The length of Holocene extraData.
 pub const HOLOCENE_EXTRA_DATA_LEN: usize = 9;
+/// The length of Jovian extraData.
 pub const JOVIAN_EXTRA_DATA_LEN: usize = 17;
 
 /// Why EIP-1559 params or an extraData field are invalid.
@@ -84,6 +88,7 @@ impl Eip1559Params {
         }
     }
 
+    /// Joins the params into the 8-byte form.
     pub fn to_b64(self) -> B64 {
         let mut b = [0u8; 8];
         b[..4].copy_from_slice(&self.denominator.to_be_bytes());
@@ -91,6 +96,7 @@ impl Eip1559Params {
         B64(b)
     }
 
+    /// True for the all-zero params that stand for the chain defaults.
     pub fn is_zero(self) -> bool {
         self.denominator == 0 && self.elasticity == 0
     }

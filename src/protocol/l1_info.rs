@@ -53,6 +53,7 @@ pub enum L1InfoFormat {
 }
 
 impl L1InfoFormat {
+    /// Every format, oldest first.
     pub const ALL: [L1InfoFormat; 4] = [
         L1InfoFormat::Bedrock,
         L1InfoFormat::Ecotone,

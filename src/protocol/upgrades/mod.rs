@@ -58,7 +58,8 @@ pub struct ActivationUpgrades {
     pub extra_gas: u64,
 }
 
-/// The upgrade deposits of `fork`, in order; empty for forks without any.
+/// The upgrade deposits of `fork`, in order; empty for forks without any. Interop's are not
+/// built by op-lite and yield `Unsupported`.
 pub fn upgrade_txs(fork: Fork) -> Result<Vec<DepositTx>, UpgradeError> {
     match fork {
         Fork::Ecotone => Ok(from_spec(&ECOTONE)),
