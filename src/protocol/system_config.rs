@@ -190,11 +190,7 @@ impl ConfigUpdate {
             UpdateType::Eip1559Params => {
                 let w = r.word().ok_or(BadValue("eip-1559 params"))?;
                 // Only the low 8 bytes count; the rest of the word is not checked (op-node).
-                let p = B64::from_slice(&w.0[24..]).unwrap_or_default();
-                Eip1559Params::from_b64(p)
-                    .validate()
-                    .map_err(SystemConfigError::InvalidEip1559Params)?;
-                ConfigUpdate::Eip1559Params(p)
+                ConfigUpdate::Eip1559Params(B64::from_slice(&w.0[24..]).unwrap_or_default())
             }
             UpdateType::OperatorFeeParams => {
                 ConfigUpdate::OperatorFeeParams(r.word().ok_or(BadValue("operator fee params"))?)
@@ -206,6 +202,11 @@ impl ConfigUpdate {
             }
         };
         r.finish()?;
+        if let ConfigUpdate::Eip1559Params(p) = update {
+            Eip1559Params::from_b64(p)
+                .validate()
+                .map_err(SystemConfigError::InvalidEip1559Params)?;
+        }
         Ok(update)
     }
 }
