@@ -6,5 +6,6 @@ mod batches;
 mod chain_data;
 mod cli;
 mod config;
+mod deposits;
 mod payloads;
 mod support;
