@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod derive;
 pub mod driver;
 pub mod event;
 pub mod io;

@@ -8,7 +8,7 @@ use std::fmt;
 use crate::config::Config;
 use crate::driver::sched::{Backoff, StepScheduler};
 use crate::driver::sync::SyncDeriver;
-use crate::event::{Event, System, MAX_QUEUED_EVENTS};
+use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
 use crate::io::{self, driver::Exit, driver::Shell};
 
 /// A part of the node that failed to start.
@@ -131,9 +131,10 @@ impl Node {
 
     /// Hands the core's I/O requests to the workers.
     pub(crate) fn dispatch_requests(&mut self) {
-        #[allow(clippy::never_loop)]
         for req in self.system.take_requests() {
-            match req {}
+            match req {
+                Request::Fetch(f) => log::debug!("no L1/L2 client configured for request {f:?}"),
+            }
         }
     }
 

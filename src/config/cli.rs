@@ -317,7 +317,7 @@ pub fn format_duration(d: Duration) -> String {
 fn unknown_env_vars(env: &[(String, String)]) -> Vec<String> {
     let known: Vec<&str> = flags::known_env_vars().collect();
     env.iter()
-        .filter(|(k, _)| k.starts_with("OP_NODE_") && !known.contains(&k.as_str()))
+        .filter(|(k, _)| k.starts_with("OP_NODE") && !known.contains(&k.as_str()))
         .map(|(k, _)| format!("Unknown env var {k} (no op-lite flag reads it)"))
         .collect()
 }

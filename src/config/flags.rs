@@ -28,7 +28,6 @@ pub enum Kind {
 pub enum Category {
     Rollup,
     L1Rpc,
-    L2Rpc,
     Sequencer,
     Operations,
     P2p,
@@ -40,18 +39,16 @@ impl Category {
         match self {
             Category::Rollup => "1. ROLLUP",
             Category::L1Rpc => "2. L1 RPC",
-            Category::L2Rpc => "3. L2 RPC",
-            Category::Sequencer => "4. SEQUENCER",
-            Category::Operations => "5. LOGGING, METRICS, DEBUGGING, AND API",
-            Category::P2p => "6. PEER-TO-PEER",
+            Category::Sequencer => "3. SEQUENCER",
+            Category::Operations => "4. LOGGING, METRICS, DEBUGGING, AND API",
+            Category::P2p => "5. PEER-TO-PEER",
             Category::Misc => "7. MISC",
         }
     }
 
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 6] = [
         Category::Rollup,
         Category::L1Rpc,
-        Category::L2Rpc,
         Category::Sequencer,
         Category::Operations,
         Category::P2p,
@@ -137,8 +134,11 @@ pub const RPC_KINDS: &[&str] = &[
     "any",
     "standard",
 ];
-pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "crit"];
-pub const LOG_FORMATS: &[&str] = &["text", "terminal", "logfmt", "json", "json-pretty"];
+pub const LOG_LEVELS: &[&str] = &[
+    "trace", "trce", "debug", "dbug", "info", "warn", "error", "eror", "crit", "TRACE", "DEBUG",
+    "INFO", "WARN", "ERROR", "CRIT",
+];
+pub const LOG_FORMATS: &[&str] = &["text", "terminal", "logfmt", "logfmtms", "json", "jsonms"];
 pub const HALT_LEVELS: &[&str] = &["major", "minor", "patch", "none"];
 
 /// Every flag op-lite accepts.
@@ -203,7 +203,7 @@ pub const FLAGS: &[Flag] = &[
     f("log.level", &["OP_NODE_LOG_LEVEL"], Enum(LOG_LEVELS), Some("info"), Operations,
       "The lowest log level that will be output"),
     f("log.format", &["OP_NODE_LOG_FORMAT"], Enum(LOG_FORMATS), Some("text"), Operations,
-      "Format the log output. Supported formats: 'text' (also 'terminal', 'logfmt') and 'json' (also 'json-pretty')"),
+      "Format the log output: text (also terminal, logfmt, logfmtms) or json (also jsonms)"),
     f("log.color", &["OP_NODE_LOG_COLOR"], Bool, Some("false"), Operations,
       "Color the log output if in terminal mode"),
     ignored("snapshotlog.file", &["OP_NODE_SNAPSHOT_LOG"], Path, Operations,

@@ -252,15 +252,20 @@ impl Config {
             })
         };
         let log = LogConfig {
-            level: match raw.str("log.level").as_deref() {
-                Some("trace") => LevelFilter::Trace,
-                Some("debug") => LevelFilter::Debug,
-                Some("warn") => LevelFilter::Warn,
-                Some("error") | Some("crit") => LevelFilter::Error,
+            level: match raw
+                .str("log.level")
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "trace" | "trce" => LevelFilter::Trace,
+                "debug" | "dbug" => LevelFilter::Debug,
+                "warn" => LevelFilter::Warn,
+                "error" | "eror" | "crit" => LevelFilter::Error,
                 _ => LevelFilter::Info,
             },
             format: match raw.str("log.format").as_deref() {
-                Some("json") | Some("json-pretty") => LogFormat::Json,
+                Some("json") | Some("jsonms") => LogFormat::Json,
                 _ => LogFormat::Text,
             },
             color: raw.bool("log.color"),

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 pub use system::{Aborted, DuplicateDeriver, System, MAX_QUEUED_EVENTS};
 pub use trace::{EventCounts, EventMetrics, LogTracer};
 
+use crate::derive::attributes::AttributesWithParent;
+use crate::derive::data::{Arrival, FetchRequest};
 use crate::time::Now;
+use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
 /// Everything that happens inside the node, as one enum.
 ///
@@ -55,6 +58,36 @@ pub enum Event {
         err: String,
     },
 
+    // -- derivation --
+    /// Step the pipeline towards attributes for the block after `pending_safe`.
+    PipelineStep {
+        pending_safe: L2BlockRef,
+    },
+    /// New attributes for the engine; no more until `ConfirmReceivedAttributes`.
+    DerivedAttributes(Box<AttributesWithParent>),
+    ConfirmReceivedAttributes,
+    /// Holocene: the engine rejected derived attributes; derive the deposits-only block.
+    DepositsOnlyAttributesRequest {
+        parent: BlockId,
+        derived_from: L1BlockRef,
+    },
+    /// The pipeline moved to a new L1 origin.
+    DeriverL1Status {
+        origin: L1BlockRef,
+        last_l2: L2BlockRef,
+    },
+    /// All L1 data up to the origin was used.
+    ExhaustedL1 {
+        origin: L1BlockRef,
+        last_l2: L2BlockRef,
+    },
+    /// Chain data the pipeline asked for arrived (or failed).
+    ChainDataArrived(Box<Arrival>),
+    /// The L1 head moved (from the L1 head poller).
+    L1HeadUpdated(L1BlockRef),
+    /// Operator request (admin_resetDerivationPipeline).
+    ResetPipelineRequest,
+
     // -- derivation signals that the sync deriver reacts to --
     /// The pipeline has nothing more to do until new inputs arrive.
     DeriverIdle,
@@ -90,6 +123,17 @@ impl Event {
             Event::L1TemporaryError { .. } => "l1-temporary-error",
             Event::EngineTemporaryError { .. } => "engine-temporary-error",
             Event::CriticalError { .. } => "critical-error",
+            Event::PipelineStep { .. } => "pipeline-step",
+            Event::DerivedAttributes(_) => "derived-attributes",
+            Event::ConfirmReceivedAttributes => "confirm-received-attributes",
+            Event::DepositsOnlyAttributesRequest { .. } => {
+                "deposits-only-payload-attributes-request"
+            }
+            Event::DeriverL1Status { .. } => "deriver-l1-status",
+            Event::ExhaustedL1 { .. } => "exhausted-l1",
+            Event::ChainDataArrived(_) => "chain-data-arrived",
+            Event::L1HeadUpdated(_) => "l1-head-updated",
+            Event::ResetPipelineRequest => "reset-pipeline-request",
             Event::DeriverIdle => "derivation-idle",
             Event::DeriverMore => "deriver-more",
             Event::EngineResetConfirmed => "engine-reset-confirmed",
@@ -106,7 +150,10 @@ impl Event {
 
 /// An I/O request for the worker threads; results come back as events.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {}
+pub enum Request {
+    /// Chain data for the derivation caches; answered with `Event::ChainDataArrived`.
+    Fetch(FetchRequest),
+}
 
 /// Where derivers put the events and requests they produce. Bounded: past the cap, events are
 /// dropped and counted, never queued (op-node's sanity limit).

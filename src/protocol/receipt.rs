@@ -70,8 +70,10 @@ impl Receipt {
         } else {
             (first, &bytes[1..])
         };
-        if !matches!(tx_type, 0..=4 | 0x7e) {
-            return Err(RlpError::Custom("unknown receipt type"));
+        // Known types, and future EIP-2718 types (0x05..=0x7d) decoded best-effort as the
+        // typed receipt layout (derivation spec, "On Future-Proof Transaction Log Derivation").
+        if !matches!(tx_type, 0..=0x7e) {
+            return Err(RlpError::Custom("invalid receipt type"));
         }
         let mut r = Rlp::list(payload)?;
         let status = r.next_bytes()?;
@@ -163,6 +165,21 @@ impl RpcReceipt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn future_receipt_types_decode_best_effort() {
+        let r = Receipt {
+            tx_type: 0x05,
+            success: true,
+            cumulative_gas_used: 1,
+            logs_bloom: Bloom::ZERO,
+            logs: vec![],
+            deposit_nonce: None,
+            deposit_receipt_version: None,
+        };
+        assert_eq!(Receipt::decode(&r.encode()).unwrap(), r);
+        assert!(Receipt::decode(&[0x7f, 0xc0]).is_err());
+    }
 
     #[test]
     fn round_trip_and_truncation() {
