@@ -33,5 +33,6 @@ pub mod node;
 pub mod protocol;
 pub mod rng;
 pub mod time;
+pub mod tools;
 pub mod types;
 pub mod version;

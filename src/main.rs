@@ -39,8 +39,11 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn run_command(cmd: &str, _args: Vec<OsString>) -> ExitCode {
-    usage_error(format!("unknown command {cmd:?} (see --help)"))
+fn run_command(cmd: &str, args: Vec<OsString>) -> ExitCode {
+    match cmd {
+        "replay" => ExitCode::from(op_lite::tools::replay::main(args)),
+        _ => usage_error(format!("unknown command {cmd:?} (see --help)")),
+    }
 }
 
 fn run_node(args: Vec<OsString>) -> ExitCode {

@@ -7,5 +7,6 @@ mod chain_data;
 mod cli;
 mod config;
 mod deposits;
+mod derive;
 mod payloads;
 mod support;

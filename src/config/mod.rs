@@ -21,7 +21,13 @@ use crate::io::log::LogFormat;
 use crate::protocol::primitives::Address;
 
 /// Subcommands, for `--help`.
-pub const COMMANDS: &[(&str, &str)] = &[("(none)", "run the rollup node")];
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("(none)", "run the rollup node"),
+    (
+        "replay FIXTURE",
+        "derive L2 payloads from a recorded L1 range (--check compares with its expected values)",
+    ),
+];
 
 /// op-node's sync modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

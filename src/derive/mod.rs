@@ -15,6 +15,7 @@ pub mod data;
 pub mod deriver;
 pub mod frame_queue;
 pub mod l1_chain;
+pub mod l2;
 pub mod pipeline;
 pub mod retrieval;
 pub mod traversal;
