@@ -1,0 +1,914 @@
+//! A sans-IO HTTP/1.1 server connection (quinn-proto's shape): bytes in through `handle_input`
+//! and `handle_eof`, complete requests out through `poll_request`, answers in through `respond`,
+//! bytes out through `poll_transmit`, and deadlines through `poll_timeout` / `handle_timeout`.
+//!
+//! Keep-alive and pipelining are supported; responses leave in request order. Only
+//! `Content-Length` bodies are accepted (a `Transfer-Encoding` gets 411). Every buffer is bounded
+//! by `Limits`; a malformed request gets its error response after the responses to the requests
+//! before it, then the connection closes. A request that does not complete within
+//! `request_timeout` of its first byte (slowloris) or a connection without progress for
+//! `idle_timeout` is closed. When the server closes, it first half-closes and drains the peer's
+//! input for `linger`, so that the final response is not lost to a TCP reset.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Most header fields a request may carry (more get 431).
+pub const MAX_HEADERS: usize = 64;
+
+/// Buffers that grew past this for one large request are freed once the request is done.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Limits that bound one connection's memory and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus header fields; more gets 431.
+    pub max_header_bytes: usize,
+    /// Largest `Content-Length` accepted; more gets 413 (geth's 5 MiB default).
+    pub max_body: usize,
+    /// Parsed requests waiting for their turn.
+    pub max_pipelined: usize,
+    /// From a request's first byte to its last.
+    pub request_timeout: Duration,
+    /// Without any input or output progress.
+    pub idle_timeout: Duration,
+    /// How long input is drained after the server half-closed.
+    pub linger: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 16 * 1024,
+            max_body: 5 * 1024 * 1024,
+            max_pipelined: 16,
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A complete request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method token as sent (`GET`, `POST`, ...).
+    pub method: String,
+    /// The request target: path and optional `?query`.
+    pub target: String,
+    /// The `Content-Type` header when present and valid UTF-8.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// Returns the target without its query.
+    pub fn path(&self) -> &str {
+        self.target
+            .split_once('?')
+            .map_or(self.target.as_str(), |(p, _)| p)
+    }
+
+    /// Returns the query (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+}
+
+/// A response; `Content-Length` and `Connection` are added when it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<&'static str>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// Builds a response with a body of the given type.
+    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+        Response {
+            status,
+            content_type: Some(content_type),
+            body,
+        }
+    }
+
+    /// Builds a plain-text error as Go's `http.Error` writes it (message plus newline).
+    pub fn text(status: u16, msg: &str) -> Self {
+        let mut body = Vec::with_capacity(msg.len() + 1);
+        body.extend_from_slice(msg.as_bytes());
+        body.push(b'\n');
+        Response::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    /// Builds a response without a body.
+    pub fn empty(status: u16) -> Self {
+        Response {
+            status,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+}
+
+/// What the socket owner should do with the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    Open,
+    /// Everything was sent: shut down the write side and keep reading (input is discarded)
+    /// until end of input or the linger deadline.
+    Draining,
+    /// Drop the socket.
+    Closed,
+}
+
+/// One server-side HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct Conn {
+    limits: Limits,
+    state: ConnState,
+    linger_until: Option<Instant>,
+    /// Unparsed input.
+    inbuf: Vec<u8>,
+    /// Bytes of `inbuf` already searched for the end of the header block.
+    scanned: usize,
+    /// A parsed head whose body is still arriving.
+    head: Option<Head>,
+    /// When the first byte of the incomplete request at the front of `inbuf` arrived.
+    partial_since: Option<Instant>,
+    queue: VecDeque<Item>,
+    /// Body and target bytes held by `queue`.
+    queued_bytes: usize,
+    /// The request handed out by `poll_request` and not yet answered.
+    outstanding: Option<Meta>,
+    out: Vec<u8>,
+    last_activity: Instant,
+    /// No further requests are read (after a failure, `Connection: close` or end of input).
+    input_done: bool,
+    eof: bool,
+}
+
+#[derive(Debug)]
+struct Head {
+    method: String,
+    target: String,
+    content_type: Option<String>,
+    body_len: usize,
+    meta: Meta,
+}
+
+/// What the response writer needs to know about its request.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+}
+
+#[derive(Debug)]
+enum Item {
+    Request(Request, Meta),
+    /// An error response that ends the connection.
+    Fail(u16, String),
+}
+
+impl Conn {
+    /// Starts a connection accepted at `now`.
+    pub fn new(now: Instant, limits: Limits) -> Self {
+        Conn {
+            limits,
+            state: ConnState::Open,
+            linger_until: None,
+            inbuf: Vec::new(),
+            scanned: 0,
+            head: None,
+            partial_since: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            outstanding: None,
+            out: Vec::new(),
+            last_activity: now,
+            input_done: false,
+            eof: false,
+        }
+    }
+
+    /// Returns what the socket owner should do now.
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    /// Tells whether the owner should read more input into `handle_input` (false applies
+    /// backpressure: the peer's bytes stay in the kernel until requests are answered).
+    pub fn wants_input(&self) -> bool {
+        match self.state {
+            ConnState::Open => {
+                !self.input_done
+                    && self.inbuf.len().saturating_add(self.queued_bytes)
+                        < self
+                            .limits
+                            .max_header_bytes
+                            .saturating_add(self.limits.max_body)
+            }
+            ConnState::Draining => !self.eof,
+            ConnState::Closed => false,
+        }
+    }
+
+    /// Takes bytes read from the peer.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if data.is_empty() || self.state != ConnState::Open || self.input_done {
+            return;
+        }
+        self.last_activity = now;
+        self.inbuf.extend_from_slice(data);
+        self.parse(now);
+    }
+
+    /// The peer closed its write side: a partial request is dropped; complete ones are still
+    /// answered, and the connection closes at the next `handle_sent` that finds all sent.
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.eof = true;
+        self.input_done = true;
+        self.head = None;
+        self.inbuf = Vec::new();
+        self.partial_since = None;
+        self.last_activity = now;
+        if self.state == ConnState::Draining {
+            self.close();
+        }
+    }
+
+    /// Returns the next request to answer; `None` until the previous one was answered.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        if self.outstanding.is_some() || self.state != ConnState::Open {
+            return None;
+        }
+        self.flush_failures();
+        if !matches!(self.queue.front(), Some(Item::Request(..))) {
+            return None;
+        }
+        let Some(Item::Request(req, meta)) = self.queue.pop_front() else {
+            return None;
+        };
+        self.queued_bytes = self
+            .queued_bytes
+            .saturating_sub(req.body.len() + req.target.len());
+        self.outstanding = Some(meta);
+        Some(req)
+    }
+
+    /// Answers the request last returned by `poll_request` (ignored if there is none).
+    pub fn respond(&mut self, now: Instant, resp: Response) {
+        let Some(meta) = self.outstanding.take() else {
+            return;
+        };
+        write_response(&mut self.out, &resp, meta);
+        self.parse(now);
+        self.flush_failures();
+    }
+
+    /// Appends pending output to `buf`; returns whether there was any.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> bool {
+        if self.out.is_empty() {
+            return false;
+        }
+        if buf.is_empty() {
+            std::mem::swap(buf, &mut self.out);
+        } else {
+            buf.append(&mut self.out);
+        }
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        }
+        true
+    }
+
+    /// Reports a write attempt: `sent` bytes went out, and whether everything handed out by
+    /// `poll_transmit` has now been written.
+    pub fn handle_sent(&mut self, now: Instant, sent: usize, flushed: bool) {
+        if sent > 0 {
+            self.last_activity = now;
+        }
+        if flushed && self.state == ConnState::Open && self.input_done && self.idle() {
+            if self.eof {
+                self.close();
+            } else {
+                self.state = ConnState::Draining;
+                self.linger_until = Some(now + self.limits.linger);
+            }
+        }
+    }
+
+    /// Returns the next deadline and what it is for.
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        match self.state {
+            ConnState::Open => {
+                let idle = (self.last_activity + self.limits.idle_timeout, "http-idle");
+                match self.partial_since {
+                    Some(t) => {
+                        let req = (t + self.limits.request_timeout, "http-request");
+                        Some(if req.0 < idle.0 { req } else { idle })
+                    }
+                    None => Some(idle),
+                }
+            }
+            ConnState::Draining => self.linger_until.map(|t| (t, "http-linger")),
+            ConnState::Closed => None,
+        }
+    }
+
+    /// Closes the connection if its deadline passed; earlier calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((t, what)) = self.poll_timeout() {
+            if t <= now {
+                log::debug!("closing HTTP connection: {what} timeout");
+                self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.state = ConnState::Closed;
+        self.inbuf = Vec::new();
+        self.out = Vec::new();
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.head = None;
+    }
+
+    /// Nothing is queued, outstanding or waiting to be handed out.
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && self.outstanding.is_none() && self.out.is_empty()
+    }
+
+    /// Writes queued error responses that are next in line.
+    fn flush_failures(&mut self) {
+        while self.outstanding.is_none() {
+            let Some(Item::Fail(status, msg)) = self.queue.front() else {
+                return;
+            };
+            let resp = Response::new(
+                *status,
+                "text/plain; charset=utf-8",
+                msg.as_bytes().to_vec(),
+            );
+            let meta = Meta {
+                keep_alive: false,
+                http10: false,
+                head_only: false,
+            };
+            write_response(&mut self.out, &resp, meta);
+            self.queue.pop_front();
+        }
+    }
+
+    /// Parses as many complete requests from `inbuf` as the pipeline allows.
+    fn parse(&mut self, now: Instant) {
+        while !self.input_done && self.queue.len() < self.limits.max_pipelined {
+            if self.head.is_none() {
+                match self.parse_head() {
+                    Ok(Some(head)) => self.head = Some(head),
+                    Ok(None) => break,
+                    Err((status, msg)) => {
+                        self.fail(status, msg);
+                        break;
+                    }
+                }
+            }
+            let Some(head) = self.head.take() else {
+                break;
+            };
+            if self.inbuf.len() < head.body_len {
+                self.head = Some(head);
+                break;
+            }
+            let body: Vec<u8> = self.inbuf.drain(..head.body_len).collect();
+            self.queued_bytes += body.len() + head.target.len();
+            if !head.meta.keep_alive {
+                self.input_done = true;
+            }
+            self.queue.push_back(Item::Request(
+                Request {
+                    method: head.method,
+                    target: head.target,
+                    content_type: head.content_type,
+                    body,
+                },
+                head.meta,
+            ));
+            self.partial_since = None;
+        }
+        if self.input_done {
+            self.inbuf = Vec::new();
+            self.scanned = 0;
+        } else if self.inbuf.capacity() > KEEP_CAPACITY && self.inbuf.len() < KEEP_CAPACITY / 4 {
+            self.inbuf.shrink_to(KEEP_CAPACITY / 4);
+        }
+        let pending = self.head.is_some() || !self.inbuf.is_empty();
+        if !pending || self.input_done {
+            self.partial_since = None;
+        } else if self.partial_since.is_none() {
+            self.partial_since = Some(now);
+        }
+    }
+
+    /// Queues an error response and stops reading requests.
+    fn fail(&mut self, status: u16, msg: String) {
+        log::debug!("rejecting HTTP request: {status} {msg}");
+        self.queue.push_back(Item::Fail(status, msg));
+        self.input_done = true;
+        self.head = None;
+    }
+
+    /// Parses the request line and headers once the header block is complete.
+    fn parse_head(&mut self) -> Result<Option<Head>, (u16, String)> {
+        // Clients may send stray line breaks between requests (RFC 9112 section 2.2).
+        let blank = self
+            .inbuf
+            .iter()
+            .take_while(|b| **b == b'\r' || **b == b'\n')
+            .count();
+        if blank > 0 {
+            self.inbuf.drain(..blank);
+            self.scanned = self.scanned.saturating_sub(blank);
+        }
+        let Some(end) = find_header_end(&self.inbuf, self.scanned) else {
+            self.scanned = self.inbuf.len();
+            if self.inbuf.len() > self.limits.max_header_bytes {
+                return Err((431, "431 Request Header Fields Too Large".into()));
+            }
+            return Ok(None);
+        };
+        if end > self.limits.max_header_bytes {
+            return Err((431, "431 Request Header Fields Too Large".into()));
+        }
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut fields);
+        let parsed = match req.parse(&self.inbuf[..end]) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Err(bad("malformed header block")),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err((431, "431 Request Header Fields Too Large".into()))
+            }
+            Err(e) => return Err(bad(&e.to_string())),
+        };
+        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
+        else {
+            return Err(bad("malformed request line"));
+        };
+        let mut content_length: Option<u64> = None;
+        let mut content_type = None;
+        let mut has_host = false;
+        let mut close = false;
+        let mut keep_alive = false;
+        let mut expect_continue = false;
+        for h in req.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                let v = parse_content_length(h.value).ok_or_else(|| bad("bad Content-Length"))?;
+                if content_length.is_some_and(|c| c != v) {
+                    return Err(bad("conflicting Content-Length"));
+                }
+                content_length = Some(v);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err((411, "411 Length Required".into()));
+            } else if name.eq_ignore_ascii_case("content-type") {
+                content_type = std::str::from_utf8(h.value).ok().map(str::to_string);
+            } else if name.eq_ignore_ascii_case("host") {
+                has_host = true;
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case("expect") {
+                if !h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                    return Err((417, "417 Expectation Failed".into()));
+                }
+                expect_continue = true;
+            }
+        }
+        let http10 = version == 0;
+        if !http10 && !has_host {
+            return Err(bad("missing required Host header"));
+        }
+        let body_len = content_length.unwrap_or(0);
+        let max = self.limits.max_body as u64;
+        if body_len > max {
+            // geth's text for a body over its limit.
+            return Err((
+                413,
+                format!("content length too large ({body_len}>{max})\n"),
+            ));
+        }
+        let head = Head {
+            method: method.to_string(),
+            target: target.to_string(),
+            content_type,
+            // Bounded by max_body above.
+            body_len: body_len as usize,
+            meta: Meta {
+                keep_alive: if http10 { keep_alive && !close } else { !close },
+                http10,
+                head_only: method == "HEAD",
+            },
+        };
+        self.inbuf.drain(..parsed);
+        self.scanned = 0;
+        // The client waits for this before sending its body; only safe to send when no earlier
+        // response is still due.
+        if expect_continue
+            && head.body_len > self.inbuf.len()
+            && self.queue.is_empty()
+            && self.outstanding.is_none()
+        {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        Ok(Some(head))
+    }
+}
+
+fn bad(detail: &str) -> (u16, String) {
+    (400, format!("400 Bad Request: {detail}"))
+}
+
+/// Finds the end of the header block (after the blank line), searching from `from`.
+fn find_header_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    let tail = buf.get(start..)?;
+    tail.windows(2).enumerate().find_map(|(i, w)| {
+        if w == b"\n\n" {
+            return Some(start + i + 2);
+        }
+        if w == b"\n\r" && tail.get(i + 2) == Some(&b'\n') {
+            return Some(start + i + 3);
+        }
+        None
+    })
+}
+
+/// Parses a `Content-Length` value: digits only, as Go requires.
+fn parse_content_length(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+fn write_response(out: &mut Vec<u8>, resp: &Response, meta: Meta) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    if let Some(ct) = resp.content_type {
+        let _ = write!(out, "Content-Type: {ct}\r\n");
+    }
+    let _ = write!(out, "Content-Length: {}\r\n", resp.body.len());
+    if !meta.keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if meta.http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !meta.head_only {
+        out.extend_from_slice(&resp.body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    const POST: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        Content-Length: 14\r\n\r\n{\"id\":1,\"a\":2}";
+
+    fn t0() -> Instant {
+        crate::time::test_now().mono
+    }
+
+    /// Answers every request with its body echoed and returns all output.
+    fn answer_all(c: &mut Conn, now: Instant) -> Vec<u8> {
+        while let Some(req) = c.poll_request() {
+            c.respond(now, Response::new(200, "text/plain", req.body));
+        }
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        c.handle_sent(now, out.len(), true);
+        out
+    }
+
+    fn text(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    #[test]
+    fn get_with_keep_alive() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"GET /healthz?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        let req = c.poll_request().unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.path(), req.query()),
+            ("GET", "/healthz", Some("x=1"))
+        );
+        assert!(c.poll_request().is_none());
+        c.respond(t, Response::new(200, "application/json", b"{}".to_vec()));
+        let mut out = Vec::new();
+        assert!(c.poll_transmit(&mut out));
+        assert_eq!(
+            text(&out),
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        );
+        c.handle_sent(t, out.len(), true);
+        assert_eq!(c.state(), ConnState::Open);
+        assert!(!c.poll_transmit(&mut out));
+    }
+
+    #[test]
+    fn every_truncated_prefix_waits_for_the_rest() {
+        let t = t0();
+        for n in 0..POST.len() {
+            let mut c = Conn::new(t, Limits::default());
+            c.handle_input(t, &POST[..n]);
+            assert!(c.poll_request().is_none(), "prefix {n} made a request");
+            assert_eq!(c.state(), ConnState::Open);
+            c.handle_input(t, &POST[n..]);
+            let req = c.poll_request().unwrap_or_else(|| panic!("prefix {n}"));
+            assert_eq!(req.body, b"{\"id\":1,\"a\":2}");
+            assert_eq!(req.content_type.as_deref(), Some("application/json"));
+        }
+        // Byte by byte.
+        let mut c = Conn::new(t, Limits::default());
+        for b in POST {
+            c.handle_input(t, std::slice::from_ref(b));
+        }
+        assert_eq!(c.poll_request().unwrap().body.len(), 14);
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        let mut input = Vec::new();
+        for body in ["a", "bb", "ccc"] {
+            input.extend_from_slice(
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+        c.handle_input(t, &input);
+        let out = text(&answer_all(&mut c, t));
+        let bodies: Vec<&str> = out
+            .split("HTTP/1.1 200 OK")
+            .skip(1)
+            .map(|r| r.rsplit("\r\n\r\n").next().unwrap())
+            .collect();
+        assert_eq!(bodies, ["a", "bb", "ccc"]);
+        assert_eq!(c.state(), ConnState::Open);
+    }
+
+    #[test]
+    fn pipeline_depth_is_bounded_and_resumes() {
+        let t = t0();
+        let limits = Limits {
+            max_pipelined: 2,
+            ..Limits::default()
+        };
+        let mut c = Conn::new(t, limits);
+        let one = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        c.handle_input(t, &one.repeat(5));
+        assert_eq!(c.queue.len(), 2);
+        let out = text(&answer_all(&mut c, t));
+        assert_eq!(out.matches("200 OK").count(), 5);
+    }
+
+    #[test]
+    fn close_and_http10() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(
+            t,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n",
+        );
+        let out = text(&answer_all(&mut c, t));
+        assert!(out.contains("Connection: close\r\n"));
+        assert_eq!(out.matches("HTTP/1.1").count(), 1);
+        assert_eq!(c.state(), ConnState::Draining);
+        assert_eq!(c.poll_timeout().unwrap().1, "http-linger");
+        c.handle_input(t, b"ignored");
+        c.handle_eof(t);
+        assert_eq!(c.state(), ConnState::Closed);
+
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"GET / HTTP/1.0\r\n\r\n");
+        assert!(text(&answer_all(&mut c, t)).contains("Connection: close"));
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert!(text(&answer_all(&mut c, t)).contains("Connection: keep-alive"));
+        assert_eq!(c.state(), ConnState::Open);
+    }
+
+    #[test]
+    fn end_of_input_answers_complete_requests_then_closes() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /partial");
+        c.handle_eof(t);
+        let out = text(&answer_all(&mut c, t));
+        assert_eq!(out.matches("200 OK").count(), 1);
+        assert_eq!(c.state(), ConnState::Closed);
+    }
+
+    fn rejected(input: &[u8]) -> String {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, input);
+        let out = text(&answer_all(&mut c, t));
+        assert_eq!(c.state(), ConnState::Draining, "{out}");
+        assert!(out.contains("Connection: close\r\n"), "{out}");
+        out
+    }
+
+    #[test]
+    fn limits_and_malformed_requests() {
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(17 * 1024)
+        );
+        assert!(rejected(big.as_bytes()).starts_with("HTTP/1.1 431 "));
+        // Over the header limit without ever finishing the header block.
+        assert!(rejected(&[b'a'; 17 * 1024]).starts_with("HTTP/1.1 431 "));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("H{i}: v\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        assert!(rejected(many.as_bytes()).starts_with("HTTP/1.1 431 "));
+        let out = rejected(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5242881\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
+        assert!(
+            out.ends_with("content length too large (5242881>5242880)\n"),
+            "{out}"
+        );
+        let out = rejected(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+        );
+        assert!(out.starts_with("HTTP/1.1 411 "), "{out}");
+        for bad in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"\x00\x01\x02 garbage\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            b"G\xffT / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/3.0\r\nHost: x\r\n\r\n",
+        ] {
+            assert!(rejected(bad).starts_with("HTTP/1.1 400 "), "{}", text(bad));
+        }
+        assert!(
+            rejected(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n")
+                .starts_with("HTTP/1.1 417 ")
+        );
+    }
+
+    #[test]
+    fn an_error_after_good_requests_comes_after_their_responses() {
+        let out = rejected(
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n\x01\x02\r\n\r\n",
+        );
+        let statuses: Vec<&str> = out
+            .match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &out[i + 9..i + 12])
+            .collect();
+        assert_eq!(statuses, ["200", "200", "400"]);
+    }
+
+    #[test]
+    fn expect_continue_and_head() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(
+            t,
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
+        c.handle_input(t, b"hi");
+        assert_eq!(c.poll_request().unwrap().body, b"hi");
+        c.respond(t, Response::empty(200));
+
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.poll_request().unwrap();
+        c.respond(t, Response::new(200, "application/json", b"{}".to_vec()));
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        assert!(text(&out).ends_with("Content-Length: 2\r\n\r\n"));
+    }
+
+    #[test]
+    fn slowloris_and_idle_timeouts_on_virtual_time() {
+        let t = t0();
+        let l = Limits::default();
+        let mut c = Conn::new(t, l);
+        c.handle_input(t, b"GET / HTTP/1.1\r\n");
+        // A byte every 5 s keeps the connection active but the request deadline still holds.
+        for i in 1..=3 {
+            let now = t + Duration::from_secs(3 * i);
+            c.handle_input(now, b"X");
+            c.handle_timeout(now);
+        }
+        assert_eq!(
+            c.poll_timeout(),
+            Some((t + l.request_timeout, "http-request"))
+        );
+        c.handle_timeout(t + l.request_timeout - Duration::from_millis(1));
+        assert_eq!(c.state(), ConnState::Open);
+        c.handle_timeout(t + l.request_timeout);
+        assert_eq!(c.state(), ConnState::Closed);
+        assert_eq!(c.poll_timeout(), None);
+
+        let mut c = Conn::new(t, l);
+        c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let later = t + Duration::from_secs(5);
+        answer_all(&mut c, later);
+        assert_eq!(
+            c.poll_timeout(),
+            Some((later + l.idle_timeout, "http-idle"))
+        );
+        c.handle_timeout(later + l.idle_timeout);
+        assert_eq!(c.state(), ConnState::Closed);
+    }
+
+    #[test]
+    fn input_backpressure_is_bounded() {
+        let t = t0();
+        let l = Limits {
+            max_header_bytes: 64,
+            max_body: 64,
+            max_pipelined: 1,
+            ..Limits::default()
+        };
+        let mut c = Conn::new(t, l);
+        c.handle_input(t, &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(8));
+        assert!(!c.wants_input());
+        answer_all(&mut c, t);
+        assert!(c.wants_input());
+        assert_eq!(c.state(), ConnState::Open);
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let t = t0();
+        let mut rng = Rng::new(7);
+        let alphabet = b"GET POST / HTTP/1.1\r\n:Host Content-Length 0123456789 \x00\xff";
+        for i in 0..3000 {
+            let mut c = Conn::new(t, Limits::default());
+            let len = rng.below(300) as usize;
+            let mut buf = vec![0u8; len];
+            if i % 2 == 0 {
+                rng.fill(&mut buf);
+            } else {
+                for b in &mut buf {
+                    *b = alphabet[rng.below(alphabet.len() as u64) as usize];
+                }
+            }
+            let mut at = 0;
+            while at < buf.len() {
+                let n = (1 + rng.below(40) as usize).min(buf.len() - at);
+                c.handle_input(t, &buf[at..at + n]);
+                at += n;
+                answer_all(&mut c, t);
+            }
+            c.handle_eof(t);
+            answer_all(&mut c, t);
+            c.handle_timeout(t + Duration::from_secs(120));
+            assert_eq!(c.state(), ConnState::Closed);
+        }
+    }
+}
