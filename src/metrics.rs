@@ -1,0 +1,967 @@
+//! Metrics with op-node's names, types, help texts and labels (namespace `op_node`, subsystem
+//! `default`, so `op_node_default_*`), kept in a small single-threaded registry and rendered in
+//! the Prometheus text exposition format (version 0.0.4).
+//!
+//! `Registry` holds counter, gauge and histogram families; `Metrics` registers op-node's
+//! families and offers its `Record*` methods. Values that live elsewhere (event-system counters,
+//! process statistics from `io::procfs`) are copied in just before a scrape. Every family caps
+//! its label sets at `MAX_SERIES`, so labels from the outside (RPC method names) cannot grow
+//! memory without bound.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::event::EventMetrics;
+use crate::protocol::primitives::B256;
+use crate::rpc::jsonrpc::CallRecord;
+use crate::time::Now;
+use crate::types::{BlockId, L1BlockRef, L2BlockRef};
+
+/// op-node's metric namespace with its default process name.
+pub const NAMESPACE: &str = "op_node_default";
+
+/// Label sets kept per family; further ones are dropped.
+pub const MAX_SERIES: usize = 1000;
+
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A metric family in a `Registry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id(usize);
+
+/// The Prometheus metric types op-node uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    /// A histogram with these upper bounds (ascending; `+Inf` is implied).
+    Histogram(&'static [f64]),
+}
+
+#[derive(Debug, Clone)]
+enum Series {
+    Value(f64),
+    Histogram {
+        /// Per-bucket (non-cumulative) counts.
+        counts: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Family {
+    name: String,
+    help: String,
+    kind: Kind,
+    labels: &'static [&'static str],
+    series: BTreeMap<Vec<String>, Series>,
+}
+
+/// Counter, gauge and histogram families with their label sets.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    families: Vec<Family>,
+}
+
+impl Registry {
+    /// Adds a family; an unlabelled one is rendered (as 0) from the start, as Go's client does.
+    pub fn register(
+        &mut self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        kind: Kind,
+        labels: &'static [&'static str],
+    ) -> Id {
+        let mut f = Family {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            labels,
+            series: BTreeMap::new(),
+        };
+        if labels.is_empty() {
+            f.series.insert(Vec::new(), empty_series(kind));
+        }
+        self.families.push(f);
+        Id(self.families.len() - 1)
+    }
+
+    /// Adds `v` to a counter or gauge.
+    pub fn add(&mut self, id: Id, labels: &[&str], v: f64) {
+        if let Some(Series::Value(x)) = self.series(id, labels) {
+            *x += v;
+        }
+    }
+
+    /// Adds one to a counter or gauge.
+    pub fn inc(&mut self, id: Id, labels: &[&str]) {
+        self.add(id, labels, 1.0);
+    }
+
+    /// Sets a gauge (or a counter mirrored from a count kept elsewhere).
+    pub fn set(&mut self, id: Id, labels: &[&str], v: f64) {
+        if let Some(Series::Value(x)) = self.series(id, labels) {
+            *x = v;
+        }
+    }
+
+    /// Records one observation in a histogram.
+    pub fn observe(&mut self, id: Id, labels: &[&str], v: f64) {
+        let Some(Kind::Histogram(bounds)) = self.families.get(id.0).map(|f| f.kind) else {
+            return;
+        };
+        if let Some(Series::Histogram { counts, sum, count }) = self.series(id, labels) {
+            if let Some(i) = bounds.iter().position(|b| v <= *b) {
+                if let Some(c) = counts.get_mut(i) {
+                    *c += 1;
+                }
+            }
+            *sum += v;
+            *count += 1;
+        }
+    }
+
+    /// Returns a counter's or gauge's value, or a histogram's observation count.
+    pub fn value(&self, id: Id, labels: &[&str]) -> Option<f64> {
+        let f = self.families.get(id.0)?;
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        match f.series.get(&key)? {
+            Series::Value(v) => Some(*v),
+            Series::Histogram { count, .. } => Some(*count as f64),
+        }
+    }
+
+    fn series(&mut self, id: Id, labels: &[&str]) -> Option<&mut Series> {
+        let f = self.families.get_mut(id.0)?;
+        if labels.len() != f.labels.len() {
+            log::debug!("metric {}: wrong number of labels", f.name);
+            return None;
+        }
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        if !f.series.contains_key(&key) && f.series.len() >= MAX_SERIES {
+            log::debug!("metric {}: label set limit reached", f.name);
+            return None;
+        }
+        Some(f.series.entry(key).or_insert_with(|| empty_series(f.kind)))
+    }
+
+    /// Renders every family in the text exposition format, sorted by name.
+    pub fn render(&self, out: &mut String) {
+        let mut order: Vec<&Family> = self.families.iter().collect();
+        order.sort_by(|a, b| a.name.cmp(&b.name));
+        for f in order {
+            if f.series.is_empty() {
+                continue;
+            }
+            let kind = match f.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram(_) => "histogram",
+            };
+            let _ = writeln!(out, "# HELP {} {}", f.name, escape_help(&f.help));
+            let _ = writeln!(out, "# TYPE {} {kind}", f.name);
+            for (values, s) in &f.series {
+                match s {
+                    Series::Value(v) => {
+                        out.push_str(&f.name);
+                        write_labels(out, f.labels, values, None);
+                        let _ = writeln!(out, " {}", fmt_value(*v));
+                    }
+                    Series::Histogram { counts, sum, count } => {
+                        let bounds = match f.kind {
+                            Kind::Histogram(b) => b,
+                            _ => &[],
+                        };
+                        let mut cumulative = 0u64;
+                        for (b, c) in bounds.iter().zip(counts) {
+                            cumulative += c;
+                            let _ = write!(out, "{}_bucket", f.name);
+                            write_labels(out, f.labels, values, Some(&fmt_value(*b)));
+                            let _ = writeln!(out, " {cumulative}");
+                        }
+                        let _ = write!(out, "{}_bucket", f.name);
+                        write_labels(out, f.labels, values, Some("+Inf"));
+                        let _ = writeln!(out, " {count}");
+                        let _ = write!(out, "{}_sum", f.name);
+                        write_labels(out, f.labels, values, None);
+                        let _ = writeln!(out, " {}", fmt_value(*sum));
+                        let _ = write!(out, "{}_count", f.name);
+                        write_labels(out, f.labels, values, None);
+                        let _ = writeln!(out, " {count}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn empty_series(kind: Kind) -> Series {
+    match kind {
+        Kind::Histogram(b) => Series::Histogram {
+            counts: vec![0; b.len()],
+            sum: 0.0,
+            count: 0,
+        },
+        _ => Series::Value(0.0),
+    }
+}
+
+fn write_labels(out: &mut String, names: &[&str], values: &[String], le: Option<&str>) {
+    if names.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    let pairs = names
+        .iter()
+        .copied()
+        .zip(values.iter().map(String::as_str))
+        .chain(le.map(|v| ("le", v)));
+    for (name, value) in pairs {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(name);
+        out.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+}
+
+fn escape_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Process statistics as Prometheus' process collector reports them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcStats {
+    pub cpu_seconds: f64,
+    pub resident_bytes: f64,
+    pub virtual_bytes: f64,
+    pub start_time_seconds: f64,
+    pub open_fds: f64,
+    /// `+Inf` when unlimited.
+    pub max_fds: f64,
+}
+
+const RPC_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const REORG_BUCKETS: &[f64] = &[
+    0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 20.5, 50.5, 100.5,
+];
+
+/// op-service's `metrics.Event`: a counter and the time it last moved.
+#[derive(Debug, Clone, Copy)]
+struct EventPair {
+    total: Id,
+    last: Id,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ProcessIds {
+    cpu: Id,
+    resident: Id,
+    virt: Id,
+    start: Id,
+    open_fds: Id,
+    max_fds: Id,
+}
+
+/// op-node's metrics (`op-node/metrics.Metrics`), single-threaded.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    info: Id,
+    up: Id,
+    rpc_requests: Id,
+    rpc_duration: Id,
+    rpc_responses: Id,
+    rpc_params_size: Id,
+    rpc_results_size: Id,
+    rpc_notifications: Id,
+    derivation_idle: Id,
+    pipeline_resets: EventPair,
+    unsafe_payloads: EventPair,
+    derivation_errors: EventPair,
+    sequencing_errors: EventPair,
+    publishing_errors: EventPair,
+    sequencer_active: Id,
+    events_emitted: Id,
+    events_processed: Id,
+    events_process_time: Id,
+    events_total_enqueued: Id,
+    derived_batches: EventPair,
+    sequencer_resets: EventPair,
+    unsafe_buffer_len: Id,
+    unsafe_buffer_mem: Id,
+    refs_number: Id,
+    refs_time: Id,
+    refs_hash: Id,
+    refs_seqnr: Id,
+    refs_latency: Id,
+    l1_reorg_depth: Id,
+    txs_sequenced: Id,
+    peer_count: Id,
+    head_channel: EventPair,
+    channel_timeout: EventPair,
+    frame_added: EventPair,
+    channel_input_bytes: Id,
+    /// Last hash seen per ref name, so latency is measured once per block (op-service).
+    latency_seen: BTreeMap<String, B256>,
+    process: Option<ProcessIds>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers op-node's families.
+    pub fn new() -> Self {
+        use Kind::*;
+        let mut r = Registry::default();
+        let n = |s: &str| format!("{NAMESPACE}_{s}");
+        let event = |r: &mut Registry,
+                     name: &str,
+                     display: &str,
+                     labels: &'static [&'static str]| EventPair {
+            total: r.register(
+                n(&format!("{name}_total")),
+                format!("Count of {display} events"),
+                Counter,
+                labels,
+            ),
+            last: r.register(
+                n(&format!("last_{name}_unix")),
+                format!("Timestamp of last {display} event"),
+                Gauge,
+                labels,
+            ),
+        };
+        const RPC: &[&str] = &["rpc", "method"];
+        const REF: &[&str] = &["layer", "type"];
+        Metrics {
+            info: r.register(
+                n("info"),
+                "Pseudo-metric tracking version and config info",
+                Gauge,
+                &["version"],
+            ),
+            up: r.register(n("up"), "1 if the op node has finished starting up", Gauge, &[]),
+            rpc_requests: r.register(
+                n("rpc_server_requests_total"),
+                "Total requests to the RPC server",
+                Counter,
+                RPC,
+            ),
+            rpc_duration: r.register(
+                n("rpc_server_request_duration_seconds"),
+                "Histogram of RPC server request durations",
+                Histogram(RPC_BUCKETS),
+                RPC,
+            ),
+            rpc_responses: r.register(
+                n("rpc_server_responses_total"),
+                "Total RPC request responses served",
+                Counter,
+                &["rpc", "method", "error"],
+            ),
+            rpc_params_size: r.register(
+                n("rpc_server_params_size_total"),
+                "Total bytes of RPC params received",
+                Counter,
+                RPC,
+            ),
+            rpc_results_size: r.register(
+                n("rpc_server_results_size_total"),
+                "Total bytes of RPC results sent back",
+                Counter,
+                RPC,
+            ),
+            rpc_notifications: r.register(
+                n("rpc_client_notifications_received_total"),
+                "Total RPC notifications received",
+                Counter,
+                RPC,
+            ),
+            derivation_idle: r.register(
+                n("derivation_idle"),
+                "1 if the derivation pipeline is idle",
+                Gauge,
+                &[],
+            ),
+            pipeline_resets: event(&mut r, "pipeline_resets", "derivation pipeline resets", &[]),
+            unsafe_payloads: event(&mut r, "unsafe_payloads", "unsafe payloads", &[]),
+            derivation_errors: event(&mut r, "derivation_errors", "derivation errors", &[]),
+            sequencing_errors: event(&mut r, "sequencing_errors", "sequencing errors", &[]),
+            publishing_errors: event(&mut r, "publishing_errors", "p2p publishing errors", &[]),
+            sequencer_active: r.register(
+                n("sequencer_active"),
+                "1 if sequencer active, 0 otherwise",
+                Gauge,
+                &[],
+            ),
+            events_emitted: r.register(
+                n("events_emitted"),
+                "number of emitted events",
+                Counter,
+                &["event_type"],
+            ),
+            events_processed: r.register(
+                n("events_processed"),
+                "number of processed events",
+                Counter,
+                &["event_type"],
+            ),
+            events_process_time: r.register(
+                n("events_process_time"),
+                "total duration in seconds of processed events",
+                Counter,
+                &["event_type"],
+            ),
+            events_total_enqueued: r.register(
+                n("events_total_enqueued"),
+                "Gauge representing the current total number of enqueued events",
+                Gauge,
+                &[],
+            ),
+            derived_batches: event(&mut r, "derived_batches", "derived batches", &["type"]),
+            sequencer_resets: event(&mut r, "sequencer_resets", "sequencer resets", &[]),
+            unsafe_buffer_len: r.register(
+                n("unsafe_payloads_buffer_len"),
+                "Number of buffered L2 unsafe payloads",
+                Gauge,
+                &[],
+            ),
+            unsafe_buffer_mem: r.register(
+                n("unsafe_payloads_buffer_mem_size"),
+                "Total estimated memory size of buffered L2 unsafe payloads",
+                Gauge,
+                &[],
+            ),
+            refs_number: r.register(
+                n("refs_number"),
+                "Gauge representing the different L1/L2 reference block numbers",
+                Gauge,
+                REF,
+            ),
+            refs_time: r.register(
+                n("refs_time"),
+                "Gauge representing the different L1/L2 reference block timestamps",
+                Gauge,
+                REF,
+            ),
+            refs_hash: r.register(
+                n("refs_hash"),
+                "Gauge representing the different L1/L2 reference block hashes truncated to float values",
+                Gauge,
+                REF,
+            ),
+            refs_seqnr: r.register(
+                n("refs_seqnr"),
+                "Gauge representing the different L2 reference sequence numbers",
+                Gauge,
+                &["type"],
+            ),
+            refs_latency: r.register(
+                n("refs_latency"),
+                "Gauge representing the different L1/L2 reference block timestamps minus current time, in seconds",
+                Gauge,
+                REF,
+            ),
+            l1_reorg_depth: r.register(
+                n("l1_reorg_depth"),
+                "Histogram of L1 Reorg Depths",
+                Histogram(REORG_BUCKETS),
+                &[],
+            ),
+            txs_sequenced: r.register(
+                n("transactions_sequenced_total"),
+                "Count of total transactions sequenced",
+                Counter,
+                &["type"],
+            ),
+            peer_count: r.register(
+                n("p2p_peer_count"),
+                "Count of currently connected p2p peers",
+                Gauge,
+                &[],
+            ),
+            head_channel: event(
+                &mut r,
+                "head_channel",
+                "New channel at the front of the channel bank",
+                &[],
+            ),
+            channel_timeout: event(&mut r, "channel_timeout", "Channel has timed out", &[]),
+            frame_added: event(
+                &mut r,
+                "frame_added",
+                "New frame ingested in the channel bank",
+                &[],
+            ),
+            channel_input_bytes: r.register(
+                n("channel_input_bytes"),
+                "Number of compressed bytes added to the channel",
+                Counter,
+                &[],
+            ),
+            registry: r,
+            latency_seen: BTreeMap::new(),
+            process: None,
+        }
+    }
+
+    /// Renders all metrics in the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        self.registry.render(&mut out);
+        out
+    }
+
+    fn record_event(&mut self, e: EventPair, labels: &[&str], now: Now) {
+        self.registry.inc(e.total, labels);
+        self.registry
+            .set(e.last, labels, now.unix_ms as f64 / 1000.0);
+    }
+
+    /// Sets the version info pseudo-metric.
+    pub fn record_info(&mut self, version: &str) {
+        self.registry.set(self.info, &[version], 1.0);
+    }
+
+    /// Marks the node as started.
+    pub fn record_up(&mut self) {
+        self.registry.set(self.up, &[], 1.0);
+    }
+
+    /// Sets whether the derivation pipeline is idle.
+    pub fn set_derivation_idle(&mut self, idle: bool) {
+        self.registry
+            .set(self.derivation_idle, &[], f64::from(u8::from(idle)));
+    }
+
+    /// Sets whether the sequencer is active.
+    pub fn set_sequencer_state(&mut self, active: bool) {
+        self.registry
+            .set(self.sequencer_active, &[], f64::from(u8::from(active)));
+    }
+
+    /// Counts a derivation pipeline reset.
+    pub fn record_pipeline_reset(&mut self, now: Now) {
+        self.record_event(self.pipeline_resets, &[], now);
+    }
+
+    /// Counts a derivation error.
+    pub fn record_derivation_error(&mut self, now: Now) {
+        self.record_event(self.derivation_errors, &[], now);
+    }
+
+    /// Counts a sequencing error.
+    pub fn record_sequencing_error(&mut self, now: Now) {
+        self.record_event(self.sequencing_errors, &[], now);
+    }
+
+    /// Counts a p2p publishing error.
+    pub fn record_publishing_error(&mut self, now: Now) {
+        self.record_event(self.publishing_errors, &[], now);
+    }
+
+    /// Counts a sequencer reset.
+    pub fn record_sequencer_reset(&mut self, now: Now) {
+        self.record_event(self.sequencer_resets, &[], now);
+    }
+
+    /// Counts an unsafe payload received (gossip or RPC) and records it as ref
+    /// `received_payload`.
+    pub fn record_received_unsafe_payload(&mut self, block: BlockId, timestamp: u64, now: Now) {
+        self.record_event(self.unsafe_payloads, &[], now);
+        self.record_ref(
+            "l2",
+            "received_payload",
+            block.number,
+            timestamp,
+            &block.hash,
+            now,
+        );
+    }
+
+    /// Records the unsafe-payload buffer's size and its next block.
+    pub fn record_unsafe_payloads_buffer(&mut self, len: u64, mem: u64, next: BlockId, now: Now) {
+        self.record_ref("l2", "l2_buffer_unsafe", next.number, 0, &next.hash, now);
+        self.registry.set(self.unsafe_buffer_len, &[], len as f64);
+        self.registry.set(self.unsafe_buffer_mem, &[], mem as f64);
+    }
+
+    /// Counts a derived batch by type (`singular`, `span`).
+    pub fn record_derived_batches(&mut self, batch_type: &str, now: Now) {
+        self.record_event(self.derived_batches, &[batch_type], now);
+    }
+
+    /// Records an L1 reorg's depth.
+    pub fn record_l1_reorg_depth(&mut self, depth: u64) {
+        self.registry
+            .observe(self.l1_reorg_depth, &[], depth as f64);
+    }
+
+    /// Counts the transactions of a sequenced block.
+    pub fn count_sequenced_txs_in_block(&mut self, txs: u64, deposits: u64) {
+        self.registry
+            .add(self.txs_sequenced, &["deposits"], deposits as f64);
+        self.registry.add(
+            self.txs_sequenced,
+            &["txns"],
+            txs.saturating_sub(deposits) as f64,
+        );
+    }
+
+    /// Sets the number of connected p2p peers.
+    pub fn set_peer_count(&mut self, peers: usize) {
+        self.registry.set(self.peer_count, &[], peers as f64);
+    }
+
+    /// Counts compressed bytes added to a channel.
+    pub fn record_channel_input_bytes(&mut self, n: usize) {
+        self.registry.add(self.channel_input_bytes, &[], n as f64);
+    }
+
+    /// Counts a new channel at the front of the channel bank.
+    pub fn record_head_channel_opened(&mut self, now: Now) {
+        self.record_event(self.head_channel, &[], now);
+    }
+
+    /// Counts a channel time-out.
+    pub fn record_channel_timed_out(&mut self, now: Now) {
+        self.record_event(self.channel_timeout, &[], now);
+    }
+
+    /// Counts a frame added to the channel bank.
+    pub fn record_frame(&mut self, now: Now) {
+        self.record_event(self.frame_added, &[], now);
+    }
+
+    /// Records a block reference (op-service `RecordRef`): number, time, truncated hash, and
+    /// the latency once per new hash.
+    pub fn record_ref(
+        &mut self,
+        layer: &str,
+        name: &str,
+        num: u64,
+        timestamp: u64,
+        hash: &B256,
+        now: Now,
+    ) {
+        let labels = [layer, name];
+        self.registry.set(self.refs_number, &labels, num as f64);
+        if timestamp != 0 {
+            self.registry.set(self.refs_time, &labels, timestamp as f64);
+            if self.latency_seen.get(name) != Some(hash) {
+                if self.latency_seen.len() < MAX_SERIES || self.latency_seen.contains_key(name) {
+                    self.latency_seen.insert(name.to_string(), *hash);
+                }
+                let latency = timestamp as f64 - now.unix_ms as f64 / 1000.0;
+                self.registry.set(self.refs_latency, &labels, latency);
+            }
+        }
+        // op-service graphs the first 8 hash bytes (little-endian) as a plain float.
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash.as_bytes()[..8]);
+        self.registry
+            .set(self.refs_hash, &labels, u64::from_le_bytes(first) as f64);
+    }
+
+    /// Records an L1 block ref.
+    pub fn record_l1_ref(&mut self, name: &str, r: &L1BlockRef, now: Now) {
+        self.record_ref("l1", name, r.number, r.timestamp, &r.hash, now);
+    }
+
+    /// Records an L2 block ref, its L1 origin and sequence number.
+    pub fn record_l2_ref(&mut self, name: &str, r: &L2BlockRef, now: Now) {
+        self.record_ref("l2", name, r.number, r.timestamp, &r.hash, now);
+        self.record_ref(
+            "l1_origin",
+            name,
+            r.l1origin.number,
+            0,
+            &r.l1origin.hash,
+            now,
+        );
+        self.registry
+            .set(self.refs_seqnr, &[name], r.sequence_number as f64);
+    }
+
+    /// Records one served RPC call (op-service's RPC recorder, server `main`). Unknown method
+    /// names are counted as `unknown` to keep label sets bounded.
+    pub fn record_rpc_call(&mut self, call: &CallRecord<'_>) {
+        let method = if call.served { call.method } else { "unknown" };
+        let labels = ["main", method];
+        if call.notification {
+            self.registry.inc(self.rpc_notifications, &labels);
+            return;
+        }
+        self.registry.inc(self.rpc_requests, &labels);
+        self.registry
+            .add(self.rpc_params_size, &labels, call.params_bytes as f64);
+        self.registry
+            .observe(self.rpc_duration, &labels, call.took.as_secs_f64());
+        let error = match call.error_code {
+            None => {
+                self.registry
+                    .add(self.rpc_results_size, &labels, call.result_bytes as f64);
+                "<nil>".to_string()
+            }
+            Some(code) => format!("rpc_{code}"),
+        };
+        self.registry
+            .inc(self.rpc_responses, &["main", method, &error]);
+    }
+
+    /// Copies the event system's counters (emitted, processed, processing time per event name)
+    /// and its queue length.
+    pub fn update_events(&mut self, events: &EventMetrics, enqueued: usize) {
+        for (name, c) in events.iter() {
+            let l = [name];
+            self.registry.set(self.events_emitted, &l, c.emitted as f64);
+            self.registry
+                .set(self.events_processed, &l, c.processed as f64);
+            self.registry.set(
+                self.events_process_time,
+                &l,
+                c.processing_time.as_secs_f64(),
+            );
+        }
+        self.registry
+            .set(self.events_total_enqueued, &[], enqueued as f64);
+    }
+
+    /// Sets the process statistics (registered on first use, so hosts without `/proc` do not
+    /// report zeros).
+    pub fn set_process(&mut self, p: &ProcStats) {
+        let r = &mut self.registry;
+        let ids = *self.process.get_or_insert_with(|| ProcessIds {
+            cpu: r.register(
+                "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds.",
+                Kind::Counter,
+                &[],
+            ),
+            resident: r.register(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                Kind::Gauge,
+                &[],
+            ),
+            virt: r.register(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                Kind::Gauge,
+                &[],
+            ),
+            start: r.register(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                Kind::Gauge,
+                &[],
+            ),
+            open_fds: r.register(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                Kind::Gauge,
+                &[],
+            ),
+            max_fds: r.register(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                Kind::Gauge,
+                &[],
+            ),
+        });
+        r.set(ids.cpu, &[], p.cpu_seconds);
+        r.set(ids.resident, &[], p.resident_bytes);
+        r.set(ids.virt, &[], p.virtual_bytes);
+        r.set(ids.start, &[], p.start_time_seconds);
+        r.set(ids.open_fds, &[], p.open_fds);
+        r.set(ids.max_fds, &[], p.max_fds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn text_format_counters_gauges_and_escaping() {
+        let mut r = Registry::default();
+        let c = r.register(
+            "a_total",
+            "A counter\\with \"quotes\"\nand lines",
+            Kind::Counter,
+            &[],
+        );
+        let g = r.register("b", "A gauge", Kind::Gauge, &["x", "y"]);
+        let unused = r.register("c", "Unused labelled", Kind::Gauge, &["x"]);
+        r.inc(c, &[]);
+        r.add(c, &[], 2.5);
+        r.set(g, &["q\"uote", "back\\slash\nnl"], -1.0);
+        r.set(g, &["a", "b"], f64::INFINITY);
+        r.set(unused, &["too", "many"], 1.0);
+        let mut out = String::new();
+        r.render(&mut out);
+        assert_eq!(
+            out,
+            concat!(
+                "# HELP a_total A counter\\\\with \"quotes\"\\nand lines\n",
+                "# TYPE a_total counter\n",
+                "a_total 3.5\n",
+                "# HELP b A gauge\n",
+                "# TYPE b gauge\n",
+                "b{x=\"a\",y=\"b\"} +Inf\n",
+                "b{x=\"q\\\"uote\",y=\"back\\\\slash\\nnl\"} -1\n",
+            )
+        );
+        assert_eq!(r.value(c, &[]), Some(3.5));
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_inf_sum_and_count() {
+        let mut r = Registry::default();
+        let h = r.register(
+            "lat_seconds",
+            "Latency",
+            Kind::Histogram(&[0.1, 1.0]),
+            &["m"],
+        );
+        for v in [0.05, 0.1, 0.5, 3.0] {
+            r.observe(h, &["x"], v);
+        }
+        let mut out = String::new();
+        r.render(&mut out);
+        assert_eq!(
+            out,
+            concat!(
+                "# HELP lat_seconds Latency\n",
+                "# TYPE lat_seconds histogram\n",
+                "lat_seconds_bucket{m=\"x\",le=\"0.1\"} 2\n",
+                "lat_seconds_bucket{m=\"x\",le=\"1\"} 3\n",
+                "lat_seconds_bucket{m=\"x\",le=\"+Inf\"} 4\n",
+                "lat_seconds_sum{m=\"x\"} 3.65\n",
+                "lat_seconds_count{m=\"x\"} 4\n",
+            )
+        );
+        let mut r = Registry::default();
+        r.register("empty", "Unlabelled", Kind::Histogram(&[1.0]), &[]);
+        let mut out = String::new();
+        r.render(&mut out);
+        assert!(out.contains("empty_bucket{le=\"+Inf\"} 0\nempty_sum 0\nempty_count 0\n"));
+    }
+
+    #[test]
+    fn label_sets_are_capped() {
+        let mut r = Registry::default();
+        let c = r.register("c_total", "c", Kind::Counter, &["m"]);
+        for i in 0..MAX_SERIES + 50 {
+            r.inc(c, &[&i.to_string()]);
+        }
+        assert_eq!(r.families[0].series.len(), MAX_SERIES);
+        r.inc(c, &["0"]);
+        assert_eq!(r.value(c, &["0"]), Some(2.0));
+    }
+
+    #[test]
+    fn op_node_names_and_records() {
+        let now = crate::time::test_now();
+        let mut m = Metrics::new();
+        m.record_info("v1.2.3-abc");
+        m.record_up();
+        m.record_pipeline_reset(now);
+        m.record_derived_batches("span", now);
+        m.record_l1_reorg_depth(3);
+        let l2 = L2BlockRef {
+            number: 10,
+            timestamp: now.unix() - 4,
+            sequence_number: 2,
+            ..L2BlockRef::default()
+        };
+        m.record_l2_ref("l2_unsafe", &l2, now);
+        m.record_rpc_call(&CallRecord {
+            method: "optimism_version",
+            served: true,
+            notification: false,
+            params_bytes: 2,
+            result_bytes: 30,
+            error_code: None,
+            took: Duration::from_millis(3),
+        });
+        m.record_rpc_call(&CallRecord {
+            method: "x_attack\"label",
+            served: false,
+            notification: false,
+            params_bytes: 0,
+            result_bytes: 0,
+            error_code: Some(-32601),
+            took: Duration::ZERO,
+        });
+        let text = m.render();
+        for line in [
+            "op_node_default_up 1",
+            "op_node_default_info{version=\"v1.2.3-abc\"} 1",
+            "op_node_default_pipeline_resets_total 1",
+            "op_node_default_last_pipeline_resets_unix 1700000000",
+            "# HELP op_node_default_derived_batches_total Count of derived batches events",
+            "op_node_default_derived_batches_total{type=\"span\"} 1",
+            "op_node_default_l1_reorg_depth_bucket{le=\"3.5\"} 1",
+            "op_node_default_refs_number{layer=\"l2\",type=\"l2_unsafe\"} 10",
+            "op_node_default_refs_latency{layer=\"l2\",type=\"l2_unsafe\"} -4",
+            "op_node_default_refs_seqnr{type=\"l2_unsafe\"} 2",
+            "op_node_default_refs_number{layer=\"l1_origin\",type=\"l2_unsafe\"} 0",
+            "op_node_default_rpc_server_requests_total{rpc=\"main\",method=\"optimism_version\"} 1",
+            "op_node_default_rpc_server_request_duration_seconds_bucket{rpc=\"main\",method=\"optimism_version\",le=\"0.005\"} 1",
+            "op_node_default_rpc_server_responses_total{rpc=\"main\",method=\"optimism_version\",error=\"<nil>\"} 1",
+            "op_node_default_rpc_server_responses_total{rpc=\"main\",method=\"unknown\",error=\"rpc_-32601\"} 1",
+            "op_node_default_p2p_peer_count 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        assert!(!text.contains("attack"));
+        assert!(!text.contains("process_"));
+        m.set_process(&ProcStats {
+            cpu_seconds: 1.5,
+            resident_bytes: 4096.0,
+            virtual_bytes: 8192.0,
+            start_time_seconds: 1.7e9,
+            open_fds: 9.0,
+            max_fds: f64::INFINITY,
+        });
+        let text = m.render();
+        assert!(text
+            .contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
+        assert!(text.contains("process_max_fds +Inf\n"));
+    }
+}
