@@ -4,12 +4,18 @@
 //! whatever had already started.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use crate::config::Config;
 use crate::driver::sched::{Backoff, StepScheduler};
 use crate::driver::sync::SyncDeriver;
 use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
 use crate::io::{self, driver::Exit, driver::Shell};
+use crate::metrics::Metrics;
+use crate::rpc::{self, Dispatcher, Listener};
+use crate::time::Now;
+use crate::version::VERSION_WITH_META;
 
 /// A part of the node that failed to start.
 #[derive(Debug)]
@@ -43,6 +49,9 @@ pub struct Node {
     pub config: Config,
     pub system: System,
     pub shell: Shell,
+    pub metrics: Metrics,
+    /// The JSON-RPC method table; parts register their methods here as they start.
+    pub rpc: Dispatcher<Node>,
     /// Parts in the order they started; stopped in reverse.
     started: Vec<&'static str>,
 }
@@ -59,15 +68,24 @@ impl Node {
             part: "the event loop",
             cause: e.to_string(),
         })?;
+        let rpc = Dispatcher::new(
+            VERSION_WITH_META,
+            config.rpc_enable_admin,
+            rpc::jsonrpc::Limits::default(),
+        );
         let mut node = Node {
             config,
             system: System::new(MAX_QUEUED_EVENTS, Box::new(io::clock::mono)),
             shell,
+            metrics: Metrics::new(),
+            rpc,
             started: Vec::new(),
         };
-        let steps: [(&'static str, InitStep); 2] = [
+        let steps: [(&'static str, InitStep); 4] = [
             ("the tracer", Node::init_tracer),
             ("the event system", Node::init_event_system),
+            ("the RPC server", Node::init_rpc_server),
+            ("the metrics server", Node::init_metrics_server),
         ];
         for (part, init) in steps {
             if let Err(cause) = init(&mut node, seed) {
@@ -76,6 +94,8 @@ impl Node {
             }
             node.started.push(part);
         }
+        node.metrics.record_info(VERSION_WITH_META);
+        node.metrics.record_up();
         Ok(node)
     }
 
@@ -96,6 +116,45 @@ impl Node {
         s.register("sync", Box::new(SyncDeriver::new()))
             .map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    fn init_rpc_server(&mut self, _seed: u64) -> Result<(), String> {
+        rpc::methods::register_static(&mut self.rpc).map_err(|e| e.to_string())?;
+        log::info!("Starting JSON-RPC server");
+        let addr = SocketAddr::new(self.config.rpc.addr, self.config.rpc.port);
+        let srv = self.bind_http(Listener::Rpc, addr, io::driver::RPC_TOKENS)?;
+        log::info!("Started JSON-RPC server addr={}", srv.local_addr());
+        self.shell.http.push(srv);
+        Ok(())
+    }
+
+    fn init_metrics_server(&mut self, _seed: u64) -> Result<(), String> {
+        if !self.config.metrics_enabled {
+            log::info!("metrics disabled");
+            return Ok(());
+        }
+        let addr = SocketAddr::new(self.config.metrics.addr, self.config.metrics.port);
+        let srv = self.bind_http(Listener::Metrics, addr, io::driver::METRICS_TOKENS)?;
+        log::info!("started metrics server addr={}", srv.local_addr());
+        self.shell.http.push(srv);
+        Ok(())
+    }
+
+    fn bind_http(
+        &self,
+        kind: Listener,
+        addr: SocketAddr,
+        base: usize,
+    ) -> Result<HttpServer, String> {
+        HttpServer::bind(
+            &self.shell.poll,
+            kind,
+            addr,
+            base,
+            DEFAULT_MAX_CONNS,
+            rpc::http::Limits::default(),
+        )
+        .map_err(|e| format!("failed to bind to address {addr}: {e}"))
     }
 
     /// Starts driving: the first step request, as op-node's event loop does on start.
@@ -124,6 +183,14 @@ impl Node {
     /// Stops started parts in reverse order (op-node `Stop`).
     pub fn stop(&mut self) {
         while let Some(part) = self.started.pop() {
+            let server = match part {
+                "the RPC server" => Some(Listener::Rpc),
+                "the metrics server" => Some(Listener::Metrics),
+                _ => None,
+            };
+            if let Some(kind) = server {
+                self.shell.http.retain(|s| s.listener() != kind);
+            }
             log::debug!("stopped {part}");
         }
         log::info!("rollup node stopped");
@@ -140,11 +207,59 @@ impl Node {
 
     /// A registered socket became ready.
     pub(crate) fn on_socket_ready(&mut self, token: mio::Token, _ev: &mio::event::Event) {
-        log::warn!("readiness for unknown token {}", token.0);
+        // The servers are taken out while they run so that the node can answer their requests.
+        let mut servers = std::mem::take(&mut self.shell.http);
+        let now = io::clock::now();
+        let handled = servers.iter_mut().any(|s| s.on_ready(token, now, self));
+        self.shell.http = servers;
+        if !handled {
+            log::warn!("readiness for unknown token {}", token.0);
+        }
+    }
+
+    /// Lets the HTTP servers continue busy connections and expire idle ones.
+    pub(crate) fn service_http(&mut self, now: Now) {
+        let mut servers = std::mem::take(&mut self.shell.http);
+        for s in &mut servers {
+            s.service(now, self);
+        }
+        self.shell.http = servers;
     }
 
     /// Names of the parts that started, in order.
     pub fn started_parts(&self) -> &[&'static str] {
         &self.started
+    }
+}
+
+impl rpc::Service for Node {
+    fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> rpc::Response {
+        match listener {
+            Listener::Rpc => {
+                let table = std::mem::take(&mut self.rpc);
+                let resp =
+                    rpc::serve_rpc(req, VERSION_WITH_META, |body| table.handle(self, body, now));
+                self.rpc = table;
+                resp
+            }
+            Listener::Metrics => {
+                self.metrics
+                    .update_events(self.system.metrics(), self.system.pending());
+                if let Some(p) = io::procfs::read_self() {
+                    self.metrics.set_process(&p);
+                }
+                rpc::serve_metrics(self.metrics.render())
+            }
+        }
+    }
+}
+
+impl rpc::RpcContext for Node {
+    fn mono(&self) -> std::time::Instant {
+        io::clock::mono()
+    }
+
+    fn record_call(&mut self, call: &rpc::CallRecord<'_>) {
+        self.metrics.record_rpc_call(call);
     }
 }

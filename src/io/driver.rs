@@ -10,6 +10,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Token, Waker};
 
 use super::clock;
+use super::http_server::HttpServer;
 use super::signals::{SignalAction, SignalWatch};
 use super::workers::Completions;
 use crate::event::Event;
@@ -17,6 +18,10 @@ use crate::node::Node;
 
 pub const WAKER: Token = Token(0);
 pub const SIGNALS: Token = Token(1);
+/// First token of the RPC server (its listener; connections follow).
+pub const RPC_TOKENS: usize = 1000;
+/// First token of the metrics server.
+pub const METRICS_TOKENS: usize = 2000;
 
 /// Events run per loop turn before sockets and timers get a look in.
 pub const DRAIN_BUDGET: usize = 4096;
@@ -40,6 +45,8 @@ pub struct Shell {
     completions_rx: Receiver<Event>,
     completions: Completions<Event>,
     stop_requested: bool,
+    /// The RPC and metrics servers that are running.
+    pub http: Vec<HttpServer>,
     /// Number of times `poll` returned; the idle wake-up rate is measured from this.
     pub wakeups: u64,
 }
@@ -62,6 +69,7 @@ impl Shell {
             completions_rx,
             completions,
             stop_requested: false,
+            http: Vec::new(),
             wakeups: 0,
         })
     }
@@ -88,6 +96,7 @@ pub fn run(node: &mut Node) -> Exit {
     loop {
         let now = clock::now();
         node.system.handle_timeout(now);
+        node.service_http(now);
         if let Err(e) = node.system.drain_bounded(now, DRAIN_BUDGET) {
             log::error!("{e}");
             return Exit::Critical(e.0);
@@ -99,8 +108,12 @@ pub fn run(node: &mut Node) -> Exit {
         let timeout = if node.system.pending() > 0 {
             Some(Duration::ZERO)
         } else {
+            let http = node.shell.http.iter().filter_map(|s| s.poll_timeout());
             node.system
                 .poll_timeout()
+                .into_iter()
+                .chain(http)
+                .min_by_key(|(t, _)| *t)
                 .map(|(t, _)| t.saturating_duration_since(now.mono))
         };
         if let Err(e) = node.shell.poll.poll(&mut events, timeout) {

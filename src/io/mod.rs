@@ -6,6 +6,8 @@
 
 pub mod clock;
 pub mod driver;
+pub mod http_server;
 pub mod log;
+pub mod procfs;
 pub mod signals;
 pub mod workers;
