@@ -88,6 +88,9 @@ fn sigint_stops_the_node_cleanly() {
             "--p2p.disable",
             "--log.level",
             "debug",
+            // An ephemeral RPC port, so parallel test runs do not collide on 9545.
+            "--rpc.port",
+            "0",
         ])
         .env("OP_NODE_NOT_A_FLAG", "1")
         .stdout(Stdio::null())
