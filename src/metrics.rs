@@ -33,7 +33,9 @@ pub struct Id(usize);
 /// The Prometheus metric types op-node uses.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
+    /// A value that only goes up.
     Counter,
+    /// A value that goes up and down.
     Gauge,
     /// A histogram with these upper bounds (ascending; `+Inf` is implied).
     Histogram(&'static [f64]),
@@ -258,12 +260,17 @@ fn fmt_value(v: f64) -> String {
 /// Process statistics as Prometheus' process collector reports them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProcStats {
+    /// User plus system CPU time.
     pub cpu_seconds: f64,
+    /// Resident set size.
     pub resident_bytes: f64,
+    /// Virtual memory size.
     pub virtual_bytes: f64,
+    /// Process start, in unix seconds.
     pub start_time_seconds: f64,
+    /// Open file descriptors.
     pub open_fds: f64,
-    /// `+Inf` when unlimited.
+    /// The soft descriptor limit; `+Inf` when unlimited.
     pub max_fds: f64,
 }
 
@@ -294,6 +301,7 @@ struct ProcessIds {
 /// op-node's metrics (`op-node/metrics.Metrics`), single-threaded.
 #[derive(Debug, Clone)]
 pub struct Metrics {
+    /// The families; parts with metrics op-node lacks may register more here.
     pub registry: Registry,
     info: Id,
     up: Id,

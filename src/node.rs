@@ -236,6 +236,7 @@ impl rpc::Service for Node {
     fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> rpc::Response {
         match listener {
             Listener::Rpc => {
+                // The table is taken out while its methods run on the node.
                 let table = std::mem::take(&mut self.rpc);
                 let resp =
                     rpc::serve_rpc(req, VERSION_WITH_META, |body| table.handle(self, body, now));

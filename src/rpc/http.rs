@@ -58,6 +58,7 @@ pub struct Request {
     pub target: String,
     /// The `Content-Type` header when present and valid UTF-8.
     pub content_type: Option<String>,
+    /// The body (`Content-Length` bytes).
     pub body: Vec<u8>,
 }
 
@@ -78,8 +79,11 @@ impl Request {
 /// A response; `Content-Length` and `Connection` are added when it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
+    /// The `Content-Type` header, if any.
     pub content_type: Option<&'static str>,
+    /// The body (not sent for `HEAD` requests).
     pub body: Vec<u8>,
 }
 
@@ -114,6 +118,7 @@ impl Response {
 /// What the socket owner should do with the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnState {
+    /// Reading requests and writing responses.
     Open,
     /// Everything was sent: shut down the write side and keep reading (input is discarded)
     /// until end of input or the linger deadline.

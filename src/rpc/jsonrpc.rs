@@ -41,8 +41,11 @@ const ADMIN_PREFIX: &str = "admin_";
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {
+    /// The JSON-RPC error code.
     pub code: i64,
+    /// The message (geth's texts for the standard errors).
     pub message: String,
+    /// Optional structured details.
     pub data: Option<Value>,
 }
 
@@ -170,13 +173,19 @@ impl<'a> Params<'a> {
 /// What op-node's RPC recorder counts for one call or notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRecord<'a> {
+    /// The method name as requested.
     pub method: &'a str,
     /// Whether the method exists (unknown names are not used as metric labels).
     pub served: bool,
+    /// A notification (no id, no response).
     pub notification: bool,
+    /// Length of the raw params JSON.
     pub params_bytes: usize,
+    /// Length of the written response object, for successful calls.
     pub result_bytes: usize,
+    /// The error code, for failed calls.
     pub error_code: Option<i64>,
+    /// Time spent in the method.
     pub took: Duration,
 }
 

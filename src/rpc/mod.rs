@@ -21,7 +21,9 @@ use crate::time::Now;
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
+    /// `--rpc.addr`/`--rpc.port`: JSON-RPC and `/healthz`.
     Rpc,
+    /// `--metrics.addr`/`--metrics.port`: the Prometheus endpoint.
     Metrics,
 }
 
