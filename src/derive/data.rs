@@ -77,6 +77,25 @@ pub struct L2BlockData {
     pub txs: Arc<Vec<Bytes>>,
 }
 
+/// The engine's labelled L2 heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L2Label {
+    Unsafe,
+    Safe,
+    Finalized,
+}
+
+impl L2Label {
+    /// The JSON-RPC block tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            L2Label::Unsafe => "latest",
+            L2Label::Safe => "safe",
+            L2Label::Finalized => "finalized",
+        }
+    }
+}
+
 /// A request for the I/O layer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FetchRequest {
@@ -93,6 +112,7 @@ pub enum FetchRequest {
     },
     L2BlockByNumber(u64),
     L2BlockByHash(B256),
+    L2BlockByLabel(L2Label),
 }
 
 /// The answer to a `FetchRequest`, as an event payload.
@@ -108,6 +128,8 @@ pub enum Arrival {
         blobs: Vec<Vec<u8>>,
     },
     L2Block(L2BlockData),
+    /// A labelled head; None when the engine has no such block (e.g. nothing finalized yet).
+    L2Label(L2Label, Option<L2BlockData>),
     /// The source has no such block (yet).
     NotFound(FetchRequest),
     /// The fetch failed; it may be retried.
@@ -155,6 +177,7 @@ pub struct ChainData {
     l2_by_hash: HashMap<B256, Arc<L2BlockData>>,
     l2_canonical: BTreeMap<u64, B256>,
     l2_order: VecDeque<B256>,
+    l2_labels: HashMap<L2Label, Option<L2BlockRef>>,
     /// Highest L1 block the pipeline may use (head minus confirmations); None until known.
     l1_limit: Option<u64>,
     /// Addresses whose logs matter; a header's bloom without either proves receipts useless.
@@ -187,6 +210,7 @@ impl ChainData {
             l2_by_hash: HashMap::new(),
             l2_canonical: BTreeMap::new(),
             l2_order: VecDeque::new(),
+            l2_labels: HashMap::new(),
             l1_limit: None,
             deposit_contract,
             system_config_address,
@@ -443,6 +467,37 @@ impl ChainData {
             return Ok(d.clone());
         }
         Err(self.request(FetchRequest::L2BlockByHash(h)))
+    }
+
+    /// A labelled L2 head, as last fetched since `forget_l2_labels`.
+    pub fn l2_by_label(&mut self, label: L2Label) -> Fetch<Option<L2BlockRef>> {
+        if let Some(r) = self.l2_labels.get(&label) {
+            return Ok(*r);
+        }
+        Err(self.request(FetchRequest::L2BlockByLabel(label)))
+    }
+
+    pub fn insert_l2_label(&mut self, label: L2Label, data: Option<L2BlockData>) {
+        self.in_flight.remove(&FetchRequest::L2BlockByLabel(label));
+        self.l2_labels
+            .insert(label, data.as_ref().map(|d| d.block_ref));
+        if let Some(d) = data {
+            self.insert_l2(d);
+        }
+    }
+
+    /// Labels move: drop them so the next reader fetches fresh ones.
+    pub fn forget_l2_labels(&mut self) {
+        self.l2_labels.clear();
+    }
+
+    /// Asks for L2 blocks by number ahead of a walk that will need them (served in batches).
+    pub fn prefetch_l2(&mut self, numbers: impl Iterator<Item = u64>) {
+        for n in numbers {
+            if !self.l2_canonical.contains_key(&n) {
+                self.request(FetchRequest::L2BlockByNumber(n));
+            }
+        }
     }
 
     /// Forgets L2 blocks above `n` from the canonical index (after a reorg or reset).

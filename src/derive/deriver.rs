@@ -79,6 +79,7 @@ impl PipelineDeriver {
                 blobs,
             } => self.data.insert_blobs(&block, &hashes, blobs),
             Arrival::L2Block(d) => self.data.insert_l2(d),
+            Arrival::L2Label(label, d) => self.data.insert_l2_label(label, d),
             Arrival::NotFound(req) => {
                 if let FetchRequest::L1HeaderByNumber(n) = req {
                     self.data.not_found_by_number(n);

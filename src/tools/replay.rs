@@ -550,6 +550,12 @@ fn serve(cfg: &RollupConfig, rec: &Recorded, data: &mut ChainData) -> Result<usi
             FetchRequest::Blobs { .. } => {
                 return Err(bad("this replay fixture format has no blobs"))
             }
+            FetchRequest::L2BlockByLabel(l) => {
+                return Err(bad(format!(
+                    "replay has no engine to ask for the {} head",
+                    l.tag()
+                )))
+            }
         }
     }
     Ok(n)
