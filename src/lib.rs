@@ -26,7 +26,10 @@
 
 pub mod config;
 pub mod derive;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 pub mod driver;
+pub mod engine;
 pub mod event;
 pub mod io;
 pub mod node;

@@ -50,25 +50,18 @@ pub struct Node {
 impl Node {
     /// Runs the init sequence.
     pub fn new(config: Config, opts: RunOptions) -> Result<Node, InitError> {
-        log::info!(
-            "initializing rollup node version={}",
-            crate::version::VERSION_WITH_META
-        );
+        log::info!("initializing rollup node version={}", crate::version::VERSION_WITH_META);
         let seed = opts.seed.unwrap_or_else(io::clock::seed);
-        let shell = Shell::new(!opts.no_signals).map_err(|e| InitError {
-            part: "the event loop",
-            cause: e.to_string(),
-        })?;
+        let shell = Shell::new(!opts.no_signals)
+            .map_err(|e| InitError { part: "the event loop", cause: e.to_string() })?;
         let mut node = Node {
             config,
             system: System::new(MAX_QUEUED_EVENTS, Box::new(io::clock::mono)),
             shell,
             started: Vec::new(),
         };
-        let steps: [(&'static str, InitStep); 2] = [
-            ("the tracer", Node::init_tracer),
-            ("the event system", Node::init_event_system),
-        ];
+        let steps: [(&'static str, InitStep); 2] =
+            [("the tracer", Node::init_tracer), ("the event system", Node::init_event_system)];
         for (part, init) in steps {
             if let Err(cause) = init(&mut node, seed) {
                 node.stop();
@@ -88,13 +81,9 @@ impl Node {
 
     fn init_event_system(&mut self, seed: u64) -> Result<(), String> {
         let s = &mut self.system;
-        s.register(
-            "step-scheduler",
-            Box::new(StepScheduler::new(Backoff::exponential(seed))),
-        )
-        .map_err(|e| e.to_string())?;
-        s.register("sync", Box::new(SyncDeriver::new()))
+        s.register("step-scheduler", Box::new(StepScheduler::new(Backoff::exponential(seed))))
             .map_err(|e| e.to_string())?;
+        s.register("sync", Box::new(SyncDeriver::new())).map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -106,9 +95,7 @@ impl Node {
             self.config.rollup.l2_chain_id,
             self.config.sync_mode.as_str()
         );
-        self.system.emit(Event::StepReq {
-            reset_backoff: false,
-        });
+        self.system.emit(Event::StepReq { reset_backoff: false });
     }
 
     /// Runs the loop until stopped; then stops every part.
@@ -134,6 +121,9 @@ impl Node {
         for req in self.system.take_requests() {
             match req {
                 Request::Fetch(f) => log::debug!("no L1/L2 client configured for request {f:?}"),
+                Request::Engine { id, call } => {
+                    log::debug!("no engine client configured for request {id} {}", call.method())
+                }
             }
         }
     }

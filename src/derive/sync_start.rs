@@ -109,10 +109,7 @@ impl FindL2Heads {
                 && heads.unsafe_head.l1origin.number
                     > cfg.genesis.l1.number + RECOVER_MIN_SEQ_WINDOWS * cfg.seq_window_size
             {
-                log::warn!(
-                    "attempting recovery from sync state without finality head={}",
-                    heads.unsafe_head
-                );
+                log::warn!("attempting recovery from sync state without finality head={}", heads.unsafe_head);
                 return self.el_sync_heads(cfg, data, heads.unsafe_head);
             }
             if heads.unsafe_head.number < heads.finalized.number
@@ -154,19 +151,9 @@ impl FindL2Heads {
         data: &mut ChainData,
         tip: L2BlockRef,
     ) -> Result<FindHeadsResult, SyncStartError> {
-        let offset = self
-            .el_sync_offset_blocks
-            .min(tip.number.saturating_sub(cfg.genesis.l2.number));
-        let derived = if offset == 0 {
-            tip
-        } else {
-            fetch_l2_number(data, tip.number - offset)?
-        };
-        Ok(FindHeadsResult {
-            unsafe_head: tip,
-            safe: derived,
-            finalized: derived,
-        })
+        let offset = self.el_sync_offset_blocks.min(tip.number.saturating_sub(cfg.genesis.l2.number));
+        let derived = if offset == 0 { tip } else { fetch_l2_number(data, tip.number - offset)? };
+        Ok(FindHeadsResult { unsafe_head: tip, safe: derived, finalized: derived })
     }
 }
 
@@ -183,10 +170,7 @@ fn label(data: &mut ChainData, l: L2Label) -> Result<Option<L2BlockRef>, SyncSta
 }
 
 /// op-node `currentHeads`: missing finalized -> genesis, missing safe -> finalized.
-fn current_heads(
-    cfg: &RollupConfig,
-    data: &mut ChainData,
-) -> Result<FindHeadsResult, SyncStartError> {
+fn current_heads(cfg: &RollupConfig, data: &mut ChainData) -> Result<FindHeadsResult, SyncStartError> {
     let finalized = label(data, L2Label::Finalized);
     let safe = label(data, L2Label::Safe);
     let unsafe_head = label(data, L2Label::Unsafe);
@@ -196,19 +180,13 @@ fn current_heads(
             Ok(d) => d.block_ref,
             Err(Miss::Pending) => return Err(SyncStartError::NotYet),
             Err(Miss::NotFound) => {
-                return Err(SyncStartError::Missing(
-                    "failed to find the finalized L2 block".into(),
-                ))
+                return Err(SyncStartError::Missing("failed to find the finalized L2 block".into()))
             }
         },
     };
     let safe = safe?.unwrap_or(finalized);
     let unsafe_head = unsafe_head?.ok_or(SyncStartError::NoUnsafeHead)?;
-    Ok(FindHeadsResult {
-        unsafe_head,
-        safe,
-        finalized,
-    })
+    Ok(FindHeadsResult { unsafe_head, safe, finalized })
 }
 
 fn l1_miss(m: Miss, what: String) -> SyncStartError {
@@ -218,11 +196,7 @@ fn l1_miss(m: Miss, what: String) -> SyncStartError {
     }
 }
 
-fn walk(
-    w: &mut Walk,
-    cfg: &RollupConfig,
-    data: &mut ChainData,
-) -> Result<FindHeadsResult, SyncStartError> {
+fn walk(w: &mut Walk, cfg: &RollupConfig, data: &mut ChainData) -> Result<FindHeadsResult, SyncStartError> {
     let lookback = cfg.seq_window_size;
     loop {
         let n = w.n;
@@ -230,9 +204,9 @@ fn walk(
         // L1 block at a time, else by number.
         match w.l1_block {
             Some(l1) if n.l1origin.hash == l1.parent_hash => {
-                let b = data.header_by_hash(n.l1origin.hash).map_err(|m| {
-                    l1_miss(m, format!("failed to retrieve L1 block {}", n.l1origin))
-                })?;
+                let b = data
+                    .header_by_hash(n.l1origin.hash)
+                    .map_err(|m| l1_miss(m, format!("failed to retrieve L1 block {}", n.l1origin)))?;
                 w.l1_block = Some(b.block_ref());
                 w.ahead = false;
             }
@@ -265,15 +239,11 @@ fn walk(
             }
         }
         if n.number == w.result.finalized.number && n.hash != w.result.finalized.hash {
-            return Err(SyncStartError::ReorgFinalized(format!(
-                "finalized {}, got {n}",
-                w.result.finalized
-            )));
+            return Err(SyncStartError::ReorgFinalized(format!("finalized {}, got {n}", w.result.finalized)));
         }
         if w.result.unsafe_head == L2BlockRef::default() {
             w.result.unsafe_head = n;
-            if n.l1origin.number + MAX_REORG_SEQ_WINDOWS * lookback < w.prev_unsafe.l1origin.number
-            {
+            if n.l1origin.number + MAX_REORG_SEQ_WINDOWS * lookback < w.prev_unsafe.l1origin.number {
                 return Err(SyncStartError::TooDeepReorg(format!(
                     "traversed back to L2 block {n}, but too deep compared to previous unsafe block {}",
                     w.prev_unsafe
@@ -352,12 +322,7 @@ fn walk(
         w.n = parent;
         w.steps += 1;
         if w.steps % 1000 == 0 {
-            log::info!(
-                "walking sync start steps={} l2={} l1_origin={}",
-                w.steps,
-                parent,
-                parent.l1origin
-            );
+            log::info!("walking sync start steps={} l2={} l1_origin={}", w.steps, parent, parent.l1origin);
         }
         if w.ready {
             w.result.safe = parent;
@@ -403,10 +368,7 @@ mod tests {
 
     /// L2 blocks every 2 s from L1 time 1000, each with the latest L1 origin it may have.
     fn l2_chain(cfg: &mut RollupConfig, l1: &[BlockInfo], count: u64) -> Vec<L2BlockRef> {
-        cfg.genesis.l1 = BlockId {
-            hash: l1[0].hash,
-            number: 0,
-        };
+        cfg.genesis.l1 = BlockId { hash: l1[0].hash, number: 0 };
         cfg.genesis.l2_time = 1000;
         let mut out: Vec<L2BlockRef> = Vec::new();
         for i in 0..count {
@@ -417,8 +379,7 @@ mod tests {
                 Some(p) => (p.hash, 0),
                 None => (B256::ZERO, 0),
             };
-            let hash =
-                keccak256([&parent_hash.0[..], &origin.hash.0[..], &i.to_be_bytes()].concat());
+            let hash = keccak256([&parent_hash.0[..], &origin.hash.0[..], &i.to_be_bytes()].concat());
             out.push(L2BlockRef {
                 hash,
                 number: i,
@@ -433,11 +394,7 @@ mod tests {
     }
 
     fn data_with(l1: &[BlockInfo], l2: &[L2BlockRef]) -> ChainData {
-        let mut d = ChainData::new(
-            CacheLimits::default(),
-            Default::default(),
-            Default::default(),
-        );
+        let mut d = ChainData::new(CacheLimits::default(), Default::default(), Default::default());
         for b in l1 {
             d.insert_header(b.clone());
         }
@@ -446,21 +403,18 @@ mod tests {
                 block_ref: *r,
                 system_config: SystemConfig::default(),
                 txs: Arc::new(vec![]),
+                header: None,
             });
         }
         d
     }
 
-    fn labels(
-        d: &mut ChainData,
-        unsafe_head: L2BlockRef,
-        safe: L2BlockRef,
-        finalized: Option<L2BlockRef>,
-    ) {
+    fn labels(d: &mut ChainData, unsafe_head: L2BlockRef, safe: L2BlockRef, finalized: Option<L2BlockRef>) {
         let data = |r: L2BlockRef| L2BlockData {
             block_ref: r,
             system_config: SystemConfig::default(),
             txs: Arc::new(vec![]),
+            header: None,
         };
         d.insert_l2_label(L2Label::Unsafe, Some(data(unsafe_head)));
         d.insert_l2_label(L2Label::Safe, Some(data(safe)));
@@ -496,14 +450,7 @@ mod tests {
         let mut f = FindL2Heads::new(&mut d);
         labels(&mut d, l2[299], l2[296], Some(l2[295]));
         let r = f.step(&c, &mut d).unwrap();
-        assert_eq!(
-            r,
-            FindHeadsResult {
-                unsafe_head: l2[299],
-                safe: l2[295],
-                finalized: l2[295]
-            }
-        );
+        assert_eq!(r, FindHeadsResult { unsafe_head: l2[299], safe: l2[295], finalized: l2[295] });
     }
 
     #[test]
@@ -556,13 +503,12 @@ mod tests {
                     L2BlockByLabel(L2Label::Unsafe) => labels(&mut d, l2[299], l2[250], None),
                     L2BlockByLabel(_) => {}
                     L1HeaderByNumber(n) => d.insert_header(l1[n as usize].clone()),
-                    L1HeaderByHash(h) => {
-                        d.insert_header(l1.iter().find(|b| b.hash == h).unwrap().clone())
-                    }
+                    L1HeaderByHash(h) => d.insert_header(l1.iter().find(|b| b.hash == h).unwrap().clone()),
                     L2BlockByNumber(n) => d.insert_l2(L2BlockData {
                         block_ref: l2[n as usize],
                         system_config: SystemConfig::default(),
                         txs: Arc::new(vec![]),
+                        header: None,
                     }),
                     L2BlockByHash(h) => {
                         let r = *l2.iter().find(|b| b.hash == h).unwrap();
@@ -570,6 +516,7 @@ mod tests {
                             block_ref: r,
                             system_config: SystemConfig::default(),
                             txs: Arc::new(vec![]),
+                            header: None,
                         });
                     }
                     other => panic!("unexpected request {other:?}"),
@@ -591,9 +538,6 @@ mod tests {
         let mut fake = l2[280];
         fake.hash = B256([7; 32]);
         labels(&mut d, l2[299], l2[290], Some(fake));
-        assert!(matches!(
-            f.step(&c, &mut d),
-            Err(SyncStartError::ReorgFinalized(_))
-        ));
+        assert!(matches!(f.step(&c, &mut d), Err(SyncStartError::ReorgFinalized(_))));
     }
 }

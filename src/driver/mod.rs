@@ -1,4 +1,6 @@
 //! The rollup driver's derivers: step scheduling and the sync deriver.
 
+pub mod finalizer;
 pub mod sched;
+pub mod status;
 pub mod sync;

@@ -49,21 +49,10 @@ impl Shell {
     pub fn new(watch_signals: bool) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let signals = if watch_signals {
-            Some(SignalWatch::register(poll.registry(), SIGNALS)?)
-        } else {
-            None
-        };
+        let signals =
+            if watch_signals { Some(SignalWatch::register(poll.registry(), SIGNALS)?) } else { None };
         let (completions, completions_rx) = Completions::new(waker.clone());
-        Ok(Shell {
-            poll,
-            waker,
-            signals,
-            completions_rx,
-            completions,
-            stop_requested: false,
-            wakeups: 0,
-        })
+        Ok(Shell { poll, waker, signals, completions_rx, completions, stop_requested: false, wakeups: 0 })
     }
 
     /// The channel that worker threads send their results (as events) through.
@@ -99,9 +88,7 @@ pub fn run(node: &mut Node) -> Exit {
         let timeout = if node.system.pending() > 0 {
             Some(Duration::ZERO)
         } else {
-            node.system
-                .poll_timeout()
-                .map(|(t, _)| t.saturating_duration_since(now.mono))
+            node.system.poll_timeout().map(|(t, _)| t.saturating_duration_since(now.mono))
         };
         if let Err(e) = node.shell.poll.poll(&mut events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
@@ -119,11 +106,7 @@ pub fn run(node: &mut Node) -> Exit {
                     }
                 }
                 SIGNALS => {
-                    let action = node
-                        .shell
-                        .signals
-                        .as_mut()
-                        .map_or(SignalAction::None, |s| s.on_readable());
+                    let action = node.shell.signals.as_mut().map_or(SignalAction::None, |s| s.on_readable());
                     match action {
                         SignalAction::None => {}
                         SignalAction::GracefulStop => {
