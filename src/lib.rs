@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod core;
 pub mod derive;
 #[cfg(feature = "devnet")]
 pub mod devnet;

@@ -9,4 +9,5 @@ mod config;
 mod deposits;
 mod derive;
 mod payloads;
+mod sim;
 mod support;

@@ -64,6 +64,11 @@ impl Deriver for SyncDeriver {
             // More to do: continue quickly.
             Event::DeriverMore => out.emit(Event::StepReq { reset_backoff: true }),
             Event::EngineSyncStatus { syncing } => self.engine_syncing = *syncing,
+            // op-node's driver loop steps on a new L1 head (the data to continue may be there
+            // now) and on a new finalized L1 block (more L2 blocks may be final).
+            Event::L1HeadUpdated(_) | Event::L1FinalizedUpdated(_) => {
+                out.emit(Event::StepReq { reset_backoff: false })
+            }
             _ => return false,
         }
         true
