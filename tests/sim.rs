@@ -16,7 +16,8 @@ use op_lite::engine::controller::EngineController;
 use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
 use op_lite::time::Now;
 
-/// A verifier core with its simulated L1 and engine.
+/// A verifier core with its simulated L1 and engine (scenarios use different parts of it).
+#[allow(dead_code)]
 pub struct Sim {
     pub system: System,
     pub data: SharedData,
@@ -164,6 +165,7 @@ impl Sim {
         self.system.get::<StatusTracker>(core::STATUS).unwrap().status
     }
 
+    #[allow(dead_code)]
     pub fn engine_heads(&self) -> op_lite::engine::EngineHeads {
         self.system.get::<EngineController>(core::ENGINE).unwrap().heads()
     }
