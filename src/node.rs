@@ -124,6 +124,7 @@ impl Node {
                 Request::Engine { id, call } => {
                     log::debug!("no engine client configured for request {id} {}", call.method())
                 }
+                Request::PollL1(label) => log::debug!("no L1 client configured to poll {label:?}"),
             }
         }
     }

@@ -129,6 +129,14 @@ impl Sim {
                         };
                         Event::EngineReplied { id, result }
                     }
+                    Request::PollL1(label) => {
+                        use op_lite::driver::l1_poll::L1Label;
+                        match label {
+                            L1Label::Latest => Event::L1HeadUpdated(self.l1.head().block_ref()),
+                            L1Label::Safe => Event::L1SafeUpdated(self.l1.safe().block_ref()),
+                            L1Label::Finalized => Event::L1FinalizedUpdated(self.l1.finalized().block_ref()),
+                        }
+                    }
                 };
                 self.system.emit(ev);
             }

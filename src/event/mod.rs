@@ -88,6 +88,11 @@ pub enum Event {
     ChainDataArrived(Box<Arrival>),
     /// The L1 head moved (from the L1 head poller).
     L1HeadUpdated(L1BlockRef),
+    /// Polling an L1 label failed.
+    L1PollFailed {
+        label: &'static str,
+        err: String,
+    },
     /// Operator request (admin_resetDerivationPipeline).
     ResetPipelineRequest,
 
@@ -208,6 +213,7 @@ impl Event {
             Event::ExhaustedL1 { .. } => "exhausted-l1",
             Event::ChainDataArrived(_) => "chain-data-arrived",
             Event::L1HeadUpdated(_) => "l1-head-updated",
+            Event::L1PollFailed { .. } => "l1-poll-failed",
             Event::ResetPipelineRequest => "reset-pipeline-request",
             Event::DeriverIdle => "derivation-idle",
             Event::DeriverMore => "deriver-more",
@@ -255,6 +261,8 @@ pub enum Request {
     Fetch(FetchRequest),
     /// An Engine API call; answered with `Event::EngineReplied` carrying the same id.
     Engine { id: u64, call: EngineCall },
+    /// Poll an L1 label; answered with `L1HeadUpdated` (etc.) or `L1PollFailed`.
+    PollL1(crate::driver::l1_poll::L1Label),
 }
 
 /// Where derivers put the events and requests they produce. Bounded: past the cap, events are

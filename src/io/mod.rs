@@ -6,6 +6,9 @@
 
 pub mod clock;
 pub mod driver;
+pub mod jwt;
 pub mod log;
+pub mod rpc_client;
 pub mod signals;
+pub mod upstream;
 pub mod workers;
