@@ -582,3 +582,326 @@ pub fn gossip_json(
         "txCount": p.transactions.len(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::batch::SingularBatch;
+    use crate::protocol::frame::batcher_tx_data;
+    use crate::protocol::header::Header;
+    use crate::protocol::payload::ExecutionPayloadEnvelope;
+    use crate::protocol::primitives::Bytes;
+    use crate::rng::Rng;
+    use miniz_oxide::deflate::compress_to_vec_zlib;
+
+    const ID: ChannelId = [7; 16];
+
+    fn batch(ts: u64, txs: &[&[u8]]) -> BatchData {
+        BatchData::Singular(SingularBatch {
+            parent_hash: B256([1; 32]),
+            epoch_num: 100,
+            epoch_hash: B256([2; 32]),
+            timestamp: ts,
+            transactions: txs.iter().map(|t| Bytes(t.to_vec())).collect(),
+        })
+    }
+
+    fn channel_items(batches: &[BatchData]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in batches {
+            b.encode_rlp(&mut out);
+        }
+        out
+    }
+
+    /// A zlib channel of two singular batches, cut into three frames.
+    fn sample_frames() -> Vec<Frame> {
+        let items = channel_items(&[batch(10, &[b"\x02tx-a", b"\x02tx-b"]), batch(12, &[])]);
+        let z = compress_to_vec_zlib(&items, 6);
+        let cut = [0, z.len() / 3, 2 * z.len() / 3, z.len()];
+        (0..3)
+            .map(|i| Frame {
+                channel_id: ID,
+                number: i as u16,
+                data: z[cut[i]..cut[i + 1]].to_vec(),
+                is_last: i == 2,
+            })
+            .collect()
+    }
+
+    fn opts() -> ChannelOptions {
+        ChannelOptions::default()
+    }
+
+    #[test]
+    fn input_is_hex_text_or_raw_bytes() {
+        assert_eq!(hex_or_raw(b"0x00ff\n").unwrap(), [0, 0xff]);
+        assert_eq!(hex_or_raw(b" 00 ff\r\n0A\n").unwrap(), [0, 0xff, 0x0a]);
+        assert_eq!(hex_or_raw(b"0X").unwrap(), Vec::<u8>::new());
+        assert_eq!(hex_or_raw(&[0, 1, 0xff]).unwrap(), [0, 1, 0xff]);
+        assert_eq!(hex_or_raw(b"hello").unwrap(), b"hello");
+        assert_eq!(
+            hex_or_raw(b"0xabc"),
+            Err(DecodeError::Hex(HexError::OddLength))
+        );
+        assert!(matches!(hex_or_raw(b"0xzz"), Err(DecodeError::Hex(_))));
+        assert_eq!(
+            hex_or_raw(b"abc"),
+            Err(DecodeError::Hex(HexError::OddLength))
+        );
+    }
+
+    #[test]
+    fn batcher_tx_groups_frames_into_channels() {
+        let frames = sample_frames();
+        let v = batcher_tx_json(&batcher_tx_data(&frames), &opts()).unwrap();
+        assert_eq!(v["frames"].as_array().unwrap().len(), 3);
+        assert_eq!(v["frames"][2]["isLast"], true);
+        assert_eq!(v["frames"][1]["dataLength"], frames[1].data.len());
+        let ch = &v["channels"][0];
+        assert_eq!(ch["channelId"], to_hex_prefixed(&ID));
+        assert_eq!(
+            (&ch["complete"], &ch["compression"]),
+            (&json!(true), &json!("zlib"))
+        );
+        assert_eq!(ch["streamEnd"], "complete");
+        let b = &ch["batches"];
+        assert_eq!(b.as_array().unwrap().len(), 2);
+        assert_eq!(b[0]["type"], "singular");
+        assert_eq!(b[0]["timestamp"], 10);
+        assert_eq!(b[0]["txHashes"][1], keccak256(b"\x02tx-b").to_string());
+        assert_eq!(b[1]["txHashes"], json!([]));
+        assert_eq!(v["channels"].as_array().unwrap().len(), 1);
+
+        // Out of order is fine; a duplicate is reported; a missing frame leaves it incomplete.
+        let (f0, f1, f2) = (frames[0].clone(), frames[1].clone(), frames[2].clone());
+        let v =
+            batcher_tx_json(&batcher_tx_data(&[f2.clone(), f0, f1.clone(), f1]), &opts()).unwrap();
+        assert_eq!(v["channels"][0]["complete"], true);
+        assert_eq!(
+            v["channels"][0]["rejectedFrames"],
+            json!(["frame 1: duplicate frame 1"])
+        );
+        let other = Frame {
+            channel_id: [8; 16],
+            ..frames[0].clone()
+        };
+        let v = batcher_tx_json(&batcher_tx_data(&[f2, other]), &opts()).unwrap();
+        let chs = v["channels"].as_array().unwrap();
+        assert_eq!(chs.len(), 2);
+        assert_eq!(
+            chs[0],
+            json!({"channelId": to_hex_prefixed(&ID), "complete": false})
+        );
+        assert_eq!(
+            frames_json(&batcher_tx_data(&frames)).unwrap(),
+            v_frames(&frames)
+        );
+    }
+
+    fn v_frames(frames: &[Frame]) -> Value {
+        Value::Array(frames.iter().map(frame_json).collect())
+    }
+
+    #[test]
+    fn channels_keep_batches_before_a_bad_item() {
+        let mut items = channel_items(&[batch(10, &[b"x"])]);
+        crate::protocol::rlp::put_bytes(&mut items, &[9, 9]);
+        let v = channel_json(&compress_to_vec_zlib(&items, 1), &opts()).unwrap();
+        assert_eq!(v["batches"].as_array().unwrap().len(), 1);
+        assert_eq!(v["batchError"], "batch: unknown batch type 9");
+        // Nothing decodable is an error, and so is an unknown compression byte.
+        let only_bad = &items[items.len() - 3..];
+        assert!(matches!(
+            channel_json(&compress_to_vec_zlib(only_bad, 1), &opts()),
+            Err(DecodeError::Channel(ChannelError::Batch(_)))
+        ));
+        assert_eq!(
+            channel_json(&compress_to_vec_zlib(&[], 1), &opts()),
+            Err(DecodeError::NoBatches {
+                decompressed: 0,
+                end: StreamEnd::Complete
+            })
+        );
+        assert_eq!(
+            channel_json(&[2, 0], &opts()),
+            Err(DecodeError::Channel(ChannelError::UnknownCompression(2)))
+        );
+    }
+
+    #[test]
+    fn brotli_channels_and_the_rlp_limit() {
+        let items = channel_items(&[batch(10, &[&b"x"[..]; 40])]);
+        let mut data = vec![1u8];
+        let params = brotli::enc::BrotliEncoderParams::default();
+        brotli::BrotliCompress(&mut &items[..], &mut data, &params).unwrap();
+        let v = channel_json(&data, &opts()).unwrap();
+        assert_eq!(v["compression"], "brotli");
+        assert_eq!(v["decompressedLength"], items.len());
+        let limited = ChannelOptions {
+            max_rlp_bytes: 20,
+            ..opts()
+        };
+        assert!(matches!(
+            channel_json(&data, &limited),
+            Err(DecodeError::Channel(ChannelError::Rlp(_)))
+        ));
+    }
+
+    #[test]
+    fn blobs_round_trip() {
+        let blob = blob::encode_blob(b"op-lite").unwrap();
+        assert_eq!(
+            blob_json(&blob).unwrap(),
+            json!({"data": "0x6f702d6c697465"})
+        );
+        assert_eq!(
+            blob_json(&blob[1..]),
+            Err(DecodeError::Blob(BlobError::WrongSize(blob.len() - 1)))
+        );
+    }
+
+    fn signed_message() -> (Vec<u8>, Address) {
+        let key = k256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap();
+        let header = Header {
+            number: 77,
+            timestamp: 1_700_000_000,
+            parent_beacon_block_root: Some(B256([5; 32])),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            base_fee_per_gas: Some(7),
+            ..Header::default()
+        };
+        let mut env = ExecutionPayloadEnvelope::from_block(
+            &header,
+            vec![Bytes(b"\x02tx".to_vec())],
+            Some(vec![]),
+        );
+        env.execution_payload.block_hash = env.compute_block_hash().unwrap();
+        let block = SignedBlock::sign(env, BlockVersion::V3, 901, &key).unwrap();
+        let signer = crate::protocol::tx::address_of(key.verifying_key());
+        (block.encode(BlockVersion::V3).unwrap(), signer)
+    }
+
+    #[test]
+    fn gossip_messages_compressed_or_not() {
+        let (wire, signer) = signed_message();
+        let plain = gossip::decompress(&wire).unwrap();
+        for data in [&wire, &plain] {
+            let v = gossip_json(data, 901, BlockVersion::V3).unwrap();
+            assert_eq!(v["signer"], signer.to_string());
+            assert_eq!((&v["blockNumber"], &v["txCount"]), (&json!(77), &json!(1)));
+            assert_eq!(v["blockHashValid"], true);
+        }
+        let other_chain = gossip_json(&wire, 10, BlockVersion::V3).unwrap();
+        assert_ne!(other_chain["signer"], signer.to_string());
+        assert!(gossip_json(&wire, 901, BlockVersion::V2).is_err());
+        assert_eq!(parse_version("v3", 1), Some(BlockVersion::V3));
+        assert_eq!(
+            parse_version("/optimism/5/3/blocks", 5),
+            Some(BlockVersion::V4)
+        );
+        assert_eq!(parse_version("5", 1), None);
+    }
+
+    #[test]
+    fn l1_blocks_need_full_transactions() {
+        let (inbox, batcher) = (Address([0xff; 20]), Address([1; 20]));
+        let hashes_only = br#"{"result": {"transactions": ["0x00"]}}"#;
+        assert!(matches!(
+            l1_block_json(hashes_only, inbox, batcher),
+            Err(DecodeError::Json(_))
+        ));
+        let none = br#"{"transactions": [{"to": "0x0000000000000000000000000000000000000001"}]}"#;
+        assert_eq!(l1_block_json(none, inbox, batcher).unwrap(), json!([]));
+        let bad = format!(r#"{{"transactions": [{{"to": "{inbox}", "type": "0x2"}}]}}"#);
+        assert!(matches!(
+            l1_block_json(bad.as_bytes(), inbox, batcher),
+            Err(DecodeError::Tx { index: 0, .. })
+        ));
+        assert!(matches!(
+            l1_block_json(br#"{"error": {"code": -1}}"#, inbox, batcher),
+            Err(DecodeError::Json(_))
+        ));
+    }
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn usage_errors() {
+        for a in [
+            &[][..],
+            &["nope", "f"],
+            &["frames"],
+            &["frames", "a", "b"],
+            &["frames", "--chain-id", "1", "f"],
+            &["channel", "--chain-id", "x", "f"],
+            &["gossip", "--topic-version", "3", "f"],
+            &["gossip", "--chain-id", "1", "--topic-version", "9", "f"],
+            &["l1-block", "f"],
+            &["l1-block", "--network", "atlantis", "f"],
+            &[
+                "l1-block",
+                "--network",
+                "op-mainnet",
+                "--batcher",
+                "0x12",
+                "f",
+            ],
+        ] {
+            let e = run(args(a)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{a:?}: {e}");
+        }
+        let e = run(args(&["frames", "/nonexistent/op-lite-decode"])).unwrap_err();
+        assert!(matches!(e, DecodeError::Read { .. }), "{e}");
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    /// Every prefix of the sample batcher data and channel, and random bytes, through every
+    /// decoder: errors, never a panic.
+    #[test]
+    fn truncated_and_random_inputs_never_panic() {
+        let frames = sample_frames();
+        let data = batcher_tx_data(&frames);
+        let channel: Vec<u8> = frames.iter().flat_map(|f| f.data.clone()).collect();
+        for n in 0..data.len() {
+            let _ = frames_json(&data[..n]);
+            let _ = batcher_tx_json(&data[..n], &opts());
+        }
+        for n in 0..channel.len() {
+            let _ = channel_json(&channel[..n], &opts());
+        }
+        let (wire, _) = signed_message();
+        let plain = gossip::decompress(&wire).unwrap();
+        for n in 0..plain.len() {
+            assert!(gossip_json(&plain[..n], 901, BlockVersion::V3).is_err());
+        }
+        let mut rng = Rng::new(0xdec0de);
+        let (inbox, batcher) = (Address([0xff; 20]), Address([1; 20]));
+        for i in 0..3000 {
+            let mut buf = vec![0u8; rng.below(600) as usize];
+            rng.fill(&mut buf);
+            // Steer some inputs past the first checks: version 0, a zlib header, brotli.
+            match i % 4 {
+                1 => buf.insert(0, 0),
+                2 => buf.splice(0..0, [0x78, 0x9c]).for_each(drop),
+                3 => buf.insert(0, 1),
+                _ => {}
+            }
+            let _ = hex_or_raw(&buf);
+            let _ = frames_json(&buf);
+            let _ = batcher_tx_json(&buf, &opts());
+            let _ = channel_json(&buf, &opts());
+            let _ = gossip_json(&buf, 10, BlockVersion::V3);
+            let _ = l1_block_json(&buf, inbox, batcher);
+            assert!(blob_json(&buf).is_err());
+        }
+        let mut blob = vec![0u8; blob::BLOB_SIZE];
+        for _ in 0..20 {
+            rng.fill(&mut blob);
+            assert!(blob_json(&blob).is_err());
+        }
+    }
+}
