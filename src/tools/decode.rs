@@ -18,8 +18,9 @@ use crate::protocol::blob::{self, BlobError};
 use crate::protocol::channel::{self, Channel, ChannelError, Compression, StreamEnd};
 use crate::protocol::frame::{ChannelId, Frame, FrameError};
 use crate::protocol::gossip::{self, BlockVersion, GossipError, SignedBlock};
-use crate::protocol::primitives::HexError;
-use crate::protocol::primitives::{from_hex, keccak256, strip_0x, to_hex_prefixed, Address, B256};
+use crate::protocol::primitives::{
+    from_hex, keccak256, strip_0x, to_hex_prefixed, Address, Bytes, HexError, B256,
+};
 use crate::protocol::tx::RpcTransaction;
 use crate::types::L1BlockRef;
 
@@ -71,34 +72,28 @@ pub enum DecodeError {
     /// A bad command line (exit code 2).
     Usage(String),
     /// FILE could not be read.
-    Read {
-        path: String,
-        msg: String,
-    },
+    Read { path: String, msg: String },
     /// FILE is larger than `MAX_INPUT`.
-    TooLarge {
-        path: String,
-    },
+    TooLarge { path: String },
     /// FILE is empty.
     Empty,
     /// FILE looks like hex text but is not valid hex.
     Hex(HexError),
+    /// The batcher data does not parse into frames.
     Frames(FrameError),
+    /// The channel data does not decompress, or its first batch does not decode.
     Channel(ChannelError),
     /// The channel decompressed to nothing that reads as a batch.
-    NoBatches {
-        decompressed: usize,
-        end: StreamEnd,
-    },
+    NoBatches { decompressed: usize, end: StreamEnd },
+    /// The blob is not an OP blob.
     Blob(BlobError),
+    /// The gossip message does not decode (both as sent and as decompressed), or its
+    /// signature does not recover.
     Gossip(GossipError),
     /// The L1 block JSON is malformed.
     Json(String),
     /// The inbox transaction at `index` could not be rebuilt from its JSON.
-    Tx {
-        index: usize,
-        msg: String,
-    },
+    Tx { index: usize, msg: String },
     /// The rebuilt inbox transaction does not hash to the hash the JSON claims.
     HashMismatch {
         index: usize,
@@ -159,7 +154,9 @@ fn usage(msg: impl fmt::Display) -> DecodeError {
 /// Options of `channel` and `batcher-tx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelOptions {
+    /// The decompression limit (`--max-rlp-bytes`).
     pub max_rlp_bytes: usize,
+    /// The L2 chain id that span batch legacy transactions are signed for (`--chain-id`).
     pub chain_id: u64,
 }
 
@@ -403,7 +400,7 @@ fn end_name(end: StreamEnd) -> &'static str {
     }
 }
 
-fn hashes<'a>(txs: impl IntoIterator<Item = &'a crate::protocol::primitives::Bytes>) -> Value {
+fn hashes<'a>(txs: impl IntoIterator<Item = &'a Bytes>) -> Value {
     txs.into_iter()
         .map(|t| keccak256(t).to_string())
         .collect::<Vec<_>>()
@@ -590,7 +587,6 @@ mod tests {
     use crate::protocol::frame::batcher_tx_data;
     use crate::protocol::header::Header;
     use crate::protocol::payload::ExecutionPayloadEnvelope;
-    use crate::protocol::primitives::Bytes;
     use crate::rng::Rng;
     use miniz_oxide::deflate::compress_to_vec_zlib;
 
