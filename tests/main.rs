@@ -6,6 +6,7 @@ mod batches;
 mod chain_data;
 mod cli;
 mod config;
+mod decode;
 mod deposits;
 mod derive;
 mod payloads;

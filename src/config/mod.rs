@@ -27,6 +27,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "replay FIXTURE",
         "derive L2 payloads from a recorded L1 range (--check compares with its expected values)",
     ),
+    (
+        "decode KIND FILE",
+        "print batcher data, channels, L1 batcher txs, blobs or gossip blocks as JSON (decode --help)",
+    ),
 ];
 
 /// op-node's sync modes.
