@@ -42,10 +42,7 @@ fn fixtures() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "fixtures not found at {} (required under CI=true)",
-            dir.display()
-        );
+        panic!("fixtures not found at {} (required under CI=true)", dir.display());
     }
     None
 }
@@ -127,30 +124,19 @@ fn report(case: &str, input: &str, iters: u64, each: Duration, figures: &[String
     } else {
         format!("{:.2} ms", us / 1e3)
     };
-    println!(
-        "{case:<15} {input:<28} {iters:>9} iters {per_iter:>9}/iter  {}",
-        figures.join(", ")
-    );
+    println!("{case:<15} {input:<28} {iters:>9} iters {per_iter:>9}/iter  {}", figures.join(", "));
 }
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let budget = if bench {
-        Duration::from_secs(1)
-    } else {
-        Duration::ZERO
-    };
+    let budget = if bench { Duration::from_secs(1) } else { Duration::ZERO };
     let Some(fx) = fixtures() else {
         println!("skipped: fixtures not found");
         return;
     };
     println!(
         "op-lite codec benchmarks ({}); MB = 10^6 bytes",
-        if bench {
-            "about 1 s per case"
-        } else {
-            "smoke run: one iteration per case"
-        }
+        if bench { "about 1 s per case" } else { "smoke run: one iteration per case" }
     );
     let inputs = inputs(&fx);
     for input in &inputs {

@@ -26,11 +26,7 @@ struct Run {
 }
 
 fn decode(args: &[&str]) -> Run {
-    let o = Command::new(bin())
-        .arg("decode")
-        .args(args)
-        .output()
-        .unwrap();
+    let o = Command::new(bin()).arg("decode").args(args).output().unwrap();
     Run {
         code: o.status.code().unwrap_or(-1),
         out: serde_json::from_slice(&o.stdout).unwrap_or(Value::Null),
@@ -59,8 +55,7 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("op-lite-decode-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("op-lite-decode-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -74,11 +69,7 @@ impl Scratch {
     /// Writes `bytes` as hex text in lines of 64 digits (0x-prefixed), as a user might paste it.
     fn hex_file(&self, name: &str, bytes: &[u8]) -> String {
         let hex = to_hex(bytes);
-        let lines: Vec<&str> = hex
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
+        let lines: Vec<&str> = hex.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
         self.file(name, format!("0x{}\n", lines.join("\n")))
     }
 }
@@ -164,9 +155,7 @@ fn op_mainnet_batcher_tx_e69d9433() {
     assert_eq!(frames, frames_as_printed(&exp["frames"]));
     assert_eq!(ok(&["frames", &calldata_hex]), frames);
 
-    let frame_data = op_lite::protocol::frame::Frame::parse_all(tx.input()).unwrap()[0]
-        .data
-        .clone();
+    let frame_data = op_lite::protocol::frame::Frame::parse_all(tx.input()).unwrap()[0].data.clone();
     let channel = ok(&["channel", &s.file("channel.bin", &frame_data)]);
     let c = &exp["channel"];
     assert_eq!(channel["compression"], "zlib");
@@ -179,30 +168,14 @@ fn op_mainnet_batcher_tx_e69d9433() {
     let btx = ok(&["batcher-tx", "--chain-id", "10", &calldata_hex]);
     assert_eq!(btx["frames"], frames);
     assert_eq!(btx["channels"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        btx["channels"][0]["channelId"],
-        exp["frames"][0]["channel_id"]
-    );
+    assert_eq!(btx["channels"][0]["channelId"], exp["frames"][0]["channel_id"]);
     assert_eq!(channel_part(&btx["channels"][0]), channel);
 
     // Another chain id changes the legacy transactions' hashes (EIP-155), not the typed ones'.
-    let other = ok(&[
-        "channel",
-        "--chain-id",
-        "11155420",
-        &s.file("c2.bin", &frame_data),
-    ]);
-    assert_ne!(
-        other["batches"][0]["txHashes"],
-        channel["batches"][0]["txHashes"]
-    );
+    let other = ok(&["channel", "--chain-id", "11155420", &s.file("c2.bin", &frame_data)]);
+    assert_ne!(other["batches"][0]["txHashes"], channel["batches"][0]["txHashes"]);
     // A limit below the data keeps what fits; the 27-block batch no longer does.
-    let limited = decode(&[
-        "channel",
-        "--max-rlp-bytes",
-        "1000",
-        &s.file("c3.bin", &frame_data),
-    ]);
+    let limited = decode(&["channel", "--max-rlp-bytes", "1000", &s.file("c3.bin", &frame_data)]);
     assert_eq!(limited.code, 1, "{}", limited.err);
 }
 
@@ -226,10 +199,7 @@ fn goerli_singular_batches() {
     let Some(fx) = fixtures() else { return };
     let dir = fx.join("batch-channel-frame/magi");
     let exp = json_file(&dir.join("goerli-singular-batches-frame.expected.json"));
-    let v = ok(&[
-        "batcher-tx",
-        path(&dir.join("goerli-singular-batches-frame.hex")),
-    ]);
+    let v = ok(&["batcher-tx", path(&dir.join("goerli-singular-batches-frame.hex"))]);
     assert_eq!(v["frames"], frames_as_printed(&exp["frames"]));
     let ch = &v["channels"][0];
     assert_eq!(ch["streamEnd"], "complete");
@@ -277,11 +247,7 @@ fn brotli_channels() {
         let BatchData::Singular(b) = BatchData::decode(item).unwrap() else {
             panic!("expected a singular batch")
         };
-        let hashes: Vec<String> = b
-            .transactions
-            .iter()
-            .map(|t| keccak256(t).to_string())
-            .collect();
+        let hashes: Vec<String> = b.transactions.iter().map(|t| keccak256(t).to_string()).collect();
         assert_eq!(
             got["batches"],
             json!([{
@@ -353,10 +319,7 @@ fn op_blobs() {
             let d = &v["decoded_content_by_curator"];
             assert_eq!(span["parentCheck"], d["parent_check"]);
             assert_eq!(span["l1OriginCheck"], d["l1_origin_check"]);
-            assert_eq!(
-                (&span["blockCount"], &span["l1OriginNum"]),
-                (&json!(22), &json!(5335447))
-            );
+            assert_eq!((&span["blockCount"], &span["l1OriginNum"]), (&json!(22), &json!(5335447)));
             assert_eq!(span["txHashes"].as_array().unwrap().len(), 20);
         }
     }
@@ -379,14 +342,9 @@ fn real_l2_block(fx: &Path) -> (ExecutionPayloadEnvelope, B256) {
     let n = 26_207_960;
     let (this, next) = (load(n).unwrap(), load(n + 1).unwrap());
     let header: Header = serde_json::from_value(next["parent_header"].clone()).unwrap();
-    let attrs: PayloadAttributes =
-        serde_json::from_value(this["executing_payload"].clone()).unwrap();
+    let attrs: PayloadAttributes = serde_json::from_value(this["executing_payload"].clone()).unwrap();
     let env = ExecutionPayloadEnvelope::from_block(&header, attrs.transactions, Some(vec![]));
-    let hash = this["expected_block_hash"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let hash = this["expected_block_hash"].as_str().unwrap().parse().unwrap();
     (env, hash)
 }
 
@@ -396,30 +354,18 @@ fn gossip_blocks() {
     let s = Scratch::new("gossip");
     let vectors = json_file(&fx.join("protocol-vectors/p2p-gossip/gossip-vectors.json"));
     let real = &vectors["real_signed_message"];
-    let real_file = fx
-        .join("protocol-vectors/p2p-gossip")
-        .join(real["file"].as_str().unwrap());
+    let real_file = fx.join("protocol-vectors/p2p-gossip").join(real["file"].as_str().unwrap());
     if real_file.exists() {
         let cur = &real["verified_by_curator"];
         let p = &cur["payload"];
-        let got = ok(&[
-            "gossip",
-            "--chain-id",
-            "11155420",
-            "--topic-version",
-            "3",
-            path(&real_file),
-        ]);
+        let got = ok(&["gossip", "--chain-id", "11155420", "--topic-version", "3", path(&real_file)]);
         assert_eq!(got["signer"], cur["recovered_signer"]);
         assert_eq!(got["blockNumber"], p["block_number"]);
         assert_eq!(got["blockHash"], p["block_hash"]);
         assert_eq!(got["blockHashValid"], true);
         assert_eq!(got["txCount"], p["tx_count"]);
     } else {
-        eprintln!(
-            "{} not present: using a real block signed here",
-            real_file.display()
-        );
+        eprintln!("{} not present: using a real block signed here", real_file.display());
     }
 
     // A real OP Sepolia block, signed with a test key.
@@ -446,56 +392,22 @@ fn gossip_blocks() {
         (s.file("wire.bin", &wire), "v3"),
         (s.file("plain.bin", &plain), topic.as_str()),
     ] {
-        let got = ok(&[
-            "gossip",
-            "--chain-id",
-            "11155420",
-            "--topic-version",
-            version,
-            &file,
-        ]);
+        let got = ok(&["gossip", "--chain-id", "11155420", "--topic-version", version, &file]);
         assert_eq!(got, expected, "{file}");
     }
     let wire_file = s.file("wire2.bin", &wire);
-    let other = ok(&[
-        "gossip",
-        "--chain-id",
-        "10",
-        "--topic-version",
-        "3",
-        &wire_file,
-    ]);
+    let other = ok(&["gossip", "--chain-id", "10", "--topic-version", "3", &wire_file]);
     assert_ne!(other["signer"], expected["signer"]);
-    assert!(fails(
-        &[
-            "gossip",
-            "--chain-id",
-            "11155420",
-            "--topic-version",
-            "1",
-            &wire_file
-        ],
-        1
-    )
-    .contains("not a gossip block message"));
+    assert!(fails(&["gossip", "--chain-id", "11155420", "--topic-version", "1", &wire_file], 1)
+        .contains("not a gossip block message"));
 
     // A signed block whose claimed hash is wrong: the signer still recovers, the hash fails.
     let mut bad = env;
     bad.execution_payload.block_hash = B256([0xab; 32]);
     let bad = SignedBlock::sign(bad, BlockVersion::V3, chain, &key).unwrap();
     let file = s.file("bad.bin", bad.encode(BlockVersion::V3).unwrap());
-    let got = ok(&[
-        "gossip",
-        "--chain-id",
-        "11155420",
-        "--topic-version",
-        "3",
-        &file,
-    ]);
-    assert_eq!(
-        (&got["signer"], &got["blockHashValid"]),
-        (&expected["signer"], &json!(false))
-    );
+    let got = ok(&["gossip", "--chain-id", "11155420", "--topic-version", "3", &file]);
+    assert_eq!((&got["signer"], &got["blockHashValid"]), (&expected["signer"], &json!(false)));
 }
 
 /// An `eth_getBlockByNumber(n, true)` result from the zeth cache, as a JSON-RPC response.
@@ -512,11 +424,8 @@ fn l1_block_response(fx: &Path, n: u64) -> Value {
 #[test]
 fn l1_blocks_batcher_transactions() {
     let Some(fx) = fixtures() else { return };
-    let fixture =
-        read_json(&fx.join("derivation-e2e/op-mainnet-bedrock-l1-18090205-18090218/fixture.json"));
-    let expected = fixture["expected"]["batcherTransactions"]
-        .as_array()
-        .unwrap();
+    let fixture = read_json(&fx.join("derivation-e2e/op-mainnet-bedrock-l1-18090205-18090218/fixture.json"));
+    let expected = fixture["expected"]["batcherTransactions"].as_array().unwrap();
     assert_eq!(expected.len(), 2);
     let s = Scratch::new("l1-block");
     let mut base_txs = 0;
@@ -542,23 +451,12 @@ fn l1_blocks_batcher_transactions() {
         let bare = s.file(&format!("{n}-bare.json"), response["result"].to_string());
         assert_eq!(ok(&["l1-block", "--network", "op-mainnet", &bare]), got);
         let other = "0x0000000000000000000000000000000000000001";
-        let got = ok(&[
-            "l1-block",
-            "--network",
-            "op-mainnet",
-            "--batcher",
-            other,
-            &file,
-        ]);
+        let got = ok(&["l1-block", "--network", "op-mainnet", "--batcher", other, &file]);
         assert_eq!(got[0]["authorized"], false);
         // Base Mainnet's inbox has its own batcher transactions in these blocks (L1 18090208:
         // index 112), each hash checked against the RPC's and each from Base's batcher.
         let base = ok(&["l1-block", "--network", "base-mainnet", &file]);
-        let base_batcher = networks::base_mainnet()
-            .rollup
-            .genesis
-            .system_config
-            .batcher_addr;
+        let base_batcher = networks::base_mainnet().rollup.genesis.system_config.batcher_addr;
         for t in base.as_array().unwrap() {
             assert_ne!(t["hash"], e["txHash"]);
             assert_eq!(t["sender"], json!(base_batcher));
@@ -569,21 +467,14 @@ fn l1_blocks_batcher_transactions() {
     }
     assert!(base_txs >= 1);
     let quiet = s.file("quiet.json", l1_block_response(&fx, 18_090_206).to_string());
-    assert_eq!(
-        ok(&["l1-block", "--network", "op-mainnet", &quiet]),
-        json!([])
-    );
+    assert_eq!(ok(&["l1-block", "--network", "op-mainnet", &quiet]), json!([]));
 
     // The bonus Delta-era block: the batcher's span batch and someone else's inbox transaction.
     let bonus = fx.join("derivation-e2e/op-mainnet-delta-l1-19426586/l1-block-19426586.rpc.json");
     if bonus.exists() {
         let got = ok(&["l1-block", "--network", "op-mainnet", path(&bonus)]);
         let txs = got.as_array().unwrap();
-        let by = |prefix: &str| {
-            txs.iter()
-                .find(|t| t["hash"].as_str().unwrap().starts_with(prefix))
-                .unwrap()
-        };
+        let by = |prefix: &str| txs.iter().find(|t| t["hash"].as_str().unwrap().starts_with(prefix)).unwrap();
         assert_eq!(by("0x05499f4c")["authorized"], true);
         assert_eq!(by("0x0eb1107c")["authorized"], false);
     }
@@ -602,14 +493,7 @@ fn errors_and_help() {
         vec!["channel", &no_batch],
         vec!["batcher-tx", &garbage],
         vec!["blob", &garbage],
-        vec![
-            "gossip",
-            "--chain-id",
-            "10",
-            "--topic-version",
-            "3",
-            &garbage,
-        ],
+        vec!["gossip", "--chain-id", "10", "--topic-version", "3", &garbage],
         vec!["l1-block", "--network", "op-mainnet", &garbage],
         vec!["frames", "/nonexistent/op-lite"],
     ] {
@@ -638,24 +522,11 @@ fn errors_and_help() {
         fails(&args, 2);
     }
 
-    let help = Command::new(bin())
-        .args(["decode", "--help"])
-        .output()
-        .unwrap();
+    let help = Command::new(bin()).args(["decode", "--help"]).output().unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for kind in [
-        "frames",
-        "channel",
-        "batcher-tx",
-        "l1-block",
-        "blob",
-        "gossip",
-    ] {
-        assert!(
-            text.contains(&format!("   {kind} ")),
-            "help lacks {kind}: {text}"
-        );
+    for kind in ["frames", "channel", "batcher-tx", "l1-block", "blob", "gossip"] {
+        assert!(text.contains(&format!("   {kind} ")), "help lacks {kind}: {text}");
     }
     let top = Command::new(bin()).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&top.stdout).contains("decode KIND FILE"));

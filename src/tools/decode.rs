@@ -95,11 +95,7 @@ pub enum DecodeError {
     /// The inbox transaction at `index` could not be rebuilt from its JSON.
     Tx { index: usize, msg: String },
     /// The rebuilt inbox transaction does not hash to the hash the JSON claims.
-    HashMismatch {
-        index: usize,
-        rpc: B256,
-        rebuilt: B256,
-    },
+    HashMismatch { index: usize, rpc: B256, rebuilt: B256 },
 }
 
 impl fmt::Display for DecodeError {
@@ -123,14 +119,9 @@ impl fmt::Display for DecodeError {
             DecodeError::Gossip(e) => write!(f, "not a gossip block message: {e}"),
             DecodeError::Json(m) => write!(f, "bad block JSON: {m}"),
             DecodeError::Tx { index, msg } => write!(f, "transaction {index}: {msg}"),
-            DecodeError::HashMismatch {
-                index,
-                rpc,
-                rebuilt,
-            } => write!(
-                f,
-                "transaction {index}: rebuilt as {rebuilt}, but the JSON says {rpc}"
-            ),
+            DecodeError::HashMismatch { index, rpc, rebuilt } => {
+                write!(f, "transaction {index}: rebuilt as {rebuilt}, but the JSON says {rpc}")
+            }
         }
     }
 }
@@ -162,10 +153,7 @@ pub struct ChannelOptions {
 
 impl Default for ChannelOptions {
     fn default() -> Self {
-        ChannelOptions {
-            max_rlp_bytes: DEFAULT_MAX_RLP_BYTES,
-            chain_id: DEFAULT_CHAIN_ID,
-        }
+        ChannelOptions { max_rlp_bytes: DEFAULT_MAX_RLP_BYTES, chain_id: DEFAULT_CHAIN_ID }
     }
 }
 
@@ -199,10 +187,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
 /// Runs `op-lite decode` on its arguments (without the `decode`), returning the JSON to print.
 pub fn run(args: Vec<OsString>) -> Result<Value, DecodeError> {
     let mut p = pico_args::Arguments::from_vec(args);
-    let kind = p
-        .subcommand()
-        .map_err(usage)?
-        .ok_or_else(|| usage("missing KIND"))?;
+    let kind = p.subcommand().map_err(usage)?.ok_or_else(|| usage("missing KIND"))?;
     match kind.as_str() {
         "frames" => frames_json(&hex_or_raw(&read_input(file_arg(p)?)?)?),
         "channel" | "batcher-tx" => {
@@ -219,25 +204,19 @@ pub fn run(args: Vec<OsString>) -> Result<Value, DecodeError> {
             }
         }
         "l1-block" => {
-            let name: String =
-                opt(&mut p, "--network")?.ok_or_else(|| usage("l1-block needs --network"))?;
+            let name: String = opt(&mut p, "--network")?.ok_or_else(|| usage("l1-block needs --network"))?;
             let net = networks::by_name(&name).ok_or_else(|| {
-                usage(format!(
-                    "unknown network {name:?}; available: {}",
-                    networks::NETWORK_NAMES.join(", ")
-                ))
+                usage(format!("unknown network {name:?}; available: {}", networks::NETWORK_NAMES.join(", ")))
             })?;
-            let batcher =
-                opt(&mut p, "--batcher")?.unwrap_or(net.rollup.genesis.system_config.batcher_addr);
+            let batcher = opt(&mut p, "--batcher")?.unwrap_or(net.rollup.genesis.system_config.batcher_addr);
             let text = read_input(file_arg(p)?)?;
             l1_block_json(&text, net.rollup.batch_inbox_address, batcher)
         }
         "blob" => blob_json(&hex_or_raw(&read_input(file_arg(p)?)?)?),
         "gossip" => {
-            let chain_id: u64 =
-                opt(&mut p, "--chain-id")?.ok_or_else(|| usage("gossip needs --chain-id"))?;
-            let v: String = opt(&mut p, "--topic-version")?
-                .ok_or_else(|| usage("gossip needs --topic-version"))?;
+            let chain_id: u64 = opt(&mut p, "--chain-id")?.ok_or_else(|| usage("gossip needs --chain-id"))?;
+            let v: String =
+                opt(&mut p, "--topic-version")?.ok_or_else(|| usage("gossip needs --topic-version"))?;
             let version = parse_version(&v, chain_id)
                 .ok_or_else(|| usage(format!("--topic-version: unknown version {v:?}")))?;
             gossip_json(&hex_or_raw(&read_input(file_arg(p)?)?)?, chain_id, version)
@@ -253,8 +232,7 @@ fn opt<T: std::str::FromStr>(
 where
     T::Err: fmt::Display,
 {
-    p.opt_value_from_str(name)
-        .map_err(|e| usage(format!("{name}: {e}")))
+    p.opt_value_from_str(name).map_err(|e| usage(format!("{name}: {e}")))
 }
 
 /// The one FILE argument left after the options.
@@ -268,10 +246,7 @@ fn file_arg(p: pico_args::Arguments) -> Result<String, DecodeError> {
         (None, _) => Err(usage("missing FILE")),
         (Some(_), Some(_)) => Err(usage(format!(
             "expected one FILE, got {}",
-            rest.iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ")
+            rest.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
         ))),
     }
 }
@@ -290,22 +265,13 @@ fn parse_version(s: &str, chain_id: u64) -> Option<BlockVersion> {
 
 /// Reads FILE (`-`: stdin), refusing more than `MAX_INPUT` bytes.
 fn read_input(path: String) -> Result<Vec<u8>, DecodeError> {
-    let io = |e: std::io::Error| DecodeError::Read {
-        path: path.clone(),
-        msg: e.to_string(),
-    };
+    let io = |e: std::io::Error| DecodeError::Read { path: path.clone(), msg: e.to_string() };
     let mut buf = Vec::new();
     // One byte over the limit tells a file at the limit from a larger one.
     if path == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_INPUT + 1)
-            .read_to_end(&mut buf)
-            .map_err(io)?;
+        std::io::stdin().lock().take(MAX_INPUT + 1).read_to_end(&mut buf).map_err(io)?;
     } else {
-        std::fs::File::open(&path)
-            .and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf))
-            .map_err(io)?;
+        std::fs::File::open(&path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf)).map_err(io)?;
     }
     if buf.len() as u64 > MAX_INPUT {
         return Err(DecodeError::TooLarge { path });
@@ -325,9 +291,7 @@ pub fn hex_or_raw(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let text = text.trim();
     let body = strip_0x(text);
     let prefixed = body.len() != text.len();
-    let hex_chars = body
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace());
+    let hex_chars = body.bytes().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace());
     if !prefixed && (body.is_empty() || !hex_chars) {
         return Ok(input.to_vec());
     }
@@ -369,10 +333,7 @@ fn channel_fields(data: &[u8], opts: &ChannelOptions) -> Result<Map<String, Valu
     }
     if batches.is_empty() {
         return Err(batch_error.map_or(
-            DecodeError::NoBatches {
-                decompressed: d.data.len(),
-                end: d.end,
-            },
+            DecodeError::NoBatches { decompressed: d.data.len(), end: d.end },
             DecodeError::Channel,
         ));
     }
@@ -401,10 +362,7 @@ fn end_name(end: StreamEnd) -> &'static str {
 }
 
 fn hashes<'a>(txs: impl IntoIterator<Item = &'a Bytes>) -> Value {
-    txs.into_iter()
-        .map(|t| keccak256(t).to_string())
-        .collect::<Vec<_>>()
-        .into()
+    txs.into_iter().map(|t| keccak256(t).to_string()).collect::<Vec<_>>().into()
 }
 
 fn batch_json(b: &BatchData, chain_id: u64) -> Value {
@@ -418,9 +376,8 @@ fn batch_json(b: &BatchData, chain_id: u64) -> Value {
             "txHashes": hashes(&b.transactions),
         }),
         BatchData::Span(s) => {
-            let bits: String = (0..s.block_count())
-                .map(|i| if s.origin_bits.get(i) { '1' } else { '0' })
-                .collect();
+            let bits: String =
+                (0..s.block_count()).map(|i| if s.origin_bits.get(i) { '1' } else { '0' }).collect();
             let mut v = json!({
                 "type": "span",
                 "relTimestamp": s.rel_timestamp,
@@ -507,8 +464,7 @@ pub fn l1_block_json(text: &[u8], inbox: Address, batcher: Address) -> Result<Va
     for (index, t) in txs.iter().enumerate() {
         if !t.is_object() {
             return Err(DecodeError::Json(
-                "transactions are not objects; fetch the block with eth_getBlockByNumber(n, true)"
-                    .into(),
+                "transactions are not objects; fetch the block with eth_getBlockByNumber(n, true)".into(),
             ));
         }
         let to = t.get("to").and_then(Value::as_str);
@@ -516,16 +472,11 @@ pub fn l1_block_json(text: &[u8], inbox: Address, batcher: Address) -> Result<Va
             continue;
         }
         let tx_err = |msg: String| DecodeError::Tx { index, msg };
-        let rpc: RpcTransaction =
-            serde_json::from_value(t.clone()).map_err(|e| tx_err(e.to_string()))?;
+        let rpc: RpcTransaction = serde_json::from_value(t.clone()).map_err(|e| tx_err(e.to_string()))?;
         let tx = rpc.to_transaction().map_err(|e| tx_err(e.to_string()))?;
         let hash = tx.hash();
         if let Some(rpc) = rpc.hash.filter(|h| *h != hash) {
-            return Err(DecodeError::HashMismatch {
-                index,
-                rpc,
-                rebuilt: hash,
-            });
+            return Err(DecodeError::HashMismatch { index, rpc, rebuilt: hash });
         }
         let sender = tx.sender().map_err(|e| tx_err(e.to_string()))?;
         let mut o = json!({
@@ -555,11 +506,7 @@ pub fn blob_json(data: &[u8]) -> Result<Value, DecodeError> {
 
 /// `decode gossip`: the signer and block of a gossip block message, snappy-compressed (as on
 /// the wire) or already decompressed.
-pub fn gossip_json(
-    data: &[u8],
-    chain_id: u64,
-    version: BlockVersion,
-) -> Result<Value, DecodeError> {
+pub fn gossip_json(data: &[u8], chain_id: u64, version: BlockVersion) -> Result<Value, DecodeError> {
     let snappy = gossip::decompress(data).is_ok();
     let block = SignedBlock::decode(data, version)
         .or_else(|wire_err| {
@@ -636,15 +583,9 @@ mod tests {
         assert_eq!(hex_or_raw(b"0X").unwrap(), Vec::<u8>::new());
         assert_eq!(hex_or_raw(&[0, 1, 0xff]).unwrap(), [0, 1, 0xff]);
         assert_eq!(hex_or_raw(b"hello").unwrap(), b"hello");
-        assert_eq!(
-            hex_or_raw(b"0xabc"),
-            Err(DecodeError::Hex(HexError::OddLength))
-        );
+        assert_eq!(hex_or_raw(b"0xabc"), Err(DecodeError::Hex(HexError::OddLength)));
         assert!(matches!(hex_or_raw(b"0xzz"), Err(DecodeError::Hex(_))));
-        assert_eq!(
-            hex_or_raw(b"abc"),
-            Err(DecodeError::Hex(HexError::OddLength))
-        );
+        assert_eq!(hex_or_raw(b"abc"), Err(DecodeError::Hex(HexError::OddLength)));
     }
 
     #[test]
@@ -656,10 +597,7 @@ mod tests {
         assert_eq!(v["frames"][1]["dataLength"], frames[1].data.len());
         let ch = &v["channels"][0];
         assert_eq!(ch["channelId"], to_hex_prefixed(&ID));
-        assert_eq!(
-            (&ch["complete"], &ch["compression"]),
-            (&json!(true), &json!("zlib"))
-        );
+        assert_eq!((&ch["complete"], &ch["compression"]), (&json!(true), &json!("zlib")));
         assert_eq!(ch["streamEnd"], "complete");
         let b = &ch["batches"];
         assert_eq!(b.as_array().unwrap().len(), 2);
@@ -671,28 +609,15 @@ mod tests {
 
         // Out of order is fine; a duplicate is reported; a missing frame leaves it incomplete.
         let (f0, f1, f2) = (frames[0].clone(), frames[1].clone(), frames[2].clone());
-        let v =
-            batcher_tx_json(&batcher_tx_data(&[f2.clone(), f0, f1.clone(), f1]), &opts()).unwrap();
+        let v = batcher_tx_json(&batcher_tx_data(&[f2.clone(), f0, f1.clone(), f1]), &opts()).unwrap();
         assert_eq!(v["channels"][0]["complete"], true);
-        assert_eq!(
-            v["channels"][0]["rejectedFrames"],
-            json!(["frame 1: duplicate frame 1"])
-        );
-        let other = Frame {
-            channel_id: [8; 16],
-            ..frames[0].clone()
-        };
+        assert_eq!(v["channels"][0]["rejectedFrames"], json!(["frame 1: duplicate frame 1"]));
+        let other = Frame { channel_id: [8; 16], ..frames[0].clone() };
         let v = batcher_tx_json(&batcher_tx_data(&[f2, other]), &opts()).unwrap();
         let chs = v["channels"].as_array().unwrap();
         assert_eq!(chs.len(), 2);
-        assert_eq!(
-            chs[0],
-            json!({"channelId": to_hex_prefixed(&ID), "complete": false})
-        );
-        assert_eq!(
-            frames_json(&batcher_tx_data(&frames)).unwrap(),
-            v_frames(&frames)
-        );
+        assert_eq!(chs[0], json!({"channelId": to_hex_prefixed(&ID), "complete": false}));
+        assert_eq!(frames_json(&batcher_tx_data(&frames)).unwrap(), v_frames(&frames));
     }
 
     fn v_frames(frames: &[Frame]) -> Value {
@@ -714,10 +639,7 @@ mod tests {
         ));
         assert_eq!(
             channel_json(&compress_to_vec_zlib(&[], 1), &opts()),
-            Err(DecodeError::NoBatches {
-                decompressed: 0,
-                end: StreamEnd::Complete
-            })
+            Err(DecodeError::NoBatches { decompressed: 0, end: StreamEnd::Complete })
         );
         assert_eq!(
             channel_json(&[2, 0], &opts()),
@@ -734,27 +656,15 @@ mod tests {
         let v = channel_json(&data, &opts()).unwrap();
         assert_eq!(v["compression"], "brotli");
         assert_eq!(v["decompressedLength"], items.len());
-        let limited = ChannelOptions {
-            max_rlp_bytes: 20,
-            ..opts()
-        };
-        assert!(matches!(
-            channel_json(&data, &limited),
-            Err(DecodeError::Channel(ChannelError::Rlp(_)))
-        ));
+        let limited = ChannelOptions { max_rlp_bytes: 20, ..opts() };
+        assert!(matches!(channel_json(&data, &limited), Err(DecodeError::Channel(ChannelError::Rlp(_)))));
     }
 
     #[test]
     fn blobs_round_trip() {
         let blob = blob::encode_blob(b"op-lite").unwrap();
-        assert_eq!(
-            blob_json(&blob).unwrap(),
-            json!({"data": "0x6f702d6c697465"})
-        );
-        assert_eq!(
-            blob_json(&blob[1..]),
-            Err(DecodeError::Blob(BlobError::WrongSize(blob.len() - 1)))
-        );
+        assert_eq!(blob_json(&blob).unwrap(), json!({"data": "0x6f702d6c697465"}));
+        assert_eq!(blob_json(&blob[1..]), Err(DecodeError::Blob(BlobError::WrongSize(blob.len() - 1))));
     }
 
     fn signed_message() -> (Vec<u8>, Address) {
@@ -768,11 +678,8 @@ mod tests {
             base_fee_per_gas: Some(7),
             ..Header::default()
         };
-        let mut env = ExecutionPayloadEnvelope::from_block(
-            &header,
-            vec![Bytes(b"\x02tx".to_vec())],
-            Some(vec![]),
-        );
+        let mut env =
+            ExecutionPayloadEnvelope::from_block(&header, vec![Bytes(b"\x02tx".to_vec())], Some(vec![]));
         env.execution_payload.block_hash = env.compute_block_hash().unwrap();
         let block = SignedBlock::sign(env, BlockVersion::V3, 901, &key).unwrap();
         let signer = crate::protocol::tx::address_of(key.verifying_key());
@@ -793,10 +700,7 @@ mod tests {
         assert_ne!(other_chain["signer"], signer.to_string());
         assert!(gossip_json(&wire, 901, BlockVersion::V2).is_err());
         assert_eq!(parse_version("v3", 1), Some(BlockVersion::V3));
-        assert_eq!(
-            parse_version("/optimism/5/3/blocks", 5),
-            Some(BlockVersion::V4)
-        );
+        assert_eq!(parse_version("/optimism/5/3/blocks", 5), Some(BlockVersion::V4));
         assert_eq!(parse_version("5", 1), None);
     }
 
@@ -804,10 +708,7 @@ mod tests {
     fn l1_blocks_need_full_transactions() {
         let (inbox, batcher) = (Address([0xff; 20]), Address([1; 20]));
         let hashes_only = br#"{"result": {"transactions": ["0x00"]}}"#;
-        assert!(matches!(
-            l1_block_json(hashes_only, inbox, batcher),
-            Err(DecodeError::Json(_))
-        ));
+        assert!(matches!(l1_block_json(hashes_only, inbox, batcher), Err(DecodeError::Json(_))));
         let none = br#"{"transactions": [{"to": "0x0000000000000000000000000000000000000001"}]}"#;
         assert_eq!(l1_block_json(none, inbox, batcher).unwrap(), json!([]));
         let bad = format!(r#"{{"transactions": [{{"to": "{inbox}", "type": "0x2"}}]}}"#);
@@ -838,14 +739,7 @@ mod tests {
             &["gossip", "--chain-id", "1", "--topic-version", "9", "f"],
             &["l1-block", "f"],
             &["l1-block", "--network", "atlantis", "f"],
-            &[
-                "l1-block",
-                "--network",
-                "op-mainnet",
-                "--batcher",
-                "0x12",
-                "f",
-            ],
+            &["l1-block", "--network", "op-mainnet", "--batcher", "0x12", "f"],
         ] {
             let e = run(args(a)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{a:?}: {e}");
