@@ -12,3 +12,4 @@ mod derive;
 mod payloads;
 mod sim;
 mod support;
+mod untrusted;
