@@ -22,10 +22,7 @@ fn main() {
         .unwrap_or(false);
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_string());
     println!("cargo:rustc-env=OP_LITE_GIT_COMMIT={commit}");
-    println!(
-        "cargo:rustc-env=OP_LITE_GIT_DIRTY={}",
-        if dirty { "-dirty" } else { "" }
-    );
+    println!("cargo:rustc-env=OP_LITE_GIT_DIRTY={}", if dirty { "-dirty" } else { "" });
     println!("cargo:rustc-env=OP_LITE_TARGET={target}");
     // Rebuild the metadata when the checked-out commit moves: HEAD, the branch ref it points
     // to, packed refs, and the index (for the dirty flag).
@@ -47,26 +44,16 @@ fn karst_table() {
     const SRC: &str = "src/protocol/upgrades/karst_nut_bundle.json";
     println!("cargo:rerun-if-changed={SRC}");
     let text = std::fs::read_to_string(SRC).expect("read the Karst NUT bundle");
-    let bundle: serde_json::Value =
-        serde_json::from_str(&text).expect("parse the Karst NUT bundle");
+    let bundle: serde_json::Value = serde_json::from_str(&text).expect("parse the Karst NUT bundle");
     // op-node accepts only this bundle schema version.
-    assert_eq!(
-        bundle["metadata"]["version"], "1.0.0",
-        "unsupported NUT bundle version"
-    );
-    let txs = bundle["transactions"]
-        .as_array()
-        .expect("NUT bundle transactions");
+    assert_eq!(bundle["metadata"]["version"], "1.0.0", "unsupported NUT bundle version");
+    let txs = bundle["transactions"].as_array().expect("NUT bundle transactions");
     let mut body = Vec::new();
     let mut total_gas = 0u64;
     for (i, tx) in txs.iter().enumerate() {
         let intent = tx["intent"].as_str().unwrap_or_default();
         assert!(!intent.is_empty(), "NUT tx {i}: missing intent");
-        body.extend_from_slice(
-            &u16::try_from(intent.len())
-                .expect("intent length")
-                .to_be_bytes(),
-        );
+        body.extend_from_slice(&u16::try_from(intent.len()).expect("intent length").to_be_bytes());
         body.extend_from_slice(intent.as_bytes());
         body.extend_from_slice(&address(&tx["from"]));
         match &tx["to"] {
@@ -80,17 +67,10 @@ fn karst_table() {
         total_gas = total_gas.checked_add(gas).expect("NUT gas overflow");
         body.extend_from_slice(&gas.to_be_bytes());
         let data = hex(tx["data"].as_str().expect("NUT tx data"));
-        body.extend_from_slice(
-            &u32::try_from(data.len())
-                .expect("data length")
-                .to_be_bytes(),
-        );
+        body.extend_from_slice(&u32::try_from(data.len()).expect("data length").to_be_bytes());
         body.extend_from_slice(&data);
     }
-    let mut out = u32::try_from(txs.len())
-        .expect("tx count")
-        .to_be_bytes()
-        .to_vec();
+    let mut out = u32::try_from(txs.len()).expect("tx count").to_be_bytes().to_vec();
     out.extend_from_slice(&total_gas.to_be_bytes());
     out.extend_from_slice(&body);
     let dir = std::env::var("OUT_DIR").expect("OUT_DIR");
@@ -106,8 +86,5 @@ fn address(v: &serde_json::Value) -> [u8; 20] {
 fn hex(s: &str) -> Vec<u8> {
     let s = s.strip_prefix("0x").expect("0x-prefixed hex");
     assert!(s.len() % 2 == 0, "odd-length hex");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
 }

@@ -25,8 +25,12 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod core;
 pub mod derive;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 pub mod driver;
+pub mod engine;
 pub mod event;
 pub mod io;
 pub mod metrics;

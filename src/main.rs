@@ -16,6 +16,14 @@ const EXIT_FORCED: u8 = 130;
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // Commands come first so that they can answer `--help` themselves.
+    if let Some(first) = args.first().and_then(|a| a.to_str()) {
+        if !first.starts_with('-') {
+            let cmd = first.to_string();
+            args.remove(0);
+            return run_command(&cmd, args);
+        }
+    }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{}", cli::help_text());
         return ExitCode::SUCCESS;
@@ -23,13 +31,6 @@ fn main() -> ExitCode {
     if args.iter().any(|a| a == "--version" || a == "-v") {
         println!("{}", op_lite::version::long_version());
         return ExitCode::SUCCESS;
-    }
-    if let Some(first) = args.first().and_then(|a| a.to_str()) {
-        if !first.starts_with('-') {
-            let cmd = first.to_string();
-            args.remove(0);
-            return run_command(&cmd, args);
-        }
     }
     run_node(args)
 }
@@ -42,6 +43,7 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 fn run_command(cmd: &str, args: Vec<OsString>) -> ExitCode {
     match cmd {
         "replay" => ExitCode::from(op_lite::tools::replay::main(args)),
+        "decode" => ExitCode::from(op_lite::tools::decode::main(args)),
         _ => usage_error(format!("unknown command {cmd:?} (see --help)")),
     }
 }

@@ -76,13 +76,7 @@ impl Registry {
         kind: Kind,
         labels: &'static [&'static str],
     ) -> Id {
-        let mut f = Family {
-            name: name.into(),
-            help: help.into(),
-            kind,
-            labels,
-            series: BTreeMap::new(),
-        };
+        let mut f = Family { name: name.into(), help: help.into(), kind, labels, series: BTreeMap::new() };
         if labels.is_empty() {
             f.series.insert(Vec::new(), empty_series(kind));
         }
@@ -201,11 +195,7 @@ impl Registry {
 
 fn empty_series(kind: Kind) -> Series {
     match kind {
-        Kind::Histogram(b) => Series::Histogram {
-            counts: vec![0; b.len()],
-            sum: 0.0,
-            count: 0,
-        },
+        Kind::Histogram(b) => Series::Histogram { counts: vec![0; b.len()], sum: 0.0, count: 0 },
         _ => Series::Value(0.0),
     }
 }
@@ -216,11 +206,7 @@ fn write_labels(out: &mut String, names: &[&str], values: &[String], le: Option<
     }
     out.push('{');
     let mut first = true;
-    let pairs = names
-        .iter()
-        .copied()
-        .zip(values.iter().map(String::as_str))
-        .chain(le.map(|v| ("le", v)));
+    let pairs = names.iter().copied().zip(values.iter().map(String::as_str)).chain(le.map(|v| ("le", v)));
     for (name, value) in pairs {
         if !first {
             out.push(',');
@@ -274,12 +260,8 @@ pub struct ProcStats {
     pub max_fds: f64,
 }
 
-const RPC_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-const REORG_BUCKETS: &[f64] = &[
-    0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 20.5, 50.5, 100.5,
-];
+const RPC_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const REORG_BUCKETS: &[f64] = &[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 20.5, 50.5, 100.5];
 
 /// op-service's `metrics.Event`: a counter and the time it last moved.
 #[derive(Debug, Clone, Copy)]
@@ -355,23 +337,21 @@ impl Metrics {
         use Kind::*;
         let mut r = Registry::default();
         let n = |s: &str| format!("{NAMESPACE}_{s}");
-        let event = |r: &mut Registry,
-                     name: &str,
-                     display: &str,
-                     labels: &'static [&'static str]| EventPair {
-            total: r.register(
-                n(&format!("{name}_total")),
-                format!("Count of {display} events"),
-                Counter,
-                labels,
-            ),
-            last: r.register(
-                n(&format!("last_{name}_unix")),
-                format!("Timestamp of last {display} event"),
-                Gauge,
-                labels,
-            ),
-        };
+        let event =
+            |r: &mut Registry, name: &str, display: &str, labels: &'static [&'static str]| EventPair {
+                total: r.register(
+                    n(&format!("{name}_total")),
+                    format!("Count of {display} events"),
+                    Counter,
+                    labels,
+                ),
+                last: r.register(
+                    n(&format!("last_{name}_unix")),
+                    format!("Timestamp of last {display} event"),
+                    Gauge,
+                    labels,
+                ),
+            };
         const RPC: &[&str] = &["rpc", "method"];
         const REF: &[&str] = &["layer", "type"];
         Metrics {
@@ -555,8 +535,7 @@ impl Metrics {
 
     fn record_event(&mut self, e: EventPair, labels: &[&str], now: Now) {
         self.registry.inc(e.total, labels);
-        self.registry
-            .set(e.last, labels, now.unix_ms as f64 / 1000.0);
+        self.registry.set(e.last, labels, now.unix_ms as f64 / 1000.0);
     }
 
     /// Sets the version info pseudo-metric.
@@ -571,14 +550,12 @@ impl Metrics {
 
     /// Sets whether the derivation pipeline is idle.
     pub fn set_derivation_idle(&mut self, idle: bool) {
-        self.registry
-            .set(self.derivation_idle, &[], f64::from(u8::from(idle)));
+        self.registry.set(self.derivation_idle, &[], f64::from(u8::from(idle)));
     }
 
     /// Sets whether the sequencer is active.
     pub fn set_sequencer_state(&mut self, active: bool) {
-        self.registry
-            .set(self.sequencer_active, &[], f64::from(u8::from(active)));
+        self.registry.set(self.sequencer_active, &[], f64::from(u8::from(active)));
     }
 
     /// Counts a derivation pipeline reset.
@@ -610,14 +587,7 @@ impl Metrics {
     /// `received_payload`.
     pub fn record_received_unsafe_payload(&mut self, block: BlockId, timestamp: u64, now: Now) {
         self.record_event(self.unsafe_payloads, &[], now);
-        self.record_ref(
-            "l2",
-            "received_payload",
-            block.number,
-            timestamp,
-            &block.hash,
-            now,
-        );
+        self.record_ref("l2", "received_payload", block.number, timestamp, &block.hash, now);
     }
 
     /// Records the unsafe-payload buffer's size and its next block.
@@ -634,19 +604,13 @@ impl Metrics {
 
     /// Records an L1 reorg's depth.
     pub fn record_l1_reorg_depth(&mut self, depth: u64) {
-        self.registry
-            .observe(self.l1_reorg_depth, &[], depth as f64);
+        self.registry.observe(self.l1_reorg_depth, &[], depth as f64);
     }
 
     /// Counts the transactions of a sequenced block.
     pub fn count_sequenced_txs_in_block(&mut self, txs: u64, deposits: u64) {
-        self.registry
-            .add(self.txs_sequenced, &["deposits"], deposits as f64);
-        self.registry.add(
-            self.txs_sequenced,
-            &["txns"],
-            txs.saturating_sub(deposits) as f64,
-        );
+        self.registry.add(self.txs_sequenced, &["deposits"], deposits as f64);
+        self.registry.add(self.txs_sequenced, &["txns"], txs.saturating_sub(deposits) as f64);
     }
 
     /// Sets the number of connected p2p peers.
@@ -676,15 +640,7 @@ impl Metrics {
 
     /// Records a block reference (op-service `RecordRef`): number, time, truncated hash, and
     /// the latency once per new hash.
-    pub fn record_ref(
-        &mut self,
-        layer: &str,
-        name: &str,
-        num: u64,
-        timestamp: u64,
-        hash: &B256,
-        now: Now,
-    ) {
+    pub fn record_ref(&mut self, layer: &str, name: &str, num: u64, timestamp: u64, hash: &B256, now: Now) {
         let labels = [layer, name];
         self.registry.set(self.refs_number, &labels, num as f64);
         if timestamp != 0 {
@@ -700,8 +656,7 @@ impl Metrics {
         // op-service graphs the first 8 hash bytes (little-endian) as a plain float.
         let mut first = [0u8; 8];
         first.copy_from_slice(&hash.as_bytes()[..8]);
-        self.registry
-            .set(self.refs_hash, &labels, u64::from_le_bytes(first) as f64);
+        self.registry.set(self.refs_hash, &labels, u64::from_le_bytes(first) as f64);
     }
 
     /// Records an L1 block ref.
@@ -712,16 +667,8 @@ impl Metrics {
     /// Records an L2 block ref, its L1 origin and sequence number.
     pub fn record_l2_ref(&mut self, name: &str, r: &L2BlockRef, now: Now) {
         self.record_ref("l2", name, r.number, r.timestamp, &r.hash, now);
-        self.record_ref(
-            "l1_origin",
-            name,
-            r.l1origin.number,
-            0,
-            &r.l1origin.hash,
-            now,
-        );
-        self.registry
-            .set(self.refs_seqnr, &[name], r.sequence_number as f64);
+        self.record_ref("l1_origin", name, r.l1origin.number, 0, &r.l1origin.hash, now);
+        self.registry.set(self.refs_seqnr, &[name], r.sequence_number as f64);
     }
 
     /// Records one served RPC call (op-service's RPC recorder, server `main`). Unknown method
@@ -734,20 +681,16 @@ impl Metrics {
             return;
         }
         self.registry.inc(self.rpc_requests, &labels);
-        self.registry
-            .add(self.rpc_params_size, &labels, call.params_bytes as f64);
-        self.registry
-            .observe(self.rpc_duration, &labels, call.took.as_secs_f64());
+        self.registry.add(self.rpc_params_size, &labels, call.params_bytes as f64);
+        self.registry.observe(self.rpc_duration, &labels, call.took.as_secs_f64());
         let error = match call.error_code {
             None => {
-                self.registry
-                    .add(self.rpc_results_size, &labels, call.result_bytes as f64);
+                self.registry.add(self.rpc_results_size, &labels, call.result_bytes as f64);
                 "<nil>".to_string()
             }
             Some(code) => format!("rpc_{code}"),
         };
-        self.registry
-            .inc(self.rpc_responses, &["main", method, &error]);
+        self.registry.inc(self.rpc_responses, &["main", method, &error]);
     }
 
     /// Copies the event system's counters (emitted, processed, processing time per event name)
@@ -756,16 +699,10 @@ impl Metrics {
         for (name, c) in events.iter() {
             let l = [name];
             self.registry.set(self.events_emitted, &l, c.emitted as f64);
-            self.registry
-                .set(self.events_processed, &l, c.processed as f64);
-            self.registry.set(
-                self.events_process_time,
-                &l,
-                c.processing_time.as_secs_f64(),
-            );
+            self.registry.set(self.events_processed, &l, c.processed as f64);
+            self.registry.set(self.events_process_time, &l, c.processing_time.as_secs_f64());
         }
-        self.registry
-            .set(self.events_total_enqueued, &[], enqueued as f64);
+        self.registry.set(self.events_total_enqueued, &[], enqueued as f64);
     }
 
     /// Sets the process statistics (registered on first use, so hosts without `/proc` do not
@@ -797,12 +734,7 @@ impl Metrics {
                 Kind::Gauge,
                 &[],
             ),
-            open_fds: r.register(
-                "process_open_fds",
-                "Number of open file descriptors.",
-                Kind::Gauge,
-                &[],
-            ),
+            open_fds: r.register("process_open_fds", "Number of open file descriptors.", Kind::Gauge, &[]),
             max_fds: r.register(
                 "process_max_fds",
                 "Maximum number of open file descriptors.",
@@ -827,12 +759,7 @@ mod tests {
     #[test]
     fn text_format_counters_gauges_and_escaping() {
         let mut r = Registry::default();
-        let c = r.register(
-            "a_total",
-            "A counter\\with \"quotes\"\nand lines",
-            Kind::Counter,
-            &[],
-        );
+        let c = r.register("a_total", "A counter\\with \"quotes\"\nand lines", Kind::Counter, &[]);
         let g = r.register("b", "A gauge", Kind::Gauge, &["x", "y"]);
         let unused = r.register("c", "Unused labelled", Kind::Gauge, &["x"]);
         r.inc(c, &[]);
@@ -860,12 +787,7 @@ mod tests {
     #[test]
     fn histograms_are_cumulative_with_inf_sum_and_count() {
         let mut r = Registry::default();
-        let h = r.register(
-            "lat_seconds",
-            "Latency",
-            Kind::Histogram(&[0.1, 1.0]),
-            &["m"],
-        );
+        let h = r.register("lat_seconds", "Latency", Kind::Histogram(&[0.1, 1.0]), &["m"]);
         for v in [0.05, 0.1, 0.5, 3.0] {
             r.observe(h, &["x"], v);
         }
@@ -911,12 +833,8 @@ mod tests {
         m.record_pipeline_reset(now);
         m.record_derived_batches("span", now);
         m.record_l1_reorg_depth(3);
-        let l2 = L2BlockRef {
-            number: 10,
-            timestamp: now.unix() - 4,
-            sequence_number: 2,
-            ..L2BlockRef::default()
-        };
+        let l2 =
+            L2BlockRef { number: 10, timestamp: now.unix() - 4, sequence_number: 2, ..L2BlockRef::default() };
         m.record_l2_ref("l2_unsafe", &l2, now);
         m.record_rpc_call(&CallRecord {
             method: "optimism_version",
@@ -968,8 +886,7 @@ mod tests {
             max_fds: f64::INFINITY,
         });
         let text = m.render();
-        assert!(text
-            .contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
         assert!(text.contains("process_max_fds +Inf\n"));
     }
 }

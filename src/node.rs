@@ -59,20 +59,12 @@ pub struct Node {
 impl Node {
     /// Runs the init sequence.
     pub fn new(config: Config, opts: RunOptions) -> Result<Node, InitError> {
-        log::info!(
-            "initializing rollup node version={}",
-            crate::version::VERSION_WITH_META
-        );
+        log::info!("initializing rollup node version={}", crate::version::VERSION_WITH_META);
         let seed = opts.seed.unwrap_or_else(io::clock::seed);
-        let shell = Shell::new(!opts.no_signals).map_err(|e| InitError {
-            part: "the event loop",
-            cause: e.to_string(),
-        })?;
-        let rpc = Dispatcher::new(
-            VERSION_WITH_META,
-            config.rpc_enable_admin,
-            rpc::jsonrpc::Limits::default(),
-        );
+        let shell = Shell::new(!opts.no_signals)
+            .map_err(|e| InitError { part: "the event loop", cause: e.to_string() })?;
+        let rpc =
+            Dispatcher::new(VERSION_WITH_META, config.rpc_enable_admin, rpc::jsonrpc::Limits::default());
         let mut node = Node {
             config,
             system: System::new(MAX_QUEUED_EVENTS, Box::new(io::clock::mono)),
@@ -108,13 +100,9 @@ impl Node {
 
     fn init_event_system(&mut self, seed: u64) -> Result<(), String> {
         let s = &mut self.system;
-        s.register(
-            "step-scheduler",
-            Box::new(StepScheduler::new(Backoff::exponential(seed))),
-        )
-        .map_err(|e| e.to_string())?;
-        s.register("sync", Box::new(SyncDeriver::new()))
+        s.register("step-scheduler", Box::new(StepScheduler::new(Backoff::exponential(seed))))
             .map_err(|e| e.to_string())?;
+        s.register("sync", Box::new(SyncDeriver::new())).map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -140,21 +128,9 @@ impl Node {
         Ok(())
     }
 
-    fn bind_http(
-        &self,
-        kind: Listener,
-        addr: SocketAddr,
-        base: usize,
-    ) -> Result<HttpServer, String> {
-        HttpServer::bind(
-            &self.shell.poll,
-            kind,
-            addr,
-            base,
-            DEFAULT_MAX_CONNS,
-            rpc::http::Limits::default(),
-        )
-        .map_err(|e| format!("failed to bind to address {addr}: {e}"))
+    fn bind_http(&self, kind: Listener, addr: SocketAddr, base: usize) -> Result<HttpServer, String> {
+        HttpServer::bind(&self.shell.poll, kind, addr, base, DEFAULT_MAX_CONNS, rpc::http::Limits::default())
+            .map_err(|e| format!("failed to bind to address {addr}: {e}"))
     }
 
     /// Starts driving: the first step request, as op-node's event loop does on start.
@@ -165,9 +141,7 @@ impl Node {
             self.config.rollup.l2_chain_id,
             self.config.sync_mode.as_str()
         );
-        self.system.emit(Event::StepReq {
-            reset_backoff: false,
-        });
+        self.system.emit(Event::StepReq { reset_backoff: false });
     }
 
     /// Runs the loop until stopped; then stops every part.
@@ -201,6 +175,10 @@ impl Node {
         for req in self.system.take_requests() {
             match req {
                 Request::Fetch(f) => log::debug!("no L1/L2 client configured for request {f:?}"),
+                Request::Engine { id, call } => {
+                    log::debug!("no engine client configured for request {id} {}", call.method())
+                }
+                Request::PollL1(label) => log::debug!("no L1 client configured to poll {label:?}"),
             }
         }
     }
@@ -238,14 +216,12 @@ impl rpc::Service for Node {
             Listener::Rpc => {
                 // The table is taken out while its methods run on the node.
                 let table = std::mem::take(&mut self.rpc);
-                let resp =
-                    rpc::serve_rpc(req, VERSION_WITH_META, |body| table.handle(self, body, now));
+                let resp = rpc::serve_rpc(req, VERSION_WITH_META, |body| table.handle(self, body, now));
                 self.rpc = table;
                 resp
             }
             Listener::Metrics => {
-                self.metrics
-                    .update_events(self.system.metrics(), self.system.pending());
+                self.metrics.update_events(self.system.metrics(), self.system.pending());
                 if let Some(p) = io::procfs::read_self() {
                     self.metrics.set_process(&p);
                 }

@@ -23,10 +23,7 @@ impl Now {
 
     /// Both clocks moved forward by `d` (virtual time in tests).
     pub fn advance(self, d: Duration) -> Now {
-        Now {
-            mono: self.mono + d,
-            unix_ms: self.unix_ms + d.as_millis() as u64,
-        }
+        Now { mono: self.mono + d, unix_ms: self.unix_ms + d.as_millis() as u64 }
     }
 }
 

@@ -30,10 +30,7 @@ pub struct L1BlockRef {
 
 impl L1BlockRef {
     pub fn id(&self) -> BlockId {
-        BlockId {
-            hash: self.hash,
-            number: self.number,
-        }
+        BlockId { hash: self.hash, number: self.number }
     }
 }
 
@@ -57,10 +54,7 @@ pub struct L2BlockRef {
 
 impl L2BlockRef {
     pub fn id(&self) -> BlockId {
-        BlockId {
-            hash: self.hash,
-            number: self.number,
-        }
+        BlockId { hash: self.hash, number: self.number }
     }
 }
 

@@ -9,8 +9,7 @@ use serde_json::Value;
 use op_lite::config::rollup::{MAX_RLP_BYTES_PER_CHANNEL_BEDROCK, MAX_RLP_BYTES_PER_CHANNEL_FJORD};
 use op_lite::protocol::batch::{BatchData, SingularBatch};
 use op_lite::protocol::channel::{
-    decompress, read_batches, Channel, ChannelError, Compression, Decompressed, StreamEnd,
-    FRAME_OVERHEAD,
+    decompress, read_batches, Channel, ChannelError, Compression, Decompressed, StreamEnd, FRAME_OVERHEAD,
 };
 use op_lite::protocol::frame::{batcher_tx_data, Frame, FrameError};
 use op_lite::protocol::primitives::{from_hex, keccak256, to_hex_prefixed, Address};
@@ -101,16 +100,10 @@ fn check_span(exp: &Value, raw: &RawSpanBatch, derived: &SpanBatch, genesis: u64
     assert_eq!(raw.parent_check.to_vec(), hex(&exp["parent_check"]));
     assert_eq!(raw.l1_origin_check.to_vec(), hex(&exp["l1_origin_check"]));
     assert_eq!(raw.block_count() as u64, num(&exp["block_count"]));
-    let bits: String = (0..raw.block_count())
-        .map(|i| if raw.origin_bits.get(i) { '1' } else { '0' })
-        .collect();
+    let bits: String =
+        (0..raw.block_count()).map(|i| if raw.origin_bits.get(i) { '1' } else { '0' }).collect();
     assert_eq!(bits, exp["origin_bits"].as_str().unwrap());
-    let counts: Vec<u64> = exp["block_tx_counts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(num)
-        .collect();
+    let counts: Vec<u64> = exp["block_tx_counts"].as_array().unwrap().iter().map(num).collect();
     assert_eq!(raw.block_tx_counts, counts);
     let txs = &raw.txs;
     assert_eq!(txs.tx_datas.len() as u64, num(&exp["total_txs"]));
@@ -127,9 +120,7 @@ fn check_span(exp: &Value, raw: &RawSpanBatch, derived: &SpanBatch, genesis: u64
     if let Some(blocks) = exp.get("blocks") {
         check_blocks(blocks, derived);
     }
-    let rebuilt = derived
-        .to_raw(genesis, chain, raw.origin_bits.get(0))
-        .unwrap();
+    let rebuilt = derived.to_raw(genesis, chain, raw.origin_bits.get(0)).unwrap();
     assert_eq!(&rebuilt, raw);
 }
 
@@ -141,17 +132,9 @@ fn check_blocks(expected: &Value, derived: &SpanBatch) {
         let b = &derived.blocks[num(&e["index"]) as usize];
         assert_eq!(b.timestamp, num(&e["timestamp"]));
         assert_eq!(b.epoch_num, num(&e["l1_origin_number"]));
-        let hashes: Vec<String> = b
-            .transactions
-            .iter()
-            .map(|t| keccak256(t).to_string())
-            .collect();
-        let want: Vec<&str> = e["tx_hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h.as_str().unwrap())
-            .collect();
+        let hashes: Vec<String> = b.transactions.iter().map(|t| keccak256(t).to_string()).collect();
+        let want: Vec<&str> =
+            e["tx_hashes"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
         assert_eq!(hashes, want, "block {}", e["index"]);
     }
 }
@@ -178,11 +161,7 @@ fn op_mainnet_batcher_tx_to_27_block_span_batch() {
     let published = &exp["published_assertions"];
     let inbox: Address = published["batch_inbox"].as_str().unwrap().parse().unwrap();
     assert_eq!(tx.to(), Some(inbox));
-    let batcher: Address = published["batcher_address"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let batcher: Address = published["batcher_address"].as_str().unwrap().parse().unwrap();
     assert_eq!(tx.sender().unwrap(), batcher);
     assert_eq!(tx.input().len() as u64, num(&published["calldata_len"]));
 
@@ -190,28 +169,15 @@ fn op_mainnet_batcher_tx_to_27_block_span_batch() {
     assert_eq!(channel.len() as u64, num(&exp["channel"]["compressed_len"]));
     let d = decompress(&channel, BEDROCK_LIMIT, false).unwrap();
     assert_eq!(d.compression, Compression::Zlib);
-    assert_eq!(
-        d.end,
-        StreamEnd::Unterminated,
-        "the real stream lacks a final block"
-    );
-    assert_eq!(
-        d.data.len() as u64,
-        num(&exp["channel"]["decompressed_len"])
-    );
+    assert_eq!(d.end, StreamEnd::Unterminated, "the real stream lacks a final block");
+    assert_eq!(d.data.len() as u64, num(&exp["channel"]["decompressed_len"]));
 
     let batch = only_batch(&d);
-    assert_eq!(
-        batch.batch_type() as u64,
-        num(&exp["channel"]["batch_type"])
-    );
+    assert_eq!(batch.batch_type() as u64, num(&exp["channel"]["batch_type"]));
     let raw = span(batch);
     let body = encoded_span(&raw);
     let s = &exp["span_batch"];
-    assert_eq!(
-        body.len() as u64,
-        num(&s["span_batch_payload_len_excl_type_byte"])
-    );
+    assert_eq!(body.len() as u64, num(&s["span_batch_payload_len_excl_type_byte"]));
     let derived = raw.derive(2, OP_MAINNET_GENESIS_TIME, 10).unwrap();
     check_span(s, &raw, &derived, OP_MAINNET_GENESIS_TIME, 10);
 }
@@ -224,23 +190,11 @@ fn op_sepolia_span_batch_frame() {
     assert_eq!(data.len() as u64, num(&exp["calldata_len"]));
     let channel = frames_to_channel(&data, &exp["frames"]);
     let d = decompress(&channel, BEDROCK_LIMIT, false).unwrap();
-    assert_eq!(
-        (d.compression, d.end),
-        (Compression::Zlib, StreamEnd::Unterminated)
-    );
-    assert_eq!(
-        d.data.len() as u64,
-        num(&exp["channel"]["decompressed_len"])
-    );
+    assert_eq!((d.compression, d.end), (Compression::Zlib, StreamEnd::Unterminated));
+    assert_eq!(d.data.len() as u64, num(&exp["channel"]["decompressed_len"]));
     let raw = span(only_batch(&d));
     let derived = raw.derive(2, OP_SEPOLIA_GENESIS_TIME, 11_155_420).unwrap();
-    check_span(
-        &exp["span_batch"],
-        &raw,
-        &derived,
-        OP_SEPOLIA_GENESIS_TIME,
-        11_155_420,
-    );
+    check_span(&exp["span_batch"], &raw, &derived, OP_SEPOLIA_GENESIS_TIME, 11_155_420);
 }
 
 #[test]
@@ -250,26 +204,13 @@ fn goerli_singular_batches() {
     let data = hex_file(&dir.join("magi/goerli-singular-batches-frame.hex"));
     assert_eq!(data.len() as u64, num(&exp["calldata_len"]));
     let published = &exp["published_assertions"];
-    let id: u128 = published["channel_id_u128"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        Frame::parse_all(&data).unwrap()[0].channel_id,
-        id.to_be_bytes()
-    );
+    let id: u128 = published["channel_id_u128"].as_str().unwrap().parse().unwrap();
+    assert_eq!(Frame::parse_all(&data).unwrap()[0].channel_id, id.to_be_bytes());
     // magi: the frame data is bytes 23..len-1 of the calldata.
-    assert_eq!(
-        &Frame::parse_all(&data).unwrap()[0].data,
-        &data[23..data.len() - 1]
-    );
+    assert_eq!(&Frame::parse_all(&data).unwrap()[0].data, &data[23..data.len() - 1]);
     let channel = frames_to_channel(&data, &exp["frames"]);
     let d = decompress(&channel, BEDROCK_LIMIT, false).unwrap();
-    assert_eq!(
-        d.data.len() as u64,
-        num(&exp["channel"]["decompressed_len"])
-    );
+    assert_eq!(d.data.len() as u64, num(&exp["channel"]["decompressed_len"]));
     assert_eq!(d.end, StreamEnd::Complete);
     let batches: Vec<BatchData> = read_batches(&d.data).collect::<Result<_, _>>().unwrap();
     let expected = exp["batches"].as_array().unwrap();
@@ -277,27 +218,14 @@ fn goerli_singular_batches() {
     let mut again = Vec::new();
     for (b, e) in batches.iter().zip(expected) {
         b.encode_rlp(&mut again);
-        let BatchData::Singular(b) = b else {
-            panic!("expected singular batches")
-        };
-        assert_eq!(
-            b.parent_hash.to_string(),
-            e["parent_hash"].as_str().unwrap()
-        );
+        let BatchData::Singular(b) = b else { panic!("expected singular batches") };
+        assert_eq!(b.parent_hash.to_string(), e["parent_hash"].as_str().unwrap());
         assert_eq!(b.epoch_num, num(&e["epoch_num"]));
         assert_eq!(b.epoch_hash.to_string(), e["epoch_hash"].as_str().unwrap());
         assert_eq!(b.timestamp, num(&e["timestamp"]));
-        let hashes: Vec<String> = b
-            .transactions
-            .iter()
-            .map(|t| keccak256(t).to_string())
-            .collect();
-        let want: Vec<&str> = e["tx_hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h.as_str().unwrap())
-            .collect();
+        let hashes: Vec<String> = b.transactions.iter().map(|t| keccak256(t).to_string()).collect();
+        let want: Vec<&str> =
+            e["tx_hashes"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
         assert_eq!(hashes, want);
     }
     assert_eq!(again, d.data);
@@ -326,20 +254,12 @@ fn brotli_vectors() {
         let mut channel = vec![1u8];
         channel.extend(hex(&v["brotli_compressed"]));
         let plain = hex(&v["decompressed"]);
-        assert_eq!(
-            decompress(&channel, FJORD_LIMIT, false),
-            Err(ChannelError::BrotliBeforeFjord)
-        );
+        assert_eq!(decompress(&channel, FJORD_LIMIT, false), Err(ChannelError::BrotliBeforeFjord));
         let d = decompress(&channel, FJORD_LIMIT, true).unwrap();
-        assert_eq!(
-            (d.compression, d.end),
-            (Compression::Brotli, StreamEnd::Complete)
-        );
+        assert_eq!((d.compression, d.end), (Compression::Brotli, StreamEnd::Complete));
         assert_eq!(d.data, plain, "{}", v["name"]);
         if v["name"] == "batch" {
-            let BatchData::Singular(b) = only_batch(&d) else {
-                panic!("expected a singular batch")
-            };
+            let BatchData::Singular(b) = only_batch(&d) else { panic!("expected a singular batch") };
             assert_eq!(SingularBatch::decode(&encoded_singular(&b)).unwrap(), b);
         }
     }
@@ -388,10 +308,7 @@ fn bedrock_e2e_channels() {
     let Some(fx) = fixtures() else { return };
     let f = json(&fx.join("derivation-e2e/op-mainnet-bedrock-l1-18090205-18090218/fixture.json"));
     let cfg = &f["rollupConfig"];
-    let (genesis_time, genesis_num) = (
-        num(&cfg["genesis"]["l2Time"]),
-        num(&cfg["genesis"]["l2"]["number"]),
-    );
+    let (genesis_time, genesis_num) = (num(&cfg["genesis"]["l2Time"]), num(&cfg["genesis"]["l2"]["number"]));
     let inbox: Address = cfg["batchInboxAddress"].as_str().unwrap().parse().unwrap();
     let l2_hash = |n: u64| {
         f["l2Headers"]
@@ -404,34 +321,20 @@ fn bedrock_e2e_channels() {
     let exp = &f["expected"];
     let mut parents_checked = 0;
     let mut attributes_checked = 0;
-    for (btx, ch) in exp["batcherTransactions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(exp["channels"].as_array().unwrap())
+    for (btx, ch) in
+        exp["batcherTransactions"].as_array().unwrap().iter().zip(exp["channels"].as_array().unwrap())
     {
-        let block = f["l1Blocks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["number"] == btx["l1Block"])
-            .unwrap();
+        let block = f["l1Blocks"].as_array().unwrap().iter().find(|b| b["number"] == btx["l1Block"]).unwrap();
         let raw_tx = hex(&block["transactions"][num(&btx["txIndex"]) as usize]);
         let tx = Transaction::decode(&raw_tx).unwrap();
         assert_eq!(tx.hash().to_string(), btx["txHash"].as_str().unwrap());
         assert_eq!(tx.to(), Some(inbox));
-        assert_eq!(
-            tx.sender().unwrap(),
-            btx["from"].as_str().unwrap().parse::<Address>().unwrap()
-        );
+        assert_eq!(tx.sender().unwrap(), btx["from"].as_str().unwrap().parse::<Address>().unwrap());
         assert_eq!(tx.input()[0] as u64, num(&btx["frameVersionByte"]));
         let channel = frames_to_channel(tx.input(), &Value::Array(vec![btx.clone()]));
         assert_eq!(channel.len() as u64, num(&ch["compressedLen"]));
         let d = decompress(&channel, BEDROCK_LIMIT, false).unwrap();
-        assert_eq!(
-            (d.compression, d.end),
-            (Compression::Zlib, StreamEnd::Complete)
-        );
+        assert_eq!((d.compression, d.end), (Compression::Zlib, StreamEnd::Complete));
         assert_eq!(d.data.len() as u64, num(&ch["decompressedLen"]));
         let batches: Vec<SingularBatch> = read_batches(&d.data)
             .map(|b| match b.unwrap() {
@@ -454,19 +357,13 @@ fn bedrock_e2e_channels() {
                 assert_eq!(b.parent_hash.to_string(), parent);
                 parents_checked += 1;
             }
-            let attrs = exp["derivedAttributes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| num(&a["l2Number"]) == l2_of(b));
+            let attrs =
+                exp["derivedAttributes"].as_array().unwrap().iter().find(|a| num(&a["l2Number"]) == l2_of(b));
             if let Some(a) = attrs {
                 assert_eq!(b.parent_hash.to_string(), a["parentHash"].as_str().unwrap());
                 assert_eq!(b.timestamp, num(&a["timestamp"]));
                 assert_eq!(b.epoch_num, num(&a["l1Origin"]["number"]));
-                assert_eq!(
-                    b.epoch_hash.to_string(),
-                    a["l1Origin"]["hash"].as_str().unwrap()
-                );
+                assert_eq!(b.epoch_hash.to_string(), a["l1Origin"]["hash"].as_str().unwrap());
                 let user_txs: Vec<String> = a["transactions"]
                     .as_array()
                     .unwrap()
@@ -474,8 +371,7 @@ fn bedrock_e2e_channels() {
                     .map(|t| t.as_str().unwrap().to_string())
                     .filter(|t| !t.starts_with("0x7e"))
                     .collect();
-                let batch_txs: Vec<String> =
-                    b.transactions.iter().map(|t| to_hex_prefixed(t)).collect();
+                let batch_txs: Vec<String> = b.transactions.iter().map(|t| to_hex_prefixed(t)).collect();
                 assert_eq!(batch_txs, user_txs);
                 attributes_checked += 1;
             }
@@ -510,9 +406,7 @@ fn op_mainnet_143_block_channel() {
     assert_eq!(raw.txs.contract_creation_bits.count_ones(), 1);
     assert_eq!(raw.txs.protected_bits.count_ones(), 454);
     let derived = raw.derive(2, OP_MAINNET_GENESIS_TIME, 10).unwrap();
-    let rebuilt = derived
-        .to_raw(OP_MAINNET_GENESIS_TIME, 10, raw.origin_bits.get(0))
-        .unwrap();
+    let rebuilt = derived.to_raw(OP_MAINNET_GENESIS_TIME, 10, raw.origin_bits.get(0)).unwrap();
     assert_eq!(rebuilt, raw);
     // Per-block data, if the curator's decode came along (tx hashes assume chain id 10).
     let exp_path = dir.join("kona/op-mainnet-span-batch-channel-zlib.expected.json");
@@ -536,9 +430,7 @@ fn op_mainnet_delta_l1_19426586() {
     }
     let v = json(&path);
     let block = v.get("result").unwrap_or(&v);
-    let inbox: Address = "0xff00000000000000000000000000000000000010"
-        .parse()
-        .unwrap();
+    let inbox: Address = "0xff00000000000000000000000000000000000010".parse().unwrap();
     let inbox_txs: Vec<Transaction> = block["transactions"]
         .as_array()
         .unwrap()
@@ -547,16 +439,9 @@ fn op_mainnet_delta_l1_19426586() {
         .map(|t| serde_json::from_value::<RpcTransaction>(t.clone()).unwrap())
         .map(|t| t.to_transaction().unwrap())
         .collect();
-    let by_hash = |prefix: &str| {
-        inbox_txs
-            .iter()
-            .find(|t| t.hash().to_string().starts_with(prefix))
-            .unwrap()
-    };
+    let by_hash = |prefix: &str| inbox_txs.iter().find(|t| t.hash().to_string().starts_with(prefix)).unwrap();
     let batcher_tx = by_hash("0x05499f4c");
-    let batcher: Address = "0x6887246668a3b87f54deb3b94ba47a6f63f32985"
-        .parse()
-        .unwrap();
+    let batcher: Address = "0x6887246668a3b87f54deb3b94ba47a6f63f32985".parse().unwrap();
     assert_eq!(batcher_tx.sender().unwrap(), batcher);
     let frames = Frame::parse_all(batcher_tx.input()).unwrap();
     assert_eq!(frames.len(), 1);
@@ -606,11 +491,7 @@ fn truncated_real_inputs_never_panic() {
     let channel = Frame::parse_all(&goerli).unwrap().remove(0).data;
     let data = decompress(&channel, BEDROCK_LIMIT, false).unwrap().data;
     let mut typed = Vec::new();
-    read_batches(&data)
-        .next()
-        .unwrap()
-        .unwrap()
-        .encode(&mut typed);
+    read_batches(&data).next().unwrap().unwrap().encode(&mut typed);
     for n in 0..typed.len() {
         assert!(BatchData::decode(&typed[..n]).is_err(), "prefix {n}");
     }
@@ -637,19 +518,15 @@ fn real_channel_reassembles_from_many_frames() {
         .collect();
     let data = batcher_tx_data(&frames);
     assert_eq!(Frame::parse_all(&data).unwrap(), frames);
-    for (in_order, order) in [
-        (false, frames.iter().rev().collect::<Vec<_>>()),
-        (true, frames.iter().collect()),
-    ] {
+    for (in_order, order) in
+        [(false, frames.iter().rev().collect::<Vec<_>>()), (true, frames.iter().collect())]
+    {
         let mut ch = Channel::new(whole.channel_id, L1BlockRef::default(), in_order);
         for f in order {
             assert!(!ch.is_ready());
             ch.add_frame(f.clone(), L1BlockRef::default()).unwrap();
         }
         assert_eq!(ch.reader_bytes().unwrap(), whole.data);
-        assert_eq!(
-            ch.size(),
-            whole.data.len() as u64 + FRAME_OVERHEAD * frames.len() as u64
-        );
+        assert_eq!(ch.size(), whole.data.len() as u64 + FRAME_OVERHEAD * frames.len() as u64);
     }
 }

@@ -39,22 +39,13 @@ fn l1_headers_hash_and_roots_match() {
         }
         parent = Some(h.hash());
         // Transactions decode, re-encode identically and commit to the transactions root.
-        let txs: Vec<Vec<u8>> = b["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| hex(t.as_str().unwrap()))
-            .collect();
+        let txs: Vec<Vec<u8>> =
+            b["transactions"].as_array().unwrap().iter().map(|t| hex(t.as_str().unwrap())).collect();
         for raw in &txs {
             let tx = Transaction::decode(raw).unwrap();
             assert_eq!(Transaction::new(tx.body.clone()).encoded(), &raw[..]);
         }
-        assert_eq!(
-            ordered_root(&txs),
-            h.transactions_root,
-            "tx root of {}",
-            h.number
-        );
+        assert_eq!(ordered_root(&txs), h.transactions_root, "tx root of {}", h.number);
         let w: Vec<Withdrawal> = serde_json::from_value(b["withdrawals"].clone()).unwrap();
         let w: Vec<Vec<u8>> = w.iter().map(|w| w.encode()).collect();
         assert_eq!(Some(ordered_root(&w)), h.withdrawals_root);
@@ -63,12 +54,7 @@ fn l1_headers_hash_and_roots_match() {
             for raw in &rs {
                 assert_eq!(Receipt::decode(raw).unwrap().encode(), *raw);
             }
-            assert_eq!(
-                ordered_root(&rs),
-                h.receipts_root,
-                "receipts root of {}",
-                h.number
-            );
+            assert_eq!(ordered_root(&rs), h.receipts_root, "receipts root of {}", h.number);
             receipts_checked += 1;
         }
     }
@@ -81,17 +67,10 @@ fn l1_rpc_json_transactions_and_receipts_rebuild_exactly() {
     let fx = read_json(&dir.join(RANGE).join("fixture.json"));
     for b in fx["l1Blocks"].as_array().unwrap() {
         let n = b["number"].as_u64().unwrap();
-        let cache = read_json(
-            &dir.join(RANGE)
-                .join(format!("zeth-rpc-cache/ethereum/{n}.json.gz")),
-        );
+        let cache = read_json(&dir.join(RANGE).join(format!("zeth-rpc-cache/ethereum/{n}.json.gz")));
         let block = &cache["full_blocks"][0][1];
-        let want: Vec<&str> = b["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
+        let want: Vec<&str> =
+            b["transactions"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
         let rpc_txs = block["transactions"].as_array().unwrap();
         assert_eq!(rpc_txs.len(), want.len());
         for (j, t) in rpc_txs.iter().enumerate() {
@@ -101,24 +80,13 @@ fn l1_rpc_json_transactions_and_receipts_rebuild_exactly() {
             assert_eq!(Some(tx.hash()), rpc.hash);
             // Sender recovery for a sample of transactions of every block.
             if j % 17 == 0 {
-                assert_eq!(
-                    Some(tx.sender().unwrap()),
-                    rpc.from,
-                    "sender of block {n} tx {j}"
-                );
+                assert_eq!(Some(tx.sender().unwrap()), rpc.from, "sender of block {n} tx {j}");
             }
         }
         if let Some(rs) = cache["receipts"].as_array().and_then(|r| r.first()) {
             let rs: Vec<RpcReceipt> = serde_json::from_value(rs[1].clone()).unwrap();
-            let enc: Vec<Vec<u8>> = rs
-                .iter()
-                .map(|r| r.to_receipt().unwrap().encode())
-                .collect();
-            assert_eq!(
-                ordered_root(&enc),
-                b256(&block["receiptsRoot"]),
-                "receipts of {n}"
-            );
+            let enc: Vec<Vec<u8>> = rs.iter().map(|r| r.to_receipt().unwrap().encode()).collect();
+            assert_eq!(ordered_root(&enc), b256(&block["receiptsRoot"]), "receipts of {n}");
         }
     }
 }
@@ -126,33 +94,16 @@ fn l1_rpc_json_transactions_and_receipts_rebuild_exactly() {
 #[test]
 fn batcher_transactions_recover_the_batcher() {
     let Some(fx) = fixture() else { return };
-    let batcher: Address = "0x6887246668a3b87F54DeB3b94Ba47a6f63F32985"
-        .parse()
-        .unwrap();
+    let batcher: Address = "0x6887246668a3b87F54DeB3b94Ba47a6f63F32985".parse().unwrap();
     for bt in fx["expected"]["batcherTransactions"].as_array().unwrap() {
         let n = bt["l1Block"].as_u64().unwrap();
-        let block = fx["l1Blocks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["number"].as_u64() == Some(n))
-            .unwrap();
-        let raw = hex(
-            block["transactions"][bt["txIndex"].as_u64().unwrap() as usize]
-                .as_str()
-                .unwrap(),
-        );
+        let block =
+            fx["l1Blocks"].as_array().unwrap().iter().find(|b| b["number"].as_u64() == Some(n)).unwrap();
+        let raw = hex(block["transactions"][bt["txIndex"].as_u64().unwrap() as usize].as_str().unwrap());
         let tx = Transaction::decode(&raw).unwrap();
         assert_eq!(tx.hash(), b256(&bt["txHash"]));
         assert_eq!(tx.sender().unwrap(), batcher);
-        assert_eq!(
-            tx.to(),
-            Some(
-                "0xFF00000000000000000000000000000000000010"
-                    .parse()
-                    .unwrap()
-            )
-        );
+        assert_eq!(tx.to(), Some("0xFF00000000000000000000000000000000000010".parse().unwrap()));
         assert_eq!(tx.input()[0], 0, "derivation version byte");
     }
 }
@@ -167,12 +118,8 @@ fn l2_blocks_and_header_chain_match() {
         assert_eq!(keccak256(&rlp), b256(&b["hash"]));
         let json: Header = serde_json::from_value(b["header"].clone()).unwrap();
         assert_eq!(json, h);
-        let txs: Vec<Vec<u8>> = b["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| hex(t.as_str().unwrap()))
-            .collect();
+        let txs: Vec<Vec<u8>> =
+            b["transactions"].as_array().unwrap().iter().map(|t| hex(t.as_str().unwrap())).collect();
         // The first transaction of every L2 block is the L1-info deposit.
         assert_eq!(Transaction::decode(&txs[0]).unwrap().tx_type(), 0x7e);
         assert_eq!(ordered_root(&txs), h.transactions_root);

@@ -6,11 +6,7 @@ use std::time::{Duration, Instant};
 use crate::support::bin;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env_remove("OP_NODE_NETWORK")
-        .output()
-        .unwrap();
+    let out = Command::new(bin()).args(args).env_remove("OP_NODE_NETWORK").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -48,14 +44,8 @@ fn usage_errors_exit_2_with_one_line_naming_the_flag() {
     for (args, needle) in [
         (vec!["--bogus"], "--bogus"),
         (vec!["--network", "op-mainnet", "--rpc.port"], "rpc.port"),
-        (
-            vec!["--network", "op-mainnet", "--rpc.port", "70000"],
-            "--rpc.port",
-        ),
-        (
-            vec!["--network", "op-mainnet", "--log.format", "xml"],
-            "--log.format",
-        ),
+        (vec!["--network", "op-mainnet", "--rpc.port", "70000"], "--rpc.port"),
+        (vec!["--network", "op-mainnet", "--log.format", "xml"], "--log.format"),
         (vec!["--network", "atlantis"], "--network"),
         (vec![], "--rollup.config or --network"),
     ] {
@@ -97,16 +87,9 @@ fn sigint_stops_the_node_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (log, started) =
-        crate::support::capture_until(child.stderr.take().unwrap(), "starting rollup node");
-    assert!(
-        started.recv_timeout(Duration::from_secs(20)).is_ok(),
-        "node did not start"
-    );
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let (log, started) = crate::support::capture_until(child.stderr.take().unwrap(), "starting rollup node");
+    assert!(started.recv_timeout(Duration::from_secs(20)).is_ok(), "node did not start");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {

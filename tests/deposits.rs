@@ -7,8 +7,8 @@ use std::path::Path;
 use op_lite::config::networks;
 use op_lite::config::rollup::{ChainOpConfig, Fork, RollupConfig};
 use op_lite::protocol::deposit::{
-    decode_deposit_log, l1_info_source, source_hash, upgrade_source, user_deposit_source,
-    user_deposits, DEPOSIT_EVENT_TOPIC,
+    decode_deposit_log, l1_info_source, source_hash, upgrade_source, user_deposit_source, user_deposits,
+    DEPOSIT_EVENT_TOPIC,
 };
 use op_lite::protocol::eip1559::{Eip1559Error, ExtraData};
 use op_lite::protocol::header::Header;
@@ -57,11 +57,7 @@ fn encode(dep: &DepositTx) -> Transaction {
 }
 
 fn decode_deposit(raw: &[u8]) -> DepositTx {
-    Transaction::decode(raw)
-        .unwrap()
-        .as_deposit()
-        .unwrap()
-        .clone()
+    Transaction::decode(raw).unwrap().as_deposit().unwrap().clone()
 }
 
 #[test]
@@ -106,16 +102,8 @@ fn deposit_log_vectors() {
         let hash = b256(&vec["l1_block_hash"]);
         let index = u64_of(&vec["log_index"]);
         let dep = decode_deposit_log(&log_of(&vec["log"]), &hash, index).unwrap();
-        assert_eq!(
-            dep.source_hash,
-            b256(&vec["user_deposit_source_hash_by_curator"]),
-            "{name}"
-        );
-        assert_eq!(
-            encode(&dep).encoded(),
-            hex(&vec["expected_deposit_tx"]),
-            "{name}"
-        );
+        assert_eq!(dep.source_hash, b256(&vec["user_deposit_source_hash_by_curator"]), "{name}");
+        assert_eq!(encode(&dep).encoded(), hex(&vec["expected_deposit_tx"]), "{name}");
         assert_eq!(user_deposit_source(&hash, index), dep.source_hash);
     }
 }
@@ -133,12 +121,8 @@ fn real_user_deposit_from_l1_receipts() {
     let op = networks::by_name("op-mainnet").unwrap().rollup;
     let l1 = &f["l1Blocks"][1];
     assert_eq!(u64_of(&l1["number"]), 18_090_206);
-    let receipts: Vec<Receipt> = l1["receipts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| Receipt::decode(&hex(r)).unwrap())
-        .collect();
+    let receipts: Vec<Receipt> =
+        l1["receipts"].as_array().unwrap().iter().map(|r| Receipt::decode(&hex(r)).unwrap()).collect();
     let block_hash = b256(&l1["hash"]);
     let deps = user_deposits(&receipts, &op.deposit_contract_address, &block_hash).unwrap();
     assert_eq!(deps.len(), 1);
@@ -156,18 +140,12 @@ fn real_user_deposit_from_l1_receipts() {
         let Some(rs) = b["receipts"].as_array() else {
             continue;
         };
-        let receipts: Vec<Receipt> = rs
-            .iter()
-            .map(|r| Receipt::decode(&hex(r)).unwrap())
-            .collect();
-        let n = user_deposits(&receipts, &op.deposit_contract_address, &b256(&b["hash"]))
-            .unwrap()
-            .len();
+        let receipts: Vec<Receipt> = rs.iter().map(|r| Receipt::decode(&hex(r)).unwrap()).collect();
+        let n = user_deposits(&receipts, &op.deposit_contract_address, &b256(&b["hash"])).unwrap().len();
         assert_eq!(n, (u64_of(&b["number"]) == 18_090_206) as usize);
         let mut sys = op.genesis.system_config;
         let before = sys;
-        sys.update_from_receipts(&receipts, &op, header(&b["header"]).timestamp)
-            .unwrap();
+        sys.update_from_receipts(&receipts, &op, header(&b["header"]).timestamp).unwrap();
         assert_eq!(sys, before);
     }
 }
@@ -195,15 +173,8 @@ fn real_bedrock_l1_info_deposits_rebuild() {
         let info = L1BlockInfo::decode_at(&op, l2_time, &dep.input).unwrap();
         assert_eq!(info.format, L1InfoFormat::Bedrock);
         assert_eq!(info.encode(), dep.input.0);
-        assert_eq!(
-            dep.source_hash,
-            l1_info_source(&info.block_hash, info.sequence_number)
-        );
-        let Some(l1) = f["l1Blocks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| u64_of(&b["number"]) == info.number)
+        assert_eq!(dep.source_hash, l1_info_source(&info.block_hash, info.sequence_number));
+        let Some(l1) = f["l1Blocks"].as_array().unwrap().iter().find(|b| u64_of(&b["number"]) == info.number)
         else {
             continue;
         };
@@ -237,77 +208,36 @@ fn l1_info_vectors() {
         let info = L1BlockInfo::decode(&data).unwrap();
         assert_eq!(info.encode(), data, "{name}");
         let d = &vec["decoded_by_curator"];
-        assert_eq!(
-            info.format.to_string(),
-            d["format"].as_str().unwrap(),
-            "{name}"
-        );
+        assert_eq!(info.format.to_string(), d["format"].as_str().unwrap(), "{name}");
         assert_eq!(info.number, u64_of(&d["number"]), "{name}");
         assert_eq!(info.time, u64_of(&d["time"]), "{name}");
-        assert_eq!(
-            info.base_fee,
-            U256::from_u64(u64_of(&d["basefee"])),
-            "{name}"
-        );
+        assert_eq!(info.base_fee, U256::from_u64(u64_of(&d["basefee"])), "{name}");
         assert_eq!(info.block_hash, b256(&d["block_hash"]), "{name}");
-        assert_eq!(
-            info.sequence_number,
-            u64_of(&d["sequence_number"]),
-            "{name}"
-        );
+        assert_eq!(info.sequence_number, u64_of(&d["sequence_number"]), "{name}");
         assert_eq!(
             B256(U256::from_be_slice(&info.batcher_addr.0).unwrap().0),
             b256(&d["batcher_hash"]),
             "{name}"
         );
         if info.format == L1InfoFormat::Bedrock {
-            assert_eq!(
-                info.l1_fee_overhead,
-                B256(U256::from_u64(u64_of(&d["l1_fee_overhead"])).0)
-            );
-            assert_eq!(
-                info.l1_fee_scalar,
-                B256(U256::from_u64(u64_of(&d["l1_fee_scalar"])).0)
-            );
+            assert_eq!(info.l1_fee_overhead, B256(U256::from_u64(u64_of(&d["l1_fee_overhead"])).0));
+            assert_eq!(info.l1_fee_scalar, B256(U256::from_u64(u64_of(&d["l1_fee_scalar"])).0));
         } else {
-            assert_eq!(
-                info.blob_base_fee,
-                U256::from_u64(u64_of(&d["blob_basefee"])),
-                "{name}"
-            );
-            assert_eq!(
-                info.base_fee_scalar as u64,
-                u64_of(&d["base_fee_scalar"]),
-                "{name}"
-            );
-            assert_eq!(
-                info.blob_base_fee_scalar as u64,
-                u64_of(&d["blob_base_fee_scalar"]),
-                "{name}"
-            );
+            assert_eq!(info.blob_base_fee, U256::from_u64(u64_of(&d["blob_basefee"])), "{name}");
+            assert_eq!(info.base_fee_scalar as u64, u64_of(&d["base_fee_scalar"]), "{name}");
+            assert_eq!(info.blob_base_fee_scalar as u64, u64_of(&d["blob_base_fee_scalar"]), "{name}");
         }
         if info.format >= L1InfoFormat::Isthmus {
-            assert_eq!(
-                info.operator_fee_scalar as u64,
-                u64_of(&d["operator_fee_scalar"])
-            );
-            assert_eq!(
-                info.operator_fee_constant,
-                u64_of(&d["operator_fee_constant"])
-            );
+            assert_eq!(info.operator_fee_scalar as u64, u64_of(&d["operator_fee_scalar"]));
+            assert_eq!(info.operator_fee_constant, u64_of(&d["operator_fee_constant"]));
         }
         if info.format == L1InfoFormat::Jovian {
-            assert_eq!(
-                info.da_footprint_gas_scalar as u64,
-                u64_of(&d["da_footprint_gas_scalar"])
-            );
+            assert_eq!(info.da_footprint_gas_scalar as u64, u64_of(&d["da_footprint_gas_scalar"]));
         }
         if let Some(p) = vec.get("published_expected") {
-            for (key, got) in [
-                ("number", info.number),
-                ("time", info.time),
-                ("sequence_number", info.sequence_number),
-            ] {
+            for (key, got) in
+                [("number", info.number), ("time", info.time), ("sequence_number", info.sequence_number)]
+            {
                 if let Some(want) = p.get(key) {
                     assert_eq!(got, u64_of(want), "{name} {key}");
                 }
@@ -369,23 +299,13 @@ fn real_l2_block_l1_info_deposits() {
         assert_eq!(info.format.to_string(), li["format"].as_str().unwrap());
         assert_eq!(info.number, u64_of(&li["l1_number"]), "{file}");
         assert_eq!(info.block_hash, b256(&li["l1_hash"]), "{file}");
-        assert_eq!(
-            info.sequence_number,
-            u64_of(&li["sequence_number"]),
-            "{file}"
-        );
+        assert_eq!(info.sequence_number, u64_of(&li["sequence_number"]), "{file}");
         assert_eq!(info.base_fee_scalar as u64, u64_of(&li["base_fee_scalar"]));
-        assert_eq!(
-            info.blob_base_fee_scalar as u64,
-            u64_of(&li["blob_base_fee_scalar"])
-        );
+        assert_eq!(info.blob_base_fee_scalar as u64, u64_of(&li["blob_base_fee_scalar"]));
         assert_eq!(info.batcher_addr, address(&li["batcher"]), "{file}");
         assert_eq!(dep.source_hash, b256(&li["source_hash"]), "{file}");
 
-        let mut sys = SystemConfig {
-            batcher_addr: info.batcher_addr,
-            ..Default::default()
-        };
+        let mut sys = SystemConfig { batcher_addr: info.batcher_addr, ..Default::default() };
         sys.scalar.0[0] = 1;
         sys.scalar.0[24..28].copy_from_slice(&info.blob_base_fee_scalar.to_be_bytes());
         sys.scalar.0[28..].copy_from_slice(&info.base_fee_scalar.to_be_bytes());
@@ -404,13 +324,8 @@ fn real_l2_block_l1_info_deposits() {
         let params = b256_8(&payload["eip1559Params"]);
         let parent_extra = hex(&f["parent_header"]["extraData"]);
         let parent_time = l2_time - cfg.block_time;
-        let decoded = ExtraData::decode_at(&cfg, parent_time, &parent_extra)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            ExtraData::from_attributes(params, None, &chain).unwrap(),
-            decoded
-        );
+        let decoded = ExtraData::decode_at(&cfg, parent_time, &parent_extra).unwrap().unwrap();
+        assert_eq!(ExtraData::from_attributes(params, None, &chain).unwrap(), decoded);
         assert_eq!(decoded.encode(), parent_extra, "{file}");
     }
     assert!(checked >= 20, "checked {checked}");
@@ -461,10 +376,7 @@ fn eip1559_extra_data_vectors() {
             continue;
         };
         let d = &vec["default_base_fee_params"];
-        let defaults = chain(
-            u64_of(&d["max_change_denominator"]),
-            u64_of(&d["elasticity_multiplier"]),
-        );
+        let defaults = chain(u64_of(&d["max_change_denominator"]), u64_of(&d["elasticity_multiplier"]));
         let min = vec.get("min_base_fee").map(u64_of);
         let e = ExtraData::from_attributes(b256_8(&vec["eip1559_params"]), min, &defaults).unwrap();
         let expected = hex(expected);
@@ -478,24 +390,15 @@ fn eip1559_extra_data_vectors() {
     let jov = [1u8, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 1];
     assert!(matches!(
         ExtraData::decode_holocene(&holo[1..]),
-        Err(Eip1559Error::BadLength {
-            expected: 9,
-            got: 8
-        })
+        Err(Eip1559Error::BadLength { expected: 9, got: 8 })
     ));
     assert!(matches!(
         ExtraData::decode_holocene(&jov),
-        Err(Eip1559Error::BadLength {
-            expected: 9,
-            got: 17
-        })
+        Err(Eip1559Error::BadLength { expected: 9, got: 17 })
     ));
     assert!(matches!(
         ExtraData::decode_jovian(&holo[1..]),
-        Err(Eip1559Error::BadLength {
-            expected: 17,
-            got: 8
-        })
+        Err(Eip1559Error::BadLength { expected: 17, got: 8 })
     ));
     let real = &v["real_values"][0];
     let e = ExtraData::from_attributes(
@@ -552,11 +455,7 @@ fn upgrade_tx_vectors() {
         };
         assert_eq!(tx.input.0, data, "{what}");
         assert_eq!(tx.from, address(&spec["from"]), "{what}");
-        assert_eq!(
-            tx.to,
-            spec["to"].as_str().map(|a| a.parse().unwrap()),
-            "{what}"
-        );
+        assert_eq!(tx.to, spec["to"].as_str().map(|a| a.parse().unwrap()), "{what}");
         assert_eq!(tx.gas_limit, u64_of(&spec["gasLimit"]), "{what}");
         assert_eq!((u64_of(&spec["mint"]), u64_of(&spec["value"])), (0, 0));
         assert!(tx.mint.is_zero() && tx.value.is_zero() && !tx.is_system_tx);
@@ -566,26 +465,15 @@ fn upgrade_tx_vectors() {
             // op-node/kona intents ("Jovian: L1 Block Deployment") differ from the spec text
             // ("Jovian: L1Block Deployment") for the first four; the real chains follow op-node.
             let spec_intent = spec["intent"].as_str().unwrap();
-            let op_node_intent = spec_intent
-                .replace("L1Block", "L1 Block")
-                .replace("GasPriceOracle", "Gas Price Oracle");
+            let op_node_intent =
+                spec_intent.replace("L1Block", "L1 Block").replace("GasPriceOracle", "Gas Price Oracle");
             assert_eq!(tx.source_hash, upgrade_source(&op_node_intent), "{what}");
-            assert_eq!(
-                tx.source_hash == b256(&spec["sourceHash"]),
-                spec_intent == op_node_intent,
-                "{what}"
-            );
+            assert_eq!(tx.source_hash == b256(&spec["sourceHash"]), spec_intent == op_node_intent, "{what}");
             continue;
         }
         assert_eq!(tx.source_hash, b256(&spec["sourceHash"]), "{what}");
-        assert_eq!(
-            tx.source_hash,
-            upgrade_source(spec["intent"].as_str().unwrap())
-        );
-        assert_eq!(
-            encoded.encoded().len() as u64,
-            u64_of(&spec["encoded_tx_len"])
-        );
+        assert_eq!(tx.source_hash, upgrade_source(spec["intent"].as_str().unwrap()));
+        assert_eq!(encoded.encoded().len() as u64, u64_of(&spec["encoded_tx_len"]));
         assert_eq!(encoded.hash(), b256(&spec["tx_hash"]), "{what}");
         let kona = spec["matches_kona_file"].as_str().unwrap();
         let text = std::fs::read_to_string(dir.join(kona)).unwrap();
@@ -601,8 +489,7 @@ fn upgrade_tx_vectors() {
 /// same 31 transactions.
 #[test]
 fn karst_bundle_matches_op_node() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/protocol/upgrades/karst_nut_bundle.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/protocol/upgrades/karst_nut_bundle.json");
     let raw = std::fs::read(&path).unwrap();
     assert_eq!(
         to_hex(&Sha256::digest(&raw)),
@@ -640,17 +527,9 @@ fn truncated_real_inputs_are_errors() {
         .unwrap()
         .iter()
         .map(|r| Receipt::decode(&hex(r)).unwrap())
-        .find(|r| {
-            r.logs
-                .iter()
-                .any(|l| l.topics.first() == Some(&DEPOSIT_EVENT_TOPIC))
-        })
+        .find(|r| r.logs.iter().any(|l| l.topics.first() == Some(&DEPOSIT_EVENT_TOPIC)))
         .unwrap();
-    let log = receipt
-        .logs
-        .iter()
-        .find(|l| l.topics.first() == Some(&DEPOSIT_EVENT_TOPIC))
-        .unwrap();
+    let log = receipt.logs.iter().find(|l| l.topics.first() == Some(&DEPOSIT_EVENT_TOPIC)).unwrap();
     for n in 0..log.data.len() {
         let mut l = log.clone();
         l.data.0.truncate(n);

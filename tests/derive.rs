@@ -37,10 +37,7 @@ fn op_mainnet_range_derives_every_expected_payload() {
         .filter(|a| a.parent.l1origin.number != origin_of(a))
         .map(|a| a.parent.number + 1)
         .collect();
-    assert_eq!(
-        epoch_starts,
-        vec![109279675, 109279681, 109279687, 109279693, 109279699, 109279705]
-    );
+    assert_eq!(epoch_starts, vec![109279675, 109279681, 109279687, 109279693, 109279699, 109279705]);
 }
 
 /// The L1 origin number a payload commits to in its L1-info deposit (Bedrock layout: the
@@ -55,32 +52,14 @@ fn origin_of(a: &op_lite::derive::attributes::AttributesWithParent) -> u64 {
 fn replay_command_checks_and_reports_differences() {
     let Some(dir) = fixtures() else { return };
     let path = dir.join(FIXTURE);
-    let out = Command::new(bin())
-        .arg("replay")
-        .arg(&path)
-        .arg("--check")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let out = Command::new(bin()).arg("replay").arg(&path).arg("--check").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 32);
     assert_eq!(lines[0]["number"], 109279675);
-    assert_eq!(
-        lines[0]["parentHash"],
-        "0x3092205a2fe175bd580ce39e67976c26c98e554504a8c785851a0a5fd82567d9"
-    );
-    assert_eq!(
-        lines[0]["feeRecipient"],
-        "0x4200000000000000000000000000000000000011"
-    );
+    assert_eq!(lines[0]["parentHash"], "0x3092205a2fe175bd580ce39e67976c26c98e554504a8c785851a0a5fd82567d9");
+    assert_eq!(lines[0]["feeRecipient"], "0x4200000000000000000000000000000000000011");
     assert_eq!(lines[0]["gasLimit"], 30000000);
     assert_eq!(lines[0]["noTxPool"], true);
     for key in ["timestamp", "prevRandao", "transactions"] {
@@ -88,31 +67,19 @@ fn replay_command_checks_and_reports_differences() {
     }
 
     // A fixture whose expectation differs makes the check fail with both sides printed.
-    let mut fx: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     fx["expected"]["derivedAttributes"][3]["prevRandao"] =
         serde_json::json!("0x0000000000000000000000000000000000000000000000000000000000000001");
     let tampered = std::env::temp_dir().join(format!("op-lite-replay-{}.json", std::process::id()));
     std::fs::write(&tampered, fx.to_string()).unwrap();
-    let out = Command::new(bin())
-        .arg("replay")
-        .arg(&tampered)
-        .arg("--check")
-        .output()
-        .unwrap();
+    let out = Command::new(bin()).arg("replay").arg(&tampered).arg("--check").output().unwrap();
     let _ = std::fs::remove_file(&tampered);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("block 109279678: prevRandao differs"), "{err}");
     assert!(
-        err.contains(
-            "expected: \"0x0000000000000000000000000000000000000000000000000000000000000001\""
-        ),
+        err.contains("expected: \"0x0000000000000000000000000000000000000000000000000000000000000001\""),
         "{err}"
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).lines().count(),
-        4,
-        "stops at the first difference"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4, "stops at the first difference");
 }

@@ -28,10 +28,7 @@ fn l2_blocks(fx: &Path) -> BTreeMap<u64, Value> {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if let Some(n) = name
-            .strip_prefix("block-")
-            .and_then(|s| s.strip_suffix(".fixture.json"))
-        {
+        if let Some(n) = name.strip_prefix("block-").and_then(|s| s.strip_suffix(".fixture.json")) {
             out.insert(n.parse().unwrap(), json(&path));
         }
     }
@@ -48,17 +45,9 @@ fn parent_headers_hash_to_the_previous_block() {
     for (n, f) in &blocks {
         let parent: Header = serde_json::from_value(f["parent_header"].clone()).unwrap();
         assert_eq!(parent.number + 1, *n);
-        let curated = summary["fixtures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["l2_block_number"] == *n)
-            .unwrap();
-        assert_eq!(
-            parent.hash(),
-            hash(&curated["parent_header_hash_by_curator"]),
-            "{n}"
-        );
+        let curated =
+            summary["fixtures"].as_array().unwrap().iter().find(|s| s["l2_block_number"] == *n).unwrap();
+        assert_eq!(parent.hash(), hash(&curated["parent_header_hash_by_curator"]), "{n}");
         if let Some(prev) = blocks.get(&(n - 1)) {
             assert_eq!(parent.hash(), hash(&prev["expected_block_hash"]), "{n}");
             chained += 1;
@@ -77,8 +66,7 @@ fn full_blocks(fx: &Path) -> Vec<(u64, ExecutionPayloadEnvelope)> {
             continue;
         };
         let header: Header = serde_json::from_value(next["parent_header"].clone()).unwrap();
-        let attrs: PayloadAttributes =
-            serde_json::from_value(f["executing_payload"].clone()).unwrap();
+        let attrs: PayloadAttributes = serde_json::from_value(f["executing_payload"].clone()).unwrap();
         let env = ExecutionPayloadEnvelope::from_block(&header, attrs.transactions, Some(vec![]));
         out.push((*n, env));
     }
@@ -98,8 +86,7 @@ fn real_payloads_hash_to_their_block_hash() {
         env.check_block_hash().unwrap();
         assert_eq!(env.compute_block_hash().unwrap(), expected, "{n}");
         // The transactions root is recomputed from the raw transactions, not copied.
-        let next: Header =
-            serde_json::from_value(blocks[&(n + 1)]["parent_header"].clone()).unwrap();
+        let next: Header = serde_json::from_value(blocks[&(n + 1)]["parent_header"].clone()).unwrap();
         assert_eq!(header.transactions_root, next.transactions_root, "{n}");
 
         // JSON round trip of the whole envelope, and a tampered payload fails the check.
@@ -118,14 +105,8 @@ fn real_attributes_round_trip_through_json() {
     for (n, f) in l2_blocks(&fx) {
         let raw = &f["executing_payload"];
         let attrs: PayloadAttributes = serde_json::from_value(raw.clone()).unwrap();
-        assert!(
-            attrs.gas_limit.is_some() && attrs.eip1559_params.is_some(),
-            "{n}"
-        );
-        assert!(
-            attrs.parent_beacon_block_root.is_some() && !attrs.no_tx_pool,
-            "{n}"
-        );
+        assert!(attrs.gas_limit.is_some() && attrs.eip1559_params.is_some(), "{n}");
+        assert!(attrs.parent_beacon_block_root.is_some() && !attrs.no_tx_pool, "{n}");
         assert_eq!(attrs.transactions[0].first(), Some(&0x7e), "{n}");
         // kona's serialization omits noTxPool and withdrawals, as op-node does when unset.
         assert_eq!(&serde_json::to_value(&attrs).unwrap(), raw, "{n}");
@@ -163,10 +144,7 @@ fn engine_api_examples() {
             expected["minBaseFee"] = m.into();
         }
         assert_eq!(back, expected);
-        assert_eq!(
-            serde_json::from_value::<PayloadAttributes>(back).unwrap(),
-            attrs
-        );
+        assert_eq!(serde_json::from_value::<PayloadAttributes>(back).unwrap(), attrs);
     }
 
     for v in ex["payload_id_vectors"].as_array().unwrap() {
@@ -187,15 +165,9 @@ fn l1_info_transaction_hashes_match_the_summary() {
         let Some(f) = blocks.get(&s["l2_block_number"].as_u64().unwrap()) else {
             continue;
         };
-        let attrs: PayloadAttributes =
-            serde_json::from_value(f["executing_payload"].clone()).unwrap();
+        let attrs: PayloadAttributes = serde_json::from_value(f["executing_payload"].clone()).unwrap();
         let hashes: Vec<B256> = attrs.transactions.iter().map(keccak256).collect();
-        let expected: Vec<B256> = s["tx_hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(hash)
-            .collect();
+        let expected: Vec<B256> = s["tx_hashes"].as_array().unwrap().iter().map(hash).collect();
         assert_eq!(hashes, expected);
     }
 }
@@ -212,18 +184,12 @@ fn gossip_signing_hash_vector() {
     let payload_hash = keccak256(&payload);
     assert_eq!(payload_hash, hash(&v["payload_hash"]));
     let chain_id = v["chain_id"].as_u64().unwrap();
-    assert_eq!(
-        gossip::signing_hash(chain_id, &payload_hash),
-        hash(&v["expected_signing_hash"])
-    );
+    assert_eq!(gossip::signing_hash(chain_id, &payload_hash), hash(&v["expected_signing_hash"]));
     // The real OP Sepolia message's published hashes.
     let real = &gossip_vectors(&fx)["real_signed_message"];
     let cur = &real["verified_by_curator"];
     assert_eq!(
-        gossip::signing_hash(
-            real["chain_id"].as_u64().unwrap(),
-            &hash(&cur["payload_hash"])
-        ),
+        gossip::signing_hash(real["chain_id"].as_u64().unwrap(), &hash(&cur["payload_hash"])),
         hash(&cur["signing_hash"])
     );
 }
@@ -245,24 +211,14 @@ fn gossip_round_trip_vectors() {
         let raw = from_hex(v["hex"].as_str().unwrap()).unwrap();
         let block = SignedBlock::decode(&raw, version).unwrap();
         let p = &block.envelope.execution_payload;
-        assert_eq!(
-            p.timestamp,
-            v["expected_timestamp"].as_u64().unwrap(),
-            "{name}"
-        );
-        assert_eq!(
-            block.envelope.parent_beacon_block_root.is_some(),
-            version >= BlockVersion::V3
-        );
+        assert_eq!(p.timestamp, v["expected_timestamp"].as_u64().unwrap(), "{name}");
+        assert_eq!(block.envelope.parent_beacon_block_root.is_some(), version >= BlockVersion::V3);
         assert_eq!(p.withdrawals_root.is_some(), version == BlockVersion::V4);
         assert_eq!(block.encode(version).unwrap(), raw, "{name}");
         // Fuzz-style bytes: the signature need not verify, but checking it must not panic.
         let _ = block.signer(10);
         for n in 0..raw.len() {
-            assert!(
-                SignedBlock::decode(&raw[..n], version).is_err(),
-                "{name} {n}"
-            );
+            assert!(SignedBlock::decode(&raw[..n], version).is_err(), "{name} {n}");
         }
         seen.push(version);
     }
@@ -276,9 +232,7 @@ fn real_op_sepolia_gossip_message() {
     let Some(fx) = fixtures() else { return };
     let vectors = gossip_vectors(&fx);
     let real = &vectors["real_signed_message"];
-    let path = fx
-        .join("protocol-vectors/p2p-gossip")
-        .join(real["file"].as_str().unwrap());
+    let path = fx.join("protocol-vectors/p2p-gossip").join(real["file"].as_str().unwrap());
     let Ok(text) = std::fs::read_to_string(&path) else {
         eprintln!("skipped: {} not present", path.display());
         return;
@@ -293,18 +247,13 @@ fn real_op_sepolia_gossip_message() {
     let chain_id = real["chain_id"].as_u64().unwrap();
     let block = SignedBlock::decode(&raw, BlockVersion::V3).unwrap();
     assert_eq!(block.payload_hash, hash(&cur["payload_hash"]));
-    assert_eq!(
-        block.signer(chain_id).unwrap().to_string(),
-        cur["recovered_signer"].as_str().unwrap()
-    );
+    assert_eq!(block.signer(chain_id).unwrap().to_string(), cur["recovered_signer"].as_str().unwrap());
     let sig = from_hex(cur["signature"].as_str().unwrap()).unwrap();
     assert_eq!(block.signature.as_slice(), sig.as_slice());
     let env = &block.envelope;
     assert_eq!(
         env.parent_beacon_block_root,
-        Some(hash(
-            &real["published_expected"]["parent_beacon_block_root"]
-        ))
+        Some(hash(&real["published_expected"]["parent_beacon_block_root"]))
     );
     let p = &env.execution_payload;
     let e = &cur["payload"];
@@ -312,21 +261,13 @@ fn real_op_sepolia_gossip_message() {
     assert_eq!(p.timestamp, e["timestamp"].as_u64().unwrap());
     assert_eq!(p.block_hash, hash(&e["block_hash"]));
     assert_eq!(p.parent_hash, hash(&e["parent_hash"]));
-    assert_eq!(
-        p.fee_recipient.to_string(),
-        e["fee_recipient"].as_str().unwrap()
-    );
+    assert_eq!(p.fee_recipient.to_string(), e["fee_recipient"].as_str().unwrap());
     assert_eq!(p.gas_limit, e["gas_limit"].as_u64().unwrap());
     assert_eq!(p.gas_used, e["gas_used"].as_u64().unwrap());
     assert_eq!(p.base_fee_per_gas.to_u64(), e["base_fee_per_gas"].as_u64());
     assert_eq!(p.extra_data.to_string(), e["extra_data"].as_str().unwrap());
     let tx_hashes: Vec<B256> = p.transactions.iter().map(keccak256).collect();
-    let expected: Vec<B256> = e["tx_hashes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(hash)
-        .collect();
+    let expected: Vec<B256> = e["tx_hashes"].as_array().unwrap().iter().map(hash).collect();
     assert_eq!(tx_hashes, expected);
     assert_eq!(p.withdrawals, Some(vec![]));
     assert_eq!((p.blob_gas_used, p.excess_blob_gas), (Some(0), Some(0)));
@@ -334,12 +275,8 @@ fn real_op_sepolia_gossip_message() {
     assert_eq!(block.encode(BlockVersion::V3).unwrap(), raw);
     let plain = gossip::decompress(&raw).unwrap();
     for n in 0..plain.len() {
-        if let Ok(b) =
-            SignedBlock::decode(&gossip::compress(&plain[..n]).unwrap(), BlockVersion::V3)
-        {
-            assert!(b
-                .signer(chain_id)
-                .map_or(true, |s| s != block.signer(chain_id).unwrap()));
+        if let Ok(b) = SignedBlock::decode(&gossip::compress(&plain[..n]).unwrap(), BlockVersion::V3) {
+            assert!(b.signer(chain_id).map_or(true, |s| s != block.signer(chain_id).unwrap()));
         }
     }
 }
@@ -354,13 +291,7 @@ fn real_blocks_through_gossip() {
     let blocks = full_blocks(&fx);
     let smallest = blocks
         .iter()
-        .min_by_key(|(_, e)| {
-            e.execution_payload
-                .transactions
-                .iter()
-                .map(|t| t.len())
-                .sum::<usize>()
-        })
+        .min_by_key(|(_, e)| e.execution_payload.transactions.iter().map(|t| t.len()).sum::<usize>())
         .map(|(n, _)| *n)
         .unwrap();
     for (n, env) in blocks {
@@ -368,22 +299,13 @@ fn real_blocks_through_gossip() {
         let block = SignedBlock::sign(env.clone(), BlockVersion::V3, chain_id, &key).unwrap();
         let raw = block.encode(BlockVersion::V3).unwrap();
         let topic = BlockVersion::V3.topic(chain_id);
-        assert_eq!(
-            BlockVersion::from_topic(&topic, chain_id),
-            Some(BlockVersion::V3)
-        );
+        assert_eq!(BlockVersion::from_topic(&topic, chain_id), Some(BlockVersion::V3));
         let got = SignedBlock::decode(&raw, BlockVersion::V3).unwrap();
         assert_eq!(got, block, "{n}");
         assert_eq!(got.signer(chain_id).unwrap(), sequencer);
         got.envelope.check_block_hash().unwrap();
-        assert_eq!(
-            gossip::message_id(&topic, &raw),
-            gossip::message_id(&topic, &raw)
-        );
-        assert_ne!(
-            gossip::message_id(&topic, &raw),
-            gossip::message_id("/other", &raw)
-        );
+        assert_eq!(gossip::message_id(&topic, &raw), gossip::message_id(&topic, &raw));
+        assert_ne!(gossip::message_id(&topic, &raw), gossip::message_id("/other", &raw));
 
         // Every prefix of the smallest block; a sample of the others (quadratic otherwise).
         let plain = gossip::decompress(&raw).unwrap();
@@ -415,11 +337,7 @@ fn op_blob_vectors_decode_and_re_encode() {
         let raw = hex_file(&dir.join(file));
         assert_eq!(raw.len(), blob::BLOB_SIZE, "{file}");
         let data = blob::decode_blob(&raw).unwrap();
-        assert_eq!(
-            data.len() as u64,
-            v["expected_decoded_len"].as_u64().unwrap(),
-            "{file}"
-        );
+        assert_eq!(data.len() as u64, v["expected_decoded_len"].as_u64().unwrap(), "{file}");
         let expected = match v.get("expected_decoded_hex") {
             Some(h) => from_hex(h.as_str().unwrap()).unwrap(),
             None => hex_file(&dir.join(v["expected_decoded_file"].as_str().unwrap())),
@@ -431,15 +349,9 @@ fn op_blob_vectors_decode_and_re_encode() {
             // The real OP Sepolia blob holds a calldata-format frame: derivation version 0, then
             // the channel id the curator decoded.
             assert_eq!(data[0], 0);
-            assert_eq!(
-                data[1..17],
-                from_hex("2f127415c9cb64ca077f23db3cfa302e").unwrap()[..]
-            );
+            assert_eq!(data[1..17], from_hex("2f127415c9cb64ca077f23db3cfa302e").unwrap()[..]);
             for n in 0..raw.len() {
-                assert_eq!(
-                    blob::decode_blob(&raw[..n]),
-                    Err(blob::BlobError::WrongSize(n))
-                );
+                assert_eq!(blob::decode_blob(&raw[..n]), Err(blob::BlobError::WrongSize(n)));
             }
         }
     }
@@ -465,14 +377,9 @@ fn beacon_blobs_are_not_op_blobs() {
             "sidecar {}",
             s["index"]
         );
-        let commitment: [u8; 48] = from_hex(s["kzg_commitment"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let commitment: [u8; 48] =
+            from_hex(s["kzg_commitment"].as_str().unwrap()).unwrap().try_into().unwrap();
         assert_eq!(s["kzg_commitment"], e["kzg_commitment"]);
-        assert_eq!(
-            blob::versioned_hash(&commitment),
-            hash(&e["versioned_hash_by_curator"])
-        );
+        assert_eq!(blob::versioned_hash(&commitment), hash(&e["versioned_hash_by_curator"]));
     }
 }

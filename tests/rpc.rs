@@ -69,28 +69,16 @@ fn start() -> Node {
     let deadline = Instant::now() + Duration::from_secs(20);
     while rpc.is_none() || metrics.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("node did not start its servers");
+        let line = rx.recv_timeout(left).expect("node did not start its servers");
         let addr = |needle: &str| line.split_once(needle).map(|(_, a)| a.trim().to_string());
         rpc = rpc.or_else(|| addr("Started JSON-RPC server addr="));
         metrics = metrics.or_else(|| addr("started metrics server addr="));
     }
-    Node {
-        child,
-        rpc: rpc.unwrap(),
-        metrics: metrics.unwrap(),
-        log: rx,
-    }
+    Node { child, rpc: rpc.unwrap(), metrics: metrics.unwrap(), log: rx }
 }
 
 fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
 
 /// Runs curl; returns the HTTP status and the body.
@@ -106,13 +94,7 @@ fn curl(args: &[&str]) -> (u16, String) {
 }
 
 fn post(url: &str, body: &str) -> (u16, String) {
-    curl(&[
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        body,
-        url,
-    ])
+    curl(&["-H", "Content-Type: application/json", "--data-binary", body, url])
 }
 
 /// Checks exposition text with promtool: parse errors fail, naming lints are allowed only for
@@ -129,28 +111,16 @@ fn promtool_check(text: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     match out.status.code() {
         Some(0) => {}
         // Exit 3: lint problems only (no parse errors).
         Some(3) => {
             for line in report.lines().filter(|l| !l.trim().is_empty()) {
                 let name = line.split_whitespace().next().unwrap_or("");
-                assert!(
-                    OP_NODE_LINT_EXCEPTIONS.contains(&name),
-                    "promtool: {line}\n{report}"
-                );
+                assert!(OP_NODE_LINT_EXCEPTIONS.contains(&name), "promtool: {line}\n{report}");
             }
         }
         code => panic!("promtool check metrics failed ({code:?}):\n{report}\n{text}"),
@@ -202,16 +172,10 @@ fn json_rpc_health_and_metrics_over_http() {
     let node = start();
     let url = format!("http://{}/", node.rpc);
 
-    let (code, body) = post(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"optimism_version"}"#,
-    );
+    let (code, body) = post(&url, r#"{"jsonrpc":"2.0","id":1,"method":"optimism_version"}"#);
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(
-        v["result"].as_str().unwrap().starts_with("v0.1.0-"),
-        "{body}"
-    );
+    assert!(v["result"].as_str().unwrap().starts_with("v0.1.0-"), "{body}");
 
     let (code, body) = post(
         &url,
@@ -221,18 +185,12 @@ fn json_rpc_health_and_metrics_over_http() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2, "{body}");
     assert_eq!(v[0]["error"]["code"], -32601);
-    assert_eq!(
-        v[0]["error"]["message"],
-        "the method optimism_syncStatus does not exist/is not available"
-    );
+    assert_eq!(v[0]["error"]["message"], "the method optimism_syncStatus does not exist/is not available");
     assert_eq!(v[1]["id"], "x");
     assert!(v[1]["result"]["optimism"].is_string(), "{body}");
     assert!(v[1]["result"].get("admin").is_none());
 
-    let (code, body) = post(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"admin_sequencerActive"}"#,
-    );
+    let (code, body) = post(&url, r#"{"jsonrpc":"2.0","id":1,"method":"admin_sequencerActive"}"#);
     assert_eq!(code, 200);
     assert!(body.contains("-32601"), "{body}");
 
@@ -258,10 +216,7 @@ fn json_rpc_health_and_metrics_over_http() {
     ]);
     let _ = std::fs::remove_file(&big);
     assert_eq!(code, 413, "{body}");
-    assert!(
-        body.contains("content length too large (6291456>5242880)"),
-        "{body}"
-    );
+    assert!(body.contains("content length too large (6291456>5242880)"), "{body}");
 
     let (code, body) = curl(&[&format!("http://{}/healthz", node.rpc)]);
     assert_eq!(code, 200);
@@ -271,10 +226,7 @@ fn json_rpc_health_and_metrics_over_http() {
     assert_eq!(curl(&[&url]).0, 200);
 
     // Still serving after all of the above.
-    let (code, _) = post(
-        &url,
-        r#"{"jsonrpc":"2.0","id":2,"method":"optimism_version"}"#,
-    );
+    let (code, _) = post(&url, r#"{"jsonrpc":"2.0","id":2,"method":"optimism_version"}"#);
     assert_eq!(code, 200);
 
     let (code, text) = curl(&[&format!("http://{}/metrics", node.metrics)]);
@@ -306,11 +258,7 @@ fn pipelined_keep_alive_requests_and_garbage_over_a_raw_socket() {
             body.len()
         )
     };
-    let req = format!(
-        "{}{}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
-        call(1),
-        call(2)
-    );
+    let req = format!("{}{}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", call(1), call(2));
     let out = raw(&node.rpc, req.as_bytes(), 3);
     let first = out.find("\"id\":1").unwrap();
     let second = out.find("\"id\":2").unwrap();
@@ -331,10 +279,7 @@ fn pipelined_keep_alive_requests_and_garbage_over_a_raw_socket() {
 #[test]
 fn sigint_stops_the_servers() {
     let mut node = start();
-    let status = Command::new("kill")
-        .args(["-INT", &node.child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-INT", &node.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {
@@ -350,10 +295,7 @@ fn sigint_stops_the_servers() {
     while let Ok(line) = node.log.recv_timeout(Duration::from_secs(5)) {
         log.push(line);
     }
-    assert!(
-        log.iter().any(|l| l.contains("rollup node stopped")),
-        "{log:?}"
-    );
+    assert!(log.iter().any(|l| l.contains("rollup node stopped")), "{log:?}");
     assert!(TcpStream::connect(&node.rpc).is_err());
 }
 
@@ -362,22 +304,14 @@ fn a_busy_port_fails_init_naming_the_part() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(bin())
-        .args([
-            "--network",
-            "op-mainnet",
-            "--p2p.disable",
-            "--rpc.port",
-            &port,
-        ])
+        .args(["--network", "op-mainnet", "--p2p.disable", "--rpc.port", &port])
         .env_remove("OP_NODE_NETWORK")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!(
-            "failed to init the RPC server: failed to bind to address 127.0.0.1:{port}"
-        )),
+        err.contains(&format!("failed to init the RPC server: failed to bind to address 127.0.0.1:{port}")),
         "{err}"
     );
 }
@@ -394,10 +328,7 @@ fn populated_metrics_pass_promtool() {
     m.record_l1_reorg_depth(2);
     m.record_l2_ref("l2_safe", &L2BlockRef::default(), now);
     m.count_sequenced_txs_in_block(5, 1);
-    for (method, err) in [
-        ("optimism_version", None),
-        ("optimism_syncStatus", Some(-32000)),
-    ] {
+    for (method, err) in [("optimism_version", None), ("optimism_syncStatus", Some(-32000))] {
         m.record_rpc_call(&CallRecord {
             method,
             served: true,

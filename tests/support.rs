@@ -14,10 +14,7 @@ pub fn fixtures() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "fixtures not found at {} (required under CI=true)",
-            dir.display()
-        );
+        panic!("fixtures not found at {} (required under CI=true)", dir.display());
     }
     eprintln!("skipped: fixtures not found");
     None
@@ -33,10 +30,7 @@ pub fn bin() -> PathBuf {
 pub fn capture_until(
     stream: impl std::io::Read + Send + 'static,
     needle: &'static str,
-) -> (
-    std::thread::JoinHandle<String>,
-    std::sync::mpsc::Receiver<()>,
-) {
+) -> (std::thread::JoinHandle<String>, std::sync::mpsc::Receiver<()>) {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     let h = std::thread::spawn(move || {
@@ -80,11 +74,7 @@ pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
 /// Reads a fixture JSON file (plain or .gz).
 pub fn read_json(path: &std::path::Path) -> serde_json::Value {
     let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let raw = if path.extension().is_some_and(|e| e == "gz") {
-        gunzip(&raw)
-    } else {
-        raw
-    };
+    let raw = if path.extension().is_some_and(|e| e == "gz") { gunzip(&raw) } else { raw };
     serde_json::from_slice(&raw).unwrap()
 }
 

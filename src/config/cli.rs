@@ -47,11 +47,7 @@ impl RawArgs {
                 let key = format!("--{name}");
                 let got = take_cli(&mut pargs, flag, &key)?;
                 if !got.is_empty() {
-                    raw.values
-                        .entry(flag.name)
-                        .or_insert_with(|| (Vec::new(), Source::Cli))
-                        .0
-                        .extend(got);
+                    raw.values.entry(flag.name).or_insert_with(|| (Vec::new(), Source::Cli)).0.extend(got);
                 }
             }
         }
@@ -68,33 +64,23 @@ impl RawArgs {
             if raw.values.contains_key(flag.name) {
                 continue;
             }
-            if let Some((var, val)) = flag.env.iter().find_map(|var| {
-                env.iter()
-                    .find(|(k, _)| k == var)
-                    .map(|(_, v)| (*var, v.clone()))
-            }) {
-                let vals = if flag.kind == Kind::List {
-                    split_list(&val)
-                } else {
-                    vec![val]
-                };
+            if let Some((var, val)) = flag
+                .env
+                .iter()
+                .find_map(|var| env.iter().find(|(k, _)| k == var).map(|(_, v)| (*var, v.clone())))
+            {
+                let vals = if flag.kind == Kind::List { split_list(&val) } else { vec![val] };
                 raw.values.insert(flag.name, (vals, Source::Env(var)));
             }
         }
         raw.warnings.extend(unknown_env_vars(env));
         for flag in flags::FLAGS {
-            if let (Support::Ignored(why), true) =
-                (flag.support, raw.values.contains_key(flag.name))
-            {
-                raw.warnings.push(format!(
-                    "flag --{} has no effect in op-lite: {why}",
-                    flag.name
-                ));
+            if let (Support::Ignored(why), true) = (flag.support, raw.values.contains_key(flag.name)) {
+                raw.warnings.push(format!("flag --{} has no effect in op-lite: {why}", flag.name));
             }
         }
         for (name, (vals, _)) in &raw.values {
-            let flag =
-                flags::find(name).ok_or_else(|| UsageError(format!("unknown flag {name}")))?;
+            let flag = flags::find(name).ok_or_else(|| UsageError(format!("unknown flag {name}")))?;
             for v in vals {
                 check_value(flag, v)?;
             }
@@ -115,24 +101,15 @@ impl RawArgs {
         self.values
             .get(name)
             .and_then(|(v, _)| v.last().cloned())
-            .or_else(|| {
-                flags::find(name)
-                    .and_then(|f| f.default)
-                    .map(str::to_string)
-            })
+            .or_else(|| flags::find(name).and_then(|f| f.default).map(str::to_string))
     }
 
     pub fn list(&self, name: &str) -> Vec<String> {
-        self.values
-            .get(name)
-            .map(|(v, _)| v.clone())
-            .unwrap_or_default()
+        self.values.get(name).map(|(v, _)| v.clone()).unwrap_or_default()
     }
 
     pub fn bool(&self, name: &str) -> bool {
-        self.str(name)
-            .map(|v| parse_bool(&v).unwrap_or(false))
-            .unwrap_or(false)
+        self.str(name).map(|v| parse_bool(&v).unwrap_or(false)).unwrap_or(false)
     }
 
     pub fn u64(&self, name: &str) -> Option<u64> {
@@ -145,11 +122,7 @@ impl RawArgs {
 }
 
 /// Takes every occurrence of `key` from the command line.
-fn take_cli(
-    pargs: &mut pico_args::Arguments,
-    flag: &Flag,
-    key: &str,
-) -> Result<Vec<String>, UsageError> {
+fn take_cli(pargs: &mut pico_args::Arguments, flag: &Flag, key: &str) -> Result<Vec<String>, UsageError> {
     let mut out = Vec::new();
     let key = static_key(key);
     if flag.kind == Kind::Bool {
@@ -189,24 +162,13 @@ fn static_key(key: &str) -> &'static str {
 }
 
 fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 fn check_value(flag: &Flag, v: &str) -> Result<(), UsageError> {
-    let bad = |why: String| {
-        UsageError(format!(
-            "invalid value {v:?} for flag --{}: {why}",
-            flag.name
-        ))
-    };
+    let bad = |why: String| UsageError(format!("invalid value {v:?} for flag --{}: {why}", flag.name));
     match flag.kind {
-        Kind::Bool => parse_bool(v)
-            .map(|_| ())
-            .ok_or_else(|| bad("not a boolean".into())),
+        Kind::Bool => parse_bool(v).map(|_| ()).ok_or_else(|| bad("not a boolean".into())),
         Kind::U64 => v.parse::<u64>().map(|_| ()).map_err(|e| bad(e.to_string())),
         Kind::Port => v.parse::<u16>().map(|_| ()).map_err(|e| bad(e.to_string())),
         Kind::Duration => parse_duration(v).map(|_| ()).map_err(bad),
@@ -245,16 +207,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     let mut total: u128 = 0;
     while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_end);
         if num.is_empty() || num == "." {
             return Err(format!("invalid duration {s:?}"));
         }
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
+        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_end);
         let nanos_per: u128 = match unit {
             "ns" => 1,
@@ -267,11 +225,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             u => return Err(format!("unknown unit {u:?} in duration {s:?}")),
         };
         let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-        let int: u128 = if int.is_empty() {
-            0
-        } else {
-            int.parse().map_err(|_| format!("invalid duration {s:?}"))?
-        };
+        let int: u128 =
+            if int.is_empty() { 0 } else { int.parse().map_err(|_| format!("invalid duration {s:?}"))? };
         let mut v = int.checked_mul(nanos_per).ok_or("duration overflow")?;
         let mut scale = nanos_per;
         for d in frac.chars() {
@@ -281,9 +236,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total = total.checked_add(v).ok_or("duration overflow")?;
         rest = tail;
     }
-    u64::try_from(total)
-        .map(Duration::from_nanos)
-        .map_err(|_| "duration overflow".into())
+    u64::try_from(total).map(Duration::from_nanos).map_err(|_| "duration overflow".into())
 }
 
 /// Formats a duration the way Go prints it (`12s`, `6m24s`, `500ms`).
@@ -370,19 +323,14 @@ mod tests {
     }
 
     fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn cli_wins_over_env_and_env_over_default() {
         let raw = RawArgs::parse(
             args(&["--l1", "http://cli:8545", "--rpc.port=9999"]),
-            &env(&[
-                ("OP_NODE_L1_ETH_RPC", "http://env:8545"),
-                ("OP_NODE_L2_ENGINE_RPC", "http://l2:8551"),
-            ]),
+            &env(&[("OP_NODE_L1_ETH_RPC", "http://env:8545"), ("OP_NODE_L2_ENGINE_RPC", "http://l2:8551")]),
         )
         .unwrap();
         assert_eq!(raw.str("l1").as_deref(), Some("http://cli:8545"));
@@ -396,11 +344,8 @@ mod tests {
 
     #[test]
     fn bool_flags_take_optional_values() {
-        let raw = RawArgs::parse(
-            args(&["--rpc.enable-admin", "--l1.trustrpc=false", "--p2p.disable"]),
-            &[],
-        )
-        .unwrap();
+        let raw = RawArgs::parse(args(&["--rpc.enable-admin", "--l1.trustrpc=false", "--p2p.disable"]), &[])
+            .unwrap();
         assert!(raw.bool("rpc.enable-admin"));
         assert!(!raw.bool("l1.trustrpc"));
         assert!(raw.bool("p2p.disable"));
@@ -417,10 +362,7 @@ mod tests {
         let e = RawArgs::parse(args(&["--rpc.port", "http"]), &[]).unwrap_err();
         assert!(e.0.contains("--rpc.port"), "{e}");
         let e = RawArgs::parse(args(&["--syncmode", "fast"]), &[]).unwrap_err();
-        assert!(
-            e.0.contains("--syncmode") && e.0.contains("consensus-layer"),
-            "{e}"
-        );
+        assert!(e.0.contains("--syncmode") && e.0.contains("consensus-layer"), "{e}");
         let e = RawArgs::parse(args(&["--l1.http-poll-interval", "12"]), &[]).unwrap_err();
         assert!(e.0.contains("missing unit"), "{e}");
         let e = RawArgs::parse(vec![], &env(&[("OP_NODE_RPC_PORT", "x")])).unwrap_err();
@@ -431,11 +373,7 @@ mod tests {
 
     #[test]
     fn unknown_op_node_env_vars_warn() {
-        let raw = RawArgs::parse(
-            vec![],
-            &env(&[("OP_NODE_L1_ETH_RPCC", "x"), ("OTHER", "y")]),
-        )
-        .unwrap();
+        let raw = RawArgs::parse(vec![], &env(&[("OP_NODE_L1_ETH_RPCC", "x"), ("OTHER", "y")])).unwrap();
         assert_eq!(raw.warnings.len(), 1);
         assert!(raw.warnings[0].contains("OP_NODE_L1_ETH_RPCC"));
     }
@@ -443,10 +381,7 @@ mod tests {
     #[test]
     fn ignored_flags_warn_when_set() {
         let raw = RawArgs::parse(args(&["--heartbeat.enabled"]), &[]).unwrap();
-        assert!(raw
-            .warnings
-            .iter()
-            .any(|w| w.contains("--heartbeat.enabled")));
+        assert!(raw.warnings.iter().any(|w| w.contains("--heartbeat.enabled")));
     }
 
     #[test]

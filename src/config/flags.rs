@@ -87,16 +87,7 @@ const fn f(
     category: Category,
     usage: &'static str,
 ) -> Flag {
-    Flag {
-        name,
-        aliases: &[],
-        env,
-        kind,
-        default,
-        category,
-        usage,
-        support: Support::Yes,
-    }
+    Flag { name, aliases: &[], env, kind, default, category, usage, support: Support::Yes }
 }
 
 const fn ignored(
@@ -135,8 +126,8 @@ pub const RPC_KINDS: &[&str] = &[
     "standard",
 ];
 pub const LOG_LEVELS: &[&str] = &[
-    "trace", "trce", "debug", "dbug", "info", "warn", "error", "eror", "crit", "TRACE", "DEBUG",
-    "INFO", "WARN", "ERROR", "CRIT",
+    "trace", "trce", "debug", "dbug", "info", "warn", "error", "eror", "crit", "TRACE", "DEBUG", "INFO",
+    "WARN", "ERROR", "CRIT",
 ];
 pub const LOG_FORMATS: &[&str] = &["text", "terminal", "logfmt", "logfmtms", "json", "jsonms"];
 pub const HALT_LEVELS: &[&str] = &["major", "minor", "patch", "none"];
@@ -223,9 +214,7 @@ pub const FLAGS: &[Flag] = &[
 
 /// Looks a flag up by name or alias (without leading dashes).
 pub fn find(name: &str) -> Option<&'static Flag> {
-    FLAGS
-        .iter()
-        .find(|f| f.name == name || f.aliases.contains(&name))
+    FLAGS.iter().find(|f| f.name == name || f.aliases.contains(&name))
 }
 
 /// Every environment variable some flag reads.

@@ -27,6 +27,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "replay FIXTURE",
         "derive L2 payloads from a recorded L1 range (--check compares with its expected values)",
     ),
+    (
+        "decode KIND FILE",
+        "print batcher data, channels, L1 batcher txs, blobs or gossip blocks as JSON (decode --help)",
+    ),
 ];
 
 /// op-node's sync modes.
@@ -134,10 +138,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(flag: &'static str, msg: impl Into<String>) -> ConfigError {
-    ConfigError {
-        flag,
-        msg: msg.into(),
-    }
+    ConfigError { flag, msg: msg.into() }
 }
 
 /// The fork override flags and the fork each sets.
@@ -163,17 +164,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let (mut rollup, network, signer) = match (raw.str("rollup.config"), raw.str("network")) {
             (Some(_), Some(_)) => {
-                return Err(err(
-                    "network",
-                    "cannot specify both --rollup.config and --network",
-                ))
+                return Err(err("network", "cannot specify both --rollup.config and --network"))
             }
-            (None, None) => {
-                return Err(err(
-                    "network",
-                    "flag --rollup.config or --network is required",
-                ))
-            }
+            (None, None) => return Err(err("network", "flag --rollup.config or --network is required")),
             (Some(path), None) => {
                 let text = read_file(&path)
                     .map_err(|e| err("rollup.config", format!("failed to read {path}: {e}")))?;
@@ -191,11 +184,7 @@ impl Config {
                         ),
                     )
                 })?;
-                (
-                    n.rollup,
-                    Some(n.name.to_string()),
-                    Some(n.unsafe_block_signer),
-                )
+                (n.rollup, Some(n.name.to_string()), Some(n.unsafe_block_signer))
             }
         };
         for (flag, fork) in OVERRIDES {
@@ -207,11 +196,7 @@ impl Config {
             }
         }
         rollup.check().map_err(|e| {
-            let flag = if raw.is_set("rollup.config") {
-                "rollup.config"
-            } else {
-                "network"
-            };
+            let flag = if raw.is_set("rollup.config") { "rollup.config" } else { "network" };
             err(flag, e.to_string())
         })?;
 
@@ -227,9 +212,7 @@ impl Config {
             trust_rpc: raw.bool("l1.trustrpc"),
             rpc_kind,
             receipts,
-            http_poll_interval: raw
-                .duration("l1.http-poll-interval")
-                .unwrap_or(Duration::from_secs(12)),
+            http_poll_interval: raw.duration("l1.http-poll-interval").unwrap_or(Duration::from_secs(12)),
             verifier_confs: raw.u64("verifier.l1-confs").unwrap_or(0),
         };
         check_url("l1", &l1.rpc)?;
@@ -239,31 +222,18 @@ impl Config {
         if l1.http_poll_interval.is_zero() {
             return Err(err("l1.http-poll-interval", "must be greater than 0"));
         }
-        let l2 = L2Config {
-            engine: raw.str("l2"),
-            jwt_secret: raw.str("l2.jwt-secret").map(PathBuf::from),
-        };
+        let l2 = L2Config { engine: raw.str("l2"), jwt_secret: raw.str("l2.jwt-secret").map(PathBuf::from) };
         if let Some(e) = &l2.engine {
             check_url("l2", e)?;
         }
 
         let listen = |addr: &'static str, port: &'static str| -> Result<Listen, ConfigError> {
             let a = raw.str(addr).unwrap_or_default();
-            let addr_ip: IpAddr = a
-                .parse()
-                .map_err(|_| err(addr, format!("not an IP address: {a:?}")))?;
-            Ok(Listen {
-                addr: addr_ip,
-                port: raw.u64(port).unwrap_or(0) as u16,
-            })
+            let addr_ip: IpAddr = a.parse().map_err(|_| err(addr, format!("not an IP address: {a:?}")))?;
+            Ok(Listen { addr: addr_ip, port: raw.u64(port).unwrap_or(0) as u16 })
         };
         let log = LogConfig {
-            level: match raw
-                .str("log.level")
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-                .as_str()
-            {
+            level: match raw.str("log.level").unwrap_or_default().to_ascii_lowercase().as_str() {
                 "trace" | "trce" => LevelFilter::Trace,
                 "debug" | "dbug" => LevelFilter::Debug,
                 "warn" => LevelFilter::Warn,
@@ -314,10 +284,7 @@ fn check_url(flag: &'static str, url: &str) -> Result<(), ConfigError> {
     }
     #[cfg(not(feature = "tls"))]
     if url.starts_with("https://") {
-        return Err(err(
-            flag,
-            "https:// endpoints need a build with the `tls` feature",
-        ));
+        return Err(err(flag, "https:// endpoints need a build with the `tls` feature"));
     }
     Ok(())
 }
@@ -332,39 +299,27 @@ mod tests {
     }
 
     fn no_files(p: &str) -> std::io::Result<String> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{p}: no such file"),
-        ))
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{p}: no such file")))
     }
 
     #[test]
     fn network_or_rollup_config_is_required() {
         let e = Config::from_raw(&raw(&[]), &no_files).unwrap_err();
         assert_eq!(e.flag, "network");
-        let e = Config::from_raw(
-            &raw(&["--network", "op-mainnet", "--rollup.config", "x"]),
-            &no_files,
-        )
-        .unwrap_err();
+        let e = Config::from_raw(&raw(&["--network", "op-mainnet", "--rollup.config", "x"]), &no_files)
+            .unwrap_err();
         assert!(e.msg.contains("cannot specify both"));
         let e = Config::from_raw(&raw(&["--network", "nope"]), &no_files).unwrap_err();
-        assert!(
-            e.to_string().starts_with("--network: unknown network"),
-            "{e}"
-        );
-        let e =
-            Config::from_raw(&raw(&["--rollup.config", "/missing.json"]), &no_files).unwrap_err();
+        assert!(e.to_string().starts_with("--network: unknown network"), "{e}");
+        let e = Config::from_raw(&raw(&["--rollup.config", "/missing.json"]), &no_files).unwrap_err();
         assert_eq!(e.flag, "rollup.config");
     }
 
     #[test]
     fn built_in_network_with_overrides() {
-        let c = Config::from_raw(
-            &raw(&["--network", "op-sepolia", "--override.karst", "1900000000"]),
-            &no_files,
-        )
-        .unwrap();
+        let c =
+            Config::from_raw(&raw(&["--network", "op-sepolia", "--override.karst", "1900000000"]), &no_files)
+                .unwrap();
         assert_eq!(c.rollup.l2_chain_id, 11155420);
         assert_eq!(c.rollup.forks.karst_time, Some(1_900_000_000));
         assert_eq!(c.network.as_deref(), Some("op-sepolia"));
@@ -385,35 +340,23 @@ mod tests {
     fn rollup_config_file_is_loaded_and_checked() {
         let json = crate::config::rollup::tests_support::BASE_JSON;
         let read = |_: &str| Ok(json.to_string());
-        let c = Config::from_raw(
-            &raw(&["--rollup.config", "base.json", "--l1.rpckind", "debug_geth"]),
-            &read,
-        )
-        .unwrap();
+        let c =
+            Config::from_raw(&raw(&["--rollup.config", "base.json", "--l1.rpckind", "debug_geth"]), &read)
+                .unwrap();
         assert_eq!(c.rollup.l2_chain_id, 8453);
         assert_eq!(c.l1.receipts, ReceiptsMethod::DebugRawReceipts);
         let bad = |_: &str| Ok("{\"block_time\": 0}".to_string());
         let e = Config::from_raw(&raw(&["--rollup.config", "bad.json"]), &bad).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("--rollup.config: bad.json: invalid rollup config"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("--rollup.config: bad.json: invalid rollup config"), "{e}");
     }
 
     #[test]
     fn endpoints_and_addresses_are_validated() {
-        let e = Config::from_raw(
-            &raw(&["--network", "op-mainnet", "--l1", "ws://x"]),
-            &no_files,
-        )
-        .unwrap_err();
+        let e =
+            Config::from_raw(&raw(&["--network", "op-mainnet", "--l1", "ws://x"]), &no_files).unwrap_err();
         assert_eq!(e.flag, "l1");
-        let e = Config::from_raw(
-            &raw(&["--network", "op-mainnet", "--rpc.addr", "localhost:1"]),
-            &no_files,
-        )
-        .unwrap_err();
+        let e = Config::from_raw(&raw(&["--network", "op-mainnet", "--rpc.addr", "localhost:1"]), &no_files)
+            .unwrap_err();
         assert_eq!(e.flag, "rpc.addr");
     }
 }

@@ -47,10 +47,7 @@ const fn nib(c: u8) -> u8 {
 /// Compile-time hex decoding: a malformed constant fails the build, never the node.
 const fn hex<const N: usize>(s: &str) -> [u8; N] {
     let b = s.as_bytes();
-    assert!(
-        b.len() == 2 + 2 * N,
-        "wrong hex length in built-in network table"
-    );
+    assert!(b.len() == 2 + 2 * N, "wrong hex length in built-in network table");
     let mut out = [0u8; N];
     let mut i = 0;
     while i < N {
@@ -101,10 +98,8 @@ const SEPOLIA_FORKS: ForkTimes = ForkTimes {
 const PROTOCOL_VERSIONS_MAINNET: Address = addr("0x8062AbC286f5e7D9428a0Ccb9AbD71e50d93b935");
 const PROTOCOL_VERSIONS_SEPOLIA: Address = addr("0x79ADD5713B383DAa0a138d3C4780C7A1804a8090");
 
-const BEDROCK_OVERHEAD: B256 =
-    h256("0x00000000000000000000000000000000000000000000000000000000000000bc");
-const BEDROCK_SCALAR: B256 =
-    h256("0x00000000000000000000000000000000000000000000000000000000000a6fe0");
+const BEDROCK_OVERHEAD: B256 = h256("0x00000000000000000000000000000000000000000000000000000000000000bc");
+const BEDROCK_SCALAR: B256 = h256("0x00000000000000000000000000000000000000000000000000000000000a6fe0");
 
 fn sys(batcher: Address, overhead: B256, scalar: B256, gas_limit: u64) -> SystemConfig {
     SystemConfig {
@@ -135,14 +130,8 @@ struct Entry {
 fn build(name: &'static str, e: Entry, unsafe_block_signer: Address) -> Network {
     let rollup = RollupConfig {
         genesis: Genesis {
-            l1: BlockId {
-                number: e.genesis_l1.0,
-                hash: e.genesis_l1.1,
-            },
-            l2: BlockId {
-                number: e.genesis_l2.0,
-                hash: e.genesis_l2.1,
-            },
+            l1: BlockId { number: e.genesis_l1.0, hash: e.genesis_l1.1 },
+            l2: BlockId { number: e.genesis_l2.0, hash: e.genesis_l2.1 },
             l2_time: e.l2_time,
             system_config: e.system_config,
         },
@@ -161,18 +150,11 @@ fn build(name: &'static str, e: Entry, unsafe_block_signer: Address) -> Network 
         keep_karst_upgrade_gas: e.forks.karst_time.is_some(),
         alt_da: None,
     };
-    Network {
-        name,
-        rollup,
-        unsafe_block_signer,
-    }
+    Network { name, rollup, unsafe_block_signer }
 }
 
-const OP_EIP1559: ChainOpConfig = ChainOpConfig {
-    eip1559_elasticity: 6,
-    eip1559_denominator: 50,
-    eip1559_denominator_canyon: 250,
-};
+const OP_EIP1559: ChainOpConfig =
+    ChainOpConfig { eip1559_elasticity: 6, eip1559_denominator: 50, eip1559_denominator_canyon: 250 };
 
 /// OP Mainnet (chain 10).
 pub fn op_mainnet() -> Network {
@@ -214,14 +196,8 @@ pub fn op_sepolia() -> Network {
         Entry {
             l2_chain_id: 11155420,
             l1_chain_id: 11155111,
-            genesis_l1: (
-                4071408,
-                h256("0x48f520cf4ddaf34c8336e6e490632ea3cf1e5e93b0b2bc6e917557e31845371b"),
-            ),
-            genesis_l2: (
-                0,
-                h256("0x102de6ffb001480cc9b8b548fd05c34cd4f46ae4aa91759393db90ea0409887d"),
-            ),
+            genesis_l1: (4071408, h256("0x48f520cf4ddaf34c8336e6e490632ea3cf1e5e93b0b2bc6e917557e31845371b")),
+            genesis_l2: (0, h256("0x102de6ffb001480cc9b8b548fd05c34cd4f46ae4aa91759393db90ea0409887d")),
             l2_time: 1691802540,
             system_config: sys(
                 addr("0x8F23BB38F531600e5d8FDDaAEC41F13FaB46E98c"),
@@ -251,10 +227,7 @@ pub fn base_mainnet() -> Network {
                 17481768,
                 h256("0x5c13d307623a926cd31415036c8b7fa14572f9dac64528e857a470511fc30771"),
             ),
-            genesis_l2: (
-                0,
-                h256("0xf712aa9241cc24369b143cf6dce85f0902a9731e70d66818a3a5845b296c73dd"),
-            ),
+            genesis_l2: (0, h256("0xf712aa9241cc24369b143cf6dce85f0902a9731e70d66818a3a5845b296c73dd")),
             l2_time: 1686789347,
             system_config: sys(
                 addr("0x5050F69a9786F081509234F1a7F4684b5E5b76C9"),
@@ -266,10 +239,7 @@ pub fn base_mainnet() -> Network {
             portal: addr("0x49048044D57e1C92A77f79988d21Fa8fAF74E97e"),
             system_config_proxy: addr("0x73a79Fab69143498Ed3712e519A88a918e1f4072"),
             protocol_versions: PROTOCOL_VERSIONS_MAINNET,
-            forks: ForkTimes {
-                karst_time: None,
-                ..MAINNET_FORKS
-            },
+            forks: ForkTimes { karst_time: None, ..MAINNET_FORKS },
             eip1559: OP_EIP1559,
         },
         addr("0xAf6E19BE0F9cE7f8afd49a1824851023A8249e8a"),
@@ -283,14 +253,8 @@ pub fn base_sepolia() -> Network {
         Entry {
             l2_chain_id: 84532,
             l1_chain_id: 11155111,
-            genesis_l1: (
-                4370868,
-                h256("0xcac9a83291d4dec146d6f7f69ab2304f23f5be87b1789119a0c5b1e4482444ed"),
-            ),
-            genesis_l2: (
-                0,
-                h256("0x0dcc9e089e30b90ddfc55be9a37dd15bc551aeee999d2e2b51414c54eaf934e4"),
-            ),
+            genesis_l1: (4370868, h256("0xcac9a83291d4dec146d6f7f69ab2304f23f5be87b1789119a0c5b1e4482444ed")),
+            genesis_l2: (0, h256("0x0dcc9e089e30b90ddfc55be9a37dd15bc551aeee999d2e2b51414c54eaf934e4")),
             l2_time: 1695768288,
             system_config: sys(
                 addr("0x6CDEbe940BC0F26850285cacA097C11c33103E47"),
@@ -302,14 +266,8 @@ pub fn base_sepolia() -> Network {
             portal: addr("0x49f53e41452C74589E85cA1677426Ba426459e85"),
             system_config_proxy: addr("0xf272670eb55e895584501d564AfEB048bEd26194"),
             protocol_versions: PROTOCOL_VERSIONS_SEPOLIA,
-            forks: ForkTimes {
-                karst_time: None,
-                ..SEPOLIA_FORKS
-            },
-            eip1559: ChainOpConfig {
-                eip1559_elasticity: 10,
-                ..OP_EIP1559
-            },
+            forks: ForkTimes { karst_time: None, ..SEPOLIA_FORKS },
+            eip1559: ChainOpConfig { eip1559_elasticity: 10, ..OP_EIP1559 },
         },
         addr("0xb830b99c95Ea32300039624Cb567d324D4b1D83C"),
     )

@@ -162,11 +162,7 @@ pub struct ChainOpConfig {
 
 impl Default for ChainOpConfig {
     fn default() -> Self {
-        ChainOpConfig {
-            eip1559_elasticity: 6,
-            eip1559_denominator: 50,
-            eip1559_denominator_canyon: 250,
-        }
+        ChainOpConfig { eip1559_elasticity: 6, eip1559_denominator: 50, eip1559_denominator_canyon: 250 }
     }
 }
 
@@ -220,16 +216,8 @@ pub enum ConfigError {
     MissingL1ChainId,
     MissingL2ChainId,
     ChainIdsSame,
-    ForkPriorMissing {
-        fork: Fork,
-        prior: Fork,
-    },
-    ForkOrder {
-        fork: Fork,
-        time: u64,
-        prior: Fork,
-        prior_time: u64,
-    },
+    ForkPriorMissing { fork: Fork, prior: Fork },
+    ForkOrder { fork: Fork, time: u64, prior: Fork, prior_time: u64 },
     AltDaUnsupported,
     Parse(String),
 }
@@ -238,10 +226,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::BlockTimeZero => write!(f, "block time cannot be 0"),
-            ConfigError::MissingChannelTimeout => write!(
-                f,
-                "channel timeout must be set, this should cover at least a L1 block time"
-            ),
+            ConfigError::MissingChannelTimeout => {
+                write!(f, "channel timeout must be set, this should cover at least a L1 block time")
+            }
             ConfigError::InvalidSeqWindowSize => {
                 write!(f, "sequencing window size must at least be 2")
             }
@@ -250,10 +237,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::MissingGenesisL1Hash => write!(f, "genesis L1 hash cannot be empty"),
             ConfigError::MissingGenesisL2Hash => write!(f, "genesis L2 hash cannot be empty"),
-            ConfigError::GenesisHashesSame => write!(
-                f,
-                "achievement get! rollup inception: L1 and L2 genesis cannot be the same"
-            ),
+            ConfigError::GenesisHashesSame => {
+                write!(f, "achievement get! rollup inception: L1 and L2 genesis cannot be the same")
+            }
             ConfigError::MissingGenesisL2Time => write!(f, "missing L2 genesis time"),
             ConfigError::MissingBatcherAddr => {
                 write!(f, "missing genesis system config batcher address")
@@ -270,15 +256,9 @@ impl fmt::Display for ConfigError {
             ConfigError::ForkPriorMissing { fork, prior } => {
                 write!(f, "fork {fork} set, but prior fork {prior} missing")
             }
-            ConfigError::ForkOrder {
-                fork,
-                time,
-                prior,
-                prior_time,
-            } => write!(
-                f,
-                "fork {fork} set to {time}, but prior fork {prior} has higher offset {prior_time}"
-            ),
+            ConfigError::ForkOrder { fork, time, prior, prior_time } => {
+                write!(f, "fork {fork} set to {time}, but prior fork {prior} has higher offset {prior_time}")
+            }
             ConfigError::AltDaUnsupported => {
                 write!(f, "alt-DA (alt_da) chains are not supported by op-lite")
             }
@@ -292,8 +272,7 @@ impl std::error::Error for ConfigError {}
 impl RollupConfig {
     /// Parses op-node's `rollup.json` (unknown fields are ignored) and checks it.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let cfg: RollupConfig =
-            serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let cfg: RollupConfig = serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -359,14 +338,7 @@ impl RollupConfig {
             let (prior, fork) = (pair[0], pair[1]);
             match (self.forks.get(prior), self.forks.get(fork)) {
                 (None, Some(_)) => return Err(ForkPriorMissing { fork, prior }),
-                (Some(a), Some(b)) if a > b => {
-                    return Err(ForkOrder {
-                        fork,
-                        time: b,
-                        prior,
-                        prior_time: a,
-                    })
-                }
+                (Some(a), Some(b)) if a > b => return Err(ForkOrder { fork, time: b, prior, prior_time: a }),
                 _ => {}
             }
         }
@@ -380,24 +352,16 @@ impl RollupConfig {
 
     /// True when the L2 block at time `t` is the first block with `fork` active.
     pub fn is_activation_block(&self, fork: Fork, t: u64) -> bool {
-        self.is_active(fork, t)
-            && t >= self.block_time
-            && !self.is_active(fork, t - self.block_time)
+        self.is_active(fork, t) && t >= self.block_time && !self.is_active(fork, t - self.block_time)
     }
 
     /// The latest fork active at `t`, if any.
     pub fn active_fork(&self, t: u64) -> Option<Fork> {
-        Fork::ALL
-            .iter()
-            .rev()
-            .copied()
-            .find(|f| self.is_active(*f, t))
+        Fork::ALL.iter().rev().copied().find(|f| self.is_active(*f, t))
     }
 
     pub fn is_pectra_blob_schedule(&self, t: u64) -> bool {
-        self.forks
-            .pectra_blob_schedule_time
-            .is_some_and(|at| t >= at)
+        self.forks.pectra_blob_schedule_time.is_some_and(|at| t >= at)
     }
 
     /// Max sequencer drift in seconds for an L2 block at `t`.
@@ -513,32 +477,18 @@ mod tests {
         assert_eq!(c.check(), Err(ConfigError::MissingBatchInboxAddress));
         let mut c = base();
         c.forks.delta_time = Some(10);
-        assert_eq!(
-            c.check(),
-            Err(ConfigError::ForkPriorMissing {
-                fork: Fork::Delta,
-                prior: Fork::Canyon
-            })
-        );
+        assert_eq!(c.check(), Err(ConfigError::ForkPriorMissing { fork: Fork::Delta, prior: Fork::Canyon }));
         let mut c = base();
         c.forks.canyon_time = Some(20);
         c.forks.delta_time = Some(10);
         assert_eq!(
             c.check(),
-            Err(ConfigError::ForkOrder {
-                fork: Fork::Delta,
-                time: 10,
-                prior: Fork::Canyon,
-                prior_time: 20
-            })
+            Err(ConfigError::ForkOrder { fork: Fork::Delta, time: 10, prior: Fork::Canyon, prior_time: 20 })
         );
         let mut c = base();
         c.genesis.l2.hash = c.genesis.l1.hash;
         assert_eq!(c.check(), Err(ConfigError::GenesisHashesSame));
-        assert!(matches!(
-            RollupConfig::from_json("{}"),
-            Err(ConfigError::Parse(_))
-        ));
+        assert!(matches!(RollupConfig::from_json("{}"), Err(ConfigError::Parse(_))));
     }
 
     #[test]

@@ -14,9 +14,8 @@ use crate::protocol::primitives::{Address, B256};
 use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
 /// The SequencerFeeVault predeploy: every derived block's fee recipient.
-pub const SEQUENCER_FEE_VAULT: Address = Address([
-    0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11,
-]);
+pub const SEQUENCER_FEE_VAULT: Address =
+    Address([0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11]);
 
 /// Derived attributes with the block they build on (op-node `AttributesWithParent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +36,7 @@ impl AttributesWithParent {
     /// The same block with only deposits (Holocene: an invalid payload is replaced by this).
     pub fn with_deposits_only(&self) -> AttributesWithParent {
         let mut a = self.clone();
-        a.attributes
-            .transactions
-            .retain(|t| t.first() == Some(&crate::protocol::tx::DEPOSIT_TX_TYPE));
+        a.attributes.transactions.retain(|t| t.first() == Some(&crate::protocol::tx::DEPOSIT_TX_TYPE));
         a
     }
 }
@@ -55,16 +52,11 @@ pub fn prepare_payload_attributes(
         Ok(d) => d.system_config,
         Err(Miss::Pending) => return Err(StageError::NotYet),
         Err(Miss::NotFound) => {
-            return Err(StageError::temporary(format!(
-                "failed to retrieve L2 parent block {parent}"
-            )))
+            return Err(StageError::temporary(format!("failed to retrieve L2 parent block {parent}")))
         }
     };
     let (info, deposits, seq_number) = if parent.l1origin.number != epoch.number {
-        let info = cx
-            .data
-            .header_by_hash(epoch.hash)
-            .map_err(map_miss("L1 block info"))?;
+        let info = cx.data.header_by_hash(epoch.hash).map_err(map_miss("L1 block info"))?;
         if parent.l1origin.hash != info.header.parent_hash {
             return Err(StageError::reset(format!(
                 "cannot create new block with L1 origin {epoch} (parent {}) on top of L1 origin {}",
@@ -87,10 +79,7 @@ pub fn prepare_payload_attributes(
                 parent.l1origin
             )));
         }
-        let info = cx
-            .data
-            .header_by_hash(epoch.hash)
-            .map_err(map_miss("L1 block info"))?;
+        let info = cx.data.header_by_hash(epoch.hash).map_err(map_miss("L1 block info"))?;
         (info, Vec::new(), parent.sequence_number + 1)
     };
     let next_time = parent.timestamp + cfg.block_time;
@@ -119,12 +108,8 @@ pub fn prepare_payload_attributes(
         transactions,
         no_tx_pool: true,
         gas_limit: Some(sys_cfg.gas_limit + upgrade_gas),
-        eip1559_params: cfg
-            .is_active(Fork::Holocene, next_time)
-            .then_some(sys_cfg.eip1559_params),
-        min_base_fee: cfg
-            .is_active(Fork::Jovian, next_time)
-            .then_some(sys_cfg.min_base_fee),
+        eip1559_params: cfg.is_active(Fork::Holocene, next_time).then_some(sys_cfg.eip1559_params),
+        min_base_fee: cfg.is_active(Fork::Jovian, next_time).then_some(sys_cfg.min_base_fee),
     })
 }
 
@@ -148,11 +133,7 @@ impl AttributesQueue {
         self.prev.origin()
     }
 
-    pub fn next_attributes(
-        &mut self,
-        parent: &L2BlockRef,
-        cx: &mut Cx,
-    ) -> StageResult<AttributesWithParent> {
+    pub fn next_attributes(&mut self, parent: &L2BlockRef, cx: &mut Cx) -> StageResult<AttributesWithParent> {
         if self.batch.is_none() {
             self.batch = Some(self.prev.next_batch(parent, cx)?);
         }
@@ -175,15 +156,10 @@ impl AttributesQueue {
         let mut attrs = prepare_payload_attributes(
             cx,
             parent,
-            BlockId {
-                hash: batch.epoch_hash,
-                number: batch.epoch_num,
-            },
+            BlockId { hash: batch.epoch_hash, number: batch.epoch_num },
         )?;
         attrs.no_tx_pool = true;
-        attrs
-            .transactions
-            .extend(batch.transactions.iter().cloned());
+        attrs.transactions.extend(batch.transactions.iter().cloned());
         log::info!(
             "generated attributes in payload queue txs={} timestamp={}",
             attrs.transactions.len(),

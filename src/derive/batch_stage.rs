@@ -69,11 +69,8 @@ impl BatchStage {
 
     /// Picks the mode for `base` and resets (op-node `BatchMux.Reset`).
     pub fn reset(&mut self, base: L1BlockRef, cfg: &RollupConfig) {
-        self.mode = if cfg.is_active(Fork::Holocene, base.timestamp) {
-            Mode::Stage
-        } else {
-            Mode::Queue(Vec::new())
-        };
+        self.mode =
+            if cfg.is_active(Fork::Holocene, base.timestamp) { Mode::Stage } else { Mode::Queue(Vec::new()) };
         self.origin = base;
         self.l1_blocks = vec![base];
         self.next_span.clear();
@@ -94,11 +91,7 @@ impl BatchStage {
     }
 
     /// The next singular batch to build on `parent`, and whether it is the last of its span.
-    pub fn next_batch(
-        &mut self,
-        parent: &L2BlockRef,
-        cx: &mut Cx,
-    ) -> StageResult<(SingularBatch, bool)> {
+    pub fn next_batch(&mut self, parent: &L2BlockRef, cx: &mut Cx) -> StageResult<(SingularBatch, bool)> {
         match self.mode {
             Mode::Queue(_) => self.next_batch_queue(parent, cx),
             Mode::Stage => self.next_batch_stage(parent, cx),
@@ -142,16 +135,8 @@ impl BatchStage {
             }
             log::info!("advancing bq origin origin={prev_origin} origin_behind={behind}");
         }
-        if self
-            .l1_blocks
-            .first()
-            .is_some_and(|b| parent.l1origin.number > b.number)
-        {
-            if let Some(i) = self
-                .l1_blocks
-                .iter()
-                .position(|b| b.number == parent.l1origin.number)
-            {
+        if self.l1_blocks.first().is_some_and(|b| parent.l1origin.number > b.number) {
+            if let Some(i) = self.l1_blocks.iter().position(|b| b.number == parent.l1origin.number) {
                 self.l1_blocks.drain(..i);
             }
         }
@@ -165,9 +150,7 @@ impl BatchStage {
         cx: &Cx,
     ) -> StageResult<SingularBatch> {
         let Some(epoch) = self.l1_blocks.first().copied() else {
-            return Err(StageError::critical(
-                "cannot derive next batch, no origin was prepared",
-            ));
+            return Err(StageError::critical("cannot derive next batch, no origin was prepared"));
         };
         let expiry = epoch.number + cx.cfg.seq_window_size;
         let force = (expiry == self.origin.number && out_of_data) || expiry < self.origin.number;
@@ -178,9 +161,7 @@ impl BatchStage {
         }
         let next_epoch = self.l1_blocks[1];
         if next_timestamp < next_epoch.timestamp || first_of_epoch {
-            log::info!(
-                "generating next batch epoch={epoch} timestamp={next_timestamp} parent={parent}"
-            );
+            log::info!("generating next batch epoch={epoch} timestamp={next_timestamp} parent={parent}");
             return Ok(SingularBatch {
                 parent_hash: parent.hash,
                 epoch_num: epoch.number,
@@ -194,11 +175,7 @@ impl BatchStage {
         Err(StageError::Eof)
     }
 
-    fn next_batch_queue(
-        &mut self,
-        parent: &L2BlockRef,
-        cx: &mut Cx,
-    ) -> StageResult<(SingularBatch, bool)> {
+    fn next_batch_queue(&mut self, parent: &L2BlockRef, cx: &mut Cx) -> StageResult<(SingularBatch, bool)> {
         if let Some(b) = self.next_from_span(parent, cx) {
             return Ok(b);
         }
@@ -212,11 +189,7 @@ impl BatchStage {
             Ok(_) => {}
         }
         if behind {
-            return Err(if out_of_data {
-                StageError::Eof
-            } else {
-                StageError::NotEnoughData
-            });
+            return Err(if out_of_data { StageError::Eof } else { StageError::NotEnoughData });
         }
         let batch = match self.derive_next_batch(out_of_data, parent, cx) {
             Ok(b) => b,
@@ -240,13 +213,8 @@ impl BatchStage {
     }
 
     fn add_batch(&mut self, batch: Batch, parent: &L2BlockRef, cx: &mut Cx) {
-        let item = BatchWithInclusion {
-            batch,
-            l1_inclusion: self.origin,
-        };
-        if check_batch(cx, &self.l1_blocks, parent, &item.batch, &item.l1_inclusion)
-            == BatchValidity::Drop
-        {
+        let item = BatchWithInclusion { batch, l1_inclusion: self.origin };
+        if check_batch(cx, &self.l1_blocks, parent, &item.batch, &item.l1_inclusion) == BatchValidity::Drop {
             return;
         }
         if let Mode::Queue(q) = &mut self.mode {
@@ -261,9 +229,7 @@ impl BatchStage {
         cx: &mut Cx,
     ) -> StageResult<Batch> {
         let Some(epoch) = self.l1_blocks.first().copied() else {
-            return Err(StageError::critical(
-                "cannot derive next batch, no origin was prepared",
-            ));
+            return Err(StageError::critical("cannot derive next batch, no origin was prepared"));
         };
         if parent.l1origin != epoch.id() && parent.l1origin.number + 1 != epoch.number {
             return Err(StageError::reset(format!(
@@ -282,10 +248,7 @@ impl BatchStage {
             match check_batch(cx, &self.l1_blocks, parent, &item.batch, &item.l1_inclusion) {
                 BatchValidity::Future => remaining.push(item),
                 BatchValidity::Drop | BatchValidity::Past => {
-                    log::warn!(
-                        "dropping batch parent={parent} parent_time={}",
-                        parent.timestamp
-                    );
+                    log::warn!("dropping batch parent={parent} parent_time={}", parent.timestamp);
                 }
                 BatchValidity::Accept => {
                     next = Some(item.batch);
@@ -309,15 +272,10 @@ impl BatchStage {
             log::info!("found next batch timestamp={}", b.timestamp());
             return Ok(b);
         }
-        self.derive_next_empty_batch(out_of_data, parent, cx)
-            .map(Batch::Singular)
+        self.derive_next_empty_batch(out_of_data, parent, cx).map(Batch::Singular)
     }
 
-    fn next_batch_stage(
-        &mut self,
-        parent: &L2BlockRef,
-        cx: &mut Cx,
-    ) -> StageResult<(SingularBatch, bool)> {
+    fn next_batch_stage(&mut self, parent: &L2BlockRef, cx: &mut Cx) -> StageResult<(SingularBatch, bool)> {
         self.update_origins(parent);
         // Let the previous stages catch up to the safe head's origin.
         if self.origin_behind(parent) || parent.l1origin.number == self.origin.number {
@@ -353,10 +311,7 @@ impl BatchStage {
                 Err(StageError::NotEnoughData)
             }
             BatchValidity::Drop => {
-                log::warn!(
-                    "dropping invalid singular batch, flushing channel timestamp={}",
-                    batch.timestamp
-                );
+                log::warn!("dropping invalid singular batch, flushing channel timestamp={}", batch.timestamp);
                 self.flush_channel();
                 Err(StageError::NotEnoughData)
             }
@@ -365,11 +320,7 @@ impl BatchStage {
         }
     }
 
-    fn next_singular_candidate(
-        &mut self,
-        parent: &L2BlockRef,
-        cx: &mut Cx,
-    ) -> StageResult<SingularBatch> {
+    fn next_singular_candidate(&mut self, parent: &L2BlockRef, cx: &mut Cx) -> StageResult<SingularBatch> {
         if let Some((b, _)) = self.next_from_span(parent, cx) {
             return Ok(b);
         }
@@ -377,8 +328,7 @@ impl BatchStage {
             Batch::Singular(b) => Ok(b),
             Batch::Span(span) => {
                 let origin = self.origin;
-                let (validity, _) =
-                    check_span_batch_prefix(cx, &self.l1_blocks, parent, &span, &origin);
+                let (validity, _) = check_span_batch_prefix(cx, &self.l1_blocks, parent, &span, &origin);
                 match validity {
                     BatchValidity::Accept => {}
                     BatchValidity::Past => {
@@ -386,7 +336,9 @@ impl BatchStage {
                         return Err(StageError::NotEnoughData);
                     }
                     BatchValidity::Drop => {
-                        log::warn!("dropping invalid span batch, flushing channel (span batch prefix checks)");
+                        log::warn!(
+                            "dropping invalid span batch, flushing channel (span batch prefix checks)"
+                        );
                         self.flush_channel();
                         return Err(StageError::NotEnoughData);
                     }
@@ -402,7 +354,9 @@ impl BatchStage {
                     }
                     Ok(_) => Err(StageError::NotEnoughData),
                     Err(e) => {
-                        log::warn!("dropping invalid span batch, flushing channel (singular batch extraction): {e}");
+                        log::warn!(
+                            "dropping invalid span batch, flushing channel (singular batch extraction): {e}"
+                        );
                         self.flush_channel();
                         Err(StageError::NotEnoughData)
                     }
@@ -444,9 +398,7 @@ fn check_transactions(
                 return BatchValidity::Drop;
             }
             Some(&EIP7702_TX_TYPE) if !isthmus => {
-                log::warn!(
-                    "sequencers may not embed any SetCode transactions before Isthmus tx_index={i}"
-                );
+                log::warn!("sequencers may not embed any SetCode transactions before Isthmus tx_index={i}");
                 return BatchValidity::Drop;
             }
             _ => {}
@@ -457,9 +409,7 @@ fn check_transactions(
 
 /// Whether `t` is an activation block of a fork whose block carries upgrade transactions only.
 fn is_upgrade_only_block(cfg: &RollupConfig, t: u64) -> bool {
-    [Fork::Jovian, Fork::Karst, Fork::Interop]
-        .iter()
-        .any(|f| cfg.is_activation_block(*f, t))
+    [Fork::Jovian, Fork::Karst, Fork::Interop].iter().any(|f| cfg.is_activation_block(*f, t))
 }
 
 /// op-node `checkSingularBatch`.
@@ -478,10 +428,7 @@ pub fn check_singular_batch(
     let next_timestamp = safe.timestamp + cfg.block_time;
     if batch.timestamp > next_timestamp {
         if holocene {
-            log::warn!(
-                "dropping future batch timestamp={} next_timestamp={next_timestamp}",
-                batch.timestamp
-            );
+            log::warn!("dropping future batch timestamp={} next_timestamp={next_timestamp}", batch.timestamp);
             return BatchValidity::Drop;
         }
         return BatchValidity::Future;
@@ -491,17 +438,10 @@ pub fn check_singular_batch(
             "dropping past batch with old timestamp timestamp={} min_timestamp={next_timestamp}",
             batch.timestamp
         );
-        return if holocene {
-            BatchValidity::Past
-        } else {
-            BatchValidity::Drop
-        };
+        return if holocene { BatchValidity::Past } else { BatchValidity::Drop };
     }
     if batch.parent_hash != safe.hash {
-        log::warn!(
-            "ignoring batch with mismatching parent hash current_safe_head={}",
-            safe.hash
-        );
+        log::warn!("ignoring batch with mismatching parent hash current_safe_head={}", safe.hash);
         return BatchValidity::Drop;
     }
     if batch.epoch_num + cfg.seq_window_size < inclusion.number {
@@ -526,9 +466,7 @@ pub fn check_singular_batch(
         return BatchValidity::Drop;
     };
     if batch.epoch_hash != batch_origin.hash {
-        log::warn!(
-            "batch is for different L1 chain, epoch hash does not match expected={batch_origin}"
-        );
+        log::warn!("batch is for different L1 chain, epoch hash does not match expected={batch_origin}");
         return BatchValidity::Drop;
     }
     if batch.timestamp < batch_origin.timestamp {
@@ -554,9 +492,7 @@ pub fn check_singular_batch(
                 log::info!("batch exceeded sequencer time drift without adopting next origin, and next L1 origin would have been valid");
                 return BatchValidity::Drop;
             }
-            log::info!(
-                "continuing with empty batch before late L1 block to preserve L2 time invariant"
-            );
+            log::info!("continuing with empty batch before late L1 block to preserve L2 time invariant");
         }
     }
     check_transactions(cfg, batch.timestamp, &batch.transactions)
@@ -588,9 +524,7 @@ pub fn check_span_batch_prefix(
         }
     }
     if !cfg.is_active(Fork::Delta, batch_origin.timestamp) {
-        log::warn!(
-            "received SpanBatch with L1 origin before Delta hard fork l1_origin={batch_origin}"
-        );
+        log::warn!("received SpanBatch with L1 origin before Delta hard fork l1_origin={batch_origin}");
         return (BatchValidity::Drop, L2BlockRef::default());
     }
     let holocene = cfg.is_active(Fork::Holocene, inclusion.timestamp);
@@ -604,14 +538,7 @@ pub fn check_span_batch_prefix(
     }
     if batch.last_timestamp() < next_timestamp {
         log::warn!("span batch has no new blocks after safe head");
-        return (
-            if holocene {
-                BatchValidity::Past
-            } else {
-                BatchValidity::Drop
-            },
-            L2BlockRef::default(),
-        );
+        return (if holocene { BatchValidity::Past } else { BatchValidity::Drop }, L2BlockRef::default());
     }
     let mut parent = *safe;
     if batch.first_timestamp() < next_timestamp {
@@ -623,8 +550,7 @@ pub fn check_span_batch_prefix(
             log::warn!("batch has misaligned timestamp, not overlapped exactly");
             return (BatchValidity::Drop, L2BlockRef::default());
         }
-        let parent_num =
-            safe.number - (safe.timestamp - batch.first_timestamp()) / cfg.block_time - 1;
+        let parent_num = safe.number - (safe.timestamp - batch.first_timestamp()) / cfg.block_time - 1;
         match cx.data.l2_by_number(parent_num) {
             Ok(d) => parent = d.block_ref,
             Err(Miss::Pending) | Err(Miss::NotFound) => {
@@ -634,10 +560,7 @@ pub fn check_span_batch_prefix(
         }
     }
     if !batch.check_parent_hash(&parent.hash) {
-        log::warn!(
-            "ignoring batch with mismatching parent hash parent_block={}",
-            parent.hash
-        );
+        log::warn!("ignoring batch with mismatching parent hash parent_block={}", parent.hash);
         return (BatchValidity::Drop, parent);
     }
     if start_epoch + cfg.seq_window_size < inclusion.number {
@@ -651,10 +574,7 @@ pub fn check_span_batch_prefix(
     let end_epoch = batch.last_epoch();
     match l1_blocks.iter().find(|b| b.number == end_epoch) {
         Some(b) if !batch.check_origin_hash(&b.hash) => {
-            log::warn!(
-                "batch is for different L1 chain, epoch hash does not match expected={}",
-                b.hash
-            );
+            log::warn!("batch is for different L1 chain, epoch hash does not match expected={}", b.hash);
             return (BatchValidity::Drop, parent);
         }
         Some(_) => {}
@@ -692,15 +612,10 @@ fn check_span_batch(
             continue;
         }
         if block.epoch_num < safe.l1origin.number {
-            log::warn!(
-                "block epoch is too old minimum={safe} have={}",
-                block.epoch_num
-            );
+            log::warn!("block epoch is too old minimum={safe} have={}", block.epoch_num);
             return BatchValidity::Drop;
         }
-        let Some(j) =
-            (origin_idx..l1_blocks.len()).find(|j| l1_blocks[*j].number == block.epoch_num)
-        else {
+        let Some(j) = (origin_idx..l1_blocks.len()).find(|j| l1_blocks[*j].number == block.epoch_num) else {
             log::info!(
                 "unable to find L1 origin for batch epoch={} timestamp={}",
                 block.epoch_num,
@@ -753,11 +668,7 @@ fn check_span_batch(
             let Some(block) = batch.blocks.get(i as usize) else {
                 return BatchValidity::Drop;
             };
-            let deposits = safe_block
-                .txs
-                .iter()
-                .filter(|t| t.first() == Some(&DEPOSIT_TX_TYPE))
-                .count();
+            let deposits = safe_block.txs.iter().filter(|t| t.first() == Some(&DEPOSIT_TX_TYPE)).count();
             if safe_block.txs.len() - deposits != block.transactions.len() {
                 log::warn!("overlapped block's tx count does not match");
                 return BatchValidity::Drop;

@@ -42,10 +42,7 @@ pub struct ChannelStage {
 
 impl Default for ChannelStage {
     fn default() -> Self {
-        ChannelStage {
-            prev: FrameQueue::default(),
-            kind: Kind::Bank(ChannelBank::default()),
-        }
+        ChannelStage { prev: FrameQueue::default(), kind: Kind::Bank(ChannelBank::default()) }
     }
 }
 
@@ -125,18 +122,11 @@ impl ChannelBank {
             }
         };
         if timed_out(ch.open_block().number, &origin, cx) {
-            log::warn!(
-                "channel is timed out, ignore frame channel={} frame={}",
-                hex16(&id),
-                f.number
-            );
+            log::warn!("channel is timed out, ignore frame channel={} frame={}", hex16(&id), f.number);
             return;
         }
         if let Err(e) = ch.add_frame(f, origin) {
-            log::warn!(
-                "failed to ingest frame into channel channel={}: {e}",
-                hex16(&id)
-            );
+            log::warn!("failed to ingest frame into channel channel={}: {e}", hex16(&id));
             return;
         }
         self.prune(origin, cx);
@@ -149,11 +139,7 @@ impl ChannelBank {
         while total > limit && !self.queue.is_empty() {
             let id = self.queue.remove(0);
             if let Some(ch) = self.channels.remove(&id) {
-                log::info!(
-                    "pruning channel channel={} size={} total={total}",
-                    hex16(&id),
-                    ch.size()
-                );
+                log::info!("pruning channel channel={} size={} total={total}", hex16(&id), ch.size());
                 total -= ch.size();
             }
         }
@@ -163,10 +149,7 @@ impl ChannelBank {
         let Some(first) = self.queue.first().copied() else {
             return Err(StageError::Eof);
         };
-        let open = self
-            .channels
-            .get(&first)
-            .map_or(0, |c| c.open_block().number);
+        let open = self.channels.get(&first).map_or(0, |c| c.open_block().number);
         if timed_out(open, &origin, cx) {
             log::info!("channel timed out channel={}", hex16(&first));
             cx.metrics.channel_timeouts += 1;
@@ -204,11 +187,7 @@ impl ChannelBank {
 impl ChannelAssembler {
     fn next_raw_channel(&mut self, prev: &mut FrameQueue, cx: &mut Cx) -> StageResult<Vec<u8>> {
         let origin = prev.origin();
-        if self
-            .channel
-            .as_ref()
-            .is_some_and(|c| timed_out(c.open_block().number, &origin, cx))
-        {
+        if self.channel.as_ref().is_some_and(|c| timed_out(c.open_block().number, &origin, cx)) {
             cx.metrics.channel_timeouts += 1;
             self.channel = None;
         }
@@ -220,10 +199,7 @@ impl ChannelAssembler {
             let is_last = frame.is_last;
             if frame.number == 0 {
                 self.channel = Some(Channel::new(frame.channel_id, origin, true));
-                log::info!(
-                    "created new channel channel={} origin={origin}",
-                    hex16(&frame.channel_id)
-                );
+                log::info!("created new channel channel={} origin={origin}", hex16(&frame.channel_id));
             }
             let Some(ch) = self.channel.as_mut() else {
                 log::warn!(
@@ -247,9 +223,9 @@ impl ChannelAssembler {
             }
         }
         match self.channel.take() {
-            Some(ch) if ch.is_ready() => ch
-                .reader_bytes()
-                .ok_or(StageError::critical("ready channel without data")),
+            Some(ch) if ch.is_ready() => {
+                ch.reader_bytes().ok_or(StageError::critical("ready channel without data"))
+            }
             _ => Err(StageError::critical("unexpected non-ready channel")),
         }
     }

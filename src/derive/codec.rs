@@ -63,9 +63,7 @@ impl SpanBatch {
             if b.timestamp <= parent.timestamp {
                 continue;
             }
-            let Some(j) =
-                (origin_idx..l1_blocks.len()).find(|j| l1_blocks[*j].number == b.epoch_num)
-            else {
+            let Some(j) = (origin_idx..l1_blocks.len()).find(|j| l1_blocks[*j].number == b.epoch_num) else {
                 return Err(format!(
                     "unable to find L1 origin for batch epoch={} timestamp={}",
                     b.epoch_num, b.timestamp
@@ -85,15 +83,9 @@ impl SpanBatch {
 }
 
 /// Decompresses a channel within the RLP byte limit.
-pub fn decompress_channel(
-    raw: &[u8],
-    max_rlp_bytes: u64,
-    brotli_allowed: bool,
-) -> Result<Vec<u8>, String> {
+pub fn decompress_channel(raw: &[u8], max_rlp_bytes: u64, brotli_allowed: bool) -> Result<Vec<u8>, String> {
     let limit = usize::try_from(max_rlp_bytes).unwrap_or(usize::MAX);
-    channel::decompress(raw, limit, brotli_allowed)
-        .map(|d| d.data)
-        .map_err(|e| e.to_string())
+    channel::decompress(raw, limit, brotli_allowed).map(|d| d.data).map_err(|e| e.to_string())
 }
 
 /// The next batch item (an RLP string holding `type ++ content`) of a decompressed channel.
@@ -131,8 +123,7 @@ pub fn derive_span_batch(
     raw: &crate::protocol::span_batch::RawSpanBatch,
     cfg: &RollupConfig,
 ) -> Result<SpanBatch, String> {
-    raw.derive(cfg.block_time, cfg.genesis.l2_time, cfg.l2_chain_id)
-        .map_err(|e| e.to_string())
+    raw.derive(cfg.block_time, cfg.genesis.l2_time, cfg.l2_chain_id).map_err(|e| e.to_string())
 }
 
 /// Decodes an OP blob into batcher data.
@@ -187,15 +178,10 @@ pub fn l1_info_deposit(
     let h = &info.header;
     let blob_fee = h.excess_blob_gas.map(|excess| {
         // The Pectra blob schedule fix: chains that need it use Cancun's fraction until then.
-        let fraction = if cfg
-            .forks
-            .pectra_blob_schedule_time
-            .is_some_and(|t| info.time() < t)
-        {
+        let fraction = if cfg.forks.pectra_blob_schedule_time.is_some_and(|t| info.time() < t) {
             CANCUN_UPDATE_FRACTION
         } else {
-            l1.update_fraction(info.time())
-                .unwrap_or(CANCUN_UPDATE_FRACTION)
+            l1.update_fraction(info.time()).unwrap_or(CANCUN_UPDATE_FRACTION)
         };
         blob_base_fee(excess, fraction)
     });

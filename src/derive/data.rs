@@ -3,7 +3,9 @@
 //! inserts the result, after which the pipeline is stepped again. This is the only place L1
 //! and L2 data is held; entries the pipeline has passed are evicted.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::protocol::header::Header;
@@ -34,10 +36,7 @@ pub struct BlockInfo {
 impl BlockInfo {
     /// Hashes the header.
     pub fn new(header: Header) -> Self {
-        BlockInfo {
-            hash: header.hash(),
-            header,
-        }
+        BlockInfo { hash: header.hash(), header }
     }
 
     pub fn number(&self) -> u64 {
@@ -75,6 +74,27 @@ pub struct L2BlockData {
     pub block_ref: L2BlockRef,
     pub system_config: SystemConfig,
     pub txs: Arc<Vec<Bytes>>,
+    /// The full header when known (fetched blocks), for consolidation checks.
+    pub header: Option<Arc<Header>>,
+}
+
+/// The engine's labelled L2 heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L2Label {
+    Unsafe,
+    Safe,
+    Finalized,
+}
+
+impl L2Label {
+    /// The JSON-RPC block tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            L2Label::Unsafe => "latest",
+            L2Label::Safe => "safe",
+            L2Label::Finalized => "finalized",
+        }
+    }
 }
 
 /// A request for the I/O layer.
@@ -93,6 +113,7 @@ pub enum FetchRequest {
     },
     L2BlockByNumber(u64),
     L2BlockByHash(B256),
+    L2BlockByLabel(L2Label),
 }
 
 /// The answer to a `FetchRequest`, as an event payload.
@@ -108,11 +129,17 @@ pub enum Arrival {
         blobs: Vec<Vec<u8>>,
     },
     L2Block(L2BlockData),
+    /// A labelled head; None when the engine has no such block (e.g. nothing finalized yet).
+    L2Label(L2Label, Option<L2BlockData>),
     /// The source has no such block (yet).
     NotFound(FetchRequest),
     /// The fetch failed; it may be retried.
     Failed(FetchRequest, String),
 }
+
+/// The caches, shared by the derivers that read chain data (pipeline, engine reset, finalizer,
+/// sequencer). Single-threaded: the event loop owns them.
+pub type SharedData = Rc<RefCell<ChainData>>;
 
 /// Capacity limits of the caches.
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +160,7 @@ impl Default for CacheLimits {
             body_bytes: 16 << 20,
             receipts: 256,
             blob_bytes: 8 << 20,
-            l2_blocks: 4096,
+            l2_blocks: 512,
         }
     }
 }
@@ -155,6 +182,7 @@ pub struct ChainData {
     l2_by_hash: HashMap<B256, Arc<L2BlockData>>,
     l2_canonical: BTreeMap<u64, B256>,
     l2_order: VecDeque<B256>,
+    l2_labels: HashMap<L2Label, Option<L2BlockRef>>,
     /// Highest L1 block the pipeline may use (head minus confirmations); None until known.
     l1_limit: Option<u64>,
     /// Addresses whose logs matter; a header's bloom without either proves receipts useless.
@@ -167,11 +195,7 @@ pub struct ChainData {
 }
 
 impl ChainData {
-    pub fn new(
-        limits: CacheLimits,
-        deposit_contract: Address,
-        system_config_address: Address,
-    ) -> Self {
+    pub fn new(limits: CacheLimits, deposit_contract: Address, system_config_address: Address) -> Self {
         ChainData {
             limits,
             headers: HashMap::new(),
@@ -187,6 +211,7 @@ impl ChainData {
             l2_by_hash: HashMap::new(),
             l2_canonical: BTreeMap::new(),
             l2_order: VecDeque::new(),
+            l2_labels: HashMap::new(),
             l1_limit: None,
             deposit_contract,
             system_config_address,
@@ -235,13 +260,39 @@ impl ChainData {
             + self.l2_by_hash.len() * 512
     }
 
+    /// Files an arrival; returns false for a failed fetch (which may be retried).
+    pub fn apply(&mut self, a: Arrival, cfg: &crate::config::rollup::RollupConfig) -> bool {
+        match a {
+            Arrival::L1Header(info) => self.insert_header(info),
+            Arrival::L1Block(info, txs) => self.insert_block(info, txs),
+            Arrival::L1Receipts(hash, receipts) => {
+                let digest = super::deriver::digest_receipts(cfg, hash, &receipts);
+                self.insert_receipts(hash, digest);
+            }
+            Arrival::Blobs { block, hashes, blobs } => self.insert_blobs(&block, &hashes, blobs),
+            Arrival::L2Block(d) => self.insert_l2(d),
+            Arrival::L2Label(label, d) => self.insert_l2_label(label, d),
+            Arrival::NotFound(req) => {
+                if let FetchRequest::L1HeaderByNumber(n) = req {
+                    self.not_found_by_number(n);
+                } else {
+                    self.clear_in_flight(&req);
+                }
+            }
+            Arrival::Failed(req, err) => {
+                log::warn!("chain data fetch failed request={req:?} err={err}");
+                self.clear_in_flight(&req);
+                return false;
+            }
+        }
+        true
+    }
+
     // -- L1 headers --
 
     pub fn insert_header(&mut self, info: BlockInfo) {
-        self.in_flight
-            .remove(&FetchRequest::L1HeaderByNumber(info.number()));
-        self.in_flight
-            .remove(&FetchRequest::L1HeaderByHash(info.hash));
+        self.in_flight.remove(&FetchRequest::L1HeaderByNumber(info.number()));
+        self.in_flight.remove(&FetchRequest::L1HeaderByHash(info.hash));
         let hash = info.hash;
         // The newest view by number wins: a reorg replaces the canonical entry.
         self.canonical.insert(info.number(), hash);
@@ -301,8 +352,7 @@ impl ChainData {
             self.body_order.push_back((hash, size));
             self.body_bytes += size;
         }
-        while self.body_order.len() > self.limits.bodies || self.body_bytes > self.limits.body_bytes
-        {
+        while self.body_order.len() > self.limits.bodies || self.body_bytes > self.limits.body_bytes {
             let Some((old, sz)) = self.body_order.pop_front() else {
                 break;
             };
@@ -338,14 +388,9 @@ impl ChainData {
             return Ok(r.clone());
         }
         let bloom = &info.header.logs_bloom;
-        if !bloom.may_contain(&self.deposit_contract.0)
-            && !bloom.may_contain(&self.system_config_address.0)
-        {
+        if !bloom.may_contain(&self.deposit_contract.0) && !bloom.may_contain(&self.system_config_address.0) {
             self.receipts_skipped_by_bloom += 1;
-            return Ok(Arc::new(ReceiptsDigest {
-                deposits: Ok(Vec::new()),
-                config_logs: Vec::new(),
-            }));
+            return Ok(Arc::new(ReceiptsDigest { deposits: Ok(Vec::new()), config_logs: Vec::new() }));
         }
         Err(self.request(FetchRequest::L1Receipts(info.hash)))
     }
@@ -369,19 +414,13 @@ impl ChainData {
         let found: Option<Vec<_>> = hashes.iter().map(|h| self.blobs.get(h).cloned()).collect();
         match found {
             Some(all) => Ok(all),
-            None => Err(self.request(FetchRequest::Blobs {
-                block: *block,
-                hashes: hashes.to_vec(),
-            })),
+            None => Err(self.request(FetchRequest::Blobs { block: *block, hashes: hashes.to_vec() })),
         }
     }
 
     /// Blobs arrived (already checked against their versioned hashes by the I/O layer).
     pub fn insert_blobs(&mut self, block: &L1BlockRef, hashes: &[B256], blobs: Vec<Vec<u8>>) {
-        self.in_flight.remove(&FetchRequest::Blobs {
-            block: *block,
-            hashes: hashes.to_vec(),
-        });
+        self.in_flight.remove(&FetchRequest::Blobs { block: *block, hashes: hashes.to_vec() });
         for (h, b) in hashes.iter().zip(blobs) {
             self.blob_bytes += b.len();
             if let Some(old) = self.blobs.insert(*h, Arc::new(b)) {
@@ -409,8 +448,7 @@ impl ChainData {
 
     pub fn insert_l2(&mut self, data: L2BlockData) {
         let r = data.block_ref;
-        self.in_flight
-            .remove(&FetchRequest::L2BlockByNumber(r.number));
+        self.in_flight.remove(&FetchRequest::L2BlockByNumber(r.number));
         self.in_flight.remove(&FetchRequest::L2BlockByHash(r.hash));
         self.l2_canonical.insert(r.number, r.hash);
         if self.l2_by_hash.insert(r.hash, Arc::new(data)).is_none() {
@@ -428,11 +466,7 @@ impl ChainData {
     }
 
     pub fn l2_by_number(&mut self, n: u64) -> Fetch<Arc<L2BlockData>> {
-        if let Some(d) = self
-            .l2_canonical
-            .get(&n)
-            .and_then(|h| self.l2_by_hash.get(h))
-        {
+        if let Some(d) = self.l2_canonical.get(&n).and_then(|h| self.l2_by_hash.get(h)) {
             return Ok(d.clone());
         }
         Err(self.request(FetchRequest::L2BlockByNumber(n)))
@@ -443,6 +477,36 @@ impl ChainData {
             return Ok(d.clone());
         }
         Err(self.request(FetchRequest::L2BlockByHash(h)))
+    }
+
+    /// A labelled L2 head, as last fetched since `forget_l2_labels`.
+    pub fn l2_by_label(&mut self, label: L2Label) -> Fetch<Option<L2BlockRef>> {
+        if let Some(r) = self.l2_labels.get(&label) {
+            return Ok(*r);
+        }
+        Err(self.request(FetchRequest::L2BlockByLabel(label)))
+    }
+
+    pub fn insert_l2_label(&mut self, label: L2Label, data: Option<L2BlockData>) {
+        self.in_flight.remove(&FetchRequest::L2BlockByLabel(label));
+        self.l2_labels.insert(label, data.as_ref().map(|d| d.block_ref));
+        if let Some(d) = data {
+            self.insert_l2(d);
+        }
+    }
+
+    /// Labels move: drop them so the next reader fetches fresh ones.
+    pub fn forget_l2_labels(&mut self) {
+        self.l2_labels.clear();
+    }
+
+    /// Asks for L2 blocks by number ahead of a walk that will need them (served in batches).
+    pub fn prefetch_l2(&mut self, numbers: impl Iterator<Item = u64>) {
+        for n in numbers {
+            if !self.l2_canonical.contains_key(&n) {
+                self.request(FetchRequest::L2BlockByNumber(n));
+            }
+        }
     }
 
     /// Forgets L2 blocks above `n` from the canonical index (after a reorg or reset).
@@ -474,10 +538,7 @@ mod tests {
 
     fn data() -> ChainData {
         ChainData::new(
-            CacheLimits {
-                headers: 4,
-                ..CacheLimits::default()
-            },
+            CacheLimits { headers: 4, ..CacheLimits::default() },
             Address([1; 20]),
             Address([2; 20]),
         )

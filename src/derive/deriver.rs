@@ -1,105 +1,75 @@
-//! The pipeline deriver (op-node `PipelineDeriver`): steps the pipeline on `PipelineStep`,
-//! emits `DerivedAttributes`, `DeriverIdle`, `DeriverMore` and temporary / reset / critical
-//! errors, turns cache misses into fetch requests, and files arriving chain data.
+//! The derivers around derivation: the chain-data deriver files arriving data into the shared
+//! caches; the pipeline deriver (op-node `PipelineDeriver`) steps the pipeline on
+//! `PipelineStep` and emits `DerivedAttributes`, `DeriverIdle`, `DeriverMore` and temporary /
+//! reset / critical errors.
 
 use std::sync::Arc;
 
-use super::data::{Arrival, CacheLimits, ChainData, FetchRequest, ReceiptsDigest};
+use super::data::{ReceiptsDigest, SharedData};
 use super::l1_chain::L1ChainSpec;
 use super::pipeline::{Pipeline, Step};
 use super::{codec, Cx, DeriveMetrics, StageError};
 use crate::config::rollup::RollupConfig;
-use crate::event::{Deriver, Emitter, Event, Request};
+use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::primitives::B256;
 use crate::protocol::receipt::Receipt;
 use crate::time::Now;
 
-/// Owns the pipeline and the chain data caches.
-pub struct PipelineDeriver {
+/// Files chain data into the shared caches and keeps the L1 confirmation limit. Registered
+/// before every deriver that reads the caches, so they see the data when the event reaches them.
+pub struct ChainDataDeriver {
     cfg: Arc<RollupConfig>,
-    l1: Arc<L1ChainSpec>,
-    pub pipeline: Pipeline,
-    pub data: ChainData,
-    pub metrics: DeriveMetrics,
-    /// Attributes were emitted and not yet confirmed as received.
-    need_confirmation: bool,
+    data: SharedData,
     /// L1 confirmation depth (`--verifier.l1-confs`).
     confs: u64,
-    /// Failed fetches in a row, for logging.
     pub fetch_failures: u64,
 }
 
+impl ChainDataDeriver {
+    pub fn new(cfg: Arc<RollupConfig>, data: SharedData, confs: u64) -> Self {
+        ChainDataDeriver { cfg, data, confs, fetch_failures: 0 }
+    }
+}
+
+impl Deriver for ChainDataDeriver {
+    fn on_event(&mut self, ev: &Event, _now: Now, _out: &mut Emitter) -> bool {
+        match ev {
+            Event::ChainDataArrived(a) => {
+                if self.data.borrow_mut().apply((**a).clone(), &self.cfg) {
+                    self.fetch_failures = 0;
+                } else {
+                    self.fetch_failures += 1;
+                }
+            }
+            Event::L1HeadUpdated(head) => {
+                self.data.borrow_mut().set_l1_limit(Some(head.number.saturating_sub(self.confs)));
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Owns the pipeline.
+pub struct PipelineDeriver {
+    cfg: Arc<RollupConfig>,
+    l1: Arc<L1ChainSpec>,
+    data: SharedData,
+    pub pipeline: Pipeline,
+    pub metrics: DeriveMetrics,
+    /// Attributes were emitted and not yet confirmed as received.
+    need_confirmation: bool,
+}
+
 impl PipelineDeriver {
-    pub fn new(
-        cfg: Arc<RollupConfig>,
-        l1: Arc<L1ChainSpec>,
-        limits: CacheLimits,
-        confs: u64,
-    ) -> Self {
-        let data = ChainData::new(
-            limits,
-            cfg.deposit_contract_address,
-            cfg.l1_system_config_address,
-        );
+    pub fn new(cfg: Arc<RollupConfig>, l1: Arc<L1ChainSpec>, data: SharedData) -> Self {
         PipelineDeriver {
             cfg,
             l1,
-            pipeline: Pipeline::default(),
             data,
+            pipeline: Pipeline::default(),
             metrics: DeriveMetrics::default(),
             need_confirmation: false,
-            confs,
-            fetch_failures: 0,
-        }
-    }
-
-    fn cx(&mut self) -> (Cx<'_>, &mut Pipeline) {
-        (
-            Cx {
-                cfg: &self.cfg,
-                l1: &self.l1,
-                data: &mut self.data,
-                metrics: &mut self.metrics,
-            },
-            &mut self.pipeline,
-        )
-    }
-
-    /// Files arrived chain data; returns whether a step may now make progress.
-    pub fn on_arrival(&mut self, a: Arrival) -> bool {
-        match a {
-            Arrival::L1Header(info) => self.data.insert_header(info),
-            Arrival::L1Block(info, txs) => self.data.insert_block(info, txs),
-            Arrival::L1Receipts(hash, receipts) => {
-                let digest = digest_receipts(&self.cfg, hash, &receipts);
-                self.data.insert_receipts(hash, digest);
-            }
-            Arrival::Blobs {
-                block,
-                hashes,
-                blobs,
-            } => self.data.insert_blobs(&block, &hashes, blobs),
-            Arrival::L2Block(d) => self.data.insert_l2(d),
-            Arrival::NotFound(req) => {
-                if let FetchRequest::L1HeaderByNumber(n) = req {
-                    self.data.not_found_by_number(n);
-                } else {
-                    self.data.clear_in_flight(&req);
-                }
-            }
-            Arrival::Failed(req, err) => {
-                self.fetch_failures += 1;
-                log::warn!("chain data fetch failed request={req:?} err={err}");
-                self.data.clear_in_flight(&req);
-                return false;
-            }
-        }
-        self.fetch_failures = 0;
-        true
-    }
-
-    fn flush_requests(&mut self, out: &mut Emitter) {
-        for r in self.data.take_requests() {
-            out.request(Request::Fetch(r));
         }
     }
 
@@ -109,14 +79,14 @@ impl PipelineDeriver {
             return;
         }
         let pre = self.pipeline.origin();
-        let (mut cx, pipeline) = self.cx();
-        let result = pipeline.step(pending_safe, &mut cx);
+        let result = {
+            let mut data = self.data.borrow_mut();
+            let mut cx = Cx { cfg: &self.cfg, l1: &self.l1, data: &mut data, metrics: &mut self.metrics };
+            self.pipeline.step(pending_safe, &mut cx)
+        };
         let post = self.pipeline.origin();
         if pre != post {
-            out.emit(Event::DeriverL1Status {
-                origin: post,
-                last_l2: *pending_safe,
-            });
+            out.emit(Event::DeriverL1Status { origin: post, last_l2: *pending_safe });
         }
         match result {
             Ok(Step::Attributes(a)) => {
@@ -127,22 +97,18 @@ impl PipelineDeriver {
             Err(StageError::Eof) => {
                 log::debug!("derivation process went idle progress={post}");
                 out.emit(Event::DeriverIdle);
-                out.emit(Event::ExhaustedL1 {
-                    origin: post,
-                    last_l2: *pending_safe,
-                });
+                out.emit(Event::ExhaustedL1 { origin: post, last_l2: *pending_safe });
             }
             // Waiting for requested data: its arrival asks for the next step.
             Err(StageError::NotYet) => {}
-            Err(StageError::Temporary(e)) => out.emit(Event::EngineTemporaryError {
-                err: format!("derivation: {e}"),
-            }),
+            Err(StageError::Temporary(e)) => {
+                out.emit(Event::EngineTemporaryError { err: format!("derivation: {e}") })
+            }
             Err(StageError::Reset(e)) => out.emit(Event::Reset { err: e }),
-            Err(StageError::Critical(e)) => out.emit(Event::CriticalError {
-                err: format!("derivation: {e}"),
-            }),
+            Err(StageError::Critical(e)) => {
+                out.emit(Event::CriticalError { err: format!("derivation: {e}") })
+            }
         }
-        self.flush_requests(out);
     }
 }
 
@@ -156,18 +122,9 @@ impl Deriver for PipelineDeriver {
                 self.pipeline.reset();
                 self.need_confirmation = false;
             }
-            Event::DepositsOnlyAttributesRequest {
-                parent,
-                derived_from,
-            } => {
-                log::warn!(
-                    "deriving deposits-only attributes origin={}",
-                    self.pipeline.origin()
-                );
-                match self
-                    .pipeline
-                    .deposits_only_attributes(*parent, *derived_from)
-                {
+            Event::DepositsOnlyAttributesRequest { parent, derived_from } => {
+                log::warn!("deriving deposits-only attributes origin={}", self.pipeline.origin());
+                match self.pipeline.deposits_only_attributes(*parent, *derived_from) {
                     Ok(a) => {
                         self.need_confirmation = true;
                         out.emit(Event::DerivedAttributes(Box::new(a)));
@@ -178,19 +135,11 @@ impl Deriver for PipelineDeriver {
                 }
             }
             Event::ChainDataArrived(a) => {
-                if self.on_arrival((**a).clone()) {
-                    out.emit(Event::StepReq {
-                        reset_backoff: true,
-                    });
+                if matches!(**a, super::data::Arrival::Failed(..)) {
+                    out.emit(Event::L1TemporaryError { err: "chain data fetch failed".into() });
                 } else {
-                    out.emit(Event::L1TemporaryError {
-                        err: "chain data fetch failed".into(),
-                    });
+                    out.emit(Event::StepReq { reset_backoff: true });
                 }
-            }
-            Event::L1HeadUpdated(head) => {
-                self.data
-                    .set_l1_limit(Some(head.number.saturating_sub(self.confs)));
             }
             _ => return false,
         }
@@ -199,11 +148,7 @@ impl Deriver for PipelineDeriver {
 }
 
 /// Extracts deposits and SystemConfig update logs from an L1 block's receipts.
-pub fn digest_receipts(
-    cfg: &RollupConfig,
-    block_hash: crate::protocol::primitives::B256,
-    receipts: &[Receipt],
-) -> ReceiptsDigest {
+pub fn digest_receipts(cfg: &RollupConfig, block_hash: B256, receipts: &[Receipt]) -> ReceiptsDigest {
     let config_logs = receipts
         .iter()
         .filter(|r| r.success)
@@ -211,8 +156,5 @@ pub fn digest_receipts(
         .filter(|l| l.address == cfg.l1_system_config_address)
         .cloned()
         .collect();
-    ReceiptsDigest {
-        deposits: codec::user_deposits(receipts, cfg, block_hash),
-        config_logs,
-    }
+    ReceiptsDigest { deposits: codec::user_deposits(receipts, cfg, block_hash), config_logs }
 }

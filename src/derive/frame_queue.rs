@@ -36,10 +36,7 @@ impl FrameQueue {
                 self.frames.extend(frames);
             }
             Err(e) => {
-                log::warn!(
-                    "failed to parse frames origin={} err={e}",
-                    self.prev.origin()
-                );
+                log::warn!("failed to parse frames origin={} err={e}", self.prev.origin());
                 return Ok(());
             }
         }
@@ -61,8 +58,7 @@ impl FrameQueue {
 fn prune(frames: &mut VecDeque<Frame>) {
     let mut i = 0;
     while i + 1 < frames.len() {
-        let (cur_id, cur_num, cur_last) =
-            (frames[i].channel_id, frames[i].number, frames[i].is_last);
+        let (cur_id, cur_num, cur_last) = (frames[i].channel_id, frames[i].number, frames[i].is_last);
         let (next_id, next_num) = (frames[i + 1].channel_id, frames[i + 1].number);
         if cur_id == next_id {
             if cur_last || next_num != cur_num.wrapping_add(1) {
@@ -86,12 +82,7 @@ mod tests {
     use super::*;
 
     fn f(id: u8, number: u16, is_last: bool) -> Frame {
-        Frame {
-            channel_id: [id; 16],
-            number,
-            data: vec![],
-            is_last,
-        }
+        Frame { channel_id: [id; 16], number, data: vec![], is_last }
     }
 
     fn ids(q: &VecDeque<Frame>) -> Vec<(u8, u16)> {

@@ -25,18 +25,9 @@ impl L1ChainSpec {
     /// The built-in L1s (go-ethereum `params` chain configs): mainnet, Sepolia, Holesky, Hoodi.
     pub fn by_chain_id(chain_id: u64) -> Option<L1ChainSpec> {
         let (name, times): (&'static str, [u64; 5]) = match chain_id {
-            1 => (
-                "mainnet",
-                [1710338135, 1746612311, 1764798551, 1765290071, 1767747671],
-            ),
-            11155111 => (
-                "sepolia",
-                [1706655072, 1741159776, 1760427360, 1761017184, 1761607008],
-            ),
-            17000 => (
-                "holesky",
-                [1707305664, 1740434112, 1759308480, 1759800000, 1760389824],
-            ),
+            1 => ("mainnet", [1710338135, 1746612311, 1764798551, 1765290071, 1767747671]),
+            11155111 => ("sepolia", [1706655072, 1741159776, 1760427360, 1761017184, 1761607008]),
+            17000 => ("holesky", [1707305664, 1740434112, 1759308480, 1759800000, 1760389824]),
             560048 => ("hoodi", [0, 1742999832, 1761677592, 1762365720, 1762955544]),
             _ => return None,
         };
@@ -47,11 +38,7 @@ impl L1ChainSpec {
             BPO1_UPDATE_FRACTION,
             BPO2_UPDATE_FRACTION,
         ];
-        Some(L1ChainSpec {
-            chain_id,
-            name,
-            blob_schedule: times.into_iter().zip(fractions).collect(),
-        })
+        Some(L1ChainSpec { chain_id, name, blob_schedule: times.into_iter().zip(fractions).collect() })
     }
 
     /// A dev L1 with Cancun and Prague from genesis (the devnet's L1 simulator).
@@ -65,11 +52,7 @@ impl L1ChainSpec {
 
     /// The update fraction in force at L1 time `t`, if blobs exist then.
     pub fn update_fraction(&self, t: u64) -> Option<u64> {
-        self.blob_schedule
-            .iter()
-            .rev()
-            .find(|(at, _)| t >= *at)
-            .map(|(_, f)| *f)
+        self.blob_schedule.iter().rev().find(|(at, _)| t >= *at).map(|(_, f)| *f)
     }
 }
 
@@ -80,9 +63,7 @@ pub fn blob_base_fee(excess_blob_gas: u64, update_fraction: u64) -> U256 {
     // saturate (an L1 node would never produce them).
     let factor = U256::from_u64(1);
     let mut output = U256::ZERO;
-    let mut accum = factor
-        .checked_mul_add_small(update_fraction, 0)
-        .unwrap_or(U256::MAX);
+    let mut accum = factor.checked_mul_add_small(update_fraction, 0).unwrap_or(U256::MAX);
     let mut i = 1u64;
     while !accum.is_zero() {
         output = output.checked_add(&accum).unwrap_or(U256::MAX);
@@ -127,18 +108,9 @@ mod tests {
     fn blob_base_fee_matches_eip4844() {
         assert_eq!(blob_base_fee(0, CANCUN_UPDATE_FRACTION).to_u64(), Some(1));
         // Values from go-ethereum's eip4844 tests (CalcBlobFee).
-        assert_eq!(
-            blob_base_fee(2314057, CANCUN_UPDATE_FRACTION).to_u64(),
-            Some(1)
-        );
-        assert_eq!(
-            blob_base_fee(2314058, CANCUN_UPDATE_FRACTION).to_u64(),
-            Some(2)
-        );
-        assert_eq!(
-            blob_base_fee(10 * 1024 * 1024, CANCUN_UPDATE_FRACTION).to_u64(),
-            Some(23)
-        );
+        assert_eq!(blob_base_fee(2314057, CANCUN_UPDATE_FRACTION).to_u64(), Some(1));
+        assert_eq!(blob_base_fee(2314058, CANCUN_UPDATE_FRACTION).to_u64(), Some(2));
+        assert_eq!(blob_base_fee(10 * 1024 * 1024, CANCUN_UPDATE_FRACTION).to_u64(), Some(23));
     }
 
     #[test]

@@ -29,19 +29,14 @@ pub struct L2BlockParts<'a> {
 
 /// The L1-info of a non-genesis block, from its first transaction.
 fn l1_info(cfg: &RollupConfig, p: &L2BlockParts<'_>) -> Result<L1BlockInfo, String> {
-    let first = p.txs.first().ok_or_else(|| {
-        format!(
-            "l2 block is missing L1 info deposit tx, block hash: {}",
-            p.hash
-        )
-    })?;
+    let first = p
+        .txs
+        .first()
+        .ok_or_else(|| format!("l2 block is missing L1 info deposit tx, block hash: {}", p.hash))?;
     let tx = Transaction::decode(first)
         .map_err(|e| format!("failed to decode first tx to read l1 info from: {e}"))?;
     let TxBody::Deposit(d) = &tx.body else {
-        return Err(format!(
-            "first payload tx has unexpected tx type: {}",
-            tx.tx_type()
-        ));
+        return Err(format!("first payload tx has unexpected tx type: {}", tx.tx_type()));
     };
     L1BlockInfo::decode_at(cfg, p.timestamp, &d.input)
         .map_err(|e| format!("failed to parse L1 info deposit tx from L2 block: {e}"))
@@ -59,13 +54,7 @@ pub fn block_ref(cfg: &RollupConfig, p: &L2BlockParts<'_>) -> Result<L2BlockRef,
         (cfg.genesis.l1, 0)
     } else {
         let info = l1_info(cfg, p)?;
-        (
-            BlockId {
-                hash: info.block_hash,
-                number: info.number,
-            },
-            info.sequence_number,
-        )
+        (BlockId { hash: info.block_hash, number: info.number }, info.sequence_number)
     };
     Ok(L2BlockRef {
         hash: p.hash,
@@ -101,9 +90,9 @@ pub fn system_config(cfg: &RollupConfig, p: &L2BlockParts<'_>) -> Result<SystemC
     let mut gas_limit = p.gas_limit;
     let strip = upgrade_gas_to_strip(cfg, t);
     if strip > 0 {
-        gas_limit = gas_limit.checked_sub(strip).ok_or_else(|| {
-            format!("activation block gas limit {gas_limit} below upgrade gas {strip}")
-        })?;
+        gas_limit = gas_limit
+            .checked_sub(strip)
+            .ok_or_else(|| format!("activation block gas limit {gas_limit} below upgrade gas {strip}"))?;
     }
     let extra = ExtraData::decode_at(cfg, t, p.extra_data).map_err(|e| e.to_string())?;
     let mut sys = SystemConfig {
@@ -116,8 +105,7 @@ pub fn system_config(cfg: &RollupConfig, p: &L2BlockParts<'_>) -> Result<SystemC
     };
     if cfg.is_active(Fork::Isthmus, t) {
         sys.operator_fee_params.0[20..24].copy_from_slice(&info.operator_fee_scalar.to_be_bytes());
-        sys.operator_fee_params.0[24..32]
-            .copy_from_slice(&info.operator_fee_constant.to_be_bytes());
+        sys.operator_fee_params.0[24..32].copy_from_slice(&info.operator_fee_constant.to_be_bytes());
     }
     if cfg.is_active(Fork::Jovian, t) {
         sys.min_base_fee = extra.and_then(|e| e.min_base_fee).unwrap_or(0);
@@ -132,6 +120,7 @@ pub fn block_data(cfg: &RollupConfig, p: &L2BlockParts<'_>) -> Result<L2BlockDat
         block_ref: block_ref(cfg, p)?,
         system_config: system_config(cfg, p)?,
         txs: Arc::new(p.txs.to_vec()),
+        header: None,
     })
 }
 

@@ -18,6 +18,7 @@ pub mod l1_chain;
 pub mod l2;
 pub mod pipeline;
 pub mod retrieval;
+pub mod sync_start;
 pub mod traversal;
 
 use std::fmt;

@@ -91,9 +91,7 @@ impl Pipeline {
     pub fn step(&mut self, pending_safe: &L2BlockRef, cx: &mut Cx) -> StageResult<Step> {
         if self.reset_pending {
             if !self.engine_is_reset {
-                return Err(StageError::reset(
-                    "cannot continue derivation until Engine has been reset",
-                ));
+                return Err(StageError::reset("cannot continue derivation until Engine has been reset"));
             }
             if self.reset_l2_safe != Some(*pending_safe) {
                 self.initial_reset(pending_safe, cx)?;
@@ -141,14 +139,9 @@ impl Pipeline {
         let mut walk = match self.walk.take() {
             Some((for_safe, w)) if for_safe == *safe => w,
             _ => {
-                log::info!(
-                    "rewinding derivation-pipeline L1 traversal to handle reset safe={safe}"
-                );
+                log::info!("rewinding derivation-pipeline L1 traversal to handle reset safe={safe}");
                 cx.metrics.pipeline_resets += 1;
-                Walk {
-                    l2: *safe,
-                    origin: None,
-                }
+                Walk { l2: *safe, origin: None }
             }
         };
         let mut steps = 0u64;
@@ -178,26 +171,15 @@ impl Pipeline {
                 self.reset_sys_cfg = sys.system_config;
                 self.reset_l2_safe = Some(*safe);
                 self.walk = None;
-                log::info!(
-                    "pipeline reset walk-back done origin={origin} l2={} steps={steps}",
-                    walk.l2
-                );
+                log::info!("pipeline reset walk-back done origin={origin} l2={} steps={steps}", walk.l2);
                 return Ok(());
             }
-            let parent = cx
-                .data
-                .l2_by_hash(walk.l2.parent_hash)
-                .map_err(|m| self.save(safe, walk, m, "L2 parent"))?;
-            walk = Walk {
-                l2: parent.block_ref,
-                origin: None,
-            };
+            let parent =
+                cx.data.l2_by_hash(walk.l2.parent_hash).map_err(|m| self.save(safe, walk, m, "L2 parent"))?;
+            walk = Walk { l2: parent.block_ref, origin: None };
             steps += 1;
             if steps % 1000 == 0 {
-                log::info!(
-                    "pipeline reset walk-back progress l2={} origin_target={target}",
-                    walk.l2
-                );
+                log::info!("pipeline reset walk-back progress l2={} origin_target={target}", walk.l2);
             }
         }
     }
@@ -207,10 +189,9 @@ impl Pipeline {
         self.walk = Some((*safe, walk));
         match m {
             Miss::Pending => StageError::NotYet,
-            Miss::NotFound => StageError::reset(format!(
-                "failed to fetch {what} during reset walk-back at {}",
-                walk.l2
-            )),
+            Miss::NotFound => {
+                StageError::reset(format!("failed to fetch {what} during reset walk-back at {}", walk.l2))
+            }
         }
     }
 

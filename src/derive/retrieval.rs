@@ -67,10 +67,7 @@ impl L1Retrieval {
 
     /// Resets to `base`, opening its data directly (as op-node does).
     pub fn reset(&mut self, base: L1BlockRef, sys_cfg: &SystemConfig) {
-        self.datas = Some(DataIter::Opening {
-            block: base,
-            batcher: sys_cfg.batcher_addr,
-        });
+        self.datas = Some(DataIter::Opening { block: base, batcher: sys_cfg.batcher_addr });
         log::info!("reset of L1Retrieval done origin={base}");
     }
 }
@@ -86,17 +83,11 @@ fn is_batch_tx(tx: &Transaction, inbox: &Address, batcher: &Address) -> bool {
     match tx.sender() {
         Ok(sender) if sender == *batcher => true,
         Ok(sender) => {
-            log::warn!(
-                "tx in inbox with unauthorized submitter addr={sender} hash={}",
-                tx.hash()
-            );
+            log::warn!("tx in inbox with unauthorized submitter addr={sender} hash={}", tx.hash());
             false
         }
         Err(e) => {
-            log::warn!(
-                "tx in inbox with invalid signature hash={} err={e}",
-                tx.hash()
-            );
+            log::warn!("tx in inbox with invalid signature hash={} err={e}", tx.hash());
             false
         }
     }
@@ -107,9 +98,7 @@ fn open(cx: &mut Cx, block: &L1BlockRef, batcher: &Address) -> StageResult<VecDe
         Ok(t) => t,
         Err(Miss::Pending) => return Err(StageError::NotYet),
         Err(Miss::NotFound) => {
-            return Err(StageError::reset(format!(
-                "failed to open data source: block {block} not found"
-            )))
+            return Err(StageError::reset(format!("failed to open data source: block {block} not found")))
         }
     };
     let blobs_active = cx.cfg.is_active(Fork::Ecotone, block.timestamp);
@@ -119,10 +108,7 @@ fn open(cx: &mut Cx, block: &L1BlockRef, batcher: &Address) -> StageResult<VecDe
     for tx in txs.iter().filter(|tx| is_batch_tx(tx, &inbox, batcher)) {
         if blobs_active && tx.tx_type() == EIP4844_TX_TYPE {
             if !tx.input().is_empty() {
-                log::warn!(
-                    "blob tx has calldata, which will be ignored txhash={}",
-                    tx.hash()
-                );
+                log::warn!("blob tx has calldata, which will be ignored txhash={}", tx.hash());
             }
             for h in tx.blob_versioned_hashes() {
                 hashes.push(*h);
@@ -138,9 +124,7 @@ fn open(cx: &mut Cx, block: &L1BlockRef, batcher: &Address) -> StageResult<VecDe
             Ok(b) => b,
             Err(Miss::Pending) => return Err(StageError::NotYet),
             Err(Miss::NotFound) => {
-                return Err(StageError::reset(format!(
-                    "failed to fetch blobs of {block}"
-                )))
+                return Err(StageError::reset(format!("failed to fetch blobs of {block}")))
             }
         };
         let mut blobs = blobs.into_iter();
@@ -150,11 +134,7 @@ fn open(cx: &mut Cx, block: &L1BlockRef, batcher: &Address) -> StageResult<VecDe
                 Item::Blob(h) => match blobs.next().map(|b| codec::decode_blob(&b)) {
                     Some(Ok(data)) => out.push_back(data),
                     Some(Err(e)) => log::error!("ignoring blob {h} due to parse failure: {e}"),
-                    None => {
-                        return Err(StageError::reset(format!(
-                            "didn't get enough blobs for {block}"
-                        )))
-                    }
+                    None => return Err(StageError::reset(format!("didn't get enough blobs for {block}"))),
                 },
             }
         }

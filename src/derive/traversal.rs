@@ -56,12 +56,8 @@ impl L1Traversal {
         }
         let receipts = cx.data.receipts(&next)?;
         for log in &receipts.config_logs {
-            if let Err(e) =
-                codec::apply_config_log(&mut self.sys_cfg, log, cx.cfg, next_ref.timestamp)
-            {
-                log::warn!(
-                    "failed to fully update L1 sysCfg with receipts from block {next_ref}: {e}"
-                );
+            if let Err(e) = codec::apply_config_log(&mut self.sys_cfg, log, cx.cfg, next_ref.timestamp) {
+                log::warn!("failed to fully update L1 sysCfg with receipts from block {next_ref}: {e}");
             }
         }
         self.block = next_ref;

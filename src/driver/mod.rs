@@ -1,4 +1,7 @@
 //! The rollup driver's derivers: step scheduling and the sync deriver.
 
+pub mod finalizer;
+pub mod l1_poll;
 pub mod sched;
+pub mod status;
 pub mod sync;

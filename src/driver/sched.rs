@@ -23,22 +23,12 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration, max_jitter: Duration, seed: u64) -> Self {
-        Backoff {
-            min,
-            max,
-            max_jitter,
-            rng: Rng::new(seed),
-        }
+        Backoff { min, max, max_jitter, rng: Rng::new(seed) }
     }
 
     /// op-node's step backoff: 0 min, 10 s max, 250 ms jitter.
     pub fn exponential(seed: u64) -> Self {
-        Backoff::new(
-            Duration::ZERO,
-            Duration::from_secs(10),
-            Duration::from_millis(250),
-            seed,
-        )
+        Backoff::new(Duration::ZERO, Duration::from_secs(10), Duration::from_millis(250), seed)
     }
 
     pub fn duration(&mut self, attempt: u32) -> Duration {
@@ -67,12 +57,7 @@ pub struct StepScheduler {
 
 impl StepScheduler {
     pub fn new(backoff: Backoff) -> Self {
-        StepScheduler {
-            attempts: 0,
-            backoff,
-            immediate: None,
-            delayed: None,
-        }
+        StepScheduler { attempts: 0, backoff, immediate: None, delayed: None }
     }
 
     pub fn attempts(&self) -> u32 {
@@ -185,9 +170,7 @@ mod tests {
     fn first_request_steps_immediately() {
         let now = t0();
         let mut s = system(sched(0));
-        s.emit(Event::StepReq {
-            reset_backoff: false,
-        });
+        s.emit(Event::StepReq { reset_backoff: false });
         s.drain(now).unwrap();
         assert_eq!(s.poll_timeout(), Some((now.mono, "step")));
         s.handle_timeout(now);
@@ -200,25 +183,19 @@ mod tests {
     fn retries_back_off_exponentially_to_the_cap() {
         let mut now = t0();
         let mut s = system(sched(0));
-        s.emit(Event::StepReq {
-            reset_backoff: false,
-        });
+        s.emit(Event::StepReq { reset_backoff: false });
         s.drain(now).unwrap();
         s.handle_timeout(now);
         s.drain(now).unwrap();
         // Each failed step asks again; the delay doubles: 2, 4, 8, then the 10 s cap.
         for expected in [2u64, 4, 8, 10, 10] {
-            s.emit(Event::StepReq {
-                reset_backoff: false,
-            });
+            s.emit(Event::StepReq { reset_backoff: false });
             s.drain(now).unwrap();
             let (due, what) = s.poll_timeout().unwrap();
             assert_eq!(what, "delayed-step");
             assert_eq!(due - now.mono, Duration::from_secs(expected));
             // A second request while one is scheduled does not move it.
-            s.emit(Event::StepReq {
-                reset_backoff: false,
-            });
+            s.emit(Event::StepReq { reset_backoff: false });
             s.drain(now).unwrap();
             assert_eq!(s.poll_timeout().unwrap().0, due);
             // Not yet due: a spurious timeout does nothing.
@@ -229,10 +206,7 @@ mod tests {
             s.drain(now).unwrap();
         }
         assert_eq!(steps(&s), 6);
-        assert_eq!(
-            s.get::<StepScheduler>("step-scheduler").unwrap().attempts(),
-            6
-        );
+        assert_eq!(s.get::<StepScheduler>("step-scheduler").unwrap().attempts(), 6);
     }
 
     #[test]
@@ -244,16 +218,12 @@ mod tests {
         }
         s.drain(now).unwrap();
         s.emit(Event::ResetStepBackoff);
-        s.emit(Event::StepReq {
-            reset_backoff: false,
-        });
+        s.emit(Event::StepReq { reset_backoff: false });
         s.drain(now).unwrap();
         assert_eq!(s.poll_timeout(), Some((now.mono, "step")));
         let mut s = system(sched(0));
         s.emit(Event::StepAttempt);
-        s.emit(Event::StepReq {
-            reset_backoff: true,
-        });
+        s.emit(Event::StepReq { reset_backoff: true });
         s.drain(now).unwrap();
         assert_eq!(s.poll_timeout(), Some((now.mono, "step")));
     }
@@ -266,10 +236,7 @@ mod tests {
             let d = a.duration(attempt);
             assert_eq!(d, b.duration(attempt));
             let base = Duration::from_secs((1u64 << attempt).min(10));
-            assert!(
-                d >= base && d < base + Duration::from_millis(250),
-                "{attempt}: {d:?}"
-            );
+            assert!(d >= base && d < base + Duration::from_millis(250), "{attempt}: {d:?}");
         }
     }
 
@@ -277,14 +244,9 @@ mod tests {
     fn delayed_request_fires_once_due() {
         let now = t0();
         let mut s = system(sched(0));
-        s.emit(Event::StepDelayedReq {
-            delay: Duration::from_millis(500),
-        });
+        s.emit(Event::StepDelayedReq { delay: Duration::from_millis(500) });
         s.drain(now).unwrap();
-        assert_eq!(
-            s.poll_timeout(),
-            Some((now.mono + Duration::from_millis(500), "delayed-step"))
-        );
+        assert_eq!(s.poll_timeout(), Some((now.mono + Duration::from_millis(500), "delayed-step")));
         let later = now.advance(Duration::from_millis(500));
         s.handle_timeout(later);
         s.drain(later).unwrap();

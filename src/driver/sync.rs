@@ -46,32 +46,29 @@ impl Deriver for SyncDeriver {
             Event::Reset { err } => {
                 log::warn!("deriver system is resetting err={err}");
                 self.resets += 1;
-                out.emit(Event::StepReq {
-                    reset_backoff: false,
-                });
+                out.emit(Event::StepReq { reset_backoff: false });
                 out.emit(Event::ResetEngineRequest);
             }
             Event::L1TemporaryError { err } => {
                 log::warn!("L1 temporary error err={err}");
-                out.emit(Event::StepReq {
-                    reset_backoff: false,
-                });
+                out.emit(Event::StepReq { reset_backoff: false });
             }
             Event::EngineTemporaryError { err } => {
                 log::warn!("engine temporary error err={err}");
                 // Retry the failed attributes on the next step, after backoff.
-                out.emit(Event::StepReq {
-                    reset_backoff: false,
-                });
+                out.emit(Event::StepReq { reset_backoff: false });
             }
-            Event::EngineResetConfirmed => out.emit(Event::ConfirmPipelineReset),
+            Event::EngineResetConfirmed(_) => out.emit(Event::ConfirmPipelineReset),
             // Idle derivation is healthy: wait for new inputs without backoff.
             Event::DeriverIdle => out.emit(Event::ResetStepBackoff),
             // More to do: continue quickly.
-            Event::DeriverMore => out.emit(Event::StepReq {
-                reset_backoff: true,
-            }),
+            Event::DeriverMore => out.emit(Event::StepReq { reset_backoff: true }),
             Event::EngineSyncStatus { syncing } => self.engine_syncing = *syncing,
+            // op-node's driver loop steps on a new L1 head (the data to continue may be there
+            // now) and on a new finalized L1 block (more L2 blocks may be final).
+            Event::L1HeadUpdated(_) | Event::L1FinalizedUpdated(_) => {
+                out.emit(Event::StepReq { reset_backoff: false })
+            }
             _ => return false,
         }
         true
@@ -94,11 +91,7 @@ mod tests {
         let mut d = SyncDeriver::new();
         assert_eq!(
             run(&mut d, Event::Step),
-            vec![
-                "try-backup-unsafe-reorg",
-                "try-update-engine",
-                "pending-safe-request"
-            ]
+            vec!["try-backup-unsafe-reorg", "try-update-engine", "pending-safe-request"]
         );
     }
 
@@ -108,35 +101,19 @@ mod tests {
         run(&mut d, Event::EngineSyncStatus { syncing: true });
         assert_eq!(
             run(&mut d, Event::Step),
-            vec![
-                "try-backup-unsafe-reorg",
-                "try-update-engine",
-                "reset-step-backoff"
-            ]
+            vec!["try-backup-unsafe-reorg", "try-update-engine", "reset-step-backoff"]
         );
     }
 
     #[test]
     fn errors_and_signals_map_to_steps() {
         let mut d = SyncDeriver::new();
-        assert_eq!(
-            run(&mut d, Event::Reset { err: "x".into() }),
-            vec!["step-req", "reset-engine-request"]
-        );
-        assert_eq!(
-            run(&mut d, Event::L1TemporaryError { err: "x".into() }),
-            vec!["step-req"]
-        );
-        assert_eq!(
-            run(&mut d, Event::EngineTemporaryError { err: "x".into() }),
-            vec!["step-req"]
-        );
+        assert_eq!(run(&mut d, Event::Reset { err: "x".into() }), vec!["step-req", "reset-engine-request"]);
+        assert_eq!(run(&mut d, Event::L1TemporaryError { err: "x".into() }), vec!["step-req"]);
+        assert_eq!(run(&mut d, Event::EngineTemporaryError { err: "x".into() }), vec!["step-req"]);
         assert_eq!(run(&mut d, Event::DeriverIdle), vec!["reset-step-backoff"]);
         assert_eq!(run(&mut d, Event::DeriverMore), vec!["step-req"]);
-        assert_eq!(
-            run(&mut d, Event::EngineResetConfirmed),
-            vec!["confirm-pipeline-reset"]
-        );
+        assert_eq!(run(&mut d, Event::EngineResetConfirmed(Box::default())), vec!["confirm-pipeline-reset"]);
         assert_eq!(d.resets(), 1);
         let mut out = Emitter::with_cap(4);
         assert!(!d.on_event(&Event::ShutdownRequested, crate::time::test_now(), &mut out));

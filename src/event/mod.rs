@@ -15,6 +15,9 @@ pub use trace::{EventCounts, EventMetrics, LogTracer};
 
 use crate::derive::attributes::AttributesWithParent;
 use crate::derive::data::{Arrival, FetchRequest};
+use crate::engine::api::{EngineCall, EngineError, EngineReply, PayloadInfo};
+pub use crate::engine::{BuildJob, EngineHeads, SealedBlock};
+use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::time::Now;
 use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
@@ -85,6 +88,11 @@ pub enum Event {
     ChainDataArrived(Box<Arrival>),
     /// The L1 head moved (from the L1 head poller).
     L1HeadUpdated(L1BlockRef),
+    /// Polling an L1 label failed.
+    L1PollFailed {
+        label: &'static str,
+        err: String,
+    },
     /// Operator request (admin_resetDerivationPipeline).
     ResetPipelineRequest,
 
@@ -93,8 +101,8 @@ pub enum Event {
     DeriverIdle,
     /// The pipeline made progress and can continue right away.
     DeriverMore,
-    /// The engine confirmed a reset; the pipeline may reset too.
-    EngineResetConfirmed,
+    /// The engine was reset to these heads; the pipeline may reset too.
+    EngineResetConfirmed(Box<EngineHeads>),
     ConfirmPipelineReset,
     ResetEngineRequest,
     TryBackupUnsafeReorg,
@@ -103,6 +111,80 @@ pub enum Event {
     /// The engine reports whether it is busy with execution-layer sync.
     EngineSyncStatus {
         syncing: bool,
+    },
+
+    // -- engine (op-node rollup/engine events) --
+    /// The engine accepted a forkchoice with these heads.
+    ForkchoiceUpdate(Box<EngineHeads>),
+    /// The unsafe head moved.
+    UnsafeUpdate(L2BlockRef),
+    /// Answer to `PendingSafeRequest`: where the next derived block builds.
+    PendingSafeUpdate {
+        pending_safe: L2BlockRef,
+        unsafe_head: L2BlockRef,
+    },
+    LocalSafeUpdate {
+        safe: L2BlockRef,
+        source: L1BlockRef,
+    },
+    /// Derived attributes matched the existing unsafe block: move the safe labels onto it.
+    SafeConsolidated {
+        safe: L2BlockRef,
+        concluding: bool,
+        source: L1BlockRef,
+    },
+    /// A block became safe, derived from `source`.
+    SafeDerived {
+        safe: L2BlockRef,
+        source: L1BlockRef,
+    },
+    FinalizedUpdate(L2BlockRef),
+    /// Build a block from attributes (derived, or the sequencer's).
+    BuildStart(Box<AttributesWithParent>),
+    BuildStarted(Box<BuildJob>),
+    /// Fetch the built payload.
+    BuildSeal(Box<BuildJob>),
+    BuildSealed(Box<SealedBlock>),
+    BuildInvalid {
+        attributes: Box<AttributesWithParent>,
+        err: String,
+    },
+    /// Stop a build job without inserting it.
+    BuildCancel {
+        info: PayloadInfo,
+        force: bool,
+    },
+    InvalidPayloadAttributes {
+        attributes: Box<AttributesWithParent>,
+        err: String,
+    },
+    PayloadSealInvalid {
+        job: Box<BuildJob>,
+        err: String,
+    },
+    PayloadSealExpired {
+        job: Box<BuildJob>,
+        err: String,
+    },
+    /// Insert a sealed payload.
+    PayloadProcess(Box<SealedBlock>),
+    PayloadSuccess(Box<SealedBlock>),
+    PayloadInvalid {
+        block: BlockId,
+        err: String,
+    },
+    /// An unsafe block from gossip (or admin_postUnsafePayload) for the unsafe queue.
+    ReceivedUnsafePayload(Box<ExecutionPayloadEnvelope>),
+    /// The finalizer found a new finalized L2 block.
+    PromoteFinalized(L2BlockRef),
+    TryFinalize,
+    /// The L1 safe / finalized heads moved (from the epoch poller).
+    L1SafeUpdated(L1BlockRef),
+    L1FinalizedUpdated(L1BlockRef),
+    /// The answer to an engine request.
+    EngineReplied {
+        id: u64,
+        result: Result<EngineReply, EngineError>,
     },
 
     // -- lifecycle --
@@ -126,17 +208,41 @@ impl Event {
             Event::PipelineStep { .. } => "pipeline-step",
             Event::DerivedAttributes(_) => "derived-attributes",
             Event::ConfirmReceivedAttributes => "confirm-received-attributes",
-            Event::DepositsOnlyAttributesRequest { .. } => {
-                "deposits-only-payload-attributes-request"
-            }
+            Event::DepositsOnlyAttributesRequest { .. } => "deposits-only-payload-attributes-request",
             Event::DeriverL1Status { .. } => "deriver-l1-status",
             Event::ExhaustedL1 { .. } => "exhausted-l1",
             Event::ChainDataArrived(_) => "chain-data-arrived",
             Event::L1HeadUpdated(_) => "l1-head-updated",
+            Event::L1PollFailed { .. } => "l1-poll-failed",
             Event::ResetPipelineRequest => "reset-pipeline-request",
             Event::DeriverIdle => "derivation-idle",
             Event::DeriverMore => "deriver-more",
-            Event::EngineResetConfirmed => "engine-reset-confirmed",
+            Event::EngineResetConfirmed(_) => "engine-reset-confirmed",
+            Event::ForkchoiceUpdate(_) => "forkchoice-update",
+            Event::UnsafeUpdate(_) => "unsafe-update",
+            Event::PendingSafeUpdate { .. } => "pending-safe-update",
+            Event::LocalSafeUpdate { .. } => "local-safe-update",
+            Event::SafeConsolidated { .. } => "safe-consolidated",
+            Event::SafeDerived { .. } => "safe-derived",
+            Event::FinalizedUpdate(_) => "finalized-update",
+            Event::BuildStart(_) => "build-start",
+            Event::BuildStarted(_) => "build-started",
+            Event::BuildSeal(_) => "build-seal",
+            Event::BuildSealed(_) => "build-sealed",
+            Event::BuildInvalid { .. } => "build-invalid",
+            Event::BuildCancel { .. } => "build-cancel",
+            Event::InvalidPayloadAttributes { .. } => "invalid-payload-attributes",
+            Event::PayloadSealInvalid { .. } => "payload-seal-invalid",
+            Event::PayloadSealExpired { .. } => "payload-seal-expired-error",
+            Event::PayloadProcess(_) => "payload-process",
+            Event::PayloadSuccess(_) => "payload-success",
+            Event::PayloadInvalid { .. } => "payload-invalid",
+            Event::ReceivedUnsafePayload(_) => "received-unsafe-payload",
+            Event::PromoteFinalized(_) => "promote-finalized",
+            Event::TryFinalize => "try-finalize",
+            Event::L1SafeUpdated(_) => "l1-safe-updated",
+            Event::L1FinalizedUpdated(_) => "l1-finalized-updated",
+            Event::EngineReplied { .. } => "engine-replied",
             Event::ConfirmPipelineReset => "confirm-pipeline-reset",
             Event::ResetEngineRequest => "reset-engine-request",
             Event::TryBackupUnsafeReorg => "try-backup-unsafe-reorg",
@@ -153,6 +259,10 @@ impl Event {
 pub enum Request {
     /// Chain data for the derivation caches; answered with `Event::ChainDataArrived`.
     Fetch(FetchRequest),
+    /// An Engine API call; answered with `Event::EngineReplied` carrying the same id.
+    Engine { id: u64, call: EngineCall },
+    /// Poll an L1 label; answered with `L1HeadUpdated` (etc.) or `L1PollFailed`.
+    PollL1(crate::driver::l1_poll::L1Label),
 }
 
 /// Where derivers put the events and requests they produce. Bounded: past the cap, events are
@@ -198,11 +308,7 @@ impl Emitter {
                 "event queue full ({} events), dropping event {} from {}",
                 self.queue.len(),
                 ev.name(),
-                if self.current.is_empty() {
-                    "driver"
-                } else {
-                    self.current
-                }
+                if self.current.is_empty() { "driver" } else { self.current }
             );
             return;
         }

@@ -47,19 +47,11 @@ pub struct System {
 
 impl System {
     pub fn new(cap: usize, clock: Clock) -> Self {
-        System {
-            derivers: Vec::new(),
-            out: Emitter::with_cap(cap),
-            clock,
-        }
+        System { derivers: Vec::new(), out: Emitter::with_cap(cap), clock }
     }
 
     /// Adds a deriver; events fan out to derivers in registration order.
-    pub fn register(
-        &mut self,
-        name: &'static str,
-        d: Box<dyn Deriver>,
-    ) -> Result<(), DuplicateDeriver> {
+    pub fn register(&mut self, name: &'static str, d: Box<dyn Deriver>) -> Result<(), DuplicateDeriver> {
         if self.derivers.iter().any(|(n, _)| *n == name) {
             return Err(DuplicateDeriver(name));
         }
@@ -79,10 +71,7 @@ impl System {
 
     /// A registered deriver by name and concrete type.
     pub fn get<T: 'static>(&self, name: &str) -> Option<&T> {
-        self.derivers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, d)| d.as_any().downcast_ref::<T>())
+        self.derivers.iter().find(|(n, _)| *n == name).and_then(|(_, d)| d.as_any().downcast_ref::<T>())
     }
 
     pub fn get_mut<T: 'static>(&mut self, name: &str) -> Option<&mut T> {
@@ -154,9 +143,7 @@ impl System {
             let t0 = (self.clock)();
             let handled = d.on_event(ev, now, &mut self.out);
             if handled {
-                self.out
-                    .log
-                    .on_derive(name, ev, (self.clock)().saturating_duration_since(t0));
+                self.out.log.on_derive(name, ev, (self.clock)().saturating_duration_since(t0));
             }
             effect |= handled;
         }
@@ -167,10 +154,7 @@ impl System {
 
     /// The earliest deadline any deriver asked for.
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
-        self.derivers
-            .iter()
-            .filter_map(|(_, d)| d.poll_timeout())
-            .min_by_key(|(t, _)| *t)
+        self.derivers.iter().filter_map(|(_, d)| d.poll_timeout()).min_by_key(|(t, _)| *t)
     }
 
     /// Lets every deriver fire its due timers.
@@ -201,9 +185,7 @@ mod tests {
 
     impl Deriver for Recorder {
         fn on_event(&mut self, ev: &Event, _now: Now, out: &mut Emitter) -> bool {
-            self.log
-                .borrow_mut()
-                .push(format!("{}:{}", self.name, ev.name()));
+            self.log.borrow_mut().push(format!("{}:{}", self.name, ev.name()));
             match ev {
                 Event::StepReq { .. } if self.name == "a" => {
                     out.emit(Event::Step);
@@ -218,22 +200,8 @@ mod tests {
     fn system(log: &Log) -> System {
         let t0 = now().mono;
         let mut s = System::new(MAX_QUEUED_EVENTS, Box::new(move || t0));
-        s.register(
-            "a",
-            Box::new(Recorder {
-                name: "a",
-                log: log.clone(),
-            }),
-        )
-        .unwrap();
-        s.register(
-            "b",
-            Box::new(Recorder {
-                name: "b",
-                log: log.clone(),
-            }),
-        )
-        .unwrap();
+        s.register("a", Box::new(Recorder { name: "a", log: log.clone() })).unwrap();
+        s.register("b", Box::new(Recorder { name: "b", log: log.clone() })).unwrap();
         s
     }
 
@@ -245,23 +213,14 @@ mod tests {
     fn fifo_order_and_fan_out() {
         let log = Log::default();
         let mut s = system(&log);
-        s.emit(Event::StepReq {
-            reset_backoff: false,
-        });
+        s.emit(Event::StepReq { reset_backoff: false });
         s.emit(Event::DeriverIdle);
         s.drain(now()).unwrap();
         // Both derivers see each event in registration order; the Step emitted while handling
         // the first event runs after the already-queued DeriverIdle.
         assert_eq!(
             *log.borrow(),
-            vec![
-                "a:step-req",
-                "b:step-req",
-                "a:derivation-idle",
-                "b:derivation-idle",
-                "a:step",
-                "b:step"
-            ]
+            vec!["a:step-req", "b:step-req", "a:derivation-idle", "b:derivation-idle", "a:step", "b:step"]
         );
         assert_eq!(s.pending(), 0);
         let m = s.metrics().get("step").unwrap();
@@ -272,13 +231,7 @@ mod tests {
     fn duplicate_names_are_rejected() {
         let log = Log::default();
         let mut s = system(&log);
-        let dup = s.register(
-            "a",
-            Box::new(Recorder {
-                name: "a",
-                log: log.clone(),
-            }),
-        );
+        let dup = s.register("a", Box::new(Recorder { name: "a", log: log.clone() }));
         assert_eq!(dup, Err(DuplicateDeriver("a")));
         assert!(s.get::<Recorder>("b").is_some());
         assert!(s.unregister("b").is_some());
@@ -290,14 +243,7 @@ mod tests {
         let log = Log::default();
         let t0 = now().mono;
         let mut s = System::new(3, Box::new(move || t0));
-        s.register(
-            "a",
-            Box::new(Recorder {
-                name: "a",
-                log: log.clone(),
-            }),
-        )
-        .unwrap();
+        s.register("a", Box::new(Recorder { name: "a", log: log.clone() })).unwrap();
         for _ in 0..5 {
             s.emit(Event::DeriverMore);
         }
@@ -357,28 +303,14 @@ mod tests {
         let n = now();
         let t0 = n.mono;
         let mut s = System::new(16, Box::new(move || t0));
-        s.register(
-            "late",
-            Box::new(Timer(Some(n.mono + Duration::from_secs(5)), 0)),
-        )
-        .unwrap();
-        s.register(
-            "early",
-            Box::new(Timer(Some(n.mono + Duration::from_secs(1)), 0)),
-        )
-        .unwrap();
-        assert_eq!(
-            s.poll_timeout(),
-            Some((n.mono + Duration::from_secs(1), "timer"))
-        );
+        s.register("late", Box::new(Timer(Some(n.mono + Duration::from_secs(5)), 0))).unwrap();
+        s.register("early", Box::new(Timer(Some(n.mono + Duration::from_secs(1)), 0))).unwrap();
+        assert_eq!(s.poll_timeout(), Some((n.mono + Duration::from_secs(1), "timer")));
         s.handle_timeout(n);
         assert_eq!(s.pending(), 0);
         s.handle_timeout(n.advance(Duration::from_secs(1)));
         assert_eq!(s.pending(), 1);
         assert_eq!(s.get::<Timer>("early").unwrap().1, 1);
-        assert_eq!(
-            s.poll_timeout().map(|t| t.0),
-            Some(n.mono + Duration::from_secs(5))
-        );
+        assert_eq!(s.poll_timeout().map(|t| t.0), Some(n.mono + Duration::from_secs(5)));
     }
 }

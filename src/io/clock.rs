@@ -6,10 +6,7 @@ use crate::time::Now;
 
 /// Reads the monotonic and wall clocks together.
 pub fn now() -> Now {
-    let unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     Now::new(Instant::now(), unix_ms)
 }
 
@@ -20,9 +17,6 @@ pub fn mono() -> Instant {
 
 /// A seed for jitter RNGs that differs between runs.
 pub fn seed() -> u64 {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     n ^ (std::process::id() as u64).rotate_left(32)
 }

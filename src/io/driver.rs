@@ -56,11 +56,8 @@ impl Shell {
     pub fn new(watch_signals: bool) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let signals = if watch_signals {
-            Some(SignalWatch::register(poll.registry(), SIGNALS)?)
-        } else {
-            None
-        };
+        let signals =
+            if watch_signals { Some(SignalWatch::register(poll.registry(), SIGNALS)?) } else { None };
         let (completions, completions_rx) = Completions::new(waker.clone());
         Ok(Shell {
             poll,
@@ -132,11 +129,7 @@ pub fn run(node: &mut Node) -> Exit {
                     }
                 }
                 SIGNALS => {
-                    let action = node
-                        .shell
-                        .signals
-                        .as_mut()
-                        .map_or(SignalAction::None, |s| s.on_readable());
+                    let action = node.shell.signals.as_mut().map_or(SignalAction::None, |s| s.on_readable());
                     match action {
                         SignalAction::None => {}
                         SignalAction::GracefulStop => {

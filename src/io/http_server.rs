@@ -166,10 +166,7 @@ impl HttpServer {
                     self.at_limit = false;
                     let _ = stream.set_nodelay(true);
                     let token = Token(self.base + 1 + i);
-                    if let Err(e) = self
-                        .registry
-                        .register(&mut stream, token, Interest::READABLE)
-                    {
+                    if let Err(e) = self.registry.register(&mut stream, token, Interest::READABLE) {
                         log::warn!("failed to register HTTP connection: {e}");
                         continue;
                     }
@@ -229,13 +226,7 @@ impl Drop for HttpServer {
 
 impl Slot {
     /// Reads, serves and writes until nothing moves, the budget is spent or the socket fails.
-    fn pump(
-        &mut self,
-        kind: Listener,
-        now: Now,
-        scratch: &mut [u8],
-        svc: &mut dyn Service,
-    ) -> Pumped {
+    fn pump(&mut self, kind: Listener, now: Now, scratch: &mut [u8], svc: &mut dyn Service) -> Pumped {
         for _ in 0..PUMP_BUDGET {
             let mut progress = false;
             while self.http.wants_input() {
@@ -246,8 +237,7 @@ impl Slot {
                         break;
                     }
                     Ok(n) => {
-                        self.http
-                            .handle_input(now.mono, scratch.get(..n).unwrap_or(&[]));
+                        self.http.handle_input(now.mono, scratch.get(..n).unwrap_or(&[]));
                         progress = true;
                         // One chunk per round keeps a fast sender from monopolising the loop.
                         break;
@@ -309,15 +299,8 @@ impl Slot {
         if want == self.writable {
             return;
         }
-        let interest = if want {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if registry
-            .reregister(&mut self.stream, token, interest)
-            .is_ok()
-        {
+        let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        if registry.reregister(&mut self.stream, token, interest).is_ok() {
             self.writable = want;
         }
     }
@@ -343,15 +326,7 @@ mod tests {
 
     fn server(poll: &Poll, max_conns: usize) -> HttpServer {
         let addr = "127.0.0.1:0".parse().unwrap();
-        HttpServer::bind(
-            poll,
-            Listener::Rpc,
-            addr,
-            1000,
-            max_conns,
-            Limits::default(),
-        )
-        .unwrap()
+        HttpServer::bind(poll, Listener::Rpc, addr, 1000, max_conns, Limits::default()).unwrap()
     }
 
     /// Runs the loop until `done` holds or two seconds pass.
@@ -359,8 +334,7 @@ mod tests {
         let mut events = Events::with_capacity(64);
         let end = Instant::now() + Duration::from_secs(2);
         while !done(srv) && Instant::now() < end {
-            poll.poll(&mut events, Some(Duration::from_millis(10)))
-                .unwrap();
+            poll.poll(&mut events, Some(Duration::from_millis(10))).unwrap();
             let now = crate::io::clock::now();
             for ev in events.iter() {
                 assert!(srv.on_ready(ev.token(), now, &mut Sized));
@@ -396,11 +370,7 @@ mod tests {
         b.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         run(&mut poll, &mut srv, |s| s.at_limit);
         let mut buf = [0u8; 1];
-        assert_eq!(
-            b.read(&mut buf).unwrap_or(0),
-            0,
-            "second connection not closed"
-        );
+        assert_eq!(b.read(&mut buf).unwrap_or(0), 0, "second connection not closed");
         a.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         a.write_all(b"GET /3 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         let reader = std::thread::spawn(move || read_response(&mut a, 3));
@@ -415,18 +385,12 @@ mod tests {
         let mut c = StdStream::connect(srv.local_addr()).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let n = 8 * 1024 * 1024;
-        c.write_all(format!("GET /{n} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
-            .unwrap();
+        c.write_all(format!("GET /{n} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).unwrap();
         // The client does not read: the kernel buffers fill and the server waits for WRITABLE.
-        run(&mut poll, &mut srv, |s| {
-            s.conns.iter().flatten().any(|slot| slot.writable)
-        });
+        run(&mut poll, &mut srv, |s| s.conns.iter().flatten().any(|slot| slot.writable));
         let reader = std::thread::spawn(move || read_response(&mut c, n));
         run(&mut poll, &mut srv, |_| reader.is_finished());
         let got = reader.join().unwrap();
-        assert_eq!(
-            got.len() - got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4,
-            n
-        );
+        assert_eq!(got.len() - got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4, n);
     }
 }

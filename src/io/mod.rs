@@ -7,7 +7,10 @@
 pub mod clock;
 pub mod driver;
 pub mod http_server;
+pub mod jwt;
 pub mod log;
 pub mod procfs;
+pub mod rpc_client;
 pub mod signals;
+pub mod upstream;
 pub mod workers;

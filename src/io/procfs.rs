@@ -28,12 +28,7 @@ fn parse(stat: &str, status: &str, boot: &str, limits: &str, open_fds: f64) -> O
     // `rest` starts at field 3 (state); utime/stime are fields 14/15, starttime field 22.
     let field = |n: usize| -> Option<f64> { fields.get(n.checked_sub(3)?)?.parse().ok() };
     let (utime, stime, start) = (field(14)?, field(15)?, field(22)?);
-    let btime: f64 = boot
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
+    let btime: f64 = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
     let kb = |key: &str| -> Option<f64> {
         let v = status.lines().find_map(|l| l.strip_prefix(key))?;
         let n: f64 = v.trim().trim_end_matches("kB").trim().parse().ok()?;
@@ -63,8 +58,7 @@ mod tests {
         0 0 0 17 1 0 0 0 0 0\n";
     const STATUS: &str = "Name:\top-lite\nVmSize:\t  102400 kB\nVmRSS:\t    10240 kB\n";
     const BOOT: &str = "cpu  1 2 3 4\nbtime 1700000000\nprocesses 10\n";
-    const LIMITS: &str =
-        "Limit                     Soft Limit           Hard Limit           Units\n\
+    const LIMITS: &str = "Limit                     Soft Limit           Hard Limit           Units\n\
         Max open files            1024                 1048576              files\n";
 
     #[test]
@@ -76,10 +70,7 @@ mod tests {
         assert_eq!(p.virtual_bytes, 104_857_600.0);
         assert_eq!((p.open_fds, p.max_fds), (7.0, 1024.0));
         let unlimited = LIMITS.replace("1024   ", "unlimited");
-        assert!(parse(STAT, STATUS, BOOT, &unlimited, 7.0)
-            .unwrap()
-            .max_fds
-            .is_infinite());
+        assert!(parse(STAT, STATUS, BOOT, &unlimited, 7.0).unwrap().max_fds.is_infinite());
     }
 
     #[test]

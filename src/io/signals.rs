@@ -23,10 +23,7 @@ impl SignalWatch {
     pub fn register(registry: &Registry, token: Token) -> std::io::Result<Self> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         registry.register(&mut signals, token, Interest::READABLE)?;
-        Ok(SignalWatch {
-            signals,
-            received: 0,
-        })
+        Ok(SignalWatch { signals, received: 0 })
     }
 
     /// Reads pending signals.
@@ -36,9 +33,7 @@ impl SignalWatch {
             self.received += 1;
             let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
             if self.received == 1 {
-                ::log::info!(
-                    "received {name}, stopping gracefully (send again to exit immediately)"
-                );
+                ::log::info!("received {name}, stopping gracefully (send again to exit immediately)");
                 action = SignalAction::GracefulStop;
             } else {
                 ::log::warn!("received {name} again, exiting immediately");

@@ -40,10 +40,7 @@ pub struct Completions<R> {
 
 impl<R> Clone for Completions<R> {
     fn clone(&self) -> Self {
-        Completions {
-            tx: self.tx.clone(),
-            waker: self.waker.clone(),
-        }
+        Completions { tx: self.tx.clone(), waker: self.waker.clone() }
     }
 }
 
@@ -82,21 +79,15 @@ impl<J: Send + 'static> Worker<J> {
         mut handler: impl FnMut(J) -> R + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<J>(queue_cap);
-        let handle = thread::Builder::new()
-            .name(name.to_string())
-            .stack_size(WORKER_STACK)
-            .spawn(move || {
+        let handle =
+            thread::Builder::new().name(name.to_string()).stack_size(WORKER_STACK).spawn(move || {
                 while let Ok(job) = rx.recv() {
                     if !done.send(handler(job)) {
                         break;
                     }
                 }
             })?;
-        Ok(Worker {
-            name: name.to_string(),
-            tx: Some(tx),
-            handle: Some(handle),
-        })
+        Ok(Worker { name: name.to_string(), tx: Some(tx), handle: Some(handle) })
     }
 
     pub fn name(&self) -> &str {
@@ -154,9 +145,7 @@ mod tests {
                         break;
                     }
                 }
-                let n: u64 = line.split_whitespace().nth(1).unwrap()[1..]
-                    .parse()
-                    .unwrap();
+                let n: u64 = line.split_whitespace().nth(1).unwrap()[1..].parse().unwrap();
                 thread::sleep(Duration::from_millis(n));
                 let body = (n * 2).to_string();
                 write!(
@@ -176,19 +165,11 @@ mod tests {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
         let (done, rx) = Completions::<Result<u64, String>>::new(waker);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
         let mut w = Worker::spawn("test-http", 2, done, move |n: u64| {
-            let mut resp = agent
-                .get(&format!("{base}/{n}"))
-                .call()
-                .map_err(|e| e.to_string())?;
-            let body = resp
-                .body_mut()
-                .read_to_string()
-                .map_err(|e| e.to_string())?;
+            let mut resp = agent.get(&format!("{base}/{n}")).call().map_err(|e| e.to_string())?;
+            let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
             body.trim().parse::<u64>().map_err(|e| e.to_string())
         })
         .unwrap();
@@ -203,8 +184,7 @@ mod tests {
         let mut got = Vec::new();
         let mut events = Events::with_capacity(8);
         while got.len() < 4 {
-            poll.poll(&mut events, Some(Duration::from_secs(5)))
-                .unwrap();
+            poll.poll(&mut events, Some(Duration::from_secs(5))).unwrap();
             assert!(!events.is_empty(), "no wake-up within 5 s");
             while let Ok(r) = rx.try_recv() {
                 got.push(r.unwrap());

@@ -100,10 +100,7 @@ impl SingularBatch {
 
     /// Returns the L1 origin the batch names.
     pub fn epoch(&self) -> BlockId {
-        BlockId {
-            hash: self.epoch_hash,
-            number: self.epoch_num,
-        }
+        BlockId { hash: self.epoch_hash, number: self.epoch_num }
     }
 }
 
@@ -189,14 +186,8 @@ mod tests {
     #[test]
     fn rejects_unknown_types_and_bad_lists() {
         assert_eq!(BatchData::decode(&[]), Err(BatchError::Empty));
-        assert_eq!(
-            BatchData::decode(&[2, 0xc0]),
-            Err(BatchError::UnknownType(2))
-        );
-        assert!(matches!(
-            BatchData::decode(&[1]),
-            Err(BatchError::Span(SpanBatchError::Truncated(_)))
-        ));
+        assert_eq!(BatchData::decode(&[2, 0xc0]), Err(BatchError::UnknownType(2)));
+        assert!(matches!(BatchData::decode(&[1]), Err(BatchError::Span(SpanBatchError::Truncated(_)))));
         let head = |o: &mut Vec<u8>| {
             rlp::put_bytes(o, &[0; 32]);
             rlp::put_u64(o, 1);
@@ -208,18 +199,12 @@ mod tests {
             rlp::put_list(o, |_| {});
             rlp::put_u64(o, 1);
         });
-        assert_eq!(
-            SingularBatch::decode(&one_too_many),
-            Err(RlpError::TrailingBytes)
-        );
+        assert_eq!(SingularBatch::decode(&one_too_many), Err(RlpError::TrailingBytes));
         let list_as_tx = rlp::encode_list(|o| {
             head(o);
             rlp::put_list(o, |o| rlp::put_list(o, |_| {}));
         });
-        assert_eq!(
-            SingularBatch::decode(&list_as_tx),
-            Err(RlpError::UnexpectedList)
-        );
+        assert_eq!(SingularBatch::decode(&list_as_tx), Err(RlpError::UnexpectedList));
     }
 
     #[test]

@@ -68,10 +68,7 @@ pub fn decode_blob(blob: &[u8]) -> Result<Vec<u8>, BlobError> {
     if blob.len() != BLOB_SIZE {
         return Err(BlobError::WrongSize(blob.len()));
     }
-    let (version, len) = (
-        blob[1],
-        u32::from_be_bytes([0, blob[2], blob[3], blob[4]]) as usize,
-    );
+    let (version, len) = (blob[1], u32::from_be_bytes([0, blob[2], blob[3], blob[4]]) as usize);
     if version != ENCODING_VERSION {
         return Err(BlobError::BadVersion(version));
     }
@@ -119,10 +116,7 @@ pub fn encode_blob(data: &[u8]) -> Result<Vec<u8>, BlobError> {
     stream[1..4].copy_from_slice(&(data.len() as u32).to_be_bytes()[1..]);
     stream[4..4 + data.len()].copy_from_slice(data);
     let mut blob = vec![0u8; BLOB_SIZE];
-    for (chunk, round) in blob
-        .chunks_exact_mut(128)
-        .zip(stream.chunks_exact(ROUND_BYTES))
-    {
+    for (chunk, round) in blob.chunks_exact_mut(128).zip(stream.chunks_exact(ROUND_BYTES)) {
         let (x, y, z) = (round[31], round[63], round[95]);
         let top = [
             x & 0b0011_1111,
@@ -167,10 +161,7 @@ mod tests {
         data[59] = 0xff;
         data[91] = 0xff;
         let blob = encode_blob(&data).unwrap();
-        assert_eq!(
-            [blob[0], blob[32], blob[64], blob[96]],
-            [0x3f, 0x3f, 0x3f, 0x3f]
-        );
+        assert_eq!([blob[0], blob[32], blob[64], blob[96]], [0x3f, 0x3f, 0x3f, 0x3f]);
         assert_eq!(decode_blob(&blob).unwrap(), data);
     }
 
@@ -225,10 +216,7 @@ mod tests {
         let mut b = encode_blob(&[7; 10]).unwrap();
         b[96] = 0x01;
         assert!(matches!(decode_blob(&b), Err(BlobError::TrailingData(_))));
-        assert_eq!(
-            decode_blob(&good[1..]),
-            Err(BlobError::WrongSize(BLOB_SIZE - 1))
-        );
+        assert_eq!(decode_blob(&good[1..]), Err(BlobError::WrongSize(BLOB_SIZE - 1)));
         // As in op-node, the first element's top bits are masked rather than checked.
         let mut b = good;
         b[0] |= 0xc0;

@@ -55,12 +55,9 @@ pub enum ChannelError {
 impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChannelError::IdMismatch { expected, got } => write!(
-                f,
-                "frame of channel {} added to channel {}",
-                to_hex(got),
-                to_hex(expected)
-            ),
+            ChannelError::IdMismatch { expected, got } => {
+                write!(f, "frame of channel {} added to channel {}", to_hex(got), to_hex(expected))
+            }
             ChannelError::AlreadyClosed => write!(f, "closing frame for a closed channel"),
             ChannelError::DuplicateFrame(n) => write!(f, "duplicate frame {n}"),
             ChannelError::PastEnd { number, end } => {
@@ -115,16 +112,9 @@ impl Channel {
 
     /// Buffers a frame included in `l1_inclusion_block`, or says why it was ignored (the checks
     /// are consensus rules: spec "Loading frames").
-    pub fn add_frame(
-        &mut self,
-        frame: Frame,
-        l1_inclusion_block: L1BlockRef,
-    ) -> Result<(), ChannelError> {
+    pub fn add_frame(&mut self, frame: Frame, l1_inclusion_block: L1BlockRef) -> Result<(), ChannelError> {
         if frame.channel_id != self.id {
-            return Err(ChannelError::IdMismatch {
-                expected: self.id,
-                got: frame.channel_id,
-            });
+            return Err(ChannelError::IdMismatch { expected: self.id, got: frame.channel_id });
         }
         if frame.is_last && self.closed {
             return Err(ChannelError::AlreadyClosed);
@@ -133,16 +123,10 @@ impl Channel {
             return Err(ChannelError::DuplicateFrame(frame.number));
         }
         if self.closed && frame.number >= self.end_frame_number {
-            return Err(ChannelError::PastEnd {
-                number: frame.number,
-                end: self.end_frame_number,
-            });
+            return Err(ChannelError::PastEnd { number: frame.number, end: self.end_frame_number });
         }
         if self.require_in_order && frame.number as usize != self.frames.len() {
-            return Err(ChannelError::OutOfOrder {
-                expected: self.frames.len(),
-                got: frame.number,
-            });
+            return Err(ChannelError::OutOfOrder { expected: self.frames.len(), got: frame.number });
         }
         if frame.is_last {
             self.end_frame_number = frame.number;
@@ -248,11 +232,7 @@ pub fn decompress(
     // RFC 1950 reserves the low nibbles 8 and 15 of the first byte for zlib.
     if matches!(first & 0x0f, 8 | 15) {
         let (data, end) = inflate_zlib(zlib_body(data)?, max_rlp_bytes);
-        return Ok(Decompressed {
-            data,
-            compression: Compression::Zlib,
-            end,
-        });
+        return Ok(Decompressed { data, compression: Compression::Zlib, end });
     }
     if first != CHANNEL_VERSION_BROTLI {
         return Err(ChannelError::UnknownCompression(first));
@@ -261,19 +241,12 @@ pub fn decompress(
         return Err(ChannelError::BrotliBeforeFjord);
     }
     let (data, end) = unbrotli(&data[1..], max_rlp_bytes);
-    Ok(Decompressed {
-        data,
-        compression: Compression::Brotli,
-        end,
-    })
+    Ok(Decompressed { data, compression: Compression::Brotli, end })
 }
 
 /// Reads the batches of decompressed channel data, stopping after the first error.
 pub fn read_batches(decompressed: &[u8]) -> BatchReader<'_> {
-    BatchReader {
-        rest: decompressed,
-        failed: false,
-    }
+    BatchReader { rest: decompressed, failed: false }
 }
 
 /// An iterator over the batches of a channel: a sequence of RLP strings, each `type ++ content`.
@@ -399,19 +372,11 @@ mod tests {
     const ID: ChannelId = [7; 16];
 
     fn frame(number: u16, data: &[u8], is_last: bool) -> Frame {
-        Frame {
-            channel_id: ID,
-            number,
-            data: data.to_vec(),
-            is_last,
-        }
+        Frame { channel_id: ID, number, data: data.to_vec(), is_last }
     }
 
     fn block(number: u64) -> L1BlockRef {
-        L1BlockRef {
-            number,
-            ..L1BlockRef::default()
-        }
+        L1BlockRef { number, ..L1BlockRef::default() }
     }
 
     fn batches(n: usize) -> Vec<u8> {
@@ -442,10 +407,7 @@ mod tests {
 
     fn brotli(data: &[u8]) -> Vec<u8> {
         let mut out = vec![CHANNEL_VERSION_BROTLI];
-        let params = brotli::enc::BrotliEncoderParams {
-            quality: 5,
-            ..Default::default()
-        };
+        let params = brotli::enc::BrotliEncoderParams { quality: 5, ..Default::default() };
         brotli::BrotliCompress(&mut &data[..], &mut out, &params).unwrap();
         out
     }
@@ -470,24 +432,15 @@ mod tests {
         let mut ch = Channel::new(ID, block(1), false);
         let mut other = frame(0, b"", false);
         other.channel_id = [8; 16];
-        assert!(matches!(
-            ch.add_frame(other, block(1)),
-            Err(ChannelError::IdMismatch { .. })
-        ));
+        assert!(matches!(ch.add_frame(other, block(1)), Err(ChannelError::IdMismatch { .. })));
         ch.add_frame(frame(0, b"a", false), block(1)).unwrap();
-        assert_eq!(
-            ch.add_frame(frame(0, b"x", false), block(1)),
-            Err(ChannelError::DuplicateFrame(0))
-        );
+        assert_eq!(ch.add_frame(frame(0, b"x", false), block(1)), Err(ChannelError::DuplicateFrame(0)));
         ch.add_frame(frame(5, b"late", false), block(1)).unwrap();
         ch.add_frame(frame(3, b"ddd", false), block(1)).unwrap();
         // Closing at 2 prunes 3 and 5, and resets the size as op-node does.
         ch.add_frame(frame(2, b"cc", true), block(1)).unwrap();
         assert_eq!(ch.size(), 2 + FRAME_OVERHEAD);
-        assert_eq!(
-            ch.add_frame(frame(4, b"", true), block(1)),
-            Err(ChannelError::AlreadyClosed)
-        );
+        assert_eq!(ch.add_frame(frame(4, b"", true), block(1)), Err(ChannelError::AlreadyClosed));
         assert_eq!(
             ch.add_frame(frame(3, b"", false), block(1)),
             Err(ChannelError::PastEnd { number: 3, end: 2 })
@@ -501,10 +454,7 @@ mod tests {
         let mut ch = Channel::new(ID, block(1), true);
         assert_eq!(
             ch.add_frame(frame(1, b"b", false), block(1)),
-            Err(ChannelError::OutOfOrder {
-                expected: 0,
-                got: 1
-            })
+            Err(ChannelError::OutOfOrder { expected: 0, got: 1 })
         );
         ch.add_frame(frame(0, b"a", false), block(1)).unwrap();
         ch.add_frame(frame(1, b"b", true), block(1)).unwrap();
@@ -529,61 +479,32 @@ mod tests {
         let item_len = plain.len() / 20;
         assert_eq!(read.len(), 100 / item_len + 1);
         assert!(read[..100 / item_len].iter().all(Result::is_ok));
-        assert_eq!(
-            read.last(),
-            Some(&Err(ChannelError::Rlp(RlpError::Truncated)))
-        );
-        assert_eq!(
-            decompress(&compress_to_vec_zlib(&plain, 6), 0, false)
-                .unwrap()
-                .data,
-            b""
-        );
+        assert_eq!(read.last(), Some(&Err(ChannelError::Rlp(RlpError::Truncated))));
+        assert_eq!(decompress(&compress_to_vec_zlib(&plain, 6), 0, false).unwrap().data, b"");
     }
 
     #[test]
     fn zlib_headers_as_go_reads_them() {
         assert_eq!(decompress(&[], 10, true), Err(ChannelError::EmptyData));
-        assert_eq!(
-            decompress(&[0x78], 10, true),
-            Err(ChannelError::BadZlibHeader)
-        );
+        assert_eq!(decompress(&[0x78], 10, true), Err(ChannelError::BadZlibHeader));
         // CM 15 is reserved for zlib but not a method Go inflates; CINFO 8 is too large a window.
-        assert_eq!(
-            decompress(&[0x7f, 0x00], 10, true),
-            Err(ChannelError::BadZlibHeader)
-        );
-        assert_eq!(
-            decompress(&[0x88, 0x1c], 10, true),
-            Err(ChannelError::BadZlibHeader)
-        );
-        assert_eq!(
-            decompress(&[0x78, 0x9d], 10, true),
-            Err(ChannelError::BadZlibHeader)
-        );
+        assert_eq!(decompress(&[0x7f, 0x00], 10, true), Err(ChannelError::BadZlibHeader));
+        assert_eq!(decompress(&[0x88, 0x1c], 10, true), Err(ChannelError::BadZlibHeader));
+        assert_eq!(decompress(&[0x78, 0x9d], 10, true), Err(ChannelError::BadZlibHeader));
         // FDICT with the empty dictionary's id is accepted; any other id is not.
         let raw = miniz_oxide::deflate::compress_to_vec(b"dict", 6);
         let with_id = |id: [u8; 4]| [&[0x78, 0xbb][..], &id, &raw].concat();
         let d = decompress(&with_id([0, 0, 0, 1]), 10, true).unwrap();
         assert_eq!(d.data, b"dict");
-        assert_eq!(
-            decompress(&with_id([0, 0, 0, 2]), 10, true),
-            Err(ChannelError::BadZlibHeader)
-        );
-        assert_eq!(
-            decompress(&[0x02, 0x00], 10, true),
-            Err(ChannelError::UnknownCompression(2))
-        );
+        assert_eq!(decompress(&with_id([0, 0, 0, 2]), 10, true), Err(ChannelError::BadZlibHeader));
+        assert_eq!(decompress(&[0x02, 0x00], 10, true), Err(ChannelError::UnknownCompression(2)));
     }
 
     #[test]
     fn brotli_only_after_fjord() {
         let plain = batches(5);
         let compressed = brotli(&plain);
-        assert_eq!(
-            decompress(&compressed, 1000, false),
-            Err(ChannelError::BrotliBeforeFjord)
-        );
+        assert_eq!(decompress(&compressed, 1000, false), Err(ChannelError::BrotliBeforeFjord));
         let d = decompress(&compressed, 1000, true).unwrap();
         assert_eq!(
             (&d.data[..], d.compression, d.end),
@@ -601,12 +522,7 @@ mod tests {
         let zeros = vec![0u8; 30 * LIMIT];
         let zlib = compress_to_vec_zlib(&zeros, 6);
         let brotli = brotli(&zeros);
-        assert!(
-            zlib.len() < 100_000 && brotli.len() < 100_000,
-            "{} {}",
-            zlib.len(),
-            brotli.len()
-        );
+        assert!(zlib.len() < 100_000 && brotli.len() < 100_000, "{} {}", zlib.len(), brotli.len());
         for bomb in [zlib, brotli] {
             let d = decompress(&bomb, LIMIT, true).unwrap();
             assert_eq!((d.data.len(), d.end), (LIMIT, StreamEnd::Limit));
@@ -621,10 +537,7 @@ mod tests {
         data.extend_from_slice(&batches(1));
         let read: Vec<_> = read_batches(&data).collect();
         assert_eq!(read.len(), 3);
-        assert_eq!(
-            read[2],
-            Err(ChannelError::Batch(BatchError::UnknownType(7)))
-        );
+        assert_eq!(read[2], Err(ChannelError::Batch(BatchError::UnknownType(7))));
         let listed = [0xc1, 0x80];
         assert_eq!(
             read_batches(&listed).collect::<Vec<_>>(),

@@ -23,8 +23,8 @@ pub const INVALIDATED_BLOCK_DOMAIN: u64 = 4;
 
 /// keccak256("TransactionDeposited(address,address,uint256,bytes)").
 pub const DEPOSIT_EVENT_TOPIC: B256 = B256([
-    0xb3, 0x81, 0x35, 0x68, 0xd9, 0x99, 0x1f, 0xc9, 0x51, 0x96, 0x1f, 0xcb, 0x4c, 0x78, 0x48, 0x93,
-    0x57, 0x42, 0x40, 0xa2, 0x89, 0x25, 0x60, 0x4d, 0x09, 0xfc, 0x57, 0x7c, 0x55, 0xbb, 0x7c, 0x32,
+    0xb3, 0x81, 0x35, 0x68, 0xd9, 0x99, 0x1f, 0xc9, 0x51, 0x96, 0x1f, 0xcb, 0x4c, 0x78, 0x48, 0x93, 0x57,
+    0x42, 0x40, 0xa2, 0x89, 0x25, 0x60, 0x4d, 0x09, 0xfc, 0x57, 0x7c, 0x55, 0xbb, 0x7c, 0x32,
 ]);
 
 /// The only deposit event version (topic 3).
@@ -66,31 +66,24 @@ impl fmt::Display for DepositError {
                 f,
                 "expected 4 event topics (event identity, indexed from, indexed to, indexed version), got {n}"
             ),
-            DepositError::NotDepositEvent(t) => write!(
-                f,
-                "invalid deposit event selector: {t}, expected {DEPOSIT_EVENT_TOPIC}"
-            ),
+            DepositError::NotDepositEvent(t) => {
+                write!(f, "invalid deposit event selector: {t}, expected {DEPOSIT_EVENT_TOPIC}")
+            }
             DepositError::IncompleteHeader(n) => {
                 write!(f, "incomplete opaqueData slice header ({n} bytes)")
             }
-            DepositError::Unaligned(n) => write!(
-                f,
-                "expected log data to be multiple of 32 bytes: got {n} bytes"
-            ),
+            DepositError::Unaligned(n) => {
+                write!(f, "expected log data to be multiple of 32 bytes: got {n} bytes")
+            }
             DepositError::BadOffset => write!(f, "invalid opaqueData slice header offset"),
             DepositError::BadLength => write!(f, "invalid opaqueData slice header length"),
             DepositError::UnknownVersion(v) => write!(f, "invalid deposit version, got {v}"),
             DepositError::OpaqueTooShort(n) => {
                 write!(f, "unexpected opaqueData length: {n}")
             }
-            DepositError::InReceipt {
-                receipt,
-                log,
-                error,
-            } => write!(
-                f,
-                "malformatted L1 deposit log in receipt {receipt}, log {log}: {error}"
-            ),
+            DepositError::InReceipt { receipt, log, error } => {
+                write!(f, "malformatted L1 deposit log in receipt {receipt}, log {log}: {error}")
+            }
         }
     }
 }
@@ -114,18 +107,12 @@ fn block_scoped_id(l1_block_hash: &B256, n: u64) -> B256 {
 
 /// Source hash of the user deposit emitted as log `log_index` (block-wide) of an L1 block.
 pub fn user_deposit_source(l1_block_hash: &B256, log_index: u64) -> B256 {
-    source_hash(
-        USER_DEPOSIT_DOMAIN,
-        &block_scoped_id(l1_block_hash, log_index),
-    )
+    source_hash(USER_DEPOSIT_DOMAIN, &block_scoped_id(l1_block_hash, log_index))
 }
 
 /// Source hash of the L1-info deposit of the `seq_number`-th L2 block of an epoch.
 pub fn l1_info_source(l1_block_hash: &B256, seq_number: u64) -> B256 {
-    source_hash(
-        L1_INFO_DEPOSIT_DOMAIN,
-        &block_scoped_id(l1_block_hash, seq_number),
-    )
+    source_hash(L1_INFO_DEPOSIT_DOMAIN, &block_scoped_id(l1_block_hash, seq_number))
 }
 
 /// Source hash of a network-upgrade deposit, identified by its intent string.
@@ -250,12 +237,10 @@ pub fn user_deposits(
             {
                 continue;
             }
-            let dep = decode_deposit_log(log, l1_block_hash, index).map_err(|e| {
-                DepositError::InReceipt {
-                    receipt: i,
-                    log: j,
-                    error: Box::new(e),
-                }
+            let dep = decode_deposit_log(log, l1_block_hash, index).map_err(|e| DepositError::InReceipt {
+                receipt: i,
+                log: j,
+                error: Box::new(e),
             })?;
             out.push(dep);
         }
@@ -284,10 +269,7 @@ mod tests {
 
     #[test]
     fn topic_is_keccak_of_event_signature() {
-        assert_eq!(
-            keccak256(b"TransactionDeposited(address,address,uint256,bytes)"),
-            DEPOSIT_EVENT_TOPIC
-        );
+        assert_eq!(keccak256(b"TransactionDeposited(address,address,uint256,bytes)"), DEPOSIT_EVENT_TOPIC);
     }
 
     #[test]
@@ -295,11 +277,7 @@ mod tests {
         let hash = B256([7; 32]);
         for to in [Some(Address([0x22; 20])), None] {
             for len in [0usize, 1, 31, 32, 45, 100] {
-                let mut dep = DepositTx {
-                    to,
-                    input: Bytes(vec![0x5a; len]),
-                    ..sample()
-                };
+                let mut dep = DepositTx { to, input: Bytes(vec![0x5a; len]), ..sample() };
                 let log = encode_deposit_log(&Address([9; 20]), &dep);
                 dep.source_hash = user_deposit_source(&hash, 3);
                 assert_eq!(decode_deposit_log(&log, &hash, 3), Ok(dep));
@@ -339,14 +317,7 @@ mod tests {
         l.data.0[40] = 1;
         assert_eq!(decode(&l), Err(DepositError::BadLength));
         let mut l = good;
-        l.data = Bytes(
-            [
-                &U256::from_u64(32).0[..],
-                &U256::from_u64(72).0[..],
-                &[0u8; 96][..],
-            ]
-            .concat(),
-        );
+        l.data = Bytes([&U256::from_u64(32).0[..], &U256::from_u64(72).0[..], &[0u8; 96][..]].concat());
         assert_eq!(decode(&l), Err(DepositError::OpaqueTooShort(72)));
     }
 
@@ -377,11 +348,8 @@ mod tests {
     fn collects_from_successful_receipts_with_block_log_index() {
         let contract = Address([0x42; 20]);
         let dep_log = encode_deposit_log(&contract, &sample());
-        let other = Log {
-            address: Address([1; 20]),
-            topics: vec![DEPOSIT_EVENT_TOPIC],
-            data: Bytes::default(),
-        };
+        let other =
+            Log { address: Address([1; 20]), topics: vec![DEPOSIT_EVENT_TOPIC], data: Bytes::default() };
         let receipt = |success, logs: Vec<Log>| Receipt {
             tx_type: 2,
             success,
@@ -399,21 +367,11 @@ mod tests {
         let hash = B256([3; 32]);
         let deps = user_deposits(&receipts, &contract, &hash).unwrap();
         let sources: Vec<B256> = deps.iter().map(|d| d.source_hash).collect();
-        assert_eq!(
-            sources,
-            vec![user_deposit_source(&hash, 1), user_deposit_source(&hash, 4)]
-        );
+        assert_eq!(sources, vec![user_deposit_source(&hash, 1), user_deposit_source(&hash, 4)]);
 
         let mut bad = encode_deposit_log(&contract, &sample());
         bad.topics.pop();
         let err = user_deposits(&[receipt(true, vec![bad])], &contract, &hash).unwrap_err();
-        assert!(matches!(
-            err,
-            DepositError::InReceipt {
-                receipt: 0,
-                log: 0,
-                ..
-            }
-        ));
+        assert!(matches!(err, DepositError::InReceipt { receipt: 0, log: 0, .. }));
     }
 }

@@ -104,9 +104,7 @@ impl Eip1559Params {
     /// Checks the Holocene rule: a zero denominator needs a zero elasticity.
     pub fn validate(self) -> Result<(), Eip1559Error> {
         if self.denominator == 0 && self.elasticity != 0 {
-            return Err(Eip1559Error::ZeroDenominator {
-                elasticity: self.elasticity,
-            });
+            return Err(Eip1559Error::ZeroDenominator { elasticity: self.elasticity });
         }
         Ok(())
     }
@@ -142,10 +140,7 @@ impl ExtraData {
     ) -> Result<Self, Eip1559Error> {
         let params = Eip1559Params::from_b64(params);
         params.validate()?;
-        Ok(ExtraData {
-            params: params.or_default(chain)?,
-            min_base_fee,
-        })
+        Ok(ExtraData { params: params.or_default(chain)?, min_base_fee })
     }
 
     /// The 9-byte Holocene or, with a minimum base fee, 17-byte Jovian encoding.
@@ -173,10 +168,7 @@ impl ExtraData {
     /// Decodes the 9-byte Holocene format (op-geth `ValidateHoloceneExtraData`).
     pub fn decode_holocene(extra: &[u8]) -> Result<Self, Eip1559Error> {
         let params = versioned(extra, HOLOCENE_EXTRA_DATA_VERSION, HOLOCENE_EXTRA_DATA_LEN)?;
-        Ok(ExtraData {
-            params,
-            min_base_fee: None,
-        })
+        Ok(ExtraData { params, min_base_fee: None })
     }
 
     /// Decodes the 17-byte Jovian format (op-geth `ValidateJovianExtraData`).
@@ -184,19 +176,12 @@ impl ExtraData {
         let params = versioned(extra, JOVIAN_EXTRA_DATA_VERSION, JOVIAN_EXTRA_DATA_LEN)?;
         let mut m = [0u8; 8];
         m.copy_from_slice(extra.get(9..17).unwrap_or(&[0; 8]));
-        Ok(ExtraData {
-            params,
-            min_base_fee: Some(u64::from_be_bytes(m)),
-        })
+        Ok(ExtraData { params, min_base_fee: Some(u64::from_be_bytes(m)) })
     }
 
     /// Validates and decodes the extraData of an L2 block at time `t` by the forks active then
     /// (op-geth `ValidateOptimismExtraData` + `DecodeOptimismExtraData`); None before Holocene.
-    pub fn decode_at(
-        cfg: &RollupConfig,
-        t: u64,
-        extra: &[u8],
-    ) -> Result<Option<Self>, Eip1559Error> {
+    pub fn decode_at(cfg: &RollupConfig, t: u64, extra: &[u8]) -> Result<Option<Self>, Eip1559Error> {
         if cfg.is_active(Fork::Jovian, t) {
             Self::decode_jovian(extra).map(Some)
         } else if cfg.is_active(Fork::Holocene, t) {
@@ -211,23 +196,13 @@ impl ExtraData {
 
 fn versioned(extra: &[u8], version: u8, len: usize) -> Result<Eip1559Params, Eip1559Error> {
     if extra.len() != len {
-        return Err(Eip1559Error::BadLength {
-            expected: len,
-            got: extra.len(),
-        });
+        return Err(Eip1559Error::BadLength { expected: len, got: extra.len() });
     }
     let got = extra.first().copied().unwrap_or_default();
     if got != version {
-        return Err(Eip1559Error::BadVersion {
-            expected: version,
-            got,
-        });
+        return Err(Eip1559Error::BadVersion { expected: version, got });
     }
-    let params = extra
-        .get(1..9)
-        .and_then(B64::from_slice)
-        .map(Eip1559Params::from_b64)
-        .unwrap_or_default();
+    let params = extra.get(1..9).and_then(B64::from_slice).map(Eip1559Params::from_b64).unwrap_or_default();
     params.validate()?;
     Ok(params)
 }
@@ -243,19 +218,13 @@ mod tests {
         let e = ExtraData::from_attributes(B64::ZERO, None, &chain).unwrap();
         assert_eq!(e.encode(), [0, 0, 0, 0, 250, 0, 0, 0, 6]);
         let e = ExtraData::from_attributes(B64([0, 0, 0, 8, 0, 0, 0, 2]), Some(7), &chain).unwrap();
-        assert_eq!(
-            e.encode(),
-            [1, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7]
-        );
+        assert_eq!(e.encode(), [1, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7]);
         assert_eq!(ExtraData::decode(&e.encode()), Ok(e));
         assert_eq!(
             ExtraData::from_attributes(B64([0, 0, 0, 0, 0, 0, 0, 2]), None, &chain),
             Err(Eip1559Error::ZeroDenominator { elasticity: 2 })
         );
-        let huge = ChainOpConfig {
-            eip1559_denominator_canyon: 1 << 32,
-            ..chain
-        };
+        let huge = ChainOpConfig { eip1559_denominator_canyon: 1 << 32, ..chain };
         assert_eq!(
             ExtraData::from_attributes(B64::ZERO, None, &huge),
             Err(Eip1559Error::DenominatorOverflow(1 << 32))
@@ -266,10 +235,7 @@ mod tests {
     fn rejects_bad_extra_data() {
         assert_eq!(
             ExtraData::decode_holocene(&[1, 0, 0, 0, 8, 0, 0, 0, 8]),
-            Err(Eip1559Error::BadVersion {
-                expected: 0,
-                got: 1
-            })
+            Err(Eip1559Error::BadVersion { expected: 0, got: 1 })
         );
         assert_eq!(
             ExtraData::decode_holocene(&[0, 0, 0, 0, 0, 0, 0, 0, 8]),

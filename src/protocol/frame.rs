@@ -42,10 +42,7 @@ impl fmt::Display for FrameError {
                 write!(f, "frame {frame}: input ends inside {field}")
             }
             FrameError::TooLarge { frame, len } => {
-                write!(
-                    f,
-                    "frame {frame}: data length {len} exceeds {MAX_FRAME_LEN}"
-                )
+                write!(f, "frame {frame}: data length {len} exceeds {MAX_FRAME_LEN}")
             }
             FrameError::InvalidIsLast { frame, byte } => {
                 write!(f, "frame {frame}: invalid is_last byte {byte}")
@@ -88,10 +85,7 @@ impl Frame {
     /// Parses the frame at the start of `buf` (the `index`-th of its transaction, for errors),
     /// returning it and the bytes it took.
     fn parse(buf: &[u8], index: usize) -> Result<(Frame, usize), FrameError> {
-        let truncated = |field| FrameError::Truncated {
-            frame: index,
-            field,
-        };
+        let truncated = |field| FrameError::Truncated { frame: index, field };
         let (id, rest) = split::<16>(buf).ok_or(truncated("channel_id"))?;
         let (number, rest) = split::<2>(rest).ok_or(truncated("frame_number"))?;
         let (len, rest) = split::<4>(rest).ok_or(truncated("frame_data_length"))?;
@@ -106,12 +100,8 @@ impl Frame {
             Some(1) => true,
             Some(&byte) => return Err(FrameError::InvalidIsLast { frame: index, byte }),
         };
-        let frame = Frame {
-            channel_id: id,
-            number: u16::from_be_bytes(number),
-            data: data.to_vec(),
-            is_last,
-        };
+        let frame =
+            Frame { channel_id: id, number: u16::from_be_bytes(number), data: data.to_vec(), is_last };
         Ok((frame, FRAME_HEADER_LEN + data.len()))
     }
 
@@ -155,18 +145,8 @@ mod tests {
 
     fn sample() -> Vec<Frame> {
         vec![
-            Frame {
-                channel_id: [0xde; 16],
-                number: 0,
-                data: b"hello".to_vec(),
-                is_last: false,
-            },
-            Frame {
-                channel_id: [0xde; 16],
-                number: 1,
-                data: vec![],
-                is_last: true,
-            },
+            Frame { channel_id: [0xde; 16], number: 0, data: b"hello".to_vec(), is_last: false },
+            Frame { channel_id: [0xde; 16], number: 1, data: vec![], is_last: true },
         ]
     }
 
@@ -185,36 +165,22 @@ mod tests {
         assert_eq!(Frame::parse_all(&[0]), Err(FrameError::NoFrames));
         let mut data = batcher_tx_data(&sample());
         *data.last_mut().unwrap() = 2;
-        assert_eq!(
-            Frame::parse_all(&data),
-            Err(FrameError::InvalidIsLast { frame: 1, byte: 2 })
-        );
+        assert_eq!(Frame::parse_all(&data), Err(FrameError::InvalidIsLast { frame: 1, byte: 2 }));
         let mut big = vec![0u8; 1 + 18];
         big.extend_from_slice(&(MAX_FRAME_LEN as u32 + 1).to_be_bytes());
         assert_eq!(
             Frame::parse_all(&big),
-            Err(FrameError::TooLarge {
-                frame: 0,
-                len: MAX_FRAME_LEN as u32 + 1
-            })
+            Err(FrameError::TooLarge { frame: 0, len: MAX_FRAME_LEN as u32 + 1 })
         );
         // A trailing partial frame rejects the frames before it too.
         let mut data = batcher_tx_data(&sample());
         data.push(0xde);
-        assert!(matches!(
-            Frame::parse_all(&data),
-            Err(FrameError::Truncated { frame: 2, .. })
-        ));
+        assert!(matches!(Frame::parse_all(&data), Err(FrameError::Truncated { frame: 2, .. })));
     }
 
     #[test]
     fn a_frame_of_max_len_is_accepted() {
-        let f = Frame {
-            channel_id: [1; 16],
-            number: 7,
-            data: vec![0xab; MAX_FRAME_LEN],
-            is_last: true,
-        };
+        let f = Frame { channel_id: [1; 16], number: 7, data: vec![0xab; MAX_FRAME_LEN], is_last: true };
         let data = batcher_tx_data(std::slice::from_ref(&f));
         assert_eq!(Frame::parse_all(&data).unwrap(), vec![f]);
     }

@@ -129,10 +129,7 @@ impl fmt::Display for GossipError {
                 write!(f, "{n} transactions exceed {MAX_TRANSACTIONS}")
             }
             GossipError::BadWithdrawalsLength(n) => {
-                write!(
-                    f,
-                    "withdrawals of {n} bytes are not a multiple of {WITHDRAWAL_SIZE}"
-                )
+                write!(f, "withdrawals of {n} bytes are not a multiple of {WITHDRAWAL_SIZE}")
             }
             GossipError::TooManyWithdrawals(n) => {
                 write!(f, "{n} withdrawals exceed {MAX_WITHDRAWALS}")
@@ -152,12 +149,8 @@ impl std::error::Error for GossipError {}
 
 impl BlockVersion {
     /// Every version, in topic order.
-    pub const ALL: [BlockVersion; 4] = [
-        BlockVersion::V1,
-        BlockVersion::V2,
-        BlockVersion::V3,
-        BlockVersion::V4,
-    ];
+    pub const ALL: [BlockVersion; 4] =
+        [BlockVersion::V1, BlockVersion::V2, BlockVersion::V3, BlockVersion::V4];
 
     /// The version of blocks with L2 timestamp `t`.
     pub fn at(cfg: &RollupConfig, t: u64) -> BlockVersion {
@@ -239,21 +232,14 @@ impl SignedBlock {
         let mut signature = [0u8; SIGNATURE_LEN];
         signature[..64].copy_from_slice(&sig.to_bytes());
         signature[64] = rec.to_byte();
-        Ok(SignedBlock {
-            signature,
-            payload_hash,
-            envelope,
-        })
+        Ok(SignedBlock { signature, payload_hash, envelope })
     }
 
     /// Decodes a wire message (snappy-compressed) of the topic for `version`.
     pub fn decode(raw: &[u8], version: BlockVersion) -> Result<SignedBlock, GossipError> {
         let data = decompress(raw)?;
         if data.len() < MIN_GOSSIP_SIZE {
-            return Err(GossipError::TooSmall {
-                len: data.len(),
-                min: MIN_GOSSIP_SIZE,
-            });
+            return Err(GossipError::TooSmall { len: data.len(), min: MIN_GOSSIP_SIZE });
         }
         let (sig, payload) = data.split_at(SIGNATURE_LEN);
         let mut signature = [0u8; SIGNATURE_LEN];
@@ -306,29 +292,19 @@ pub fn recover_signer(
 /// Snappy block compression of a whole message.
 pub fn compress(data: &[u8]) -> Result<Vec<u8>, GossipError> {
     if data.len() > MAX_GOSSIP_SIZE {
-        return Err(GossipError::TooLarge {
-            len: data.len(),
-            max: MAX_GOSSIP_SIZE,
-        });
+        return Err(GossipError::TooLarge { len: data.len(), max: MAX_GOSSIP_SIZE });
     }
-    snap::raw::Encoder::new()
-        .compress_vec(data)
-        .map_err(|_| GossipError::Snappy)
+    snap::raw::Encoder::new().compress_vec(data).map_err(|_| GossipError::Snappy)
 }
 
 /// Snappy block decompression, refusing (before allocating) output over the gossip limit.
 pub fn decompress(raw: &[u8]) -> Result<Vec<u8>, GossipError> {
     let len = snap::raw::decompress_len(raw).map_err(|_| GossipError::Snappy)?;
     if len > MAX_GOSSIP_SIZE {
-        return Err(GossipError::TooLarge {
-            len,
-            max: MAX_GOSSIP_SIZE,
-        });
+        return Err(GossipError::TooLarge { len, max: MAX_GOSSIP_SIZE });
     }
     let mut out = vec![0u8; len];
-    let n = snap::raw::Decoder::new()
-        .decompress(raw, &mut out)
-        .map_err(|_| GossipError::Snappy)?;
+    let n = snap::raw::Decoder::new().decompress(raw, &mut out).map_err(|_| GossipError::Snappy)?;
     out.truncate(n);
     Ok(out)
 }
@@ -373,16 +349,10 @@ pub fn check_fields(
     }
     let jovian = cfg.is_active(Fork::Jovian, p.timestamp);
     if let Some(value) = p.blob_gas_used.filter(|v| *v != 0 && !jovian) {
-        return Err(GossipError::NonZeroBlobGas {
-            field: "blobGasUsed",
-            value,
-        });
+        return Err(GossipError::NonZeroBlobGas { field: "blobGasUsed", value });
     }
     if let Some(value) = p.excess_blob_gas.filter(|v| *v != 0) {
-        return Err(GossipError::NonZeroBlobGas {
-            field: "excessBlobGas",
-            value,
-        });
+        return Err(GossipError::NonZeroBlobGas { field: "excessBlobGas", value });
     }
     Ok(())
 }
@@ -402,16 +372,10 @@ pub fn encode_envelope(
 }
 
 /// Decodes the signed part of a message of `version`.
-pub fn decode_envelope(
-    bytes: &[u8],
-    version: BlockVersion,
-) -> Result<ExecutionPayloadEnvelope, GossipError> {
+pub fn decode_envelope(bytes: &[u8], version: BlockVersion) -> Result<ExecutionPayloadEnvelope, GossipError> {
     let (parent_beacon_block_root, payload) = if version.has_parent_beacon_block_root() {
         let Some((root, rest)) = bytes.split_first_chunk::<32>() else {
-            return Err(GossipError::Truncated {
-                need: 32,
-                got: bytes.len(),
-            });
+            return Err(GossipError::Truncated { need: 32, got: bytes.len() });
         };
         (Some(B256(*root)), rest)
     } else {
@@ -449,10 +413,7 @@ pub fn encode_payload(
         .unwrap_or(usize::MAX);
     let total = withdrawals_offset.saturating_add(withdrawals.len() * WITHDRAWAL_SIZE);
     if u32::try_from(total).is_err() {
-        return Err(GossipError::TooLarge {
-            len: total,
-            max: u32::MAX as usize,
-        });
+        return Err(GossipError::TooLarge { len: total, max: u32::MAX as usize });
     }
     out.reserve(total);
     out.extend_from_slice(&p.parent_hash.0);
@@ -499,23 +460,14 @@ pub fn encode_payload(
 }
 
 /// Decodes the SSZ `ExecutionPayload` container of `version`, which must fill `bytes`.
-pub fn decode_payload(
-    bytes: &[u8],
-    version: BlockVersion,
-) -> Result<ExecutionPayload, GossipError> {
+pub fn decode_payload(bytes: &[u8], version: BlockVersion) -> Result<ExecutionPayload, GossipError> {
     let scope = bytes.len();
     let fixed = version.fixed_size();
     if scope < fixed {
-        return Err(GossipError::Truncated {
-            need: fixed,
-            got: scope,
-        });
+        return Err(GossipError::Truncated { need: fixed, got: scope });
     }
     if u32::try_from(scope).is_err() {
-        return Err(GossipError::TooLarge {
-            len: scope,
-            max: u32::MAX as usize,
-        });
+        return Err(GossipError::TooLarge { len: scope, max: u32::MAX as usize });
     }
     let mut r = Reader { buf: bytes, pos: 0 };
     let parent_hash = B256(r.take()?);
@@ -530,10 +482,7 @@ pub fn decode_payload(
     let timestamp = r.u64()?;
     let extra_offset = r.u32()?;
     if extra_offset as usize != fixed {
-        return Err(GossipError::BadExtraDataOffset {
-            offset: extra_offset,
-            expected: fixed,
-        });
+        return Err(GossipError::BadExtraDataOffset { offset: extra_offset, expected: fixed });
     }
     let mut base_fee: [u8; 32] = r.take()?;
     base_fee.reverse();
@@ -566,11 +515,7 @@ pub fn decode_payload(
     let extra_data = Bytes(slice(bytes, extra_start, txs_start)?.to_vec());
     let transactions = decode_transactions(slice(bytes, txs_start, withdrawals_offset)?)?;
     let withdrawals = match version.has_withdrawals() {
-        true => Some(decode_withdrawals(slice(
-            bytes,
-            withdrawals_offset,
-            scope,
-        )?)?),
+        true => Some(decode_withdrawals(slice(bytes, withdrawals_offset, scope)?)?),
         false => None,
     };
     Ok(ExecutionPayload {
@@ -656,36 +601,17 @@ fn decode_withdrawals(buf: &[u8]) -> Result<Vec<Withdrawal>, GossipError> {
 
 fn check_shape(env: &ExecutionPayloadEnvelope, version: BlockVersion) -> Result<(), GossipError> {
     if env.parent_beacon_block_root.is_some() != version.has_parent_beacon_block_root() {
-        return Err(GossipError::WrongShape {
-            version,
-            field: "parentBeaconBlockRoot",
-        });
+        return Err(GossipError::WrongShape { version, field: "parentBeaconBlockRoot" });
     }
     check_payload_shape(&env.execution_payload, version)
 }
 
 fn check_payload_shape(p: &ExecutionPayload, version: BlockVersion) -> Result<(), GossipError> {
     let fields = [
-        (
-            "withdrawals",
-            p.withdrawals.is_some(),
-            version.has_withdrawals(),
-        ),
-        (
-            "blobGasUsed",
-            p.blob_gas_used.is_some(),
-            version.has_blob_properties(),
-        ),
-        (
-            "excessBlobGas",
-            p.excess_blob_gas.is_some(),
-            version.has_blob_properties(),
-        ),
-        (
-            "withdrawalsRoot",
-            p.withdrawals_root.is_some(),
-            version.has_withdrawals_root(),
-        ),
+        ("withdrawals", p.withdrawals.is_some(), version.has_withdrawals()),
+        ("blobGasUsed", p.blob_gas_used.is_some(), version.has_blob_properties()),
+        ("excessBlobGas", p.excess_blob_gas.is_some(), version.has_blob_properties()),
+        ("withdrawalsRoot", p.withdrawals_root.is_some(), version.has_withdrawals_root()),
     ];
     match fields.iter().find(|(_, present, wanted)| present != wanted) {
         Some((field, _, _)) => Err(GossipError::WrongShape { version, field }),
@@ -699,10 +625,7 @@ fn put_offset(out: &mut Vec<u8>, offset: usize) {
 }
 
 fn slice(buf: &[u8], start: usize, end: usize) -> Result<&[u8], GossipError> {
-    buf.get(start..end).ok_or(GossipError::Truncated {
-        need: end.max(start),
-        got: buf.len(),
-    })
+    buf.get(start..end).ok_or(GossipError::Truncated { need: end.max(start), got: buf.len() })
 }
 
 /// A cursor over the fixed part of a container.
@@ -739,12 +662,7 @@ mod tests {
     }
 
     fn envelope(version: BlockVersion) -> ExecutionPayloadEnvelope {
-        let w = Withdrawal {
-            index: 1,
-            validator_index: 2,
-            address: Address([3; 20]),
-            amount: 4,
-        };
+        let w = Withdrawal { index: 1, validator_index: 2, address: Address([3; 20]), amount: 4 };
         let payload = ExecutionPayload {
             parent_hash: B256([1; 32]),
             fee_recipient: Address([2; 20]),
@@ -766,9 +684,7 @@ mod tests {
             withdrawals_root: version.has_withdrawals_root().then_some(B256([9; 32])),
         };
         ExecutionPayloadEnvelope {
-            parent_beacon_block_root: version
-                .has_parent_beacon_block_root()
-                .then_some(B256([10; 32])),
+            parent_beacon_block_root: version.has_parent_beacon_block_root().then_some(B256([10; 32])),
             execution_payload: payload,
         }
     }
@@ -786,18 +702,9 @@ mod tests {
     #[test]
     fn topics() {
         assert_eq!(BlockVersion::V1.topic(10), "/optimism/10/0/blocks");
-        assert_eq!(
-            BlockVersion::V4.topic(11155420),
-            "/optimism/11155420/3/blocks"
-        );
-        assert_eq!(
-            BlockVersion::from_topic("/optimism/10/2/blocks", 10),
-            Some(BlockVersion::V3)
-        );
-        assert_eq!(
-            BlockVersion::from_topic("/optimism/10/2/blocks", 8453),
-            None
-        );
+        assert_eq!(BlockVersion::V4.topic(11155420), "/optimism/11155420/3/blocks");
+        assert_eq!(BlockVersion::from_topic("/optimism/10/2/blocks", 10), Some(BlockVersion::V3));
+        assert_eq!(BlockVersion::from_topic("/optimism/10/2/blocks", 8453), None);
         assert_eq!(BlockVersion::from_topic("/optimism/10/4/blocks", 10), None);
     }
 
@@ -820,9 +727,7 @@ mod tests {
             assert_eq!(block.payload_hash, keccak256(&data[SIGNATURE_LEN..]));
             // Another topic's layout never decodes to the same block.
             for other in BlockVersion::ALL.into_iter().filter(|o| *o != v) {
-                assert!(
-                    SignedBlock::decode(&raw, other).map_or(true, |b| b.envelope != block.envelope)
-                );
+                assert!(SignedBlock::decode(&raw, other).map_or(true, |b| b.envelope != block.envelope));
             }
         }
     }
@@ -836,10 +741,7 @@ mod tests {
         let env = envelope(BlockVersion::V3);
         let mut out = Vec::new();
         for v in [BlockVersion::V1, BlockVersion::V2, BlockVersion::V4] {
-            assert!(matches!(
-                encode_envelope(&env, v, &mut out),
-                Err(GossipError::WrongShape { .. })
-            ));
+            assert!(matches!(encode_envelope(&env, v, &mut out), Err(GossipError::WrongShape { .. })));
         }
         let mut long = env.clone();
         long.execution_payload.extra_data = Bytes(vec![0; 33]);
@@ -851,8 +753,7 @@ mod tests {
 
     #[test]
     fn signature_parity_must_be_0_or_1() {
-        let mut block =
-            SignedBlock::sign(envelope(BlockVersion::V2), BlockVersion::V2, 10, &key()).unwrap();
+        let mut block = SignedBlock::sign(envelope(BlockVersion::V2), BlockVersion::V2, 10, &key()).unwrap();
         block.signature[64] = 27;
         assert_eq!(block.signer(10), Err(GossipError::BadYParity(27)));
         block.signature[64] = 0;
@@ -862,8 +763,7 @@ mod tests {
 
     #[test]
     fn versions_and_field_rules_follow_the_forks() {
-        let mut cfg =
-            RollupConfig::from_json(crate::config::rollup::tests_support::BASE_JSON).unwrap();
+        let mut cfg = RollupConfig::from_json(crate::config::rollup::tests_support::BASE_JSON).unwrap();
         cfg.apply_overrides(&[
             (Fork::Canyon, 100),
             (Fork::Delta, 100),
@@ -877,29 +777,18 @@ mod tests {
         let at = |t| BlockVersion::at(&cfg, t);
         assert_eq!(
             [at(99), at(100), at(299), at(300)],
-            [
-                BlockVersion::V1,
-                BlockVersion::V2,
-                BlockVersion::V3,
-                BlockVersion::V4
-            ]
+            [BlockVersion::V1, BlockVersion::V2, BlockVersion::V3, BlockVersion::V4]
         );
 
         let mut env = envelope(BlockVersion::V3);
         env.execution_payload.withdrawals = Some(vec![]);
         env.execution_payload.timestamp = 250;
         assert_eq!(check_fields(&env, BlockVersion::V3, &cfg), Ok(()));
-        assert!(matches!(
-            check_fields(&env, BlockVersion::V2, &cfg),
-            Err(GossipError::WrongShape { .. })
-        ));
+        assert!(matches!(check_fields(&env, BlockVersion::V2, &cfg), Err(GossipError::WrongShape { .. })));
         env.execution_payload.blob_gas_used = Some(5);
         assert_eq!(
             check_fields(&env, BlockVersion::V3, &cfg),
-            Err(GossipError::NonZeroBlobGas {
-                field: "blobGasUsed",
-                value: 5
-            })
+            Err(GossipError::NonZeroBlobGas { field: "blobGasUsed", value: 5 })
         );
         // From Jovian on blob gas used carries the DA footprint.
         env.execution_payload.timestamp = 400;
@@ -907,10 +796,7 @@ mod tests {
         env.execution_payload.excess_blob_gas = Some(1);
         assert_eq!(
             check_fields(&env, BlockVersion::V3, &cfg),
-            Err(GossipError::NonZeroBlobGas {
-                field: "excessBlobGas",
-                value: 1
-            })
+            Err(GossipError::NonZeroBlobGas { field: "excessBlobGas", value: 1 })
         );
         assert_eq!(
             check_fields(&envelope(BlockVersion::V2), BlockVersion::V2, &cfg),
@@ -921,10 +807,7 @@ mod tests {
     #[test]
     fn decompression_is_bounded_before_allocating() {
         // A header claiming 4 GiB of output, and nothing else.
-        assert!(matches!(
-            decompress(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
-            Err(GossipError::TooLarge { .. })
-        ));
+        assert!(matches!(decompress(&[0xff, 0xff, 0xff, 0xff, 0x0f]), Err(GossipError::TooLarge { .. })));
         let eleven_mib = 11u32 << 20;
         let mut hdr = Vec::new();
         let mut n = eleven_mib;
@@ -933,10 +816,7 @@ mod tests {
             n >>= 7;
         }
         hdr.push(n as u8);
-        assert!(matches!(
-            decompress(&hdr),
-            Err(GossipError::TooLarge { .. })
-        ));
+        assert!(matches!(decompress(&hdr), Err(GossipError::TooLarge { .. })));
         assert_eq!(decompress(&[]), Err(GossipError::Snappy));
         assert!(compress(&vec![0; MAX_GOSSIP_SIZE + 1]).is_err());
     }

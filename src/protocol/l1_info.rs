@@ -17,13 +17,12 @@ use crate::config::rollup::{Fork, RollupConfig};
 
 /// The sender of L1-info deposits.
 pub const L1_INFO_DEPOSITOR: Address = Address([
-    0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad,
-    0xde, 0xad, 0x00, 0x01,
+    0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde, 0xad, 0xde,
+    0xad, 0x00, 0x01,
 ]);
 /// The L1Block predeploy.
-pub const L1_BLOCK_ADDRESS: Address = Address([
-    0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15,
-]);
+pub const L1_BLOCK_ADDRESS: Address =
+    Address([0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15]);
 /// Gas of the L1-info deposit before Regolith (a system transaction, gas not charged).
 pub const L1_INFO_GAS_BEDROCK: u64 = 150_000_000;
 /// Gas of the L1-info deposit (and other system deposits) from Regolith.
@@ -54,12 +53,8 @@ pub enum L1InfoFormat {
 
 impl L1InfoFormat {
     /// Every format, oldest first.
-    pub const ALL: [L1InfoFormat; 4] = [
-        L1InfoFormat::Bedrock,
-        L1InfoFormat::Ecotone,
-        L1InfoFormat::Isthmus,
-        L1InfoFormat::Jovian,
-    ];
+    pub const ALL: [L1InfoFormat; 4] =
+        [L1InfoFormat::Bedrock, L1InfoFormat::Ecotone, L1InfoFormat::Isthmus, L1InfoFormat::Jovian];
 
     /// The function selector (first 4 bytes of keccak256 of the signature).
     pub fn selector(self) -> [u8; 4] {
@@ -278,16 +273,10 @@ impl L1BlockInfo {
         let format = L1InfoFormat::of(data)
             .ok_or_else(|| L1InfoError::UnknownSelector(data.iter().take(4).copied().collect()))?;
         if data.len() != format.calldata_len() {
-            return Err(L1InfoError::BadLength {
-                format,
-                got: data.len(),
-            });
+            return Err(L1InfoError::BadLength { format, got: data.len() });
         }
         let mut r = Reader(data.get(4..).unwrap_or_default());
-        let mut info = L1BlockInfo {
-            format,
-            ..Default::default()
-        };
+        let mut info = L1BlockInfo { format, ..Default::default() };
         if format == L1InfoFormat::Bedrock {
             info.number = r.word_u64("number")?;
             info.time = r.word_u64("time")?;
@@ -320,18 +309,11 @@ impl L1BlockInfo {
 
     /// Decodes the L1-info calldata of the L2 block at `l2_time`, requiring the format that
     /// block must use (op-node `L1BlockInfoFromBytes`).
-    pub fn decode_at(
-        cfg: &RollupConfig,
-        l2_time: u64,
-        data: &[u8],
-    ) -> Result<L1BlockInfo, L1InfoError> {
+    pub fn decode_at(cfg: &RollupConfig, l2_time: u64, data: &[u8]) -> Result<L1BlockInfo, L1InfoError> {
         let expected = L1InfoFormat::at(cfg, l2_time);
         let info = Self::decode(data)?;
         if info.format != expected {
-            return Err(L1InfoError::UnexpectedFormat {
-                expected,
-                got: info.format,
-            });
+            return Err(L1InfoError::UnexpectedFormat { expected, got: info.format });
         }
         Ok(info)
     }
@@ -357,9 +339,7 @@ impl L1Origin {
             time: h.timestamp,
             base_fee: U256::from_u64(h.base_fee_per_gas.unwrap_or_default()),
             hash,
-            blob_base_fee: h
-                .excess_blob_gas
-                .map(|e| blob_base_fee(e, blob_update_fraction)),
+            blob_base_fee: h.excess_blob_gas.map(|e| blob_base_fee(e, blob_update_fraction)),
         }
     }
 }
@@ -383,9 +363,7 @@ pub fn l1_info_deposit(
         ..Default::default()
     };
     if after_activation(cfg, Fork::Ecotone, l2_time) {
-        info.blob_base_fee = l1
-            .blob_base_fee
-            .unwrap_or(U256::from_u64(MIN_BLOB_BASE_FEE));
+        info.blob_base_fee = l1.blob_base_fee.unwrap_or(U256::from_u64(MIN_BLOB_BASE_FEE));
         let scalars = sys.ecotone_scalars().map_err(L1InfoError::SystemConfig)?;
         info.base_fee_scalar = scalars.base_fee_scalar;
         info.blob_base_fee_scalar = scalars.blob_base_fee_scalar;
@@ -411,11 +389,7 @@ pub fn l1_info_deposit(
         to: Some(L1_BLOCK_ADDRESS),
         mint: U256::ZERO,
         value: U256::ZERO,
-        gas_limit: if regolith {
-            REGOLITH_SYSTEM_TX_GAS
-        } else {
-            L1_INFO_GAS_BEDROCK
-        },
+        gas_limit: if regolith { REGOLITH_SYSTEM_TX_GAS } else { L1_INFO_GAS_BEDROCK },
         is_system_tx: !regolith,
         input: Bytes(info.encode()),
     })
@@ -620,27 +594,16 @@ mod tests {
         assert_eq!(bedrock.l1_fee_scalar, sys.scalar);
         let ecotone = info(102);
         assert_eq!(
-            (
-                ecotone.base_fee_scalar,
-                ecotone.blob_base_fee_scalar,
-                ecotone.blob_base_fee
-            ),
+            (ecotone.base_fee_scalar, ecotone.blob_base_fee_scalar, ecotone.blob_base_fee),
             (3, 2, U256::from_u64(1))
         );
         let jovian = info(302);
         assert_eq!(
-            (
-                jovian.operator_fee_scalar,
-                jovian.operator_fee_constant,
-                jovian.da_footprint_gas_scalar
-            ),
+            (jovian.operator_fee_scalar, jovian.operator_fee_constant, jovian.da_footprint_gas_scalar),
             (4, 5, DA_FOOTPRINT_GAS_SCALAR_DEFAULT)
         );
         sys.scalar.0[0] = 2;
-        assert!(matches!(
-            l1_info_deposit(&c, &sys, 0, &l1, 102),
-            Err(L1InfoError::SystemConfig(_))
-        ));
+        assert!(matches!(l1_info_deposit(&c, &sys, 0, &l1, 102), Err(L1InfoError::SystemConfig(_))));
         let mut pre_regolith = c.clone();
         pre_regolith.forks.regolith_time = Some(1000);
         let d = l1_info_deposit(&pre_regolith, &sys, 0, &l1, 10).unwrap();
@@ -651,28 +614,16 @@ mod tests {
     fn rejects_padding_and_lengths() {
         let mut data = sample(L1InfoFormat::Bedrock).encode();
         data[4] = 1;
-        assert_eq!(
-            L1BlockInfo::decode(&data),
-            Err(L1InfoError::NonZeroPadding("number"))
-        );
+        assert_eq!(L1BlockInfo::decode(&data), Err(L1InfoError::NonZeroPadding("number")));
         let mut data = sample(L1InfoFormat::Jovian).encode();
         data[4 + 128] = 1;
-        assert_eq!(
-            L1BlockInfo::decode(&data),
-            Err(L1InfoError::NonZeroPadding("batcher"))
-        );
+        assert_eq!(L1BlockInfo::decode(&data), Err(L1InfoError::NonZeroPadding("batcher")));
         data.push(0);
         assert_eq!(
             L1BlockInfo::decode(&data),
-            Err(L1InfoError::BadLength {
-                format: L1InfoFormat::Jovian,
-                got: 179
-            })
+            Err(L1InfoError::BadLength { format: L1InfoFormat::Jovian, got: 179 })
         );
-        assert!(matches!(
-            L1BlockInfo::decode(&[1, 2, 3, 4]),
-            Err(L1InfoError::UnknownSelector(_))
-        ));
+        assert!(matches!(L1BlockInfo::decode(&[1, 2, 3, 4]), Err(L1InfoError::UnknownSelector(_))));
     }
 
     #[test]
@@ -718,20 +669,11 @@ mod tests {
         }
         // op-service TestCalcBlobFeeCancun and TestCalcBlobFeeAcrossForksWithFixedExcess.
         assert_eq!(
-            blob_base_fee(
-                20 * BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
-                BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN
-            ),
+            blob_base_fee(20 * BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN),
             U256::from_u64(485_165_195)
         );
-        assert_eq!(
-            blob_base_fee(40_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN),
-            U256::from_u64(159_773)
-        );
-        assert_eq!(
-            blob_base_fee(40_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE),
-            U256::from_u64(2_944)
-        );
+        assert_eq!(blob_base_fee(40_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN), U256::from_u64(159_773));
+        assert_eq!(blob_base_fee(40_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE), U256::from_u64(2_944));
         assert_eq!(blob_base_fee(u64::MAX, 1), U256::MAX);
         assert_eq!(blob_base_fee(u64::MAX, 3_338_477), U256::MAX);
         assert_eq!(blob_base_fee(1, 0), U256::MAX);

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod blob;
+pub mod block;
 pub mod channel;
 pub mod deposit;
 pub mod eip1559;

@@ -61,22 +61,15 @@ impl OutputV0 {
 
     /// Decodes a preimage (op-service `UnmarshalOutput`).
     pub fn decode(data: &[u8]) -> Result<OutputV0, OutputRootError> {
-        let version = data
-            .get(..32)
-            .and_then(B256::from_slice)
-            .ok_or(OutputRootError::InvalidOutput(data.len()))?;
+        let version =
+            data.get(..32).and_then(B256::from_slice).ok_or(OutputRootError::InvalidOutput(data.len()))?;
         if version != OUTPUT_VERSION_V0 {
             return Err(OutputRootError::UnknownVersion(version));
         }
-        let words: &[u8; OUTPUT_V0_LEN] = data
-            .try_into()
-            .map_err(|_| OutputRootError::InvalidOutput(data.len()))?;
+        let words: &[u8; OUTPUT_V0_LEN] =
+            data.try_into().map_err(|_| OutputRootError::InvalidOutput(data.len()))?;
         let word = |i: usize| B256::from_slice(&words[32 * i..32 * (i + 1)]).unwrap_or_default();
-        Ok(OutputV0 {
-            state_root: word(1),
-            message_passer_storage_root: word(2),
-            block_hash: word(3),
-        })
+        Ok(OutputV0 { state_root: word(1), message_passer_storage_root: word(2), block_hash: word(3) })
     }
 }
 
@@ -107,18 +100,9 @@ mod tests {
     fn rejects_bad_preimages() {
         let mut v = [0u8; 33];
         v[0] = 0xa;
-        assert!(matches!(
-            OutputV0::decode(&v),
-            Err(OutputRootError::UnknownVersion(_))
-        ));
-        assert_eq!(
-            OutputV0::decode(&[0xa]),
-            Err(OutputRootError::InvalidOutput(1))
-        );
-        assert_eq!(
-            OutputV0::decode(&[0; 65]),
-            Err(OutputRootError::InvalidOutput(65))
-        );
+        assert!(matches!(OutputV0::decode(&v), Err(OutputRootError::UnknownVersion(_))));
+        assert_eq!(OutputV0::decode(&[0xa]), Err(OutputRootError::InvalidOutput(1)));
+        assert_eq!(OutputV0::decode(&[0; 65]), Err(OutputRootError::InvalidOutput(65)));
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub const MAX_EXTRA_DATA: usize = 32;
 /// sha256 of nothing: the EIP-7685 requests hash of an empty request list, which every Isthmus
 /// block header carries because OP Stack blocks have no execution-layer requests.
 pub const EMPTY_REQUESTS_HASH: B256 = B256([
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27,
+    0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ]);
 
 /// Why a payload does not yield a block hash, or not the one it claims.
@@ -41,10 +41,7 @@ impl fmt::Display for PayloadError {
         match self {
             PayloadError::BaseFeeTooLarge(v) => write!(f, "payload base fee {v} exceeds 64 bits"),
             PayloadError::BlockHashMismatch { claimed, computed } => {
-                write!(
-                    f,
-                    "payload claims block hash {claimed}, header hashes to {computed}"
-                )
+                write!(f, "payload claims block hash {claimed}, header hashes to {computed}")
             }
         }
     }
@@ -53,7 +50,7 @@ impl fmt::Display for PayloadError {
 impl std::error::Error for PayloadError {}
 
 /// An execution payload (`ExecutionPayloadV1`..`V3` plus the Isthmus `withdrawalsRoot`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionPayload {
     pub parent_hash: B256,
@@ -80,17 +77,9 @@ pub struct ExecutionPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawals: Option<Vec<Withdrawal>>,
     /// Ecotone.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "serde_quantity::opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_quantity::opt")]
     pub blob_gas_used: Option<u64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "serde_quantity::opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_quantity::opt")]
     pub excess_blob_gas: Option<u64>,
     /// Isthmus: the L2ToL1MessagePasser storage root the header commits to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,23 +109,11 @@ pub struct PayloadAttributes {
     pub withdrawals: Option<Vec<Withdrawal>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_beacon_block_root: Option<B256>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
     pub transactions: Vec<Bytes>,
-    #[serde(
-        default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_as_default")]
     pub no_tx_pool: bool,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "serde_quantity::opt"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_quantity::opt")]
     pub gas_limit: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eip1559_params: Option<B64>,
@@ -152,14 +129,9 @@ pub struct PayloadAttributes {
 
 impl ExecutionPayload {
     /// The header this payload commits to, given the envelope's parent beacon block root.
-    pub fn to_header(
-        &self,
-        parent_beacon_block_root: Option<B256>,
-    ) -> Result<Header, PayloadError> {
-        let base_fee = self
-            .base_fee_per_gas
-            .to_u64()
-            .ok_or(PayloadError::BaseFeeTooLarge(self.base_fee_per_gas))?;
+    pub fn to_header(&self, parent_beacon_block_root: Option<B256>) -> Result<Header, PayloadError> {
+        let base_fee =
+            self.base_fee_per_gas.to_u64().ok_or(PayloadError::BaseFeeTooLarge(self.base_fee_per_gas))?;
         // op-node's rule: an Isthmus payload carries the withdrawals root itself (and so implies
         // the empty requests hash); a Canyon payload commits to its (empty) withdrawal list.
         let (withdrawals_root, requests_hash) = match (&self.withdrawals_root, &self.withdrawals) {
@@ -230,8 +202,7 @@ impl ExecutionPayloadEnvelope {
 
     /// The header the payload commits to.
     pub fn header(&self) -> Result<Header, PayloadError> {
-        self.execution_payload
-            .to_header(self.parent_beacon_block_root)
+        self.execution_payload.to_header(self.parent_beacon_block_root)
     }
 
     /// The block hash recomputed from the payload's fields.
@@ -363,12 +334,7 @@ mod tests {
         assert_eq!(j["blockNumber"], "0x64");
         assert_eq!(j["baseFeePerGas"], "0xfc");
         assert_eq!(j["extraData"], "0x00000000fa00000006");
-        for absent in [
-            "withdrawals",
-            "blobGasUsed",
-            "excessBlobGas",
-            "withdrawalsRoot",
-        ] {
+        for absent in ["withdrawals", "blobGasUsed", "excessBlobGas", "withdrawalsRoot"] {
             assert!(j.get(absent).is_none(), "{absent}");
         }
         p.withdrawals = Some(vec![]);
@@ -391,10 +357,8 @@ mod tests {
 
     #[test]
     fn header_fields_follow_the_fork() {
-        let mut env = ExecutionPayloadEnvelope {
-            parent_beacon_block_root: None,
-            execution_payload: payload(),
-        };
+        let mut env =
+            ExecutionPayloadEnvelope { parent_beacon_block_root: None, execution_payload: payload() };
         let h = env.header().unwrap();
         assert_eq!(h.withdrawals_root, None);
         assert_eq!(h.ommers_hash, EMPTY_OMMERS_HASH);
@@ -421,17 +385,11 @@ mod tests {
 
     #[test]
     fn check_block_hash_reports_both_hashes() {
-        let env = ExecutionPayloadEnvelope {
-            parent_beacon_block_root: None,
-            execution_payload: payload(),
-        };
+        let env = ExecutionPayloadEnvelope { parent_beacon_block_root: None, execution_payload: payload() };
         let computed = env.compute_block_hash().unwrap();
         assert_eq!(
             env.check_block_hash(),
-            Err(PayloadError::BlockHashMismatch {
-                claimed: B256::ZERO,
-                computed
-            })
+            Err(PayloadError::BlockHashMismatch { claimed: B256::ZERO, computed })
         );
     }
 
@@ -469,10 +427,7 @@ mod tests {
         assert_eq!(j["gasLimit"], "0x2a");
         assert_eq!(j["eip1559Params"], "0x0000dead0000beef");
         assert_eq!(j["minBaseFee"], 100);
-        assert_eq!(
-            serde_json::from_value::<PayloadAttributes>(j).unwrap(),
-            full
-        );
+        assert_eq!(serde_json::from_value::<PayloadAttributes>(j).unwrap(), full);
     }
 
     #[test]

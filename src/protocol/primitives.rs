@@ -70,9 +70,7 @@ fn nibble(c: u8) -> Result<u8, HexError> {
 
 /// Strips an optional `0x`/`0X` prefix.
 pub fn strip_0x(s: &str) -> &str {
-    s.strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s)
+    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s)
 }
 
 /// Decodes hex with or without a `0x` prefix.
@@ -92,10 +90,7 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>, HexError> {
 pub fn from_hex_fixed<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     let body = strip_0x(s).as_bytes();
     if body.len() != N * 2 {
-        return Err(HexError::WrongLength {
-            expected: N,
-            got: body.len() / 2,
-        });
+        return Err(HexError::WrongLength { expected: N, got: body.len() / 2 });
     }
     let mut out = [0u8; N];
     for (i, pair) in body.chunks_exact(2).enumerate() {
@@ -392,18 +387,14 @@ impl U256 {
         if self.0[..24].iter().any(|b| *b != 0) {
             return None;
         }
-        Some(u64::from_be_bytes(
-            self.0[24..].try_into().unwrap_or([0; 8]),
-        ))
+        Some(u64::from_be_bytes(self.0[24..].try_into().unwrap_or([0; 8])))
     }
 
     pub fn to_u128(&self) -> Option<u128> {
         if self.0[..16].iter().any(|b| *b != 0) {
             return None;
         }
-        Some(u128::from_be_bytes(
-            self.0[16..].try_into().unwrap_or([0; 16]),
-        ))
+        Some(u128::from_be_bytes(self.0[16..].try_into().unwrap_or([0; 16])))
     }
 
     fn limbs(&self) -> [u64; 4] {
@@ -487,9 +478,7 @@ impl U256 {
             if !c.is_ascii_digit() {
                 return Err(HexError::InvalidChar(c as char));
             }
-            v = v
-                .checked_mul_add_small(10, (c - b'0') as u64)
-                .ok_or(HexError::Overflow)?;
+            v = v.checked_mul_add_small(10, (c - b'0') as u64).ok_or(HexError::Overflow)?;
         }
         Ok(v)
     }
@@ -620,10 +609,7 @@ mod tests {
         assert_eq!(parse_quantity("0x0400"), Err(HexError::LeadingZero));
         assert_eq!(parse_quantity("0x"), Err(HexError::Empty));
         assert_eq!(parse_quantity("400"), Err(HexError::MissingPrefix));
-        assert_eq!(
-            parse_quantity("0x1ffffffffffffffff"),
-            Err(HexError::Overflow)
-        );
+        assert_eq!(parse_quantity("0x1ffffffffffffffff"), Err(HexError::Overflow));
         assert_eq!(quantity(0), "0x0");
         assert_eq!(quantity(1024), "0x400");
     }
@@ -638,21 +624,14 @@ mod tests {
 
     #[test]
     fn checksum_address() {
-        let a: Address = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            a.to_checksum(),
-            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-        );
+        let a: Address = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse().unwrap();
+        assert_eq!(a.to_checksum(), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
     }
 
     #[test]
     fn u256_text() {
-        let v = U256::parse(
-            "115792089237316195423570985008687907853269984665640564039457584007913129639935",
-        )
-        .unwrap();
+        let v = U256::parse("115792089237316195423570985008687907853269984665640564039457584007913129639935")
+            .unwrap();
         assert_eq!(v, U256::MAX);
         assert_eq!(
             v.to_string(),
@@ -665,10 +644,7 @@ mod tests {
         assert_eq!(U256::parse("0x0a").unwrap().to_u64(), Some(10));
         assert_eq!(U256::from_u64(0).to_quantity(), "0x0");
         assert_eq!(U256::from_u64(255).to_quantity(), "0xff");
-        assert_eq!(
-            U256::from_u64(7).checked_add(&U256::from_u64(5)),
-            Some(U256::from_u64(12))
-        );
+        assert_eq!(U256::from_u64(7).checked_add(&U256::from_u64(5)), Some(U256::from_u64(12)));
         assert_eq!(U256::MAX.checked_add(&U256::from_u64(1)), None);
         let v: U256 = serde_json::from_str("\"0x1bc16d674ec80000\"").unwrap();
         assert_eq!(v.to_u64(), Some(2_000_000_000_000_000_000));

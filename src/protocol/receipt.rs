@@ -65,11 +65,7 @@ impl Receipt {
     /// Decodes EIP-2718 receipt bytes.
     pub fn decode(bytes: &[u8]) -> Result<Receipt, RlpError> {
         let first = *bytes.first().ok_or(RlpError::Truncated)?;
-        let (tx_type, payload) = if first >= 0xc0 {
-            (0, bytes)
-        } else {
-            (first, &bytes[1..])
-        };
+        let (tx_type, payload) = if first >= 0xc0 { (0, bytes) } else { (first, &bytes[1..]) };
         // Known types, and future EIP-2718 types (0x05..=0x7d) decoded best-effort as the
         // typed receipt layout (derivation spec, "On Future-Proof Transaction Log Derivation").
         if !matches!(tx_type, 0..=0x7e) {
@@ -98,11 +94,7 @@ impl Receipt {
             }
             let data = Bytes(l.next_bytes()?.to_vec());
             l.finish()?;
-            logs.push(Log {
-                address,
-                topics,
-                data,
-            });
+            logs.push(Log { address, topics, data });
         }
         let (mut deposit_nonce, mut deposit_receipt_version) = (None, None);
         if tx_type == 0x7e && !r.is_empty() {
@@ -148,8 +140,7 @@ pub struct RpcReceipt {
 
 impl RpcReceipt {
     pub fn to_receipt(&self) -> Result<Receipt, RlpError> {
-        let tx_type =
-            u8::try_from(self.r#type.unwrap_or(0)).map_err(|_| RlpError::Custom("receipt type"))?;
+        let tx_type = u8::try_from(self.r#type.unwrap_or(0)).map_err(|_| RlpError::Custom("receipt type"))?;
         Ok(Receipt {
             tx_type,
             success: self.status == Some(1),

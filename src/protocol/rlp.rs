@@ -87,11 +87,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Header, RlpError> {
     if buf.len() - header_len < payload_len {
         return Err(RlpError::Truncated);
     }
-    Ok(Header {
-        list,
-        payload_len,
-        header_len,
-    })
+    Ok(Header { list, payload_len, header_len })
 }
 
 fn read_len(buf: &[u8], ll: usize) -> Result<usize, RlpError> {
@@ -226,10 +222,7 @@ impl<'a> Rlp<'a> {
 
     pub fn next_fixed<const N: usize>(&mut self) -> Result<[u8; N], RlpError> {
         let b = self.next_bytes()?;
-        <[u8; N]>::try_from(b).map_err(|_| RlpError::WrongLength {
-            expected: N,
-            got: b.len(),
-        })
+        <[u8; N]>::try_from(b).map_err(|_| RlpError::WrongLength { expected: N, got: b.len() })
     }
 
     pub fn next_b256(&mut self) -> Result<B256, RlpError> {
@@ -246,10 +239,7 @@ impl<'a> Rlp<'a> {
         match b.len() {
             0 => Ok(None),
             20 => Ok(Address::from_slice(b)),
-            n => Err(RlpError::WrongLength {
-                expected: 20,
-                got: n,
-            }),
+            n => Err(RlpError::WrongLength { expected: 20, got: n }),
         }
     }
 }
@@ -274,11 +264,7 @@ fn be_len(v: u64) -> usize {
 
 /// Writes a header for a string (`list = false`) or list payload of `len` bytes.
 pub fn put_header(out: &mut Vec<u8>, list: bool, len: usize) {
-    let (short, long) = if list {
-        (0xc0u8, 0xf7u8)
-    } else {
-        (0x80u8, 0xb7u8)
-    };
+    let (short, long) = if list { (0xc0u8, 0xf7u8) } else { (0x80u8, 0xb7u8) };
     if len < 56 {
         out.push(short + len as u8);
     } else {
@@ -395,10 +381,7 @@ mod tests {
             put_bytes(o, b"cat");
             put_bytes(o, b"dog");
         });
-        assert_eq!(
-            cat_dog,
-            vec![0xc8, 0x83, b'c', b'a', b't', 0x83, b'd', b'o', b'g']
-        );
+        assert_eq!(cat_dog, vec![0xc8, 0x83, b'c', b'a', b't', 0x83, b'd', b'o', b'g']);
         let lorem = b"Lorem ipsum dolor sit amet, consectetur adipisicing elit";
         let e = enc_bytes(lorem);
         assert_eq!(&e[..2], &[0xb8, 0x38]);
@@ -425,26 +408,11 @@ mod tests {
 
     #[test]
     fn rejects_non_canonical() {
-        assert_eq!(
-            Rlp::new(&[0x81, 0x05]).next_bytes(),
-            Err(RlpError::NonCanonical)
-        );
-        assert_eq!(
-            Rlp::new(&[0x82, 0x00, 0x01]).next_u64(),
-            Err(RlpError::NonCanonical)
-        );
-        assert_eq!(
-            Rlp::new(&[0xb8, 0x02, 1, 2]).next_bytes(),
-            Err(RlpError::NonCanonical)
-        );
-        assert_eq!(
-            Rlp::new(&[0xb9, 0x00, 0x40]).next_bytes(),
-            Err(RlpError::NonCanonical)
-        );
-        assert_eq!(
-            Rlp::new(&[0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]).next_u64(),
-            Err(RlpError::Overflow)
-        );
+        assert_eq!(Rlp::new(&[0x81, 0x05]).next_bytes(), Err(RlpError::NonCanonical));
+        assert_eq!(Rlp::new(&[0x82, 0x00, 0x01]).next_u64(), Err(RlpError::NonCanonical));
+        assert_eq!(Rlp::new(&[0xb8, 0x02, 1, 2]).next_bytes(), Err(RlpError::NonCanonical));
+        assert_eq!(Rlp::new(&[0xb9, 0x00, 0x40]).next_bytes(), Err(RlpError::NonCanonical));
+        assert_eq!(Rlp::new(&[0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]).next_u64(), Err(RlpError::Overflow));
     }
 
     #[test]

@@ -43,11 +43,7 @@ pub enum SpanBatchError {
     /// Set-code transaction `index` is flagged as a contract creation.
     MissingTo { index: usize },
     /// Transaction `index` is protected for another chain than the span batch's.
-    WrongChainId {
-        index: usize,
-        expected: u64,
-        got: u64,
-    },
+    WrongChainId { index: usize, expected: u64, got: u64 },
     /// The chain id is too large for an EIP-155 `v` in 64 bits.
     ChainIdTooLarge(u64),
     /// The first block is older than L2 genesis.
@@ -64,10 +60,9 @@ impl fmt::Display for SpanBatchError {
                 write!(f, "span batch: {field} overflows 64 bits")
             }
             SpanBatchError::Empty => write!(f, "span batch: no blocks"),
-            SpanBatchError::TooBig { field, count } => write!(
-                f,
-                "span batch: {field} {count} exceeds {MAX_SPAN_BATCH_ELEMENT_COUNT}"
-            ),
+            SpanBatchError::TooBig { field, count } => {
+                write!(f, "span batch: {field} {count} exceeds {MAX_SPAN_BATCH_ELEMENT_COUNT}")
+            }
             SpanBatchError::BitsOverflow(field) => {
                 write!(f, "span batch: {field} has bits past its length")
             }
@@ -81,21 +76,15 @@ impl fmt::Display for SpanBatchError {
             SpanBatchError::MissingTo { index } => {
                 write!(f, "span batch: set-code tx {index} has no recipient")
             }
-            SpanBatchError::WrongChainId {
-                index,
-                expected,
-                got,
-            } => write!(
-                f,
-                "span batch: tx {index} has chain id {got}, want {expected}"
-            ),
+            SpanBatchError::WrongChainId { index, expected, got } => {
+                write!(f, "span batch: tx {index} has chain id {got}, want {expected}")
+            }
             SpanBatchError::ChainIdTooLarge(id) => {
                 write!(f, "span batch: chain id {id} too large for EIP-155")
             }
-            SpanBatchError::BeforeGenesis { timestamp, genesis } => write!(
-                f,
-                "span batch: block timestamp {timestamp} before genesis {genesis}"
-            ),
+            SpanBatchError::BeforeGenesis { timestamp, genesis } => {
+                write!(f, "span batch: block timestamp {timestamp} before genesis {genesis}")
+            }
             SpanBatchError::Inconsistent(field) => {
                 write!(f, "span batch: {field} does not match the counts")
             }
@@ -121,10 +110,7 @@ impl BitList {
         for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
             bytes[n - 1 - i / 8] |= 1 << (i % 8);
         }
-        BitList {
-            len: bits.len(),
-            bytes,
-        }
+        BitList { len: bits.len(), bytes }
     }
 
     /// Returns the number of elements.
@@ -153,16 +139,10 @@ impl BitList {
     fn decode(r: &mut Cursor<'_>, len: usize, field: &'static str) -> Result<Self, SpanBatchError> {
         let bytes = r.take(len.div_ceil(8), field)?;
         let spare = bytes.len() * 8 - len;
-        if bytes
-            .first()
-            .is_some_and(|b| spare > 0 && b >> (8 - spare) != 0)
-        {
+        if bytes.first().is_some_and(|b| spare > 0 && b >> (8 - spare) != 0) {
             return Err(SpanBatchError::BitsOverflow(field));
         }
-        Ok(BitList {
-            len,
-            bytes: bytes.to_vec(),
-        })
+        Ok(BitList { len, bytes: bytes.to_vec() })
     }
 
     /// Writes the bitlist as `len` bits, which is its own length for consistent batches.
@@ -245,10 +225,7 @@ impl RawSpanBatch {
         let l1_origin_check = r.array("l1_origin_check")?;
         let block_count = r.uvarint("block_count")?;
         if block_count > MAX_SPAN_BATCH_ELEMENT_COUNT {
-            return Err(SpanBatchError::TooBig {
-                field: "block_count",
-                count: block_count,
-            });
+            return Err(SpanBatchError::TooBig { field: "block_count", count: block_count });
         }
         if block_count == 0 {
             return Err(SpanBatchError::Empty);
@@ -260,20 +237,14 @@ impl RawSpanBatch {
         for _ in 0..block_count {
             let n = r.uvarint("block_tx_counts")?;
             if n > MAX_SPAN_BATCH_ELEMENT_COUNT {
-                return Err(SpanBatchError::TooBig {
-                    field: "block tx count",
-                    count: n,
-                });
+                return Err(SpanBatchError::TooBig { field: "block tx count", count: n });
             }
             // Both terms are at most 10^7 and there are at most 10^7 of them: no overflow.
             total += n;
             block_tx_counts.push(n);
         }
         if total > MAX_SPAN_BATCH_ELEMENT_COUNT {
-            return Err(SpanBatchError::TooBig {
-                field: "total tx count",
-                count: total,
-            });
+            return Err(SpanBatchError::TooBig { field: "total tx count", count: total });
         }
         let txs = SpanBatchTxs::decode(&mut r, total as usize)?;
         Ok(RawSpanBatch {
@@ -361,17 +332,10 @@ impl RawSpanBatch {
             .map(|i| SpanBatchElement {
                 epoch_num: origins[i],
                 timestamp: start.wrapping_add(block_time.wrapping_mul(i as u64)),
-                transactions: txs
-                    .by_ref()
-                    .take(self.block_tx_counts[i] as usize)
-                    .collect(),
+                transactions: txs.by_ref().take(self.block_tx_counts[i] as usize).collect(),
             })
             .collect();
-        Ok(SpanBatch {
-            parent_check: self.parent_check,
-            l1_origin_check: self.l1_origin_check,
-            blocks,
-        })
+        Ok(SpanBatch { parent_check: self.parent_check, l1_origin_check: self.l1_origin_check, blocks })
     }
 }
 
@@ -381,10 +345,8 @@ impl SpanBatchTxs {
         let y_parity_bits = BitList::decode(r, total, "y_parity_bits")?;
         // Fixed-size fields: check the whole array is present before allocating it.
         let sigs = r.take_array_of(total, 64, "tx_sigs")?;
-        let tx_sigs = sigs
-            .chunks_exact(64)
-            .map(|c| (U256(to_array(&c[..32])), U256(to_array(&c[32..]))))
-            .collect();
+        let tx_sigs =
+            sigs.chunks_exact(64).map(|c| (U256(to_array(&c[..32])), U256(to_array(&c[32..])))).collect();
         // The bitlist has no bits past `total`, so this never saturates.
         let to_count = total.saturating_sub(contract_creation_bits.count_ones());
         let tos = r.take_array_of(to_count, 20, "tx_tos")?;
@@ -425,11 +387,7 @@ impl SpanBatchTxs {
         for (index, data) in self.tx_datas.iter().enumerate() {
             let mut t = decode_tx_data(data, index)?;
             let y_parity = self.y_parity_bits.get(index) as u64;
-            t.sig = TxSignature {
-                v: y_parity,
-                r: self.tx_sigs[index].0,
-                s: self.tx_sigs[index].1,
-            };
+            t.sig = TxSignature { v: y_parity, r: self.tx_sigs[index].0, s: self.tx_sigs[index].1 };
             if t.tx_type == LEGACY_TX_TYPE {
                 if self.protected_bits.get(legacy_index) {
                     t.chain_id = Some(chain_id);
@@ -497,10 +455,8 @@ impl SpanBatch {
             return Err(SpanBatchError::Empty);
         };
         let too_big = |field, count: usize| {
-            (count as u64 > MAX_SPAN_BATCH_ELEMENT_COUNT).then_some(SpanBatchError::TooBig {
-                field,
-                count: count as u64,
-            })
+            (count as u64 > MAX_SPAN_BATCH_ELEMENT_COUNT)
+                .then_some(SpanBatchError::TooBig { field, count: count as u64 })
         };
         if let Some(e) = too_big("block_count", self.blocks.len()) {
             return Err(e);
@@ -509,20 +465,12 @@ impl SpanBatch {
         if let Some(e) = too_big("total tx count", total) {
             return Err(e);
         }
-        let rel_timestamp =
-            first
-                .timestamp
-                .checked_sub(genesis_time)
-                .ok_or(SpanBatchError::BeforeGenesis {
-                    timestamp: first.timestamp,
-                    genesis: genesis_time,
-                })?;
+        let rel_timestamp = first
+            .timestamp
+            .checked_sub(genesis_time)
+            .ok_or(SpanBatchError::BeforeGenesis { timestamp: first.timestamp, genesis: genesis_time })?;
         let mut origin_bits = vec![first_origin_changed];
-        origin_bits.extend(
-            self.blocks
-                .windows(2)
-                .map(|w| w[0].epoch_num < w[1].epoch_num),
-        );
+        origin_bits.extend(self.blocks.windows(2).map(|w| w[0].epoch_num < w[1].epoch_num));
         let mut b = TxsBuilder::default();
         let all = self.blocks.iter().flat_map(|b| &b.transactions);
         for (index, tx) in all.enumerate() {
@@ -534,11 +482,7 @@ impl SpanBatch {
             parent_check: self.parent_check,
             l1_origin_check: self.l1_origin_check,
             origin_bits: BitList::from_bools(&origin_bits),
-            block_tx_counts: self
-                .blocks
-                .iter()
-                .map(|b| b.transactions.len() as u64)
-                .collect(),
+            block_tx_counts: self.blocks.iter().map(|b| b.transactions.len() as u64).collect(),
             txs: SpanBatchTxs {
                 contract_creation_bits: BitList::from_bools(&b.creations),
                 y_parity_bits: BitList::from_bools(&b.y_parities),
@@ -566,30 +510,15 @@ impl TxsBuilder {
     fn push(&mut self, bytes: &[u8], index: usize, chain_id: u64) -> Result<(), SpanBatchError> {
         let tx = Transaction::decode(bytes).map_err(|err| SpanBatchError::Tx { index, err })?;
         let TxBody::Signed(t) = tx.body else {
-            return Err(SpanBatchError::InvalidTxType {
-                index,
-                tx_type: tx::DEPOSIT_TX_TYPE,
-            });
+            return Err(SpanBatchError::InvalidTxType { index, tx_type: tx::DEPOSIT_TX_TYPE });
         };
-        if !matches!(
-            t.tx_type,
-            LEGACY_TX_TYPE | EIP2930_TX_TYPE | EIP1559_TX_TYPE | EIP7702_TX_TYPE
-        ) {
-            return Err(SpanBatchError::InvalidTxType {
-                index,
-                tx_type: t.tx_type,
-            });
+        if !matches!(t.tx_type, LEGACY_TX_TYPE | EIP2930_TX_TYPE | EIP1559_TX_TYPE | EIP7702_TX_TYPE) {
+            return Err(SpanBatchError::InvalidTxType { index, tx_type: t.tx_type });
         }
         if let Some(got) = t.chain_id.filter(|id| *id != chain_id) {
-            return Err(SpanBatchError::WrongChainId {
-                index,
-                expected: chain_id,
-                got,
-            });
+            return Err(SpanBatchError::WrongChainId { index, expected: chain_id, got });
         }
-        let y_parity = t
-            .y_parity()
-            .map_err(|err| SpanBatchError::Tx { index, err })?;
+        let y_parity = t.y_parity().map_err(|err| SpanBatchError::Tx { index, err })?;
         if t.tx_type == LEGACY_TX_TYPE {
             self.protected.push(t.chain_id.is_some());
         }
@@ -608,8 +537,7 @@ impl TxsBuilder {
 /// Legacy data has no type byte; op-node also counts an explicit 0x00 type byte as legacy when
 /// sizing the protected bits (such a transaction fails later, at derivation).
 fn counts_as_legacy(data: &[u8]) -> bool {
-    data.first()
-        .is_some_and(|b| *b > 0x7f || *b == LEGACY_TX_TYPE)
+    data.first().is_some_and(|b| *b > 0x7f || *b == LEGACY_TX_TYPE)
 }
 
 /// Reads one `tx_datas` item: an optional type byte (<= 0x7f) and an RLP list, at most
@@ -622,17 +550,11 @@ fn read_tx_data<'a>(r: &mut Cursor<'a>, index: usize) -> Result<&'a [u8], SpanBa
         err => SpanBatchError::TxDataRlp { index, err },
     })?;
     if !h.list {
-        return Err(SpanBatchError::TxDataRlp {
-            index,
-            err: RlpError::UnexpectedString,
-        });
+        return Err(SpanBatchError::TxDataRlp { index, err: RlpError::UnexpectedString });
     }
     let len = h.header_len + h.payload_len;
     if len as u64 > MAX_SPAN_BATCH_ELEMENT_COUNT {
-        return Err(SpanBatchError::TooBig {
-            field: "tx data length",
-            count: len as u64,
-        });
+        return Err(SpanBatchError::TooBig { field: "tx data length", count: len as u64 });
     }
     r.take(skip + len, "tx_datas")
 }
@@ -647,11 +569,7 @@ fn decode_tx_data(data: &[u8], index: usize) -> Result<SignedTx, SpanBatchError>
     };
     let fields = |list: &[u8]| -> Result<SignedTx, TxError> {
         let mut r = Rlp::list(list)?;
-        let mut t = SignedTx {
-            tx_type,
-            value: r.next_u256()?,
-            ..SignedTx::default()
-        };
+        let mut t = SignedTx { tx_type, value: r.next_u256()?, ..SignedTx::default() };
         if tx_type == LEGACY_TX_TYPE || tx_type == EIP2930_TX_TYPE {
             t.gas_price = r.next_u128()?;
         } else {
@@ -732,9 +650,7 @@ impl<'a> Cursor<'a> {
         size: usize,
         field: &'static str,
     ) -> Result<&'a [u8], SpanBatchError> {
-        let n = count
-            .checked_mul(size)
-            .ok_or(SpanBatchError::Truncated(field))?;
+        let n = count.checked_mul(size).ok_or(SpanBatchError::Truncated(field))?;
         self.take(n, field)
     }
 
@@ -742,10 +658,7 @@ impl<'a> Cursor<'a> {
     fn uvarint(&mut self, field: &'static str) -> Result<u64, SpanBatchError> {
         let mut x = 0u64;
         for i in 0..10 {
-            let (&b, rest) = self
-                .0
-                .split_first()
-                .ok_or(SpanBatchError::Truncated(field))?;
+            let (&b, rest) = self.0.split_first().ok_or(SpanBatchError::Truncated(field))?;
             self.0 = rest;
             if b < 0x80 {
                 if i == 9 && b > 1 {
@@ -779,11 +692,7 @@ mod tests {
     const GENESIS: u64 = 1_686_068_903;
 
     fn sig(n: u64, v: u64) -> TxSignature {
-        TxSignature {
-            v,
-            r: U256(keccak256(n.to_be_bytes()).0),
-            s: U256::from_u64(n + 1),
-        }
+        TxSignature { v, r: U256(keccak256(n.to_be_bytes()).0), s: U256::from_u64(n + 1) }
     }
 
     /// One transaction of every kind span batches carry.
@@ -797,21 +706,10 @@ mod tests {
             input: Bytes(vec![1, 2, 3]),
             ..SignedTx::default()
         };
-        let al = vec![AccessListItem {
-            address: Address([0x22; 20]),
-            storage_keys: vec![B256([3; 32])],
-        }];
+        let al = vec![AccessListItem { address: Address([0x22; 20]), storage_keys: vec![B256([3; 32])] }];
         let txs = [
-            SignedTx {
-                chain_id: Some(CHAIN_ID),
-                sig: sig(1, CHAIN_ID * 2 + 36),
-                ..base.clone()
-            },
-            SignedTx {
-                to: None,
-                sig: sig(2, 27),
-                ..base.clone()
-            },
+            SignedTx { chain_id: Some(CHAIN_ID), sig: sig(1, CHAIN_ID * 2 + 36), ..base.clone() },
+            SignedTx { to: None, sig: sig(2, 27), ..base.clone() },
             SignedTx {
                 tx_type: EIP2930_TX_TYPE,
                 chain_id: Some(CHAIN_ID),
@@ -844,29 +742,15 @@ mod tests {
                 ..base
             },
         ];
-        txs.into_iter()
-            .map(|t| Bytes(Transaction::new(TxBody::Signed(t)).into_encoded()))
-            .collect()
+        txs.into_iter().map(|t| Bytes(Transaction::new(TxBody::Signed(t)).into_encoded())).collect()
     }
 
     fn sample_batch() -> SpanBatch {
         let txs = sample_txs();
         let blocks = vec![
-            SpanBatchElement {
-                epoch_num: 100,
-                timestamp: GENESIS + 2000,
-                transactions: txs[..2].to_vec(),
-            },
-            SpanBatchElement {
-                epoch_num: 100,
-                timestamp: GENESIS + 2002,
-                transactions: vec![],
-            },
-            SpanBatchElement {
-                epoch_num: 101,
-                timestamp: GENESIS + 2004,
-                transactions: txs[2..].to_vec(),
-            },
+            SpanBatchElement { epoch_num: 100, timestamp: GENESIS + 2000, transactions: txs[..2].to_vec() },
+            SpanBatchElement { epoch_num: 100, timestamp: GENESIS + 2002, transactions: vec![] },
+            SpanBatchElement { epoch_num: 101, timestamp: GENESIS + 2004, transactions: txs[2..].to_vec() },
         ];
         SpanBatch::new(&B256([0xaa; 32]), &B256([0xbb; 32]), blocks)
     }
@@ -902,25 +786,15 @@ mod tests {
         let mut batch = sample_batch();
         assert_eq!(
             batch.to_raw(GENESIS, 11, true),
-            Err(SpanBatchError::WrongChainId {
-                index: 0,
-                expected: 11,
-                got: 10
-            })
+            Err(SpanBatchError::WrongChainId { index: 0, expected: 11, got: 10 })
         );
         assert!(matches!(
             batch.to_raw(GENESIS + 2001, CHAIN_ID, true),
             Err(SpanBatchError::BeforeGenesis { .. })
         ));
         batch.blocks[1].transactions.push(Bytes(vec![0x7e, 0xc0]));
-        assert!(matches!(
-            batch.to_raw(GENESIS, CHAIN_ID, true),
-            Err(SpanBatchError::Tx { index: 2, .. })
-        ));
-        assert_eq!(
-            SpanBatch::default().to_raw(GENESIS, CHAIN_ID, true),
-            Err(SpanBatchError::Empty)
-        );
+        assert!(matches!(batch.to_raw(GENESIS, CHAIN_ID, true), Err(SpanBatchError::Tx { index: 2, .. })));
+        assert_eq!(SpanBatch::default().to_raw(GENESIS, CHAIN_ID, true), Err(SpanBatchError::Empty));
     }
 
     #[test]
@@ -930,29 +804,18 @@ mod tests {
         let back = RawSpanBatch::decode(&encoded(&raw)).unwrap();
         assert_eq!(
             back.derive(2, GENESIS, CHAIN_ID),
-            Err(SpanBatchError::InvalidTxType {
-                index: 4,
-                tx_type: 3
-            })
+            Err(SpanBatchError::InvalidTxType { index: 4, tx_type: 3 })
         );
         // A set-code transaction flagged as contract creation.
         let mut raw = sample_batch().to_raw(GENESIS, CHAIN_ID, false).unwrap();
-        let mut bits: Vec<bool> = (0..5)
-            .map(|i| raw.txs.contract_creation_bits.get(i))
-            .collect();
+        let mut bits: Vec<bool> = (0..5).map(|i| raw.txs.contract_creation_bits.get(i)).collect();
         bits[4] = true;
         raw.txs.contract_creation_bits = BitList::from_bools(&bits);
         raw.txs.tx_tos.pop();
-        assert_eq!(
-            raw.derive(2, GENESIS, CHAIN_ID),
-            Err(SpanBatchError::MissingTo { index: 4 })
-        );
+        assert_eq!(raw.derive(2, GENESIS, CHAIN_ID), Err(SpanBatchError::MissingTo { index: 4 }));
         // Hand-built inconsistencies are errors, not panics.
         raw.txs.tx_nonces.pop();
-        assert_eq!(
-            raw.derive(2, GENESIS, CHAIN_ID),
-            Err(SpanBatchError::Inconsistent("tx_nonces"))
-        );
+        assert_eq!(raw.derive(2, GENESIS, CHAIN_ID), Err(SpanBatchError::Inconsistent("tx_nonces")));
     }
 
     #[test]
@@ -969,54 +832,33 @@ mod tests {
     fn limits_and_malformed_fields() {
         let mut head = vec![0u8; 2 + 40];
         let with = |tail: &[u8]| [head.as_slice(), tail].concat();
-        assert_eq!(
-            RawSpanBatch::decode(&with(&[0])),
-            Err(SpanBatchError::Empty)
-        );
+        assert_eq!(RawSpanBatch::decode(&with(&[0])), Err(SpanBatchError::Empty));
         let mut big = Vec::new();
         put_uvarint(&mut big, MAX_SPAN_BATCH_ELEMENT_COUNT + 1);
-        assert!(matches!(
-            RawSpanBatch::decode(&with(&big)),
-            Err(SpanBatchError::TooBig { .. })
-        ));
+        assert!(matches!(RawSpanBatch::decode(&with(&big)), Err(SpanBatchError::TooBig { .. })));
         // 10M blocks declared, nothing behind them: fails before allocating per-block state.
         let mut max = Vec::new();
         put_uvarint(&mut max, MAX_SPAN_BATCH_ELEMENT_COUNT);
-        assert_eq!(
-            RawSpanBatch::decode(&with(&max)),
-            Err(SpanBatchError::Truncated("origin_bits"))
-        );
+        assert_eq!(RawSpanBatch::decode(&with(&max)), Err(SpanBatchError::Truncated("origin_bits")));
         // One block, origin bits with a stray high bit.
-        assert_eq!(
-            RawSpanBatch::decode(&with(&[1, 0b10])),
-            Err(SpanBatchError::BitsOverflow("origin_bits"))
-        );
+        assert_eq!(RawSpanBatch::decode(&with(&[1, 0b10])), Err(SpanBatchError::BitsOverflow("origin_bits")));
         // One block holding 10M transactions with no signatures behind them.
         let mut one = vec![1, 0];
         put_uvarint(&mut one, MAX_SPAN_BATCH_ELEMENT_COUNT);
         one.extend(vec![0u8; 2 * 1_250_000]);
-        assert_eq!(
-            RawSpanBatch::decode(&with(&one)),
-            Err(SpanBatchError::Truncated("tx_sigs"))
-        );
+        assert_eq!(RawSpanBatch::decode(&with(&one)), Err(SpanBatchError::Truncated("tx_sigs")));
         // Two blocks whose counts sum past the cap.
         let mut two = vec![2, 0];
         put_uvarint(&mut two, MAX_SPAN_BATCH_ELEMENT_COUNT);
         put_uvarint(&mut two, 1);
         assert!(matches!(
             RawSpanBatch::decode(&with(&two)),
-            Err(SpanBatchError::TooBig {
-                field: "total tx count",
-                ..
-            })
+            Err(SpanBatchError::TooBig { field: "total tx count", .. })
         ));
         // uvarint overflow, as Go's ReadUvarint reports it.
         head = vec![0xff; 9];
         head.push(2);
-        assert_eq!(
-            RawSpanBatch::decode(&head),
-            Err(SpanBatchError::VarintOverflow("rel_timestamp"))
-        );
+        assert_eq!(RawSpanBatch::decode(&head), Err(SpanBatchError::VarintOverflow("rel_timestamp")));
     }
 
     #[test]
@@ -1026,10 +868,7 @@ mod tests {
         bad.txs.tx_datas[0] = Bytes(vec![0x83, 1, 2, 3]);
         assert_eq!(
             RawSpanBatch::decode(&encoded(&bad)),
-            Err(SpanBatchError::TxDataRlp {
-                index: 0,
-                err: RlpError::UnexpectedString
-            })
+            Err(SpanBatchError::TxDataRlp { index: 0, err: RlpError::UnexpectedString })
         );
         bad.txs.tx_datas[0] = Bytes(vec![0xf8, 0x01, 0x00]);
         assert!(matches!(

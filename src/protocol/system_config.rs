@@ -46,8 +46,8 @@ pub const L1_SCALAR_ECOTONE: u8 = 1;
 
 /// keccak256("ConfigUpdate(uint256,uint8,bytes)").
 pub const CONFIG_UPDATE_TOPIC: B256 = B256([
-    0x1d, 0x2b, 0x0b, 0xda, 0x21, 0xd5, 0x6b, 0x8b, 0xd1, 0x2d, 0x4f, 0x94, 0xeb, 0xac, 0xff, 0xdf,
-    0xb3, 0x5f, 0x5e, 0x22, 0x6f, 0x84, 0xb4, 0x61, 0x10, 0x3b, 0xb8, 0xbe, 0xab, 0x63, 0x53, 0xbe,
+    0x1d, 0x2b, 0x0b, 0xda, 0x21, 0xd5, 0x6b, 0x8b, 0xd1, 0x2d, 0x4f, 0x94, 0xeb, 0xac, 0xff, 0xdf, 0xb3,
+    0x5f, 0x5e, 0x22, 0x6f, 0x84, 0xb4, 0x61, 0x10, 0x3b, 0xb8, 0xbe, 0xab, 0x63, 0x53, 0xbe,
 ]);
 
 /// The only `ConfigUpdate` event version (topic 1).
@@ -203,9 +203,7 @@ impl ConfigUpdate {
         };
         r.finish()?;
         if let ConfigUpdate::Eip1559Params(p) = update {
-            Eip1559Params::from_b64(p)
-                .validate()
-                .map_err(SystemConfigError::InvalidEip1559Params)?;
+            Eip1559Params::from_b64(p).validate().map_err(SystemConfigError::InvalidEip1559Params)?;
         }
         Ok(update)
     }
@@ -315,15 +313,11 @@ impl SystemConfig {
     pub fn ecotone_scalars(&self) -> Result<EcotoneScalars, SystemConfigError> {
         let s = &self.scalar.0;
         match check_ecotone_scalar(&self.scalar) {
-            Err(true) => Ok(EcotoneScalars {
-                blob_base_fee_scalar: 0,
-                base_fee_scalar: u32::MAX,
-            }),
+            Err(true) => Ok(EcotoneScalars { blob_base_fee_scalar: 0, base_fee_scalar: u32::MAX }),
             Err(false) => Err(SystemConfigError::InvalidScalar(self.scalar)),
-            Ok(()) if s[0] == L1_SCALAR_BEDROCK => Ok(EcotoneScalars {
-                blob_base_fee_scalar: 0,
-                base_fee_scalar: be_u32(&s[28..]),
-            }),
+            Ok(()) if s[0] == L1_SCALAR_BEDROCK => {
+                Ok(EcotoneScalars { blob_base_fee_scalar: 0, base_fee_scalar: be_u32(&s[28..]) })
+            }
             Ok(()) => Ok(EcotoneScalars {
                 blob_base_fee_scalar: be_u32(&s[24..28]),
                 base_fee_scalar: be_u32(&s[28..]),
@@ -334,10 +328,7 @@ impl SystemConfig {
     /// The operator fee scalar (bytes 20..24) and constant (bytes 24..32) of `operator_fee_params`.
     pub fn operator_fee(&self) -> OperatorFee {
         let p = &self.operator_fee_params.0;
-        OperatorFee {
-            scalar: be_u32(&p[20..24]),
-            constant: be_u64(&p[24..]),
-        }
+        OperatorFee { scalar: be_u32(&p[20..24]), constant: be_u64(&p[24..]) }
     }
 
     /// Applies one update; `l1_time` is the L1 block time, which op-node compares against the
@@ -399,11 +390,7 @@ impl SystemConfig {
                     continue;
                 }
                 if let Err(error) = self.apply_log(log, cfg, l1_time) {
-                    skipped.push(SkippedUpdate {
-                        receipt: i,
-                        log: j,
-                        error,
-                    });
+                    skipped.push(SkippedUpdate { receipt: i, log: j, error });
                 }
             }
         }
@@ -424,11 +411,7 @@ mod tests {
 
     fn cfg() -> RollupConfig {
         let mut c = RollupConfig::from_json(BASE_JSON).unwrap();
-        c.apply_overrides(&[
-            (Fork::Canyon, 100),
-            (Fork::Delta, 100),
-            (Fork::Ecotone, 100),
-        ]);
+        c.apply_overrides(&[(Fork::Canyon, 100), (Fork::Delta, 100), (Fork::Ecotone, 100)]);
         c
     }
 
@@ -452,10 +435,7 @@ mod tests {
 
     #[test]
     fn topic_is_keccak_of_event_signature() {
-        assert_eq!(
-            keccak256(b"ConfigUpdate(uint256,uint8,bytes)"),
-            CONFIG_UPDATE_TOPIC
-        );
+        assert_eq!(keccak256(b"ConfigUpdate(uint256,uint8,bytes)"), CONFIG_UPDATE_TOPIC);
     }
 
     #[test]
@@ -481,36 +461,16 @@ mod tests {
             s.apply_log(l, &c, 100).unwrap();
         }
         assert_eq!(s.batcher_addr, Address([0x11; 20]));
-        assert_eq!(
-            (s.overhead, s.scalar),
-            (B256::ZERO, B256(scalar)),
-            "Ecotone zeroes the overhead"
-        );
+        assert_eq!((s.overhead, s.scalar), (B256::ZERO, B256(scalar)), "Ecotone zeroes the overhead");
         assert_eq!(s.gas_limit, 30_000_000);
         assert_eq!(s.eip1559_params, B64([0, 0, 0, 250, 0, 0, 0, 6]));
-        assert_eq!(
-            s.operator_fee(),
-            OperatorFee {
-                scalar: 3,
-                constant: 4
-            }
-        );
+        assert_eq!(s.operator_fee(), OperatorFee { scalar: 3, constant: 4 });
         assert_eq!((s.min_base_fee, s.da_footprint_gas_scalar), (256, 400));
-        assert_eq!(
-            s.ecotone_scalars(),
-            Ok(EcotoneScalars {
-                blob_base_fee_scalar: 7,
-                base_fee_scalar: 9
-            })
-        );
-        assert_eq!(
-            ConfigUpdate::decode(&logs[3]),
-            Ok(ConfigUpdate::UnsafeBlockSigner(Address([0x22; 20])))
-        );
+        assert_eq!(s.ecotone_scalars(), Ok(EcotoneScalars { blob_base_fee_scalar: 7, base_fee_scalar: 9 }));
+        assert_eq!(ConfigUpdate::decode(&logs[3]), Ok(ConfigUpdate::UnsafeBlockSigner(Address([0x22; 20]))));
 
         // Before Ecotone (by L1 time) overhead and scalar are taken as they are.
-        s.apply_log(&update_log(1, &[word(&[5]), word(&[6])]), &c, 99)
-            .unwrap();
+        s.apply_log(&update_log(1, &[word(&[5]), word(&[6])]), &c, 99).unwrap();
         assert_eq!((s.overhead, s.scalar), (B256(word(&[5])), B256(word(&[6]))));
     }
 
@@ -522,8 +482,7 @@ mod tests {
         // An unknown scalar version after Ecotone is ignored without error.
         let mut bad_scalar = [0u8; 32];
         bad_scalar[0] = 2;
-        s.apply_log(&update_log(1, &[word(&[5]), bad_scalar]), &c, 100)
-            .unwrap();
+        s.apply_log(&update_log(1, &[word(&[5]), bad_scalar]), &c, 100).unwrap();
         assert_eq!(s, genesis);
         // The unsafe block signer payload is not even parsed.
         s.apply_log(&update_log(3, &[]), &c, 100).unwrap();
@@ -562,10 +521,7 @@ mod tests {
         elsewhere.address = Address([1; 20]);
         let receipts = [
             receipt(false, vec![update_log(2, &[word(&[7])])]),
-            receipt(
-                true,
-                vec![elsewhere, cases[0].0.clone(), update_log(2, &[word(&[8])])],
-            ),
+            receipt(true, vec![elsewhere, cases[0].0.clone(), update_log(2, &[word(&[8])])]),
         ];
         let skipped = s.update_from_receipts(&receipts, &c, 100).unwrap_err();
         assert_eq!(s.gas_limit, 8);
@@ -585,10 +541,7 @@ mod tests {
         s.scalar.0[31] = 5;
         assert_eq!(
             s.ecotone_scalars().unwrap(),
-            EcotoneScalars {
-                blob_base_fee_scalar: 0,
-                base_fee_scalar: 5
-            }
+            EcotoneScalars { blob_base_fee_scalar: 0, base_fee_scalar: 5 }
         );
         s.scalar.0[5] = 1;
         assert_eq!(s.ecotone_scalars().unwrap().base_fee_scalar, u32::MAX);

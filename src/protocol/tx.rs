@@ -145,10 +145,7 @@ impl Transaction {
                 t => return Err(TxError::UnknownType(t)),
             }
         };
-        Ok(Transaction {
-            body,
-            encoded: bytes.to_vec(),
-        })
+        Ok(Transaction { body, encoded: bytes.to_vec() })
     }
 
     /// Builds a transaction from its fields, encoding it canonically.
@@ -261,12 +258,7 @@ impl SignedTx {
 
     /// Recovers the signer (secp256k1 via k256).
     pub fn recover_sender(&self) -> Result<Address, TxError> {
-        recover_address(
-            &self.signing_hash(),
-            self.y_parity()?,
-            &self.sig.r,
-            &self.sig.s,
-        )
+        recover_address(&self.signing_hash(), self.y_parity()?, &self.sig.r, &self.sig.s)
     }
 }
 
@@ -284,8 +276,8 @@ pub fn recover_address(hash: &B256, y_parity: u8, r: &U256, s: &U256) -> Result<
         parity = !parity;
     }
     let rec = RecoveryId::new(parity, false);
-    let key = VerifyingKey::recover_from_prehash(&hash.0, &sig, rec)
-        .map_err(|_| TxError::InvalidSignature)?;
+    let key =
+        VerifyingKey::recover_from_prehash(&hash.0, &sig, rec).map_err(|_| TxError::InvalidSignature)?;
     Ok(address_of(&key))
 }
 
@@ -401,11 +393,7 @@ fn encode_deposit(d: &DepositTx) -> Vec<u8> {
 }
 
 fn decode_sig(r: &mut Rlp<'_>) -> Result<TxSignature, TxError> {
-    Ok(TxSignature {
-        v: r.next_u64()?,
-        r: r.next_u256()?,
-        s: r.next_u256()?,
-    })
+    Ok(TxSignature { v: r.next_u64()?, r: r.next_u256()?, s: r.next_u256()? })
 }
 
 fn decode_legacy(bytes: &[u8]) -> Result<SignedTx, TxError> {
@@ -442,10 +430,7 @@ pub fn decode_access_list(r: &mut Rlp<'_>) -> Result<Vec<AccessListItem>, TxErro
             storage_keys.push(keys.next_b256()?);
         }
         item.finish()?;
-        out.push(AccessListItem {
-            address,
-            storage_keys,
-        });
+        out.push(AccessListItem { address, storage_keys });
     }
     Ok(out)
 }
@@ -471,12 +456,8 @@ pub fn decode_authorizations(r: &mut Rlp<'_>) -> Result<Vec<Authorization>, TxEr
 
 fn decode_typed(tx_type: u8, payload: &[u8]) -> Result<SignedTx, TxError> {
     let mut r = Rlp::list(payload)?;
-    let mut t = SignedTx {
-        tx_type,
-        chain_id: Some(r.next_u64()?),
-        nonce: r.next_u64()?,
-        ..SignedTx::default()
-    };
+    let mut t =
+        SignedTx { tx_type, chain_id: Some(r.next_u64()?), nonce: r.next_u64()?, ..SignedTx::default() };
     if tx_type != EIP2930_TX_TYPE {
         t.max_priority_fee_per_gas = r.next_u128()?;
     }
@@ -484,9 +465,7 @@ fn decode_typed(tx_type: u8, payload: &[u8]) -> Result<SignedTx, TxError> {
     t.gas_limit = r.next_u64()?;
     t.to = r.next_opt_address()?;
     if t.to.is_none() && (tx_type == EIP4844_TX_TYPE || tx_type == EIP7702_TX_TYPE) {
-        return Err(TxError::Rlp(RlpError::Custom(
-            "blob and set-code transactions need a recipient",
-        )));
+        return Err(TxError::Rlp(RlpError::Custom("blob and set-code transactions need a recipient")));
     }
     t.value = r.next_u256()?;
     t.input = Bytes(r.next_bytes()?.to_vec());
@@ -589,8 +568,7 @@ impl RpcTransaction {
     /// block's transactions root, and to recover the sender).
     pub fn to_transaction(&self) -> Result<Transaction, TxError> {
         let tx_type = self.r#type.unwrap_or(0);
-        let tx_type =
-            u8::try_from(tx_type).map_err(|_| TxError::Json(format!("type {tx_type}")))?;
+        let tx_type = u8::try_from(tx_type).map_err(|_| TxError::Json(format!("type {tx_type}")))?;
         if tx_type == DEPOSIT_TX_TYPE {
             let d = DepositTx {
                 source_hash: need(self.source_hash, "sourceHash")?,
@@ -612,11 +590,7 @@ impl RpcTransaction {
         } else {
             small::<u64>(need(self.y_parity.or(self.v), "yParity")?, "yParity")?
         };
-        let sig = TxSignature {
-            v,
-            r: need(self.r, "r")?,
-            s: need(self.s, "s")?,
-        };
+        let sig = TxSignature { v, r: need(self.r, "r")?, s: need(self.s, "s")? };
         let gas_price = if tx_type >= EIP1559_TX_TYPE {
             need(self.max_fee_per_gas, "maxFeePerGas")?
         } else {
@@ -694,9 +668,7 @@ mod tests {
         );
         assert_eq!(
             tx.sender().unwrap(),
-            "0x9d8a62f656a8d1615c1294fd71e9cfb3e4855a4f"
-                .parse::<Address>()
-                .unwrap()
+            "0x9d8a62f656a8d1615c1294fd71e9cfb3e4855a4f".parse::<Address>().unwrap()
         );
         assert_eq!(Transaction::new(tx.body.clone()).encoded(), &bytes[..]);
     }
@@ -728,21 +700,14 @@ mod tests {
         }
         let mut x = 1u64;
         for _ in 0..3000 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let len = (x >> 58) as usize;
-            let mut buf: Vec<u8> = (0..len)
-                .map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8)
-                .collect();
+            let mut buf: Vec<u8> = (0..len).map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8).collect();
             if let Some(b) = buf.first_mut() {
                 *b = [0x01, 0x02, 0x03, 0x04, 0x7e, 0xf8][(x % 6) as usize];
             }
             let _ = Transaction::decode(&buf);
         }
-        assert_eq!(
-            Transaction::decode(&[0x05, 0xc0]),
-            Err(TxError::UnknownType(5))
-        );
+        assert_eq!(Transaction::decode(&[0x05, 0xc0]), Err(TxError::UnknownType(5)));
     }
 }

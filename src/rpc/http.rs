@@ -65,9 +65,7 @@ pub struct Request {
 impl Request {
     /// Returns the target without its query.
     pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(self.target.as_str(), |(p, _)| p)
+        self.target.split_once('?').map_or(self.target.as_str(), |(p, _)| p)
     }
 
     /// Returns the query (after `?`), if any.
@@ -90,11 +88,7 @@ pub struct Response {
 impl Response {
     /// Builds a response with a body of the given type.
     pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
-        Response {
-            status,
-            content_type: Some(content_type),
-            body,
-        }
+        Response { status, content_type: Some(content_type), body }
     }
 
     /// Builds a plain-text error as Go's `http.Error` writes it (message plus newline).
@@ -107,11 +101,7 @@ impl Response {
 
     /// Builds a response without a body.
     pub fn empty(status: u16) -> Self {
-        Response {
-            status,
-            content_type: None,
-            body: Vec::new(),
-        }
+        Response { status, content_type: None, body: Vec::new() }
     }
 }
 
@@ -210,10 +200,7 @@ impl Conn {
             ConnState::Open => {
                 !self.input_done
                     && self.inbuf.len().saturating_add(self.queued_bytes)
-                        < self
-                            .limits
-                            .max_header_bytes
-                            .saturating_add(self.limits.max_body)
+                        < self.limits.max_header_bytes.saturating_add(self.limits.max_body)
             }
             ConnState::Draining => !self.eof,
             ConnState::Closed => false,
@@ -256,9 +243,7 @@ impl Conn {
         let Some(Item::Request(req, meta)) = self.queue.pop_front() else {
             return None;
         };
-        self.queued_bytes = self
-            .queued_bytes
-            .saturating_sub(req.body.len() + req.target.len());
+        self.queued_bytes = self.queued_bytes.saturating_sub(req.body.len() + req.target.len());
         self.outstanding = Some(meta);
         Some(req)
     }
@@ -353,16 +338,8 @@ impl Conn {
             let Some(Item::Fail(status, msg)) = self.queue.front() else {
                 return;
             };
-            let resp = Response::new(
-                *status,
-                "text/plain; charset=utf-8",
-                msg.as_bytes().to_vec(),
-            );
-            let meta = Meta {
-                keep_alive: false,
-                http10: false,
-                head_only: false,
-            };
+            let resp = Response::new(*status, "text/plain; charset=utf-8", msg.as_bytes().to_vec());
+            let meta = Meta { keep_alive: false, http10: false, head_only: false };
             write_response(&mut self.out, &resp, meta);
             self.queue.pop_front();
         }
@@ -394,12 +371,7 @@ impl Conn {
                 self.input_done = true;
             }
             self.queue.push_back(Item::Request(
-                Request {
-                    method: head.method,
-                    target: head.target,
-                    content_type: head.content_type,
-                    body,
-                },
+                Request { method: head.method, target: head.target, content_type: head.content_type, body },
                 head.meta,
             ));
             self.partial_since = None;
@@ -429,11 +401,7 @@ impl Conn {
     /// Parses the request line and headers once the header block is complete.
     fn parse_head(&mut self) -> Result<Option<Head>, (u16, String)> {
         // Clients may send stray line breaks between requests (RFC 9112 section 2.2).
-        let blank = self
-            .inbuf
-            .iter()
-            .take_while(|b| **b == b'\r' || **b == b'\n')
-            .count();
+        let blank = self.inbuf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
         if blank > 0 {
             self.inbuf.drain(..blank);
             self.scanned = self.scanned.saturating_sub(blank);
@@ -458,8 +426,7 @@ impl Conn {
             }
             Err(e) => return Err(bad(&e.to_string())),
         };
-        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
-        else {
+        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
             return Err(bad("malformed request line"));
         };
         let mut content_length: Option<u64> = None;
@@ -503,10 +470,7 @@ impl Conn {
         let max = self.limits.max_body as u64;
         if body_len > max {
             // geth's text for a body over its limit.
-            return Err((
-                413,
-                format!("content length too large ({body_len}>{max})\n"),
-            ));
+            return Err((413, format!("content length too large ({body_len}>{max})\n")));
         }
         let head = Head {
             method: method.to_string(),
@@ -560,9 +524,7 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    v.iter().try_fold(0u64, |acc, d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    v.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 fn reason(status: u16) -> &'static str {
@@ -635,10 +597,7 @@ mod tests {
         let mut c = Conn::new(t, Limits::default());
         c.handle_input(t, b"GET /healthz?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
         let req = c.poll_request().unwrap();
-        assert_eq!(
-            (req.method.as_str(), req.path(), req.query()),
-            ("GET", "/healthz", Some("x=1"))
-        );
+        assert_eq!((req.method.as_str(), req.path(), req.query()), ("GET", "/healthz", Some("x=1")));
         assert!(c.poll_request().is_none());
         c.respond(t, Response::new(200, "application/json", b"{}".to_vec()));
         let mut out = Vec::new();
@@ -680,20 +639,14 @@ mod tests {
         let mut input = Vec::new();
         for body in ["a", "bb", "ccc"] {
             input.extend_from_slice(
-                format!(
-                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
+                format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                    .as_bytes(),
             );
         }
         c.handle_input(t, &input);
         let out = text(&answer_all(&mut c, t));
-        let bodies: Vec<&str> = out
-            .split("HTTP/1.1 200 OK")
-            .skip(1)
-            .map(|r| r.rsplit("\r\n\r\n").next().unwrap())
-            .collect();
+        let bodies: Vec<&str> =
+            out.split("HTTP/1.1 200 OK").skip(1).map(|r| r.rsplit("\r\n\r\n").next().unwrap()).collect();
         assert_eq!(bodies, ["a", "bb", "ccc"]);
         assert_eq!(c.state(), ConnState::Open);
     }
@@ -701,10 +654,7 @@ mod tests {
     #[test]
     fn pipeline_depth_is_bounded_and_resumes() {
         let t = t0();
-        let limits = Limits {
-            max_pipelined: 2,
-            ..Limits::default()
-        };
+        let limits = Limits { max_pipelined: 2, ..Limits::default() };
         let mut c = Conn::new(t, limits);
         let one = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         c.handle_input(t, &one.repeat(5));
@@ -717,10 +667,7 @@ mod tests {
     fn close_and_http10() {
         let t = t0();
         let mut c = Conn::new(t, Limits::default());
-        c.handle_input(
-            t,
-            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n",
-        );
+        c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
         let out = text(&answer_all(&mut c, t));
         assert!(out.contains("Connection: close\r\n"));
         assert_eq!(out.matches("HTTP/1.1").count(), 1);
@@ -762,10 +709,7 @@ mod tests {
 
     #[test]
     fn limits_and_malformed_requests() {
-        let big = format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
-            "a".repeat(17 * 1024)
-        );
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(17 * 1024));
         assert!(rejected(big.as_bytes()).starts_with("HTTP/1.1 431 "));
         // Over the header limit without ever finishing the header block.
         assert!(rejected(&[b'a'; 17 * 1024]).starts_with("HTTP/1.1 431 "));
@@ -774,13 +718,9 @@ mod tests {
         assert!(rejected(many.as_bytes()).starts_with("HTTP/1.1 431 "));
         let out = rejected(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5242881\r\n\r\n");
         assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
-        assert!(
-            out.ends_with("content length too large (5242881>5242880)\n"),
-            "{out}"
-        );
-        let out = rejected(
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
-        );
+        assert!(out.ends_with("content length too large (5242881>5242880)\n"), "{out}");
+        let out =
+            rejected(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
         assert!(out.starts_with("HTTP/1.1 411 "), "{out}");
         for bad in [
             &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n"[..],
@@ -794,21 +734,14 @@ mod tests {
         ] {
             assert!(rejected(bad).starts_with("HTTP/1.1 400 "), "{}", text(bad));
         }
-        assert!(
-            rejected(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n")
-                .starts_with("HTTP/1.1 417 ")
-        );
+        assert!(rejected(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n").starts_with("HTTP/1.1 417 "));
     }
 
     #[test]
     fn an_error_after_good_requests_comes_after_their_responses() {
-        let out = rejected(
-            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n\x01\x02\r\n\r\n",
-        );
-        let statuses: Vec<&str> = out
-            .match_indices("HTTP/1.1 ")
-            .map(|(i, _)| &out[i + 9..i + 12])
-            .collect();
+        let out =
+            rejected(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n\x01\x02\r\n\r\n");
+        let statuses: Vec<&str> = out.match_indices("HTTP/1.1 ").map(|(i, _)| &out[i + 9..i + 12]).collect();
         assert_eq!(statuses, ["200", "200", "400"]);
     }
 
@@ -816,10 +749,7 @@ mod tests {
     fn expect_continue_and_head() {
         let t = t0();
         let mut c = Conn::new(t, Limits::default());
-        c.handle_input(
-            t,
-            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
-        );
+        c.handle_input(t, b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
         let mut out = Vec::new();
         c.poll_transmit(&mut out);
         assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -848,10 +778,7 @@ mod tests {
             c.handle_input(now, b"X");
             c.handle_timeout(now);
         }
-        assert_eq!(
-            c.poll_timeout(),
-            Some((t + l.request_timeout, "http-request"))
-        );
+        assert_eq!(c.poll_timeout(), Some((t + l.request_timeout, "http-request")));
         c.handle_timeout(t + l.request_timeout - Duration::from_millis(1));
         assert_eq!(c.state(), ConnState::Open);
         c.handle_timeout(t + l.request_timeout);
@@ -862,10 +789,7 @@ mod tests {
         c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         let later = t + Duration::from_secs(5);
         answer_all(&mut c, later);
-        assert_eq!(
-            c.poll_timeout(),
-            Some((later + l.idle_timeout, "http-idle"))
-        );
+        assert_eq!(c.poll_timeout(), Some((later + l.idle_timeout, "http-idle")));
         c.handle_timeout(later + l.idle_timeout);
         assert_eq!(c.state(), ConnState::Closed);
     }
@@ -873,12 +797,7 @@ mod tests {
     #[test]
     fn input_backpressure_is_bounded() {
         let t = t0();
-        let l = Limits {
-            max_header_bytes: 64,
-            max_body: 64,
-            max_pipelined: 1,
-            ..Limits::default()
-        };
+        let l = Limits { max_header_bytes: 64, max_body: 64, max_pipelined: 1, ..Limits::default() };
         let mut c = Conn::new(t, l);
         c.handle_input(t, &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(8));
         assert!(!c.wants_input());

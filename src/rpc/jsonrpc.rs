@@ -52,11 +52,7 @@ pub struct RpcError {
 impl RpcError {
     /// Builds an error with a code and message.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        RpcError {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        RpcError { code, message: message.into(), data: None }
     }
 
     /// Builds an error from a method's failure, as geth reports plain Go errors (-32000).
@@ -66,10 +62,7 @@ impl RpcError {
 
     /// Builds geth's "method not found" error.
     pub fn method_not_found(method: &str) -> Self {
-        RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("the method {method} does not exist/is not available"),
-        )
+        RpcError::new(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"))
     }
 
     /// Builds an invalid-params error.
@@ -109,10 +102,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_batch: 100,
-            max_batch_response: 5 * 1024 * 1024,
-        }
+        Limits { max_batch: 100, max_batch_response: 5 * 1024 * 1024 }
     }
 }
 
@@ -134,9 +124,7 @@ impl<'a> Params<'a> {
         let mut de = serde_json::Deserializer::from_str(raw.get());
         match de.deserialize_seq(BoundedSeq { max }) {
             Ok((args, false)) => Ok(Params { args }),
-            Ok((_, true)) => Err(RpcError::invalid_params(format!(
-                "too many arguments, want at most {max}"
-            ))),
+            Ok((_, true)) => Err(RpcError::invalid_params(format!("too many arguments, want at most {max}"))),
             Err(e) => Err(RpcError::invalid_params(e.to_string())),
         }
     }
@@ -164,9 +152,8 @@ impl<'a> Params<'a> {
 
     /// Decodes argument `i`, which must be present and not `null`.
     pub fn required<T: DeserializeOwned>(&self, i: usize) -> Result<T, RpcError> {
-        self.optional(i)?.ok_or_else(|| {
-            RpcError::invalid_params(format!("missing value for required argument {i}"))
-        })
+        self.optional(i)?
+            .ok_or_else(|| RpcError::invalid_params(format!("missing value for required argument {i}")))
     }
 }
 
@@ -231,12 +218,7 @@ const BUILTINS: [&str; 2] = ["rpc_modules", "health_status"];
 impl<C: RpcContext> Dispatcher<C> {
     /// Creates an empty table; `app_version` is what `health_status` returns.
     pub fn new(app_version: &'static str, enable_admin: bool, limits: Limits) -> Self {
-        Dispatcher {
-            methods: BTreeMap::new(),
-            app_version,
-            enable_admin,
-            limits,
-        }
+        Dispatcher { methods: BTreeMap::new(), app_version, enable_admin, limits }
     }
 
     /// Adds a method taking at most `max_args` positional params (more get geth's "too many
@@ -262,10 +244,8 @@ impl<C: RpcContext> Dispatcher<C> {
 
     /// Returns the served namespaces with geth's version "1.0" (the `rpc_modules` result).
     pub fn modules(&self) -> BTreeMap<String, &'static str> {
-        let mut out: BTreeMap<String, &'static str> = [("rpc", "1.0"), ("health", "1.0")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let mut out: BTreeMap<String, &'static str> =
+            [("rpc", "1.0"), ("health", "1.0")].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         for name in self.methods.keys().filter(|n| self.gate(n)) {
             if let Some((ns, _)) = name.split_once('_') {
                 out.insert(ns.to_string(), "1.0");
@@ -304,9 +284,7 @@ impl<C: RpcContext> Dispatcher<C> {
             });
         }
         let mut de = serde_json::Deserializer::from_str(first.get());
-        let Ok((msgs, too_many)) = de.deserialize_seq(BoundedSeq {
-            max: self.limits.max_batch,
-        }) else {
+        let Ok((msgs, too_many)) = de.deserialize_seq(BoundedSeq { max: self.limits.max_batch }) else {
             return Some(error_body(None, PARSE_ERROR, "parse error"));
         };
         if too_many {
@@ -331,13 +309,7 @@ impl<C: RpcContext> Dispatcher<C> {
                 let msg = Msg::parse(raw);
                 match msg.kind() {
                     Kind::Call { id, .. } => {
-                        write_error(
-                            &mut out,
-                            Some(id),
-                            RESPONSE_TOO_LARGE,
-                            "response too large",
-                            None,
-                        );
+                        write_error(&mut out, Some(id), RESPONSE_TOO_LARGE, "response too large", None);
                         true
                     }
                     _ => false,
@@ -423,10 +395,7 @@ impl<C: RpcContext> Dispatcher<C> {
     ) -> Result<Value, RpcError> {
         if method.ends_with("_subscribe") {
             // geth over HTTP: subscriptions need a persistent connection.
-            return Err(RpcError::new(
-                METHOD_NOT_FOUND,
-                "notifications not supported",
-            ));
+            return Err(RpcError::new(METHOD_NOT_FOUND, "notifications not supported"));
         }
         match method {
             "rpc_modules" => {
@@ -493,8 +462,7 @@ impl<'a> Msg<'a> {
 
     /// The id when it is one geth accepts (not an object or array).
     fn valid_id(&self) -> Option<&'a RawValue> {
-        self.id
-            .filter(|id| !id.get().starts_with('{') && !id.get().starts_with('['))
+        self.id.filter(|id| !id.get().starts_with('{') && !id.get().starts_with('['))
     }
 
     fn call_id(&self) -> Option<&'a RawValue> {
@@ -505,8 +473,7 @@ impl<'a> Msg<'a> {
     }
 
     fn kind(&self) -> Kind<'a> {
-        let string =
-            |r: Option<&RawValue>| r.and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+        let string = |r: Option<&RawValue>| r.and_then(|r| serde_json::from_str::<String>(r.get()).ok());
         let version_ok = string(self.jsonrpc).as_deref() == Some("2.0");
         let method = string(self.method).unwrap_or_default();
         let id = self.valid_id();
@@ -567,13 +534,7 @@ fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &Value) {
 }
 
 /// Writes `{"jsonrpc":"2.0","id":..,"error":{"code":..,"message":..[,"data":..]}}`.
-fn write_error(
-    out: &mut Vec<u8>,
-    id: Option<&RawValue>,
-    code: i64,
-    message: &str,
-    data: Option<&Value>,
-) {
+fn write_error(out: &mut Vec<u8>, id: Option<&RawValue>, code: i64, message: &str, data: Option<&Value>) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.map_or("null", |i| i.get()).as_bytes());
     out.extend_from_slice(format!(",\"error\":{{\"code\":{code},\"message\":").as_bytes());
@@ -601,8 +562,7 @@ mod tests {
             crate::time::test_now().mono
         }
         fn record_call(&mut self, c: &CallRecord<'_>) {
-            self.records
-                .push((c.method.to_string(), c.served, c.notification, c.error_code));
+            self.records.push((c.method.to_string(), c.served, c.notification, c.error_code));
         }
     }
 
@@ -648,9 +608,7 @@ mod tests {
         );
         // Ids are echoed verbatim, whatever their JSON spelling.
         assert_eq!(
-            one(
-                r#" {"id":"0x1" , "jsonrpc":"2.0","method":"test_echo","params":[{"a":[1.50]}]} trailing"#
-            ),
+            one(r#" {"id":"0x1" , "jsonrpc":"2.0","method":"test_echo","params":[{"a":[1.50]}]} trailing"#),
             "{\"jsonrpc\":\"2.0\",\"id\":\"0x1\",\"result\":{\"a\":[1.5]}}\n"
         );
         assert_eq!(
@@ -698,18 +656,12 @@ mod tests {
                 r#"{"jsonrpc":"2.0","id":7,"method":5}"#,
                 r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"invalid request"}}"#,
             ),
-            (
-                "42",
-                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request"}}"#,
-            ),
+            ("42", r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request"}}"#),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"#,
                 r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}"#,
             ),
-            (
-                "nonsense",
-                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}"#,
-            ),
+            ("nonsense", r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}"#),
         ];
         for (req, want) in cases {
             assert_eq!(one(req), format!("{want}\n"), "{req}");
@@ -720,8 +672,7 @@ mod tests {
             "{bad}"
         );
         // A null id is a call, not a notification.
-        assert!(one(r#"{"jsonrpc":"2.0","id":null,"method":"test_echo"}"#)
-            .contains("\"id\":null,\"result\""));
+        assert!(one(r#"{"jsonrpc":"2.0","id":null,"method":"test_echo"}"#).contains("\"id\":null,\"result\""));
         assert_eq!(call(&dispatcher(false), &mut Ctx::default(), " \r\n\t"), "");
         assert!(one("\u{feff}").contains("-32700"));
     }
@@ -741,12 +692,7 @@ mod tests {
                 r#"{"jsonrpc":"2.0","id":1,"method":"rpc_modules"}"#,
             );
             let v: Value = serde_json::from_str(&out).unwrap();
-            v["result"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
+            v["result"].as_object().unwrap().keys().cloned().collect::<Vec<_>>()
         };
         assert_eq!(modules(false), ["health", "rpc", "test"]);
         assert_eq!(modules(true), ["admin", "health", "rpc", "test"]);
@@ -755,38 +701,23 @@ mod tests {
             "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"v9.9.9-test\"}\n"
         );
         let mut d = dispatcher(false);
-        assert_eq!(
-            d.register("test_echo", 0, echo),
-            Err(DuplicateMethod("test_echo"))
-        );
-        assert_eq!(
-            d.register("rpc_modules", 0, echo),
-            Err(DuplicateMethod("rpc_modules"))
-        );
+        assert_eq!(d.register("test_echo", 0, echo), Err(DuplicateMethod("test_echo")));
+        assert_eq!(d.register("rpc_modules", 0, echo), Err(DuplicateMethod("rpc_modules")));
     }
 
     #[test]
     fn notifications_run_without_a_response() {
         let d = dispatcher(false);
         let mut ctx = Ctx::default();
-        assert_eq!(
-            call(&d, &mut ctx, r#"{"jsonrpc":"2.0","method":"test_echo"}"#),
-            ""
-        );
+        assert_eq!(call(&d, &mut ctx, r#"{"jsonrpc":"2.0","method":"test_echo"}"#), "");
         assert_eq!(ctx.calls, ["echo"]);
         assert_eq!(ctx.records, [("test_echo".to_string(), true, true, None)]);
         // A response object sent to the server is ignored.
-        assert_eq!(
-            call(&d, &mut ctx, r#"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#),
-            ""
-        );
+        assert_eq!(call(&d, &mut ctx, r#"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#), "");
         let all = r#"[{"jsonrpc":"2.0","method":"test_echo"},{"jsonrpc":"2.0","method":"nope_x"}]"#;
         assert_eq!(call(&d, &mut ctx, all), "");
         assert_eq!(ctx.calls.len(), 2);
-        assert_eq!(
-            ctx.records[2],
-            ("nope_x".to_string(), false, true, Some(METHOD_NOT_FOUND))
-        );
+        assert_eq!(ctx.records[2], ("nope_x".to_string(), false, true, Some(METHOD_NOT_FOUND)));
     }
 
     #[test]
@@ -831,10 +762,7 @@ mod tests {
 
     #[test]
     fn batch_responses_are_bounded() {
-        let limits = Limits {
-            max_batch: 100,
-            max_batch_response: 100,
-        };
+        let limits = Limits { max_batch: 100, max_batch_response: 100 };
         let mut d = Dispatcher::new("v", false, limits);
         d.register("test_echo", 1, echo).unwrap();
         let big = "x".repeat(80);
@@ -859,14 +787,8 @@ mod tests {
         assert!(serde_json::from_str::<Value>(&shallow).is_ok());
         let n = 1_000_000;
         let params = format!("{}{}", "[".repeat(n), "]".repeat(n));
-        let out = one(&format!(
-            r#"{{"jsonrpc":"2.0","id":1,"method":"test_echo","params":{params}}}"#
-        ));
-        assert!(
-            out.contains("\"code\":-32602"),
-            "{}",
-            &out[..out.len().min(200)]
-        );
+        let out = one(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"test_echo","params":{params}}}"#));
+        assert!(out.contains("\"code\":-32602"), "{}", &out[..out.len().min(200)]);
         let out = one(&"[".repeat(n));
         assert!(out.contains("-32700"));
         let out = one(&format!("{}{}", "[".repeat(n), "]".repeat(n)));

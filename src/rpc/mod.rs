@@ -34,11 +34,7 @@ pub trait Service {
 }
 
 /// Content types geth accepts for JSON-RPC (parameters such as `charset` are allowed).
-const JSON_TYPES: [&str; 3] = [
-    "application/json",
-    "application/json-rpc",
-    "application/jsonrequest",
-];
+const JSON_TYPES: [&str; 3] = ["application/json", "application/json-rpc", "application/jsonrequest"];
 
 /// Routes a request on the RPC listener; `handle_body` answers a JSON-RPC body.
 pub fn serve_rpc(
@@ -57,10 +53,7 @@ pub fn serve_rpc(
                 return Response::text(405, "method not allowed");
             }
             if req.method != "OPTIONS" && !is_json(req.content_type.as_deref()) {
-                return Response::text(
-                    415,
-                    "invalid content type, only application/json is supported",
-                );
+                return Response::text(415, "invalid content type, only application/json is supported");
             }
             let body = handle_body(&req.body).unwrap_or_default();
             Response::new(200, "application/json", body)
@@ -76,8 +69,7 @@ pub fn serve_metrics(text: String) -> Response {
 
 /// op-service's health response: the app version as JSON, with Go's encoder newline.
 fn healthz(app_version: &str) -> Response {
-    let mut body =
-        serde_json::to_vec(&serde_json::json!({ "version": app_version })).unwrap_or_default();
+    let mut body = serde_json::to_vec(&serde_json::json!({ "version": app_version })).unwrap_or_default();
     body.push(b'\n');
     Response::new(200, "application/json", body)
 }

@@ -1,4 +1,5 @@
 //! Operator tools that run the node's own code on files: `replay` (derivation over a recorded
 //! L1 range) and `decode` (batcher data, channels, blocks, blobs, gossip messages).
 
+pub mod decode;
 pub mod replay;

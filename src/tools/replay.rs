@@ -32,16 +32,8 @@ use crate::types::{BlockId, L2BlockRef};
 pub enum ReplayError {
     Fixture(String),
     Derivation(String),
-    Mismatch {
-        number: u64,
-        field: String,
-        expected: Value,
-        got: Value,
-    },
-    Incomplete {
-        expected: usize,
-        derived: usize,
-    },
+    Mismatch { number: u64, field: String, expected: Value, got: Value },
+    Incomplete { expected: usize, derived: usize },
 }
 
 impl fmt::Display for ReplayError {
@@ -49,22 +41,11 @@ impl fmt::Display for ReplayError {
         match self {
             ReplayError::Fixture(e) => write!(f, "bad fixture: {e}"),
             ReplayError::Derivation(e) => write!(f, "derivation failed: {e}"),
-            ReplayError::Mismatch {
-                number,
-                field,
-                expected,
-                got,
-            } => {
-                write!(
-                    f,
-                    "block {number}: {field} differs\n  expected: {expected}\n  derived:  {got}"
-                )
+            ReplayError::Mismatch { number, field, expected, got } => {
+                write!(f, "block {number}: {field} differs\n  expected: {expected}\n  derived:  {got}")
             }
             ReplayError::Incomplete { expected, derived } => {
-                write!(
-                    f,
-                    "derived {derived} payloads, the fixture expects {expected}"
-                )
+                write!(f, "derived {derived} payloads, the fixture expects {expected}")
             }
         }
     }
@@ -139,22 +120,14 @@ fn word(v: &Value) -> Result<B256, ReplayError> {
 }
 
 fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
-    v.get(camel)
-        .or_else(|| v.get(snake))
-        .filter(|x| !x.is_null())
+    v.get(camel).or_else(|| v.get(snake)).filter(|x| !x.is_null())
 }
 
 fn u64_field(v: &Value, camel: &str, snake: &str) -> Result<u64, ReplayError> {
-    field(v, camel, snake)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| bad(format!("missing {camel}")))
+    field(v, camel, snake).and_then(Value::as_u64).ok_or_else(|| bad(format!("missing {camel}")))
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(
-    v: &Value,
-    camel: &str,
-    snake: &str,
-) -> Result<T, ReplayError> {
+fn parse<T: for<'de> Deserialize<'de>>(v: &Value, camel: &str, snake: &str) -> Result<T, ReplayError> {
     let x = field(v, camel, snake).ok_or_else(|| bad(format!("missing {camel}")))?;
     serde_json::from_value(x.clone()).map_err(|e| bad(format!("{camel}: {e}")))
 }
@@ -246,11 +219,9 @@ fn index(fx: &Fixture) -> Result<Recorded, ReplayError> {
             .map(|t| Transaction::decode(t).map_err(bad))
             .collect::<Result<Vec<_>, _>>()?;
         let receipts = match &b.receipts {
-            Some(rs) => Some(
-                rs.iter()
-                    .map(|r| Receipt::decode(r).map_err(bad))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            Some(rs) => {
+                Some(rs.iter().map(|r| Receipt::decode(r).map_err(bad)).collect::<Result<Vec<_>, _>>()?)
+            }
             None => None,
         };
         rec.l1_by_number.insert(info.number(), rec.l1.len());
@@ -273,21 +244,16 @@ fn index(fx: &Fixture) -> Result<Recorded, ReplayError> {
 fn batch_claims(rec: &Recorded, cfg: &RollupConfig) -> HashMap<u64, B256> {
     let mut claims = HashMap::new();
     for (info, txs, _) in &rec.l1 {
-        for tx in txs
-            .iter()
-            .filter(|t| t.to() == Some(cfg.batch_inbox_address))
-        {
+        for tx in txs.iter().filter(|t| t.to() == Some(cfg.batch_inbox_address)) {
             let Ok(frames) = crate::protocol::frame::Frame::parse_all(tx.input()) else {
                 continue;
             };
             // Single-frame channels are all a recorded range needs here.
             for f in frames.iter().filter(|f| f.number == 0 && f.is_last) {
                 let fjord = cfg.is_active(crate::config::rollup::Fork::Fjord, info.time());
-                let Ok(data) = codec::decompress_channel(
-                    &f.data,
-                    cfg.max_rlp_bytes_per_channel(info.time()),
-                    fjord,
-                ) else {
+                let Ok(data) =
+                    codec::decompress_channel(&f.data, cfg.max_rlp_bytes_per_channel(info.time()), fjord)
+                else {
                     continue;
                 };
                 let mut off = 0;
@@ -352,17 +318,9 @@ fn check(a: &AttributesWithParent, want: &Value) -> Result<(), ReplayError> {
         }
     }
     if let Some(Value::Array(txs)) = want.get("transactions") {
-        let derived: Vec<String> = a
-            .attributes
-            .transactions
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
-        let expected: Vec<String> = txs
-            .iter()
-            .filter_map(|t| t.as_str())
-            .map(str::to_ascii_lowercase)
-            .collect();
+        let derived: Vec<String> = a.attributes.transactions.iter().map(|t| t.to_string()).collect();
+        let expected: Vec<String> =
+            txs.iter().filter_map(|t| t.as_str()).map(str::to_ascii_lowercase).collect();
         if derived != expected {
             return Err(ReplayError::Mismatch {
                 number,
@@ -403,8 +361,8 @@ pub fn run(
 ) -> Result<ReplayOutcome, ReplayError> {
     let fx: Fixture = serde_json::from_str(text).map_err(bad)?;
     let cfg = rollup_config(&fx.rollup_config)?;
-    let l1_spec = L1ChainSpec::by_chain_id(cfg.l1_chain_id)
-        .unwrap_or_else(|| L1ChainSpec::dev(cfg.l1_chain_id));
+    let l1_spec =
+        L1ChainSpec::by_chain_id(cfg.l1_chain_id).unwrap_or_else(|| L1ChainSpec::dev(cfg.l1_chain_id));
     let sys = system_config(&fx.system_config_at_safe_head)?;
     let rec = index(&fx)?;
     let claims = batch_claims(&rec, &cfg);
@@ -428,20 +386,14 @@ pub fn run(
         l1origin: s.l1_origin,
         sequence_number: s.sequence_number,
     };
-    let mut data = ChainData::new(
-        CacheLimits::default(),
-        cfg.deposit_contract_address,
-        cfg.l1_system_config_address,
-    );
-    let safe_txs = rec
-        .l2_by_hash
-        .get(&safe.hash)
-        .map(|(_, t)| t.clone())
-        .unwrap_or_default();
+    let mut data =
+        ChainData::new(CacheLimits::default(), cfg.deposit_contract_address, cfg.l1_system_config_address);
+    let safe_txs = rec.l2_by_hash.get(&safe.hash).map(|(_, t)| t.clone()).unwrap_or_default();
     data.insert_l2(crate::derive::data::L2BlockData {
         block_ref: safe,
         system_config: sys,
         txs: std::sync::Arc::new(safe_txs),
+        header: None,
     });
     let origin = rec
         .l1_by_hash
@@ -456,19 +408,15 @@ pub fn run(
     let mut metrics = DeriveMetrics::default();
     let mut out = ReplayOutcome::default();
     loop {
-        let mut cx = Cx {
-            cfg: &cfg,
-            l1: &l1_spec,
-            data: &mut data,
-            metrics: &mut metrics,
-        };
+        let mut cx = Cx { cfg: &cfg, l1: &l1_spec, data: &mut data, metrics: &mut metrics };
         match pipeline.step(&safe, &mut cx) {
             Ok(Step::Attributes(a)) => {
                 emit(&a);
                 if check_expected {
-                    if let Some(want) = expected.iter().find(|w| {
-                        w.get("l2Number").and_then(Value::as_u64) == Some(a.parent.number + 1)
-                    }) {
+                    if let Some(want) = expected
+                        .iter()
+                        .find(|w| w.get("l2Number").and_then(Value::as_u64) == Some(a.parent.number + 1))
+                    {
                         check(&a, want)?;
                         out.checked += 1;
                     }
@@ -490,10 +438,7 @@ pub fn run(
         }
     }
     if check_expected && out.checked < expected.len() {
-        return Err(ReplayError::Incomplete {
-            expected: expected.len(),
-            derived: out.checked,
-        });
+        return Err(ReplayError::Incomplete { expected: expected.len(), derived: out.checked });
     }
     out.metrics = metrics;
     out.final_safe = safe;
@@ -547,8 +492,9 @@ fn serve(cfg: &RollupConfig, rec: &Recorded, data: &mut ChainData) -> Result<usi
                     .ok_or_else(|| bad(format!("L2 block {n} body is not in the fixture")))?;
                 data.insert_l2(l2_from_header(cfg, *h, header, txs)?);
             }
-            FetchRequest::Blobs { .. } => {
-                return Err(bad("this replay fixture format has no blobs"))
+            FetchRequest::Blobs { .. } => return Err(bad("this replay fixture format has no blobs")),
+            FetchRequest::L2BlockByLabel(l) => {
+                return Err(bad(format!("replay has no engine to ask for the {} head", l.tag())))
             }
         }
     }
@@ -593,13 +539,8 @@ fn apply(
             log::warn!("no recorded hash for derived L2 block {number}; using a placeholder");
             keccak256(format!("op-lite replay placeholder {number}"))
         });
-    let extra = l2::extra_data_for(
-        cfg,
-        t,
-        a.attributes.eip1559_params,
-        a.attributes.min_base_fee,
-    )
-    .map_err(bad)?;
+    let extra =
+        l2::extra_data_for(cfg, t, a.attributes.eip1559_params, a.attributes.min_base_fee).map_err(bad)?;
     let parts = L2BlockParts {
         hash,
         number,
@@ -619,12 +560,7 @@ fn apply(
 pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     let mut p = pico_args::Arguments::from_vec(args);
     let check = p.contains("--check");
-    let level = match p
-        .opt_value_from_str::<_, String>("--log.level")
-        .ok()
-        .flatten()
-        .as_deref()
-    {
+    let level = match p.opt_value_from_str::<_, String>("--log.level").ok().flatten().as_deref() {
         Some("trace") => log::LevelFilter::Trace,
         Some("debug") => log::LevelFilter::Debug,
         Some("info") => log::LevelFilter::Info,

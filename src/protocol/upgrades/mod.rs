@@ -68,9 +68,7 @@ pub fn upgrade_txs(fork: Fork) -> Result<Vec<DepositTx>, UpgradeError> {
         Fork::Jovian => Ok(from_spec(&JOVIAN)),
         Fork::Karst => karst_txs(),
         Fork::Interop => Err(UpgradeError::Unsupported(fork)),
-        Fork::Regolith | Fork::Canyon | Fork::Delta | Fork::Granite | Fork::Holocene => {
-            Ok(Vec::new())
-        }
+        Fork::Regolith | Fork::Canyon | Fork::Delta | Fork::Granite | Fork::Holocene => Ok(Vec::new()),
     }
 }
 
@@ -94,10 +92,7 @@ fn has_nut_bundle(fork: Fork) -> bool {
 
 /// The upgrade deposits and extra gas of the L2 block at `l2_time`, in op-node's order of forks
 /// (op-node `PreparePayloadAttributes`).
-pub fn activation_upgrades(
-    cfg: &RollupConfig,
-    l2_time: u64,
-) -> Result<ActivationUpgrades, UpgradeError> {
+pub fn activation_upgrades(cfg: &RollupConfig, l2_time: u64) -> Result<ActivationUpgrades, UpgradeError> {
     let mut out = ActivationUpgrades::default();
     for fork in Fork::ALL {
         if !cfg.is_activation_block(fork, l2_time) {
@@ -180,33 +175,15 @@ const SET_ISTHMUS: [u8; 4] = [0x29, 0x1b, 0x03, 0x83];
 const SET_JOVIAN: [u8; 4] = [0xb3, 0xd7, 0x20, 0x79];
 
 const fn deploy(intent: &'static str, from: Address, gas: u64, code: &'static [u8]) -> Spec {
-    Spec {
-        intent,
-        from,
-        to: None,
-        gas,
-        data: Data::Code(code),
-    }
+    Spec { intent, from, to: None, gas, data: Data::Code(code) }
 }
 
 const fn proxy_update(intent: &'static str, proxy: Address, deployer: Address) -> Spec {
-    Spec {
-        intent,
-        from: ZERO,
-        to: Some(proxy),
-        gas: 50_000,
-        data: Data::UpgradeTo { deployer },
-    }
+    Spec { intent, from: ZERO, to: Some(proxy), gas: 50_000, data: Data::UpgradeTo { deployer } }
 }
 
 const fn enable(intent: &'static str, gas: u64, selector: [u8; 4]) -> Spec {
-    Spec {
-        intent,
-        from: L1_INFO_DEPOSITOR,
-        to: Some(GAS_PRICE_ORACLE),
-        gas,
-        data: Data::Call(selector),
-    }
+    Spec { intent, from: L1_INFO_DEPOSITOR, to: Some(GAS_PRICE_ORACLE), gas, data: Data::Call(selector) }
 }
 
 const ECOTONE_L1_BLOCK_DEPLOYER: Address = addr("0x4210000000000000000000000000000000000000");
@@ -231,16 +208,8 @@ const ECOTONE: [Spec; 6] = [
         1_000_000,
         include_bytes!("ecotone-gas-price-oracle-deployment.bin"),
     ),
-    proxy_update(
-        "Ecotone: L1 Block Proxy Update",
-        L1_BLOCK_ADDRESS,
-        ECOTONE_L1_BLOCK_DEPLOYER,
-    ),
-    proxy_update(
-        "Ecotone: Gas Price Oracle Proxy Update",
-        GAS_PRICE_ORACLE,
-        ECOTONE_GPO_DEPLOYER,
-    ),
+    proxy_update("Ecotone: L1 Block Proxy Update", L1_BLOCK_ADDRESS, ECOTONE_L1_BLOCK_DEPLOYER),
+    proxy_update("Ecotone: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, ECOTONE_GPO_DEPLOYER),
     enable("Ecotone: Gas Price Oracle Set Ecotone", 80_000, SET_ECOTONE),
     // Gas 0x3d090 as EIP-4788 defines it.
     deploy(
@@ -258,11 +227,7 @@ const FJORD: [Spec; 3] = [
         1_450_000,
         include_bytes!("fjord-gas-price-oracle-deployment.bin"),
     ),
-    proxy_update(
-        "Fjord: Gas Price Oracle Proxy Update",
-        GAS_PRICE_ORACLE,
-        FJORD_GPO_DEPLOYER,
-    ),
+    proxy_update("Fjord: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, FJORD_GPO_DEPLOYER),
     enable("Fjord: Gas Price Oracle Set Fjord", 90_000, SET_FJORD),
 ];
 
@@ -285,21 +250,9 @@ const ISTHMUS: [Spec; 8] = [
         500_000,
         include_bytes!("isthmus-operator-fee-deployment.bin"),
     ),
-    proxy_update(
-        "Isthmus: L1 Block Proxy Update",
-        L1_BLOCK_ADDRESS,
-        ISTHMUS_L1_BLOCK_DEPLOYER,
-    ),
-    proxy_update(
-        "Isthmus: Gas Price Oracle Proxy Update",
-        GAS_PRICE_ORACLE,
-        ISTHMUS_GPO_DEPLOYER,
-    ),
-    proxy_update(
-        "Isthmus: Operator Fee Vault Proxy Update",
-        OPERATOR_FEE_VAULT,
-        ISTHMUS_OFV_DEPLOYER,
-    ),
+    proxy_update("Isthmus: L1 Block Proxy Update", L1_BLOCK_ADDRESS, ISTHMUS_L1_BLOCK_DEPLOYER),
+    proxy_update("Isthmus: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, ISTHMUS_GPO_DEPLOYER),
+    proxy_update("Isthmus: Operator Fee Vault Proxy Update", OPERATOR_FEE_VAULT, ISTHMUS_OFV_DEPLOYER),
     enable("Isthmus: Gas Price Oracle Set Isthmus", 90_000, SET_ISTHMUS),
     deploy(
         "Isthmus: EIP-2935 Contract Deployment",
@@ -316,22 +269,14 @@ const JOVIAN: [Spec; 5] = [
         447_315,
         include_bytes!("jovian-l1-block-deployment.bin"),
     ),
-    proxy_update(
-        "Jovian: L1 Block Proxy Update",
-        L1_BLOCK_ADDRESS,
-        JOVIAN_L1_BLOCK_DEPLOYER,
-    ),
+    proxy_update("Jovian: L1 Block Proxy Update", L1_BLOCK_ADDRESS, JOVIAN_L1_BLOCK_DEPLOYER),
     deploy(
         "Jovian: Gas Price Oracle Deployment",
         JOVIAN_GPO_DEPLOYER,
         1_750_714,
         include_bytes!("jovian-gas-price-oracle-deployment.bin"),
     ),
-    proxy_update(
-        "Jovian: Gas Price Oracle Proxy Update",
-        GAS_PRICE_ORACLE,
-        JOVIAN_GPO_DEPLOYER,
-    ),
+    proxy_update("Jovian: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, JOVIAN_GPO_DEPLOYER),
     enable("Jovian: Gas Price Oracle Set Jovian", 90_000, SET_JOVIAN),
 ];
 
@@ -394,10 +339,7 @@ impl<'a> Cursor<'a> {
 /// The transaction count and total gas from the table header.
 fn karst_header() -> Option<(u32, u64)> {
     let mut c = Cursor(KARST_TABLE);
-    Some((
-        u32::from_be_bytes(c.array()?),
-        u64::from_be_bytes(c.array()?),
-    ))
+    Some((u32::from_be_bytes(c.array()?), u64::from_be_bytes(c.array()?)))
 }
 
 fn karst_txs() -> Result<Vec<DepositTx>, UpgradeError> {
@@ -468,28 +410,16 @@ mod tests {
             assert_eq!(txs.iter().map(|t| t.gas_limit).sum::<u64>(), gas, "{fork}");
             assert_eq!(upgrade_gas(fork), gas, "{fork}");
         }
-        assert_eq!(
-            upgrade_txs(Fork::Interop),
-            Err(UpgradeError::Unsupported(Fork::Interop))
-        );
+        assert_eq!(upgrade_txs(Fork::Interop), Err(UpgradeError::Unsupported(Fork::Interop)));
     }
 
     #[test]
     fn karst_source_hashes_follow_op_node() {
         let txs = upgrade_txs(Fork::Karst).unwrap();
         for (i, want) in [
-            (
-                0,
-                "0x7e71ceb6816466ed1bbe59fce31bab86fbb815adbca6d2587fa492f6eb6eba74",
-            ),
-            (
-                1,
-                "0xd23869ff0fadabd720e471e24eebbcc2f319deb508dba9cd8effef8cd25dd55c",
-            ),
-            (
-                30,
-                "0x343d18613a55342c09a7be60664cb2e9bce77a17302c41322753e31427f9c543",
-            ),
+            (0, "0x7e71ceb6816466ed1bbe59fce31bab86fbb815adbca6d2587fa492f6eb6eba74"),
+            (1, "0xd23869ff0fadabd720e471e24eebbcc2f319deb508dba9cd8effef8cd25dd55c"),
+            (30, "0x343d18613a55342c09a7be60664cb2e9bce77a17302c41322753e31427f9c543"),
         ] {
             assert_eq!(txs[i].source_hash.to_string(), want);
         }
@@ -515,10 +445,7 @@ mod tests {
         assert_eq!(at(t0 + 12), ActivationUpgrades::default());
         let ef = at(t0 + 10);
         assert_eq!((ef.txs.len(), ef.extra_gas), (9, 0));
-        assert_eq!(
-            ef.txs[6].source_hash,
-            upgrade_source("Fjord: Gas Price Oracle Deployment")
-        );
+        assert_eq!(ef.txs[6].source_hash, upgrade_source("Fjord: Gas Price Oracle Deployment"));
         assert_eq!(at(t0 + 20).txs.len(), 13);
         let k = at(t0 + 30);
         assert_eq!((k.txs.len(), k.extra_gas), (31, 55_370_657));

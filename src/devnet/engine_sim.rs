@@ -1,0 +1,367 @@
+//! The engine stand-in's logic: an Engine API (forkchoiceUpdated V1–V3, getPayload V2–V5,
+//! newPayload V2–V4) over a chain of deterministic blocks. It executes nothing: a block's state
+//! root is a hash of its parent's and its transactions, so two stand-ins given the same
+//! attributes build the same blocks, hash for hash. It checks what op-geth would reject for OP
+//! semantics: method versions by fork, attribute fields by fork, block hashes.
+//!
+//! Pure: the devnet serves it over HTTP with JWT; tests call `handle` directly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::config::rollup::{Fork, RollupConfig};
+use crate::derive::data::L2BlockData;
+use crate::derive::l2::{self, L2BlockParts};
+use crate::engine::api::{
+    codes, fcu_version, get_payload_version, new_payload_version, EngineCall, EngineError, EngineReply,
+    ExecutionStatus, ForkchoiceState, ForkchoiceUpdatedResult, PayloadStatus,
+};
+use crate::protocol::eip1559::ExtraData;
+use crate::protocol::header::{Header, EMPTY_OMMERS_HASH};
+use crate::protocol::payload::{ExecutionPayload, ExecutionPayloadEnvelope, PayloadAttributes};
+use crate::protocol::primitives::{keccak256, Bytes, B256, B64, U256};
+use crate::protocol::trie::EMPTY_ROOT;
+use crate::protocol::tx::DEPOSIT_TX_TYPE;
+
+/// The base fee every stand-in block carries.
+pub const BASE_FEE: u64 = 1_000_000;
+
+/// A stored block.
+#[derive(Debug, Clone)]
+pub struct SimBlock {
+    pub envelope: ExecutionPayloadEnvelope,
+    pub header: Header,
+}
+
+/// The stand-in engine.
+#[derive(Debug)]
+pub struct EngineSim {
+    cfg: Arc<RollupConfig>,
+    blocks: HashMap<B256, SimBlock>,
+    /// The head chain by number.
+    canonical: BTreeMap<u64, B256>,
+    pub head: B256,
+    pub safe: B256,
+    pub finalized: B256,
+    building: HashMap<B64, ExecutionPayloadEnvelope>,
+    next_id: u64,
+    /// Fault injection: answer every call with SYNCING (forkchoice) or errors.
+    pub syncing: bool,
+}
+
+fn err(code: i64, message: impl Into<String>) -> EngineError {
+    EngineError::Rpc { code, message: message.into() }
+}
+
+fn status(s: ExecutionStatus, latest: Option<B256>, e: Option<String>) -> PayloadStatus {
+    PayloadStatus { status: s, latest_valid_hash: latest, validation_error: e }
+}
+
+impl EngineSim {
+    /// A chain holding only the stand-in's genesis block (see `genesis_block`; a config for the
+    /// stand-in takes its genesis hash from there).
+    pub fn new(cfg: Arc<RollupConfig>) -> Self {
+        let genesis = Self::genesis_block(&cfg);
+        let hash = genesis.envelope.execution_payload.block_hash;
+        let mut sim = EngineSim {
+            cfg,
+            blocks: HashMap::new(),
+            canonical: BTreeMap::new(),
+            head: hash,
+            safe: hash,
+            finalized: hash,
+            building: HashMap::new(),
+            next_id: 0,
+            syncing: false,
+        };
+        sim.canonical.insert(genesis.header.number, hash);
+        sim.blocks.insert(hash, genesis);
+        sim
+    }
+
+    /// The genesis block the stand-in starts from, for building a devnet config around it.
+    pub fn genesis_block(cfg: &RollupConfig) -> SimBlock {
+        let t = cfg.genesis.l2_time;
+        let sys = &cfg.genesis.system_config;
+        let extra = if cfg.is_active(Fork::Holocene, t) {
+            ExtraData::from_attributes(
+                sys.eip1559_params,
+                cfg.is_active(Fork::Jovian, t).then_some(sys.min_base_fee),
+                &cfg.chain_op_config(),
+            )
+            .map(|e| e.encode())
+            .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let payload = ExecutionPayload {
+            parent_hash: B256::ZERO,
+            fee_recipient: Default::default(),
+            state_root: keccak256(b"op-lite devnet genesis state"),
+            receipts_root: EMPTY_ROOT,
+            logs_bloom: Default::default(),
+            prev_randao: B256::ZERO,
+            block_number: cfg.genesis.l2.number,
+            gas_limit: sys.gas_limit,
+            gas_used: 0,
+            timestamp: t,
+            extra_data: Bytes(extra),
+            base_fee_per_gas: U256::from_u64(BASE_FEE),
+            block_hash: B256::ZERO,
+            transactions: Vec::new(),
+            withdrawals: cfg.is_active(Fork::Canyon, t).then(Vec::new),
+            blob_gas_used: cfg.is_active(Fork::Ecotone, t).then_some(0),
+            excess_blob_gas: cfg.is_active(Fork::Ecotone, t).then_some(0),
+            withdrawals_root: cfg.is_active(Fork::Isthmus, t).then_some(EMPTY_ROOT),
+        };
+        let beacon = cfg.is_active(Fork::Ecotone, t).then_some(B256::ZERO);
+        let mut envelope =
+            ExecutionPayloadEnvelope { parent_beacon_block_root: beacon, execution_payload: payload };
+        let header = envelope.header().unwrap_or_default();
+        envelope.execution_payload.block_hash = header.hash();
+        SimBlock { envelope, header }
+    }
+
+    pub fn block(&self, hash: &B256) -> Option<&SimBlock> {
+        self.blocks.get(hash)
+    }
+
+    /// The block at `n` on the head chain.
+    pub fn block_by_number(&self, n: u64) -> Option<&SimBlock> {
+        self.canonical.get(&n).and_then(|h| self.blocks.get(h))
+    }
+
+    pub fn head_number(&self) -> u64 {
+        self.blocks.get(&self.head).map_or(0, |b| b.header.number)
+    }
+
+    /// A block as the node's L2 fetches see it.
+    pub fn block_data(&self, hash: &B256) -> Option<L2BlockData> {
+        let b = self.blocks.get(hash)?;
+        let p = &b.envelope.execution_payload;
+        let parts = L2BlockParts {
+            hash: p.block_hash,
+            number: p.block_number,
+            parent_hash: p.parent_hash,
+            timestamp: p.timestamp,
+            gas_limit: p.gas_limit,
+            extra_data: &p.extra_data,
+            txs: &p.transactions,
+        };
+        let mut d = l2::block_data(&self.cfg, &parts).ok()?;
+        d.header = Some(Arc::new(b.header.clone()));
+        Some(d)
+    }
+
+    /// Handles one Engine API call.
+    pub fn handle(&mut self, call: &EngineCall) -> Result<EngineReply, EngineError> {
+        match call {
+            EngineCall::ForkchoiceUpdated { version, state, attributes } => {
+                self.forkchoice_updated(*version, state, attributes.as_deref()).map(EngineReply::Forkchoice)
+            }
+            EngineCall::GetPayload { version, info } => {
+                let env = self
+                    .building
+                    .get(&info.id)
+                    .ok_or_else(|| err(codes::UNKNOWN_PAYLOAD, "Unknown payload"))?;
+                let want = get_payload_version(&self.cfg, env.execution_payload.timestamp);
+                if *version != want {
+                    return Err(err(
+                        codes::UNSUPPORTED_FORK,
+                        format!("Unsupported fork: getPayloadV{version}, want V{want}"),
+                    ));
+                }
+                Ok(EngineReply::Payload(Box::new(env.clone())))
+            }
+            EngineCall::NewPayload { version, envelope } => {
+                self.new_payload(*version, envelope).map(EngineReply::NewPayload)
+            }
+        }
+    }
+
+    fn forkchoice_updated(
+        &mut self,
+        version: u8,
+        fc: &ForkchoiceState,
+        attrs: Option<&PayloadAttributes>,
+    ) -> Result<ForkchoiceUpdatedResult, EngineError> {
+        if self.syncing || !self.blocks.contains_key(&fc.head_block_hash) {
+            return Ok(ForkchoiceUpdatedResult {
+                payload_status: status(ExecutionStatus::Syncing, None, None),
+                payload_id: None,
+            });
+        }
+        for h in [fc.safe_block_hash, fc.finalized_block_hash] {
+            if !h.is_zero() && !self.blocks.contains_key(&h) {
+                return Err(err(codes::INVALID_FORKCHOICE_STATE, format!("unknown block {h}")));
+            }
+        }
+        self.set_head(fc.head_block_hash);
+        self.safe = fc.safe_block_hash;
+        self.finalized = fc.finalized_block_hash;
+        let valid = status(ExecutionStatus::Valid, Some(fc.head_block_hash), None);
+        let Some(a) = attrs else {
+            return Ok(ForkchoiceUpdatedResult { payload_status: valid, payload_id: None });
+        };
+        let want = fcu_version(&self.cfg, a.timestamp);
+        if version != want {
+            return Err(err(
+                codes::UNSUPPORTED_FORK,
+                format!("Unsupported fork: forkchoiceUpdatedV{version}, want V{want}"),
+            ));
+        }
+        let parent = self
+            .blocks
+            .get(&fc.head_block_hash)
+            .cloned()
+            .ok_or_else(|| err(codes::INVALID_FORKCHOICE_STATE, "unknown head"))?;
+        let env = self.build(&parent, a).map_err(|e| err(codes::INVALID_PAYLOAD_ATTRIBUTES, e))?;
+        self.next_id += 1;
+        let id = B64(self.next_id.to_be_bytes());
+        self.building.insert(id, env);
+        if self.building.len() > 64 {
+            let oldest = *self.building.keys().min().unwrap_or(&id);
+            self.building.remove(&oldest);
+        }
+        Ok(ForkchoiceUpdatedResult { payload_status: valid, payload_id: Some(id) })
+    }
+
+    fn set_head(&mut self, head: B256) {
+        self.head = head;
+        // Re-index the head chain back to where it joins the old one.
+        let mut h = head;
+        while let Some(b) = self.blocks.get(&h) {
+            let n = b.header.number;
+            if self.canonical.get(&n) == Some(&h) {
+                break;
+            }
+            self.canonical.insert(n, h);
+            h = b.header.parent_hash;
+        }
+        let top = self.blocks.get(&head).map_or(0, |b| b.header.number);
+        self.canonical.retain(|n, _| *n <= top);
+    }
+
+    /// Checks attributes the way op-geth does for the forks in force, and builds the block.
+    fn build(&self, parent: &SimBlock, a: &PayloadAttributes) -> Result<ExecutionPayloadEnvelope, String> {
+        let cfg = &self.cfg;
+        let t = a.timestamp;
+        let p = &parent.envelope.execution_payload;
+        if t <= p.timestamp {
+            return Err(format!("invalid timestamp {t}, parent {}", p.timestamp));
+        }
+        if cfg.is_active(Fork::Canyon, t) != a.withdrawals.is_some() {
+            return Err("withdrawals must be given exactly from Canyon".into());
+        }
+        if a.withdrawals.as_ref().is_some_and(|w| !w.is_empty()) {
+            return Err("withdrawals must be empty on OP".into());
+        }
+        if cfg.is_active(Fork::Ecotone, t) != a.parent_beacon_block_root.is_some() {
+            return Err("parentBeaconBlockRoot must be given exactly from Ecotone".into());
+        }
+        if cfg.is_active(Fork::Holocene, t) != a.eip1559_params.is_some() {
+            return Err("eip1559Params must be given exactly from Holocene".into());
+        }
+        if cfg.is_active(Fork::Jovian, t) != a.min_base_fee.is_some() {
+            return Err("minBaseFee must be given exactly from Jovian".into());
+        }
+        let gas_limit = a.gas_limit.ok_or("gasLimit is required")?;
+        if a.transactions.iter().any(|tx| tx.is_empty()) {
+            return Err("empty transaction".into());
+        }
+        let extra = match a.eip1559_params {
+            Some(params) => ExtraData::from_attributes(params, a.min_base_fee, &cfg.chain_op_config())
+                .map_err(|e| e.to_string())?
+                .encode(),
+            None => Vec::new(),
+        };
+        let tx_hash = keccak256(a.transactions.iter().flat_map(|t| keccak256(t).0).collect::<Vec<u8>>());
+        let state_root = keccak256([p.state_root.0, tx_hash.0].concat());
+        let user_txs = a.transactions.iter().filter(|t| t.first() != Some(&DEPOSIT_TX_TYPE)).count() as u64;
+        let payload = ExecutionPayload {
+            parent_hash: p.block_hash,
+            fee_recipient: a.suggested_fee_recipient,
+            state_root,
+            receipts_root: keccak256([state_root.0, [1; 32]].concat()),
+            logs_bloom: Default::default(),
+            prev_randao: a.prev_randao,
+            block_number: p.block_number + 1,
+            gas_limit,
+            gas_used: (50_000 + 21_000 * user_txs).min(gas_limit),
+            timestamp: t,
+            extra_data: Bytes(extra),
+            base_fee_per_gas: U256::from_u64(BASE_FEE),
+            block_hash: B256::ZERO,
+            transactions: a.transactions.clone(),
+            withdrawals: a.withdrawals.clone(),
+            blob_gas_used: cfg.is_active(Fork::Ecotone, t).then_some(0),
+            excess_blob_gas: cfg.is_active(Fork::Ecotone, t).then_some(0),
+            withdrawals_root: cfg
+                .is_active(Fork::Isthmus, t)
+                .then(|| keccak256([state_root.0, [2; 32]].concat())),
+        };
+        let mut env = ExecutionPayloadEnvelope {
+            parent_beacon_block_root: a.parent_beacon_block_root,
+            execution_payload: payload,
+        };
+        env.execution_payload.block_hash = env.compute_block_hash().map_err(|e| e.to_string())?;
+        Ok(env)
+    }
+
+    fn new_payload(
+        &mut self,
+        version: u8,
+        env: &ExecutionPayloadEnvelope,
+    ) -> Result<PayloadStatus, EngineError> {
+        let p = &env.execution_payload;
+        let want = new_payload_version(&self.cfg, p.timestamp);
+        if version != want {
+            return Err(err(
+                codes::UNSUPPORTED_FORK,
+                format!("Unsupported fork: newPayloadV{version}, want V{want}"),
+            ));
+        }
+        if self.syncing {
+            return Ok(status(ExecutionStatus::Syncing, None, None));
+        }
+        let header = match env.header() {
+            Ok(h) => h,
+            Err(e) => return Ok(status(ExecutionStatus::Invalid, None, Some(e.to_string()))),
+        };
+        if header.hash() != p.block_hash {
+            return Ok(status(ExecutionStatus::InvalidBlockHash, None, Some("block hash mismatch".into())));
+        }
+        if header.ommers_hash != EMPTY_OMMERS_HASH {
+            return Ok(status(ExecutionStatus::Invalid, None, Some("ommers".into())));
+        }
+        let Some(parent) = self.blocks.get(&p.parent_hash) else {
+            return Ok(status(ExecutionStatus::Syncing, None, None));
+        };
+        // Re-execute: the block must be what these transactions build on the parent.
+        let tx_hash = keccak256(p.transactions.iter().flat_map(|t| keccak256(t).0).collect::<Vec<u8>>());
+        if keccak256([parent.envelope.execution_payload.state_root.0, tx_hash.0].concat()) != p.state_root {
+            return Ok(status(
+                ExecutionStatus::Invalid,
+                Some(p.parent_hash),
+                Some("state root mismatch".into()),
+            ));
+        }
+        if p.transactions.first().is_none_or(|t| t.first() != Some(&DEPOSIT_TX_TYPE)) {
+            return Ok(status(
+                ExecutionStatus::Invalid,
+                Some(p.parent_hash),
+                Some("first transaction must be the L1-info deposit".into()),
+            ));
+        }
+        self.blocks.insert(p.block_hash, SimBlock { envelope: env.clone(), header });
+        Ok(status(ExecutionStatus::Valid, Some(p.block_hash), None))
+    }
+
+    /// Drops side blocks far below the head to keep memory bounded.
+    pub fn prune(&mut self, keep: u64) {
+        let top = self.head_number();
+        let min = top.saturating_sub(keep);
+        let canonical: std::collections::HashSet<B256> = self.canonical.values().copied().collect();
+        self.blocks.retain(|h, b| b.header.number >= min || canonical.contains(h));
+    }
+}

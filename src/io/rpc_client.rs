@@ -1,0 +1,150 @@
+//! A blocking JSON-RPC 2.0 client over ureq, for the worker threads: single calls and batches,
+//! optional JWT (engine), optional extra headers, a response size limit, and errors split into
+//! JSON-RPC error objects and transport failures.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// Largest response accepted (a full L1 block with receipts stays far below).
+pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// The server answered with a JSON-RPC error object.
+    Rpc { code: i64, message: String },
+    /// Connection, timeout, HTTP status or malformed response.
+    Transport(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Rpc { code, message } => write!(f, "rpc error {code}: {message}"),
+            ClientError::Transport(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// One endpoint.
+pub struct RpcClient {
+    agent: ureq::Agent,
+    url: String,
+    jwt: Option<[u8; 32]>,
+    headers: Vec<(String, String)>,
+    next_id: u64,
+}
+
+impl RpcClient {
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        jwt: Option<[u8; 32]>,
+        headers: Vec<(String, String)>,
+    ) -> RpcClient {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_idle_connections(2)
+            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        RpcClient { agent, url: url.to_string(), jwt, headers, next_id: 0 }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn post(&mut self, body: &Value) -> Result<Value, ClientError> {
+        let mut req = self.agent.post(&self.url).header("content-type", "application/json");
+        if let Some(secret) = &self.jwt {
+            let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            req = req.header("authorization", format!("Bearer {}", super::jwt::token(secret, iat)));
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Transport(e.to_string()))?;
+        let mut resp =
+            req.send(&body[..]).map_err(|e| ClientError::Transport(format!("{}: {e}", self.url)))?;
+        let status = resp.status();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|e| ClientError::Transport(format!("{}: reading response: {e}", self.url)))?;
+        if !status.is_success() && bytes.is_empty() {
+            return Err(ClientError::Transport(format!("{}: HTTP {status}", self.url)));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ClientError::Transport(format!("{}: HTTP {status}, malformed JSON-RPC response: {e}", self.url))
+        })
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// One call; `result` on success.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let id = self.id();
+        let resp = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        response_result(resp)
+    }
+
+    /// A batch of calls, answered in request order (the server may reorder; ids match them).
+    pub fn batch(&mut self, calls: &[(&str, Value)]) -> Result<Vec<Result<Value, ClientError>>, ClientError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.next_id + 1;
+        let body: Vec<Value> = calls
+            .iter()
+            .map(|(m, p)| {
+                let id = self.id();
+                json!({"jsonrpc": "2.0", "id": id, "method": m, "params": p})
+            })
+            .collect();
+        let resp = self.post(&Value::Array(body))?;
+        let Value::Array(items) = resp else {
+            // A server without batch support answers with one error object.
+            return Err(response_result(resp)
+                .err()
+                .unwrap_or(ClientError::Transport("batch answered with a single object".into())));
+        };
+        let mut out: Vec<Option<Result<Value, ClientError>>> = vec![None; calls.len()];
+        for item in items {
+            let Some(idx) = item.get("id").and_then(Value::as_u64).and_then(|id| id.checked_sub(first))
+            else {
+                continue;
+            };
+            if let Some(slot) = out.get_mut(idx as usize) {
+                *slot = Some(response_result(item));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(ClientError::Transport("missing batch response".into()))))
+            .collect())
+    }
+}
+
+/// `result`, or the error object, of one response.
+fn response_result(mut resp: Value) -> Result<Value, ClientError> {
+    if let Some(err) = resp.get("error").filter(|e| !e.is_null()) {
+        return Err(ClientError::Rpc {
+            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: err.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+        });
+    }
+    match resp.get_mut("result") {
+        Some(r) => Ok(r.take()),
+        None => Err(ClientError::Transport("response without result or error".into())),
+    }
+}

@@ -1,0 +1,288 @@
+//! The upstream clients, each on its own worker thread: L1 execution RPC (blocks, receipts,
+//! head labels), the L1 beacon API (blobs, checked against their versioned hashes with KZG), and
+//! the execution engine (Engine API calls with JWT, L2 blocks). Requests come from the core;
+//! answers go back as events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::rpc_client::{ClientError, RpcClient};
+use crate::config::rollup::RollupConfig;
+use crate::config::ReceiptsMethod;
+use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
+use crate::derive::l2::{self, L2BlockParts};
+use crate::driver::l1_poll::L1Label;
+use crate::engine::api::{EngineCall, EngineError, EngineReply};
+use crate::event::Event;
+use crate::protocol::block::{verify_receipts, RpcBlock};
+use crate::protocol::payload::ExecutionPayloadEnvelope;
+use crate::protocol::primitives::{quantity, Bytes, B256};
+use crate::protocol::receipt::{Receipt, RpcReceipt};
+
+/// Work for the L1 worker.
+#[derive(Debug, Clone)]
+pub enum L1Job {
+    Fetch(FetchRequest),
+    Poll(L1Label),
+}
+
+/// The L1 execution RPC client.
+pub struct L1Client {
+    rpc: RpcClient,
+    trust: bool,
+    receipts: ReceiptsMethod,
+    max_batch: usize,
+}
+
+fn arrival_err(req: FetchRequest, e: impl std::fmt::Display) -> Event {
+    Event::ChainDataArrived(Box::new(Arrival::Failed(req, e.to_string())))
+}
+
+impl L1Client {
+    pub fn new(url: &str, trust: bool, receipts: ReceiptsMethod, timeout: Duration) -> L1Client {
+        L1Client { rpc: RpcClient::new(url, timeout, None, Vec::new()), trust, receipts, max_batch: 20 }
+    }
+
+    /// Runs one job.
+    pub fn handle(&mut self, job: L1Job) -> Event {
+        match job {
+            L1Job::Poll(label) => match self.header(json!(label.tag())) {
+                Ok(Some(info)) => {
+                    let r = info.block_ref();
+                    match label {
+                        L1Label::Latest => Event::L1HeadUpdated(r),
+                        L1Label::Safe => Event::L1SafeUpdated(r),
+                        L1Label::Finalized => Event::L1FinalizedUpdated(r),
+                    }
+                }
+                Ok(None) => Event::L1PollFailed { label: label.tag(), err: "no such block".into() },
+                Err(e) => Event::L1PollFailed { label: label.tag(), err: e },
+            },
+            L1Job::Fetch(req) => self.fetch(req),
+        }
+    }
+
+    fn header(&mut self, id: Value) -> Result<Option<BlockInfo>, String> {
+        let method = if id.as_str().is_some_and(|s| s.len() == 66) {
+            "eth_getBlockByHash"
+        } else {
+            "eth_getBlockByNumber"
+        };
+        let v = self.rpc.call(method, json!([id, false])).map_err(|e| e.to_string())?;
+        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
+        Ok(Some(BlockInfo { hash: b.hash, header }))
+    }
+
+    fn fetch(&mut self, req: FetchRequest) -> Event {
+        let result = match &req {
+            FetchRequest::L1HeaderByNumber(n) => {
+                self.header(json!(quantity(*n))).map(|o| o.map(Arrival::L1Header))
+            }
+            FetchRequest::L1HeaderByHash(h) => self.header(json!(h)).map(|o| o.map(Arrival::L1Header)),
+            FetchRequest::L1BlockByHash(h) => self.block(h),
+            FetchRequest::L1Receipts(h) => self.receipts(h).map(|o| o.map(|r| Arrival::L1Receipts(*h, r))),
+            other => Err(format!("not an L1 request: {other:?}")),
+        };
+        match result {
+            Ok(Some(a)) => Event::ChainDataArrived(Box::new(a)),
+            Ok(None) => Event::ChainDataArrived(Box::new(Arrival::NotFound(req))),
+            Err(e) => arrival_err(req, e),
+        }
+    }
+
+    fn block(&mut self, h: &B256) -> Result<Option<Arrival>, String> {
+        let v = self.rpc.call("eth_getBlockByHash", json!([h, true])).map_err(|e| e.to_string())?;
+        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
+        let txs = b.verified_transactions(self.trust).map_err(|e| e.to_string())?;
+        Ok(Some(Arrival::L1Block(BlockInfo { hash: b.hash, header }, txs)))
+    }
+
+    /// Receipts by the configured method, checked against the receipts root unless trusted.
+    fn receipts(&mut self, h: &B256) -> Result<Option<Vec<Receipt>>, String> {
+        let header = match self.header(json!(h))? {
+            Some(i) => i.header,
+            None => return Ok(None),
+        };
+        let receipts = match self.receipts {
+            ReceiptsMethod::BlockReceipts => {
+                let v = self.rpc.call("eth_getBlockReceipts", json!([h])).map_err(|e| e.to_string())?;
+                if v.is_null() {
+                    return Ok(None);
+                }
+                let rs: Vec<RpcReceipt> =
+                    serde_json::from_value(v).map_err(|e| format!("malformed receipts: {e}"))?;
+                rs.iter().map(|r| r.to_receipt().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?
+            }
+            ReceiptsMethod::DebugRawReceipts => {
+                let v = self.rpc.call("debug_getRawReceipts", json!([h])).map_err(|e| e.to_string())?;
+                let raw: Vec<Bytes> =
+                    serde_json::from_value(v).map_err(|e| format!("malformed raw receipts: {e}"))?;
+                raw.iter()
+                    .map(|r| Receipt::decode(r).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            ReceiptsMethod::PerTransaction => {
+                let v = self.rpc.call("eth_getBlockByHash", json!([h, false])).map_err(|e| e.to_string())?;
+                let hashes: Vec<B256> = v
+                    .get("transactions")
+                    .cloned()
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default();
+                let mut out = Vec::with_capacity(hashes.len());
+                for chunk in hashes.chunks(self.max_batch) {
+                    let calls: Vec<(&str, Value)> =
+                        chunk.iter().map(|t| ("eth_getTransactionReceipt", json!([t]))).collect();
+                    for r in self.rpc.batch(&calls).map_err(|e| e.to_string())? {
+                        let v = r.map_err(|e| e.to_string())?;
+                        let rr: RpcReceipt =
+                            serde_json::from_value(v).map_err(|e| format!("malformed receipt: {e}"))?;
+                        out.push(rr.to_receipt().map_err(|e| e.to_string())?);
+                    }
+                }
+                out
+            }
+        };
+        if !self.trust {
+            verify_receipts(&header, &receipts).map_err(|e| e.to_string())?;
+        }
+        Ok(Some(receipts))
+    }
+}
+
+/// Work for the engine worker.
+#[derive(Debug, Clone)]
+pub enum EngineJob {
+    Call { id: u64, call: EngineCall },
+    Fetch(FetchRequest),
+}
+
+/// The execution engine client (authenticated RPC: engine_ and eth_ namespaces).
+pub struct EngineClient {
+    rpc: RpcClient,
+    cfg: Arc<RollupConfig>,
+}
+
+impl EngineClient {
+    pub fn new(url: &str, jwt: [u8; 32], timeout: Duration, cfg: Arc<RollupConfig>) -> EngineClient {
+        EngineClient { rpc: RpcClient::new(url, timeout, Some(jwt), Vec::new()), cfg }
+    }
+
+    pub fn handle(&mut self, job: EngineJob) -> Event {
+        match job {
+            EngineJob::Call { id, call } => Event::EngineReplied { id, result: self.call(&call) },
+            EngineJob::Fetch(req) => self.fetch(req),
+        }
+    }
+
+    /// `engine_exchangeCapabilities`: the methods the engine supports.
+    pub fn exchange_capabilities(&mut self, ours: &[&str]) -> Result<Vec<String>, ClientError> {
+        let v = self.rpc.call("engine_exchangeCapabilities", json!([ours]))?;
+        serde_json::from_value(v).map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    /// `eth_chainId` of the engine.
+    pub fn chain_id(&mut self) -> Result<u64, ClientError> {
+        let v = self.rpc.call("eth_chainId", json!([]))?;
+        v.as_str()
+            .and_then(|s| crate::protocol::primitives::parse_quantity(s).ok())
+            .ok_or_else(|| ClientError::Transport(format!("bad chain id {v}")))
+    }
+
+    fn call(&mut self, call: &EngineCall) -> Result<EngineReply, EngineError> {
+        let to_err = |e: ClientError| match e {
+            ClientError::Rpc { code, message } => EngineError::Rpc { code, message },
+            ClientError::Transport(m) => EngineError::Transport(m),
+        };
+        let bad = |e: serde_json::Error| EngineError::Transport(format!("malformed engine response: {e}"));
+        let method = call.method();
+        match call {
+            EngineCall::ForkchoiceUpdated { state, attributes, .. } => {
+                let v = self.rpc.call(&method, json!([state, attributes])).map_err(to_err)?;
+                serde_json::from_value(v).map(EngineReply::Forkchoice).map_err(bad)
+            }
+            EngineCall::NewPayload { version, envelope } => {
+                let p = &envelope.execution_payload;
+                let params = match version {
+                    2 => json!([p]),
+                    3 => json!([p, [], envelope.parent_beacon_block_root]),
+                    _ => json!([p, [], envelope.parent_beacon_block_root, []]),
+                };
+                let v = self.rpc.call(&method, params).map_err(to_err)?;
+                serde_json::from_value(v).map(EngineReply::NewPayload).map_err(bad)
+            }
+            EngineCall::GetPayload { info, .. } => {
+                let v = self.rpc.call(&method, json!([info.id])).map_err(to_err)?;
+                let payload = v
+                    .get("executionPayload")
+                    .cloned()
+                    .ok_or_else(|| EngineError::Transport("getPayload without executionPayload".into()))?;
+                let parent_beacon_block_root = match v.get("parentBeaconBlockRoot") {
+                    Some(r) if !r.is_null() => Some(serde_json::from_value(r.clone()).map_err(bad)?),
+                    _ => None,
+                };
+                let execution_payload = serde_json::from_value(payload).map_err(bad)?;
+                Ok(EngineReply::Payload(Box::new(ExecutionPayloadEnvelope {
+                    parent_beacon_block_root,
+                    execution_payload,
+                })))
+            }
+        }
+    }
+
+    fn l2_block(&mut self, id: Value) -> Result<Option<crate::derive::data::L2BlockData>, String> {
+        let method = if id.as_str().is_some_and(|s| s.len() == 66) {
+            "eth_getBlockByHash"
+        } else {
+            "eth_getBlockByNumber"
+        };
+        let v = self.rpc.call(method, json!([id, true])).map_err(|e| e.to_string())?;
+        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let header = b.verified_header(false).map_err(|e| e.to_string())?;
+        let txs: Vec<Bytes> = b
+            .verified_transactions(true)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|t| Bytes(t.into_encoded()))
+            .collect();
+        let parts = L2BlockParts {
+            hash: b.hash,
+            number: header.number,
+            parent_hash: header.parent_hash,
+            timestamp: header.timestamp,
+            gas_limit: header.gas_limit,
+            extra_data: &header.extra_data,
+            txs: &txs,
+        };
+        let mut data = l2::block_data(&self.cfg, &parts)?;
+        data.header = Some(Arc::new(header));
+        Ok(Some(data))
+    }
+
+    fn fetch(&mut self, req: FetchRequest) -> Event {
+        let result = match &req {
+            FetchRequest::L2BlockByNumber(n) => {
+                self.l2_block(json!(quantity(*n))).map(|o| o.map(Arrival::L2Block))
+            }
+            FetchRequest::L2BlockByHash(h) => self.l2_block(json!(h)).map(|o| o.map(Arrival::L2Block)),
+            FetchRequest::L2BlockByLabel(label) => {
+                let r = self.l2_block(json!(label.tag()));
+                return match r {
+                    Ok(d) => Event::ChainDataArrived(Box::new(Arrival::L2Label(*label, d))),
+                    Err(e) => arrival_err(req, e),
+                };
+            }
+            other => Err(format!("not an L2 request: {other:?}")),
+        };
+        match result {
+            Ok(Some(a)) => Event::ChainDataArrived(Box::new(a)),
+            Ok(None) => Event::ChainDataArrived(Box::new(Arrival::NotFound(req))),
+            Err(e) => arrival_err(req, e),
+        }
+    }
+}
