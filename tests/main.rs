@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod batches;
+mod beacon;
 mod chain_data;
 mod cli;
 mod config;

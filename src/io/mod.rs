@@ -4,11 +4,13 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod beacon;
 pub mod clock;
 pub mod driver;
 pub mod jwt;
 pub mod log;
 pub mod rpc_client;
 pub mod signals;
+pub mod stub_http;
 pub mod upstream;
 pub mod workers;
