@@ -2,6 +2,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod batcher;
 mod batches;
 mod chain_data;
 mod cli;
