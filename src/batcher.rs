@@ -3,10 +3,12 @@
 //! `channel_out.go`, `span_channel_out.go` and `channel_compressor.go`; op-batcher's frame and
 //! blob packing).
 //!
-//! Input: L2 blocks with their L1 origins, a rollup config, a channel id and a compression.
-//! Output: frames for `frame::batcher_tx_data` (calldata) or `blob_payloads` (one frame per
-//! blob). The derivation codecs in `protocol` read everything produced here back. The encoder
-//! returns errors for blocks a channel cannot carry and never panics, whatever the input.
+//! Input: L2 blocks with their L1 origins, a rollup config, a channel id and a compressor.
+//! Output: frames, and the payloads of batcher transactions carrying them: `calldata_payloads`
+//! (one frame per transaction) or `blob_payloads` (one frame per blob); `frame::batcher_tx_data`
+//! puts several frames into one calldata payload. The derivation codecs in `protocol` read all
+//! of it back. The encoder returns errors for blocks a channel cannot carry and never panics,
+//! whatever the input.
 
 use std::fmt;
 
@@ -150,9 +152,9 @@ pub enum BatchKind {
     Span,
 }
 
-/// How a channel's RLP content is compressed.
+/// How a channel's RLP content is compressed (op-node's `ChannelCompressor`).
 #[derive(Debug, Clone, Copy)]
-pub enum Compression {
+pub enum Compressor {
     /// zlib (RFC 1950, with the Adler-32 trailer) at a level from 0 to 10, as Go's zlib writer
     /// frames it.
     Zlib { level: u8 },
@@ -161,12 +163,12 @@ pub enum Compression {
     Brotli(fn(&[u8]) -> Vec<u8>),
 }
 
-impl Compression {
+impl Compressor {
     /// Compresses RLP content into channel data.
     pub fn compress(self, rlp: &[u8]) -> Vec<u8> {
         match self {
-            Compression::Zlib { level } => compress_to_vec_zlib(rlp, level),
-            Compression::Brotli(encode) => {
+            Compressor::Zlib { level } => compress_to_vec_zlib(rlp, level),
+            Compressor::Brotli(encode) => {
                 let mut out = vec![CHANNEL_VERSION_BROTLI];
                 out.extend(encode(rlp));
                 out
@@ -313,11 +315,10 @@ impl ChannelOut {
             return Ok(());
         };
         let number = block.number;
-        let expected = last.timestamp.saturating_add(self.cfg.block_time);
-        if block.timestamp != expected {
+        if block.timestamp.checked_sub(last.timestamp) != Some(self.cfg.block_time) {
             return Err(BatcherError::SpanTimestamp {
                 number,
-                expected,
+                expected: last.timestamp.saturating_add(self.cfg.block_time),
                 got: block.timestamp,
             });
         }
@@ -333,10 +334,10 @@ impl ChannelOut {
     }
 
     /// Closes the channel, compressing its content.
-    pub fn close(self, compression: Compression) -> CompressedChannel {
+    pub fn close(self, compressor: Compressor) -> CompressedChannel {
         CompressedChannel {
             id: self.id,
-            data: compression.compress(&self.rlp),
+            data: compressor.compress(&self.rlp),
         }
     }
 }
@@ -385,6 +386,15 @@ pub fn random_channel_id(rng: &mut Rng) -> ChannelId {
     id
 }
 
+/// Builds calldata as op-batcher does: one frame per transaction, behind the derivation version
+/// byte.
+pub fn calldata_payloads(frames: &[Frame]) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .map(|f| batcher_tx_data(std::slice::from_ref(f)))
+        .collect()
+}
+
 /// Packs frames into blobs as op-batcher does: one frame per blob, each behind its own
 /// derivation version byte.
 pub fn blob_payloads(frames: &[Frame]) -> Result<Vec<Vec<u8>>, BatcherError> {
@@ -400,14 +410,14 @@ pub fn channel_frames(
     id: ChannelId,
     kind: BatchKind,
     blocks: &[L2BlockInput],
-    compression: Compression,
+    compressor: Compressor,
     max_frame_size: usize,
 ) -> Result<Vec<Frame>, BatcherError> {
     let mut ch = ChannelOut::new(id, kind, cfg);
     for b in blocks {
         ch.add_block(b)?;
     }
-    ch.close(compression).frames(max_frame_size)
+    ch.close(compressor).frames(max_frame_size)
 }
 
 #[cfg(test)]
@@ -429,7 +439,7 @@ mod tests {
     /// After Fjord on OP Mainnet.
     const POST_FJORD: u64 = GENESIS + 2 * 20_000_000;
     const ID: ChannelId = [0xc4; 16];
-    const ZLIB: Compression = Compression::Zlib {
+    const ZLIB: Compressor = Compressor::Zlib {
         level: ZLIB_BEST_COMPRESSION,
     };
 
@@ -526,6 +536,11 @@ mod tests {
         let frames = compressed.frames(FRAME_HEADER_LEN + 100).unwrap();
         assert!(frames.len() > 3);
         assert!(frames.iter().rev().skip(1).all(|f| f.data.len() == 100));
+        let calldata = calldata_payloads(&frames);
+        assert_eq!(calldata.len(), frames.len());
+        for (data, f) in calldata.iter().zip(&frames) {
+            assert_eq!(Frame::parse_all(data).unwrap(), std::slice::from_ref(f));
+        }
         let batches = decode(&frames);
         let expected: Vec<_> = input
             .iter()
@@ -581,7 +596,7 @@ mod tests {
         for kind in [BatchKind::Singular, BatchKind::Span] {
             let ch = channel(kind, &input);
             let rlp = ch.rlp().to_vec();
-            let compressed = ch.close(Compression::Brotli(brotli));
+            let compressed = ch.close(Compressor::Brotli(brotli));
             assert_eq!(compressed.data[0], CHANNEL_VERSION_BROTLI);
             let frames = compressed.frames(FRAME_HEADER_LEN + 64).unwrap();
             let mut again = Vec::new();
@@ -802,9 +817,9 @@ mod tests {
                     }
                     _ => {}
                 }
-                let count = ch.block_count();
+                let (count, rlp) = (ch.block_count(), ch.rlp().to_vec());
                 if ch.add_block(b).is_err() {
-                    assert_eq!(ch.block_count(), count);
+                    assert_eq!((ch.block_count(), ch.rlp()), (count, &rlp[..]));
                 }
             }
             let rlp = ch.rlp().to_vec();

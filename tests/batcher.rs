@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use op_lite::batcher::{
-    blob_payloads, BatchKind, ChannelOut, Compression, L2BlockInput, MAX_BLOB_FRAME_SIZE,
+    blob_payloads, BatchKind, ChannelOut, Compressor, L2BlockInput, MAX_BLOB_FRAME_SIZE,
     ZLIB_BEST_COMPRESSION,
 };
 use op_lite::config::networks::op_mainnet;
@@ -23,7 +23,7 @@ use op_lite::types::{BlockId, L1BlockRef};
 
 use crate::support::fixtures;
 
-const ZLIB: Compression = Compression::Zlib {
+const ZLIB: Compressor = Compressor::Zlib {
     level: ZLIB_BEST_COMPRESSION,
 };
 
@@ -168,10 +168,7 @@ fn op_mainnet_span_batch_as_blobs_and_brotli() {
         brotli::BrotliCompress(&mut &data[..], &mut out, &params).unwrap();
         out
     }
-    let frames = ch
-        .close(Compression::Brotli(brotli))
-        .frames(40_000)
-        .unwrap();
+    let frames = ch.close(Compressor::Brotli(brotli)).frames(40_000).unwrap();
     assert!(frames.len() > 1);
     let data = reassemble(&Frame::parse_all(&batcher_tx_data(&frames)).unwrap());
     let fjord_limit = MAX_RLP_BYTES_PER_CHANNEL_FJORD as usize;
