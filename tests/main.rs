@@ -2,6 +2,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod batcher;
 mod batches;
 mod beacon;
 mod chain_data;
