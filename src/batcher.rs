@@ -38,18 +38,10 @@ pub enum BatcherError {
     TooManyRlpBytes { number: u64, len: usize, max: u64 },
     /// Block `number` does not follow the span batch's last block by one block time, which a
     /// span batch cannot express.
-    SpanTimestamp {
-        number: u64,
-        expected: u64,
-        got: u64,
-    },
+    SpanTimestamp { number: u64, expected: u64, got: u64 },
     /// Block `number`'s L1 origin neither repeats nor follows its predecessor's, which a span
     /// batch cannot express.
-    SpanOrigin {
-        number: u64,
-        previous: u64,
-        got: u64,
-    },
+    SpanOrigin { number: u64, previous: u64, got: u64 },
     /// Block `number` cannot go into a span batch (a transaction span batches cannot carry, a
     /// timestamp before genesis, too many elements).
     Span { number: u64, err: SpanBatchError },
@@ -64,23 +56,13 @@ pub enum BatcherError {
 impl fmt::Display for BatcherError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BatcherError::TooManyRlpBytes { number, len, max } => write!(
-                f,
-                "block {number} would make the channel {len} RLP bytes, max is {max}"
-            ),
-            BatcherError::SpanTimestamp {
-                number,
-                expected,
-                got,
-            } => write!(
-                f,
-                "block {number} has timestamp {got}, a span batch needs {expected}"
-            ),
-            BatcherError::SpanOrigin {
-                number,
-                previous,
-                got,
-            } => write!(
+            BatcherError::TooManyRlpBytes { number, len, max } => {
+                write!(f, "block {number} would make the channel {len} RLP bytes, max is {max}")
+            }
+            BatcherError::SpanTimestamp { number, expected, got } => {
+                write!(f, "block {number} has timestamp {got}, a span batch needs {expected}")
+            }
+            BatcherError::SpanOrigin { number, previous, got } => write!(
                 f,
                 "block {number} has L1 origin {got} after {previous}, a span batch needs the same or the next"
             ),
@@ -135,11 +117,7 @@ impl L2BlockInput {
     }
 
     fn batched_transactions(&self) -> Vec<Bytes> {
-        self.transactions
-            .iter()
-            .filter(|tx| tx.first() != Some(&DEPOSIT_TX_TYPE))
-            .cloned()
-            .collect()
+        self.transactions.iter().filter(|tx| tx.first() != Some(&DEPOSIT_TX_TYPE)).cloned().collect()
     }
 }
 
@@ -201,14 +179,7 @@ impl ChannelOut {
     /// Opens an empty channel; `cfg` gives the span batch's chain id, genesis time and block
     /// time and the fork's RLP limit.
     pub fn new(id: ChannelId, kind: BatchKind, cfg: &RollupConfig) -> ChannelOut {
-        ChannelOut {
-            id,
-            kind,
-            cfg: cfg.clone(),
-            rlp: Vec::new(),
-            span: None,
-            blocks: 0,
-        }
+        ChannelOut { id, kind, cfg: cfg.clone(), rlp: Vec::new(), span: None, blocks: 0 }
     }
 
     /// Returns the channel id.
@@ -236,11 +207,7 @@ impl ChannelOut {
                 BatchData::Singular(block.to_singular_batch()).encode_rlp(&mut item);
                 let len = self.rlp.len().saturating_add(item.len());
                 if len as u64 > max {
-                    return Err(BatcherError::TooManyRlpBytes {
-                        number: block.number,
-                        len,
-                        max,
-                    });
+                    return Err(BatcherError::TooManyRlpBytes { number: block.number, len, max });
                 }
                 self.rlp.extend_from_slice(&item);
             }
@@ -291,20 +258,12 @@ impl ChannelOut {
     fn encode_span(&self, span: &OpenSpan, number: u64, max: u64) -> Result<Vec<u8>, BatcherError> {
         let raw = span
             .batch
-            .to_raw(
-                self.cfg.genesis.l2_time,
-                self.cfg.l2_chain_id,
-                span.first_origin_changed,
-            )
+            .to_raw(self.cfg.genesis.l2_time, self.cfg.l2_chain_id, span.first_origin_changed)
             .map_err(|err| BatcherError::Span { number, err })?;
         let mut item = Vec::new();
         BatchData::Span(Box::new(raw)).encode_rlp(&mut item);
         if item.len() as u64 > max {
-            return Err(BatcherError::TooManyRlpBytes {
-                number,
-                len: item.len(),
-                max,
-            });
+            return Err(BatcherError::TooManyRlpBytes { number, len: item.len(), max });
         }
         Ok(item)
     }
@@ -324,21 +283,14 @@ impl ChannelOut {
         }
         let got = block.l1_origin.number;
         if got != last.epoch_num && Some(got) != last.epoch_num.checked_add(1) {
-            return Err(BatcherError::SpanOrigin {
-                number,
-                previous: last.epoch_num,
-                got,
-            });
+            return Err(BatcherError::SpanOrigin { number, previous: last.epoch_num, got });
         }
         Ok(())
     }
 
     /// Closes the channel, compressing its content.
     pub fn close(self, compressor: Compressor) -> CompressedChannel {
-        CompressedChannel {
-            id: self.id,
-            data: compressor.compress(&self.rlp),
-        }
+        CompressedChannel { id: self.id, data: compressor.compress(&self.rlp) }
     }
 }
 
@@ -389,19 +341,13 @@ pub fn random_channel_id(rng: &mut Rng) -> ChannelId {
 /// Builds calldata as op-batcher does: one frame per transaction, behind the derivation version
 /// byte.
 pub fn calldata_payloads(frames: &[Frame]) -> Vec<Vec<u8>> {
-    frames
-        .iter()
-        .map(|f| batcher_tx_data(std::slice::from_ref(f)))
-        .collect()
+    frames.iter().map(|f| batcher_tx_data(std::slice::from_ref(f))).collect()
 }
 
 /// Packs frames into blobs as op-batcher does: one frame per blob, each behind its own
 /// derivation version byte.
 pub fn blob_payloads(frames: &[Frame]) -> Result<Vec<Vec<u8>>, BatcherError> {
-    frames
-        .iter()
-        .map(|f| Ok(encode_blob(&batcher_tx_data(std::slice::from_ref(f)))?))
-        .collect()
+    frames.iter().map(|f| Ok(encode_blob(&batcher_tx_data(std::slice::from_ref(f)))?)).collect()
 }
 
 /// Builds a channel over `blocks` and returns its frames in one call (for tests and the devnet).
@@ -427,9 +373,7 @@ mod tests {
     use crate::protocol::blob::decode_blob;
     use crate::protocol::channel::{decompress, read_batches, Channel, StreamEnd};
     use crate::protocol::primitives::{keccak256, Address, U256};
-    use crate::protocol::tx::{
-        SignedTx, Transaction, TxBody, TxSignature, EIP1559_TX_TYPE, LEGACY_TX_TYPE,
-    };
+    use crate::protocol::tx::{SignedTx, Transaction, TxBody, TxSignature, EIP1559_TX_TYPE, LEGACY_TX_TYPE};
     use crate::types::L1BlockRef;
 
     const CHAIN_ID: u64 = 10;
@@ -439,9 +383,7 @@ mod tests {
     /// After Fjord on OP Mainnet.
     const POST_FJORD: u64 = GENESIS + 2 * 20_000_000;
     const ID: ChannelId = [0xc4; 16];
-    const ZLIB: Compressor = Compressor::Zlib {
-        level: ZLIB_BEST_COMPRESSION,
-    };
+    const ZLIB: Compressor = Compressor::Zlib { level: ZLIB_BEST_COMPRESSION };
 
     fn cfg() -> RollupConfig {
         op_mainnet().rollup
@@ -459,11 +401,7 @@ mod tests {
             value: U256::from_u64(nonce * 1000),
             input: Bytes(input),
             sig: TxSignature {
-                v: if tx_type == LEGACY_TX_TYPE {
-                    CHAIN_ID * 2 + 35 + nonce % 2
-                } else {
-                    nonce % 2
-                },
+                v: if tx_type == LEGACY_TX_TYPE { CHAIN_ID * 2 + 35 + nonce % 2 } else { nonce % 2 },
                 r: U256(keccak256(nonce.to_be_bytes()).0),
                 s: U256::from_u64(nonce + 1),
             },
@@ -479,10 +417,7 @@ mod tests {
     /// `n` consecutive blocks from `timestamp`, three per L1 origin, with a few txs each.
     fn blocks(n: u64, timestamp: u64) -> Vec<L2BlockInput> {
         let hash = |i: u64| keccak256(i.to_be_bytes());
-        let origin = |i: u64| BlockId {
-            number: 1000 + i / 3,
-            hash: keccak256((1000 + i / 3).to_le_bytes()),
-        };
+        let origin = |i: u64| BlockId { number: 1000 + i / 3, hash: keccak256((1000 + i / 3).to_le_bytes()) };
         (0..n)
             .map(|i| {
                 let mut transactions = vec![deposit()];
@@ -542,14 +477,9 @@ mod tests {
             assert_eq!(Frame::parse_all(data).unwrap(), std::slice::from_ref(f));
         }
         let batches = decode(&frames);
-        let expected: Vec<_> = input
-            .iter()
-            .map(|b| BatchData::Singular(b.to_singular_batch()))
-            .collect();
+        let expected: Vec<_> = input.iter().map(|b| BatchData::Singular(b.to_singular_batch())).collect();
         assert_eq!(batches, expected);
-        let BatchData::Singular(first) = &batches[1] else {
-            unreachable!()
-        };
+        let BatchData::Singular(first) = &batches[1] else { unreachable!() };
         assert_eq!(first.transactions.len(), 1, "the deposit is left out");
     }
 
@@ -560,9 +490,7 @@ mod tests {
         let input = &input[1..];
         let frames = channel_frames(&cfg(), ID, BatchKind::Span, input, ZLIB, 200).unwrap();
         let batches = decode(&frames);
-        let [BatchData::Span(raw)] = &batches[..] else {
-            panic!("one span batch: {batches:?}")
-        };
+        let [BatchData::Span(raw)] = &batches[..] else { panic!("one span batch: {batches:?}") };
         assert_eq!(raw.block_count(), 9);
         assert!(!raw.origin_bits.get(0));
         let span = raw.derive(2, GENESIS, CHAIN_ID).unwrap();
@@ -575,9 +503,7 @@ mod tests {
         }
         let from_epoch_start = channel(BatchKind::Span, &blocks(3, PRE_FJORD));
         let batches = decode(&from_epoch_start.close(ZLIB).frames(1000).unwrap());
-        let [BatchData::Span(raw)] = &batches[..] else {
-            panic!("one span batch")
-        };
+        let [BatchData::Span(raw)] = &batches[..] else { panic!("one span batch") };
         assert!(raw.origin_bits.get(0));
     }
 
@@ -585,10 +511,7 @@ mod tests {
     fn brotli_channels_take_the_callers_encoder() {
         fn brotli(data: &[u8]) -> Vec<u8> {
             let mut out = Vec::new();
-            let params = brotli::enc::BrotliEncoderParams {
-                quality: 9,
-                ..Default::default()
-            };
+            let params = brotli::enc::BrotliEncoderParams { quality: 9, ..Default::default() };
             brotli::BrotliCompress(&mut &data[..], &mut out, &params).unwrap();
             out
         }
@@ -610,18 +533,12 @@ mod tests {
     #[test]
     fn frames_are_cut_as_op_node_cuts_them() {
         let frames_of = |len: usize, max: usize| {
-            let c = CompressedChannel {
-                id: ID,
-                data: (0..len).map(|i| i as u8).collect(),
-            };
+            let c = CompressedChannel { id: ID, data: (0..len).map(|i| i as u8).collect() };
             c.frames(max)
         };
         // Data that fills the last frame exactly closes the channel in that frame.
         let f = frames_of(30, FRAME_HEADER_LEN + 10).unwrap();
-        let shape: Vec<_> = f
-            .iter()
-            .map(|f| (f.number, f.data.len(), f.is_last))
-            .collect();
+        let shape: Vec<_> = f.iter().map(|f| (f.number, f.data.len(), f.is_last)).collect();
         assert_eq!(shape, [(0, 10, false), (1, 10, false), (2, 10, true)]);
         let f = frames_of(31, FRAME_HEADER_LEN + 10).unwrap();
         assert_eq!((f.len(), f[3].data.len(), f[3].is_last), (4, 1, true));
@@ -635,10 +552,7 @@ mod tests {
         let f = frames_of(MAX_FRAME_LEN, FRAME_HEADER_LEN + MAX_FRAME_LEN).unwrap();
         assert_eq!(f.len(), 1);
         let f = frames_of(1 << 16, FRAME_HEADER_LEN + 1).unwrap();
-        assert_eq!(
-            f.last().map(|f| (f.number, f.is_last)),
-            Some((u16::MAX, true))
-        );
+        assert_eq!(f.last().map(|f| (f.number, f.is_last)), Some((u16::MAX, true)));
         assert_eq!(
             frames_of((1 << 16) + 1, FRAME_HEADER_LEN + 1),
             Err(BatcherError::TooManyFrames((1 << 16) + 1))
@@ -650,10 +564,7 @@ mod tests {
         L2BlockInput {
             number,
             timestamp,
-            l1_origin: BlockId {
-                number: 7,
-                hash: B256([7; 32]),
-            },
+            l1_origin: BlockId { number: 7, hash: B256([7; 32]) },
             transactions: vec![deposit(), tx(EIP1559_TX_TYPE, number, vec![1; len])],
             ..L2BlockInput::default()
         }
@@ -679,8 +590,7 @@ mod tests {
 
             let mut ch = ChannelOut::new(ID, kind, &cfg());
             ch.add_block(&big_block(1, POST_FJORD, 6_000_000)).unwrap();
-            ch.add_block(&big_block(2, POST_FJORD + 2, 6_000_000))
-                .unwrap();
+            ch.add_block(&big_block(2, POST_FJORD + 2, 6_000_000)).unwrap();
             assert!(ch.rlp().len() > 12_000_000);
         }
     }
@@ -694,29 +604,19 @@ mod tests {
         gap.timestamp += 2;
         assert_eq!(
             ch.add_block(&gap),
-            Err(BatcherError::SpanTimestamp {
-                number: 502,
-                expected: PRE_FJORD + 4,
-                got: PRE_FJORD + 6
-            })
+            Err(BatcherError::SpanTimestamp { number: 502, expected: PRE_FJORD + 4, got: PRE_FJORD + 6 })
         );
         for (origin, previous) in [(1002, 1000), (999, 1000)] {
             let mut jump = input[2].clone();
             jump.l1_origin.number = origin;
             assert_eq!(
                 ch.add_block(&jump),
-                Err(BatcherError::SpanOrigin {
-                    number: 502,
-                    previous,
-                    got: origin
-                })
+                Err(BatcherError::SpanOrigin { number: 502, previous, got: origin })
             );
         }
         let mut foreign = input[2].clone();
         foreign.transactions.push(tx(EIP1559_TX_TYPE, 3, vec![]));
-        let Some(last) = foreign.transactions.last_mut() else {
-            unreachable!()
-        };
+        let Some(last) = foreign.transactions.last_mut() else { unreachable!() };
         *last = {
             let t = Transaction::decode(last).unwrap();
             let mut s = t.as_signed().unwrap().clone();
@@ -725,10 +625,7 @@ mod tests {
         };
         assert!(matches!(
             ch.add_block(&foreign),
-            Err(BatcherError::Span {
-                number: 502,
-                err: SpanBatchError::WrongChainId { .. }
-            })
+            Err(BatcherError::Span { number: 502, err: SpanBatchError::WrongChainId { .. } })
         ));
         assert_eq!((ch.rlp(), ch.block_count()), (&before[..], 2));
         ch.add_block(&input[2]).unwrap();
@@ -742,10 +639,7 @@ mod tests {
         early.timestamp = GENESIS - 2;
         assert!(matches!(
             ch.add_block(&early),
-            Err(BatcherError::Span {
-                err: SpanBatchError::BeforeGenesis { .. },
-                ..
-            })
+            Err(BatcherError::Span { err: SpanBatchError::BeforeGenesis { .. }, .. })
         ));
         assert_eq!((ch.rlp(), ch.block_count()), (&[][..], 0));
         ch.add_block(&input[1]).unwrap();
@@ -758,10 +652,7 @@ mod tests {
         let mut noise = vec![0u8; 300_000];
         rng.fill(&mut noise);
         let block = big_block(1, POST_FJORD, 0);
-        let block = L2BlockInput {
-            transactions: vec![tx(EIP1559_TX_TYPE, 1, noise)],
-            ..block
-        };
+        let block = L2BlockInput { transactions: vec![tx(EIP1559_TX_TYPE, 1, noise)], ..block };
         let frames = channel_frames(
             &cfg(),
             random_channel_id(&mut rng),
@@ -785,9 +676,7 @@ mod tests {
         too_big.data.push(0);
         assert_eq!(
             blob_payloads(&[too_big]),
-            Err(BatcherError::Blob(BlobError::DataTooLarge(
-                MAX_BLOB_DATA_SIZE + 1
-            )))
+            Err(BatcherError::Blob(BlobError::DataTooLarge(MAX_BLOB_DATA_SIZE + 1)))
         );
     }
 

@@ -23,9 +23,7 @@ use op_lite::types::{BlockId, L1BlockRef};
 
 use crate::support::fixtures;
 
-const ZLIB: Compressor = Compressor::Zlib {
-    level: ZLIB_BEST_COMPRESSION,
-};
+const ZLIB: Compressor = Compressor::Zlib { level: ZLIB_BEST_COMPRESSION };
 
 fn dir() -> Option<PathBuf> {
     fixtures().map(|f| f.join("batch-channel-frame/kona"))
@@ -81,18 +79,10 @@ fn blocks_of(raw: &RawSpanBatch, span: &SpanBatch) -> Vec<L2BlockInput> {
             L2BlockInput {
                 number: i as u64,
                 timestamp: e.timestamp,
-                parent_hash: if i == 0 {
-                    pad(&span.parent_check)
-                } else {
-                    B256::default()
-                },
+                parent_hash: if i == 0 { pad(&span.parent_check) } else { B256::default() },
                 l1_origin: BlockId {
                     number: e.epoch_num,
-                    hash: if i == last {
-                        pad(&span.l1_origin_check)
-                    } else {
-                        B256::default()
-                    },
+                    hash: if i == last { pad(&span.l1_origin_check) } else { B256::default() },
                 },
                 sequence_number: seq,
                 transactions,
@@ -113,16 +103,11 @@ fn span_channel(cfg: &RollupConfig, blocks: &[L2BlockInput]) -> ChannelOut {
 /// Derives the original blocks, re-encodes them and checks the channel content is identical.
 fn re_encoded(content: &[u8], cfg: &RollupConfig) -> ChannelOut {
     let raw = only_span(content);
-    let span = raw
-        .derive(cfg.block_time, cfg.genesis.l2_time, cfg.l2_chain_id)
-        .unwrap();
+    let span = raw.derive(cfg.block_time, cfg.genesis.l2_time, cfg.l2_chain_id).unwrap();
     let ch = span_channel(cfg, &blocks_of(&raw, &span));
     assert_eq!(ch.block_count(), raw.block_count());
     assert_eq!(only_span(ch.rlp()), raw);
-    assert!(
-        ch.rlp() == content,
-        "channel content re-encodes byte for byte"
-    );
+    assert!(ch.rlp() == content, "channel content re-encodes byte for byte");
     ch
 }
 
@@ -151,20 +136,15 @@ fn op_mainnet_span_batch_as_blobs_and_brotli() {
     let frames = ch.clone().close(ZLIB).frames(MAX_BLOB_FRAME_SIZE).unwrap();
     let blobs = blob_payloads(&frames).unwrap();
     assert_eq!(blobs.len(), frames.len());
-    let back: Vec<Frame> = blobs
-        .iter()
-        .flat_map(|b| Frame::parse_all(&decode_blob(b).unwrap()).unwrap())
-        .collect();
+    let back: Vec<Frame> =
+        blobs.iter().flat_map(|b| Frame::parse_all(&decode_blob(b).unwrap()).unwrap()).collect();
     assert_eq!(back, frames);
     let data = reassemble(&back);
     assert_eq!(decompress(&data, 10_000_000, false).unwrap().data, content);
 
     fn brotli(data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        let params = brotli::enc::BrotliEncoderParams {
-            quality: 10,
-            ..Default::default()
-        };
+        let params = brotli::enc::BrotliEncoderParams { quality: 10, ..Default::default() };
         brotli::BrotliCompress(&mut &data[..], &mut out, &params).unwrap();
         out
     }
@@ -194,14 +174,9 @@ fn op_mainnet_blocks_as_singular_batches() {
     let batches: Vec<_> = read_batches(&d.data).collect::<Result<_, _>>().unwrap();
     assert_eq!(batches.len(), 27);
     for ((batch, b), e) in batches.iter().zip(&blocks).zip(&span.blocks) {
-        let BatchData::Singular(s) = batch else {
-            panic!("singular batch expected")
-        };
+        let BatchData::Singular(s) = batch else { panic!("singular batch expected") };
         assert_eq!(s, &b.to_singular_batch());
-        assert_eq!(
-            (s.timestamp, s.epoch_num, &s.transactions),
-            (e.timestamp, e.epoch_num, &e.transactions)
-        );
+        assert_eq!((s.timestamp, s.epoch_num, &s.transactions), (e.timestamp, e.epoch_num, &e.transactions));
     }
 }
 
