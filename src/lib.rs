@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batcher;
 pub mod config;
 pub mod core;
 pub mod derive;

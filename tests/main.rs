@@ -2,7 +2,9 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod batcher;
 mod batches;
+mod beacon;
 mod chain_data;
 mod cli;
 mod config;

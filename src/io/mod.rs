@@ -4,6 +4,7 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod beacon;
 pub mod clock;
 pub mod driver;
 pub mod http_server;
@@ -12,5 +13,6 @@ pub mod log;
 pub mod procfs;
 pub mod rpc_client;
 pub mod signals;
+pub mod stub_http;
 pub mod upstream;
 pub mod workers;

@@ -139,6 +139,37 @@ pub fn versioned_hash(commitment: &[u8; COMMITMENT_SIZE]) -> B256 {
     B256(h)
 }
 
+/// Why a blob's KZG commitment could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KzgError(pub String);
+
+impl fmt::Display for KzgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kzg: {}", self.0)
+    }
+}
+
+impl std::error::Error for KzgError {}
+
+/// The KZG commitment of a blob under the Ethereum trusted setup (c-kzg-4844, the reference
+/// implementation geth, reth and Lighthouse use). Fails for a blob of the wrong size or with a
+/// field element not below the BLS modulus. The setup loads on first use.
+pub fn kzg_commitment(blob: &[u8]) -> Result<[u8; COMMITMENT_SIZE], KzgError> {
+    let blob = c_kzg::Blob::from_bytes(blob).map_err(|e| KzgError(format!("{e:?}")))?;
+    let settings = c_kzg::ethereum_kzg_settings(0);
+    let c = settings.blob_to_kzg_commitment(&blob).map_err(|e| KzgError(format!("{e:?}")))?;
+    Ok(*c)
+}
+
+/// Checks a blob against the versioned hash it was requested by.
+pub fn verify_blob(blob: &[u8], expected: &B256) -> Result<(), KzgError> {
+    let got = versioned_hash(&kzg_commitment(blob)?);
+    if got != *expected {
+        return Err(KzgError(format!("blob commits to {got}, not {expected}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
