@@ -15,6 +15,7 @@ pub mod l1_info;
 pub mod output_root;
 pub mod payload;
 pub mod primitives;
+pub mod proof;
 pub mod receipt;
 pub mod rlp;
 pub mod span_batch;
