@@ -3,14 +3,23 @@
 //! order. A failing init step is reported as "failed to init <part>: <cause>" after stopping
 //! whatever had already started.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::Config;
-use crate::driver::sched::{Backoff, StepScheduler};
-use crate::driver::sync::SyncDeriver;
+use crate::core::{self, CoreParams};
+use crate::derive::data::{Arrival, FetchRequest, SharedData};
+use crate::derive::l1_chain::L1ChainSpec;
+use crate::driver::l1_poll::L1Poller;
+use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use crate::io::beacon::{BeaconClient, BeaconConfig};
 use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
+use crate::io::upstream::{EngineClient, EngineJob, L1Client, L1Job};
+use crate::io::workers::{SubmitError, Worker};
 use crate::io::{self, driver::Exit, driver::Shell};
 use crate::metrics::Metrics;
 use crate::rpc::{self, Dispatcher, Listener};
@@ -44,6 +53,35 @@ pub struct RunOptions {
 /// One step of the init sequence.
 type InitStep = fn(&mut Node, u64) -> Result<(), String>;
 
+/// Jobs queued per worker; past this, requests wait in the node's backlog.
+const WORKER_QUEUE: usize = 64;
+/// Timeout of L1 execution RPC calls.
+const L1_RPC_TIMEOUT: Duration = Duration::from_secs(20);
+/// Timeout of beacon API calls (a response can carry several MB of blobs).
+const BEACON_TIMEOUT: Duration = Duration::from_secs(30);
+/// The Engine API methods op-lite calls, announced with `engine_exchangeCapabilities`.
+pub const ENGINE_METHODS: &[&str] = &[
+    "engine_forkchoiceUpdatedV1",
+    "engine_forkchoiceUpdatedV2",
+    "engine_forkchoiceUpdatedV3",
+    "engine_newPayloadV2",
+    "engine_newPayloadV3",
+    "engine_newPayloadV4",
+    "engine_getPayloadV2",
+    "engine_getPayloadV3",
+    "engine_getPayloadV4",
+    "engine_getPayloadV5",
+];
+
+/// The worker threads for the upstreams, and requests waiting for room in their queues.
+#[derive(Default)]
+struct Upstream {
+    l1: Option<Worker<L1Job>>,
+    beacon: Option<Worker<FetchRequest>>,
+    engine: Option<Worker<EngineJob>>,
+    backlog: VecDeque<Request>,
+}
+
 /// A started op-lite node.
 pub struct Node {
     pub config: Config,
@@ -52,6 +90,9 @@ pub struct Node {
     pub metrics: Metrics,
     /// The JSON-RPC method table; parts register their methods here as they start.
     pub rpc: Dispatcher<Node>,
+    /// The chain-data caches the derivers share (once L2 is up).
+    pub data: Option<SharedData>,
+    upstream: Upstream,
     /// Parts in the order they started; stopped in reverse.
     started: Vec<&'static str>,
 }
@@ -71,11 +112,17 @@ impl Node {
             shell,
             metrics: Metrics::new(),
             rpc,
+            data: None,
+            upstream: Upstream::default(),
             started: Vec::new(),
         };
-        let steps: [(&'static str, InitStep); 4] = [
+        let steps: [(&'static str, InitStep); 8] = [
             ("the tracer", Node::init_tracer),
             ("the event system", Node::init_event_system),
+            ("L1", Node::init_l1),
+            ("the L1 beacon API", Node::init_l1_beacon_api),
+            ("L2", Node::init_l2),
+            ("the runtime config", Node::init_runtime_config),
             ("the RPC server", Node::init_rpc_server),
             ("the metrics server", Node::init_metrics_server),
         ];
@@ -98,12 +145,126 @@ impl Node {
         Ok(())
     }
 
-    fn init_event_system(&mut self, seed: u64) -> Result<(), String> {
-        let s = &mut self.system;
-        s.register("step-scheduler", Box::new(StepScheduler::new(Backoff::exponential(seed))))
-            .map_err(|e| e.to_string())?;
-        s.register("sync", Box::new(SyncDeriver::new())).map_err(|e| e.to_string())?;
+    fn init_event_system(&mut self, _seed: u64) -> Result<(), String> {
+        // The system exists from `Node::new` on; its derivers join as their parts start.
+        log::debug!("event system ready (queue cap {MAX_QUEUED_EVENTS})");
         Ok(())
+    }
+
+    fn init_l1(&mut self, _seed: u64) -> Result<(), String> {
+        let c = &self.config.l1;
+        let mut client = L1Client::new(&c.rpc, c.trust_rpc, c.receipts, L1_RPC_TIMEOUT)
+            .with_max_batch(c.rpc_max_batch_size);
+        let worker =
+            Worker::spawn("l1-rpc", WORKER_QUEUE, self.shell.completions(), move |job| client.handle(job))
+                .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
+        self.upstream.l1 = Some(worker);
+        self.system
+            .register("l1-poller", Box::new(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval)))
+            .map_err(|e| e.to_string())?;
+        log::info!("L1 RPC {} (trust_rpc={}, rpc_kind={})", c.rpc, c.trust_rpc, c.rpc_kind);
+        Ok(())
+    }
+
+    /// op-node's `initL1BeaconAPI`: needed once Ecotone is scheduled.
+    fn init_l1_beacon_api(&mut self, _seed: u64) -> Result<(), String> {
+        let Some(ecotone) = self.config.rollup.forks.ecotone_time else {
+            log::info!("no L1 beacon API needed: Ecotone is not scheduled");
+            return Ok(());
+        };
+        let c = &self.config.l1;
+        let Some(url) = &c.beacon else {
+            if c.beacon_ignore {
+                log::warn!(
+                    "This endpoint is required for the Ecotone upgrade, but is missing, and configured to be ignored. \
+                     The node may be unable to retrieve EIP-4844 blobs data."
+                );
+                return Ok(());
+            }
+            log::error!(
+                "The Ecotone upgrade requires a L1 Beacon API endpoint, to retrieve EIP-4844 blobs data. \
+                 This can be ignored with the --l1.beacon.ignore option, but the node may be unable to sync from L1 without this endpoint."
+            );
+            return Err(format!("missing L1 Beacon API endpoint (mandatory for Ecotone at t={ecotone})"));
+        };
+        let bc = BeaconConfig {
+            url: url.clone(),
+            fallbacks: c.beacon_fallbacks.clone(),
+            header: c.beacon_header.clone(),
+            fetch_all_sidecars: c.beacon_fetch_all_sidecars,
+            slot_duration_override: c.beacon_slot_duration_override,
+            timeout: BEACON_TIMEOUT,
+        };
+        let mut client = BeaconClient::new(&bc);
+        io::beacon::startup_check(&client, c.beacon_ignore)?;
+        let worker =
+            Worker::spawn("l1-beacon", WORKER_QUEUE, self.shell.completions(), move |req| client.handle(req))
+                .map_err(|e| format!("failed to start the beacon worker: {e}"))?;
+        self.upstream.beacon = Some(worker);
+        Ok(())
+    }
+
+    /// The engine client and the verifier's derivers (op-node's `initL2`, which builds the driver).
+    fn init_l2(&mut self, seed: u64) -> Result<(), String> {
+        let (Some(url), Some(jwt_path)) = (&self.config.l2.engine, &self.config.l2.jwt_secret) else {
+            return Err("--l2 and --l2.jwt-secret are required".into());
+        };
+        let secret = io::jwt::load_or_create_secret(jwt_path)?;
+        let rollup = Arc::new(self.config.rollup.clone());
+        let mut client = EngineClient::new(url, secret, self.config.l2.engine_rpc_timeout, rollup.clone());
+        let (mut announced, mut attempts) = (false, 0u32);
+        let worker = Worker::spawn("l2-engine", WORKER_QUEUE, self.shell.completions(), move |job| {
+            // engine_exchangeCapabilities before the first call (and again until it works).
+            if !announced {
+                attempts += 1;
+                match client.exchange_capabilities(ENGINE_METHODS) {
+                    Ok(theirs) => {
+                        announced = true;
+                        let missing: Vec<&str> = ENGINE_METHODS
+                            .iter()
+                            .copied()
+                            .filter(|m| !theirs.iter().any(|t| t == m))
+                            .collect();
+                        if missing.is_empty() {
+                            log::info!("engine supports every Engine API method op-lite uses");
+                        } else {
+                            log::warn!("engine does not announce {}", missing.join(", "));
+                        }
+                    }
+                    Err(e) if attempts == 1 => log::warn!("engine_exchangeCapabilities failed: {e}"),
+                    Err(e) => log::debug!("engine_exchangeCapabilities failed: {e}"),
+                }
+            }
+            client.handle(job)
+        })
+        .map_err(|e| format!("failed to start the engine worker: {e}"))?;
+        self.upstream.engine = Some(worker);
+
+        let l1_spec = match (L1ChainSpec::by_chain_id(rollup.l1_chain_id), &self.config.l1.chain_config) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s.clone(),
+            (None, None) => {
+                log::warn!(
+                    "L1 chain {} is not built in and --rollup.l1-chain-config is not set: assuming Cancun and Prague blob parameters from genesis",
+                    rollup.l1_chain_id
+                );
+                L1ChainSpec::dev(rollup.l1_chain_id)
+            }
+        };
+        let mut params = CoreParams::new(rollup, Arc::new(l1_spec), seed);
+        params.sync_mode = self.config.sync_mode;
+        params.verifier_confs = self.config.l1.verifier_confs;
+        let data = params.chain_data();
+        core::register_verifier(&mut self.system, &params, &data).map_err(|e| e.to_string())?;
+        self.data = Some(data);
+        log::info!("L2 engine {url} (rpc timeout {:?})", self.config.l2.engine_rpc_timeout);
+        Ok(())
+    }
+
+    fn init_runtime_config(&mut self, _seed: u64) -> Result<(), String> {
+        let loader =
+            RuntimeConfigLoader::new(self.config.l1.runtime_config_reload_interval, self.config.rollup_halt);
+        self.system.register("runtime-config", Box::new(loader)).map_err(|e| e.to_string())
     }
 
     fn init_rpc_server(&mut self, _seed: u64) -> Result<(), String> {
@@ -157,30 +318,83 @@ impl Node {
     /// Stops started parts in reverse order (op-node `Stop`).
     pub fn stop(&mut self) {
         while let Some(part) = self.started.pop() {
-            let server = match part {
-                "the RPC server" => Some(Listener::Rpc),
-                "the metrics server" => Some(Listener::Metrics),
-                _ => None,
-            };
-            if let Some(kind) = server {
-                self.shell.http.retain(|s| s.listener() != kind);
+            match part {
+                "the RPC server" => self.shell.http.retain(|s| s.listener() != Listener::Rpc),
+                "the metrics server" => self.shell.http.retain(|s| s.listener() != Listener::Metrics),
+                "L2" => drop(self.upstream.engine.take()),
+                "the L1 beacon API" => drop(self.upstream.beacon.take()),
+                "L1" => drop(self.upstream.l1.take()),
+                _ => {}
             }
             log::debug!("stopped {part}");
         }
         log::info!("rollup node stopped");
     }
 
-    /// Hands the core's I/O requests to the workers.
+    /// Hands the core's I/O requests to the workers; requests that find a queue full wait in
+    /// the backlog and go first next time.
     pub(crate) fn dispatch_requests(&mut self) {
-        for req in self.system.take_requests() {
-            match req {
-                Request::Fetch(f) => log::debug!("no L1/L2 client configured for request {f:?}"),
-                Request::Engine { id, call } => {
-                    log::debug!("no engine client configured for request {id} {}", call.method())
+        let mut reqs = std::mem::take(&mut self.upstream.backlog);
+        reqs.extend(self.system.take_requests());
+        if let Some(d) = &self.data {
+            reqs.extend(d.borrow_mut().take_requests().into_iter().map(Request::Fetch));
+        }
+        for req in reqs {
+            if let Err(failed) = self.submit(req) {
+                let (req, e) = *failed;
+                match e {
+                    SubmitError::Full => self.upstream.backlog.push_back(req),
+                    SubmitError::Closed => self.unanswerable(req, "worker stopped"),
                 }
-                Request::PollL1(label) => log::debug!("no L1 client configured to poll {label:?}"),
             }
         }
+    }
+
+    fn submit(&mut self, req: Request) -> Result<(), Box<(Request, SubmitError)>> {
+        let up = &self.upstream;
+        match req {
+            Request::Fetch(f @ FetchRequest::Blobs { .. }) => match &up.beacon {
+                Some(w) => w.try_submit(f).map_err(|(f, e)| Box::new((Request::Fetch(f), e))),
+                None => Err(Box::new((Request::Fetch(f), SubmitError::Closed))),
+            },
+            Request::Fetch(
+                f @ (FetchRequest::L2BlockByNumber(_)
+                | FetchRequest::L2BlockByHash(_)
+                | FetchRequest::L2BlockByLabel(_)),
+            ) => submit_to(&up.engine, EngineJob::Fetch(f)),
+            Request::Engine { id, call } => submit_to(&up.engine, EngineJob::Call { id, call }),
+            Request::Fetch(f) => submit_to(&up.l1, L1Job::Fetch(f)),
+            Request::PollL1(label) => submit_to(&up.l1, L1Job::Poll(label)),
+            Request::LoadRuntimeConfig => {
+                let r = &self.config.rollup;
+                let job = L1Job::RuntimeConfig {
+                    confs: self.config.l1.verifier_confs,
+                    system_config: r.l1_system_config_address,
+                    protocol_versions: r.protocol_versions_address,
+                };
+                submit_to(&up.l1, job)
+            }
+        }
+    }
+
+    /// Answers a request no worker can take, so the deriver waiting for it moves on.
+    fn unanswerable(&mut self, req: Request, why: &str) {
+        let ev = match req {
+            Request::Fetch(f) => {
+                let msg = match &f {
+                    FetchRequest::Blobs { .. } => format!("no L1 beacon API to fetch blobs from ({why})"),
+                    _ => why.to_string(),
+                };
+                Event::ChainDataArrived(Box::new(Arrival::Failed(f, msg)))
+            }
+            Request::Engine { id, .. } => Event::EngineReplied {
+                id,
+                result: Err(crate::engine::api::EngineError::Transport(why.to_string())),
+            },
+            Request::PollL1(label) => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
+            Request::LoadRuntimeConfig => Event::RuntimeConfigLoadFailed { err: why.to_string() },
+        };
+        self.system.emit(ev);
     }
 
     /// A registered socket became ready.
@@ -207,6 +421,36 @@ impl Node {
     /// Names of the parts that started, in order.
     pub fn started_parts(&self) -> &[&'static str] {
         &self.started
+    }
+}
+
+/// Submits a job; one that cannot be queued comes back as the request it was made from.
+fn submit_to<J: Send + Into<Request> + 'static>(
+    w: &Option<Worker<J>>,
+    job: J,
+) -> Result<(), Box<(Request, SubmitError)>> {
+    match w {
+        Some(w) => w.try_submit(job).map_err(|(j, e)| Box::new((j.into(), e))),
+        None => Err(Box::new((job.into(), SubmitError::Closed))),
+    }
+}
+
+impl From<L1Job> for Request {
+    fn from(j: L1Job) -> Request {
+        match j {
+            L1Job::Fetch(f) => Request::Fetch(f),
+            L1Job::Poll(label) => Request::PollL1(label),
+            L1Job::RuntimeConfig { .. } => Request::LoadRuntimeConfig,
+        }
+    }
+}
+
+impl From<EngineJob> for Request {
+    fn from(j: EngineJob) -> Request {
+        match j {
+            EngineJob::Fetch(f) => Request::Fetch(f),
+            EngineJob::Call { id, call } => Request::Engine { id, call },
+        }
     }
 }
 

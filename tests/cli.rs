@@ -72,10 +72,8 @@ fn env_vars_configure_the_node() {
 #[test]
 fn sigint_stops_the_node_cleanly() {
     let mut child = Command::new(bin())
+        .args(crate::support::offline_node_args())
         .args([
-            "--network",
-            "op-mainnet",
-            "--p2p.disable",
             "--log.level",
             "debug",
             // An ephemeral RPC port, so parallel test runs do not collide on 9545.

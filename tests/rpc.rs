@@ -41,16 +41,8 @@ impl Drop for Node {
 
 fn start() -> Node {
     let mut child = Command::new(bin())
-        .args([
-            "--network",
-            "op-mainnet",
-            "--p2p.disable",
-            "--metrics.enabled",
-            "--rpc.port",
-            "0",
-            "--metrics.port",
-            "0",
-        ])
+        .args(crate::support::offline_node_args())
+        .args(["--metrics.enabled", "--rpc.port", "0", "--metrics.port", "0"])
         .env_remove("OP_NODE_NETWORK")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -304,7 +296,8 @@ fn a_busy_port_fails_init_naming_the_part() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(bin())
-        .args(["--network", "op-mainnet", "--p2p.disable", "--rpc.port", &port])
+        .args(crate::support::offline_node_args())
+        .args(["--rpc.port", &port])
         .env_remove("OP_NODE_NETWORK")
         .output()
         .unwrap();

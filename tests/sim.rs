@@ -129,6 +129,9 @@ impl Sim {
                         };
                         Event::EngineReplied { id, result }
                     }
+                    Request::LoadRuntimeConfig => {
+                        Event::RuntimeConfigLoadFailed { err: "not simulated".into() }
+                    }
                     Request::PollL1(label) => {
                         use op_lite::driver::l1_poll::L1Label;
                         match label {

@@ -82,3 +82,28 @@ pub fn read_json(path: &std::path::Path) -> serde_json::Value {
 pub fn hex(s: &str) -> Vec<u8> {
     op_lite::protocol::primitives::from_hex(s).unwrap()
 }
+
+/// Flags that start a node on OP Mainnet with no reachable upstream: L1 and engine calls fail
+/// and are retried, which is all the RPC, metrics and lifecycle tests need. Each call gets its
+/// own JWT secret file (the node creates it).
+pub fn offline_node_args() -> Vec<String> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let jwt = std::env::temp_dir().join(format!("op-lite-test-jwt-{}-{n}.hex", std::process::id()));
+    let _ = std::fs::remove_file(&jwt);
+    [
+        "--network",
+        "op-mainnet",
+        "--p2p.disable",
+        "--l1",
+        "http://127.0.0.1:9",
+        "--l2",
+        "http://127.0.0.1:9",
+        "--l2.jwt-secret",
+        jwt.to_str().unwrap(),
+        "--l1.beacon.ignore",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}

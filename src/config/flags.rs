@@ -90,6 +90,10 @@ const fn f(
     Flag { name, aliases: &[], env, kind, default, category, usage, support: Support::Yes }
 }
 
+const fn aliased(alias: &'static [&'static str], flag: Flag) -> Flag {
+    Flag { aliases: alias, ..flag }
+}
+
 const fn ignored(
     name: &'static str,
     env: &'static [&'static str],
@@ -145,6 +149,10 @@ pub const FLAGS: &[Flag] = &[
       "Address of L1 Beacon-node HTTP endpoint to use."),
     f("syncmode", &["OP_NODE_SYNCMODE"], Enum(SYNC_MODES), Some("consensus-layer"), Rollup,
       "Blockchain sync mode (options: consensus-layer, execution-layer)"),
+    f("l2.engine-rpc-timeout", &["OP_NODE_L2_ENGINE_RPC_TIMEOUT"], Duration, Some("10s"), Rollup,
+      "L2 engine client rpc timeout"),
+    f("rollup.l1-chain-config", &["OP_NODE_ROLLUP_L1_CHAIN_CONFIG"], Path, None, Rollup,
+      "Path to .json file with the chain configuration for the L1, either in the direct format or genesis.json format (i.e. embedded under the .config property). Not necessary / will be ignored if using Ethereum mainnet, Sepolia, Holesky or Hoodi as an L1."),
     f("rollup.config", &["OP_NODE_ROLLUP_CONFIG"], Path, None, Rollup,
       "Rollup chain parameters (op-node rollup.json)"),
     f("network", &["OP_NODE_NETWORK"], Str, None, Rollup,
@@ -178,6 +186,22 @@ pub const FLAGS: &[Flag] = &[
       "The kind of RPC provider, used to inform optimal transactions receipts fetching: debug_geth uses debug_getRawReceipts, basic fetches receipts per transaction, all others use eth_getBlockReceipts"),
     f("l1.http-poll-interval", &["OP_NODE_L1_HTTP_POLL_INTERVAL"], Duration, Some("12s"), L1Rpc,
       "Polling interval for latest-block subscription when using an HTTP RPC provider."),
+    f("l1.epoch-poll-interval", &["OP_NODE_L1_EPOCH_POLL_INTERVAL"], Duration, Some("6m24s"), L1Rpc,
+      "Poll interval for retrieving new L1 epoch updates such as safe and finalized block changes. Disabled if 0 or negative."),
+    f("l1.runtime-config-reload-interval", &["OP_NODE_L1_RUNTIME_CONFIG_RELOAD_INTERVAL"], Duration, Some("10m0s"), L1Rpc,
+      "Poll interval for reloading the runtime config, useful when config events are not being picked up. Disabled if 0 or negative."),
+    f("l1.rpc-max-batch-size", &["OP_NODE_L1_RPC_MAX_BATCH_SIZE"], U64, Some("20"), L1Rpc,
+      "Maximum number of RPC requests to bundle, e.g. during L1 blocks receipt fetching. The L1 RPC rate limit counts this as N items, but allows it to burst at once."),
+    f("l1.beacon-header", &["OP_NODE_L1_BEACON_HEADER"], Str, None, L1Rpc,
+      "Optional HTTP header to add to all requests to the L1 Beacon endpoint. Format: 'X-Key: Value'"),
+    aliased(&["l1.beacon-archiver"], f("l1.beacon-fallbacks", &["OP_NODE_L1_BEACON_FALLBACKS", "OP_NODE_L1_BEACON_ARCHIVER"], List, None, L1Rpc,
+      "Addresses of L1 Beacon-API compatible HTTP fallback endpoints. Used to fetch blob sidecars not available at the l1.beacon (e.g. expired blobs).")),
+    f("l1.beacon.ignore", &["OP_NODE_L1_BEACON_IGNORE"], Bool, Some("false"), L1Rpc,
+      "When false, halts op-node startup if the healthcheck to the Beacon-node endpoint fails."),
+    f("l1.beacon.fetch-all-sidecars", &["OP_NODE_L1_BEACON_FETCH_ALL_SIDECARS"], Bool, Some("false"), L1Rpc,
+      "If true, all sidecars are fetched and filtered locally. Workaround for buggy Beacon nodes."),
+    f("l1.beacon.slot-duration-override", &["OP_NODE_L1_BEACON_SLOT_DURATION_OVERRIDE"], U64, Some("0"), L1Rpc,
+      "L1 slot duration in seconds. If non-zero, skips the beacon /eth/v1/config/spec fetch and uses this as SECONDS_PER_SLOT (devnets, anvil)."),
     f("verifier.l1-confs", &["OP_NODE_VERIFIER_L1_CONFS"], U64, Some("0"), L1Rpc,
       "Number of L1 blocks to keep distance from the L1 head before deriving L2 data from. Reorgs are supported, but may be slow to perform."),
     // 5. LOGGING, METRICS, DEBUGGING, AND API

@@ -73,11 +73,24 @@ pub enum HaltLevel {
 pub struct L1Config {
     pub rpc: String,
     pub beacon: Option<String>,
+    pub beacon_fallbacks: Vec<String>,
+    /// `--l1.beacon-header` split into name and value.
+    pub beacon_header: Option<(String, String)>,
+    pub beacon_ignore: bool,
+    pub beacon_fetch_all_sidecars: bool,
+    pub beacon_slot_duration_override: Option<u64>,
     pub trust_rpc: bool,
     pub rpc_kind: String,
     pub receipts: ReceiptsMethod,
+    pub rpc_max_batch_size: usize,
     pub http_poll_interval: Duration,
+    /// Zero disables safe / finalized polling.
+    pub epoch_poll_interval: Duration,
+    /// Zero loads the runtime config once.
+    pub runtime_config_reload_interval: Duration,
     pub verifier_confs: u64,
+    /// `--rollup.l1-chain-config`: the L1's blob schedule when it is not a built-in chain.
+    pub chain_config: Option<crate::derive::l1_chain::L1ChainSpec>,
 }
 
 /// The execution engine.
@@ -85,6 +98,7 @@ pub struct L1Config {
 pub struct L2Config {
     pub engine: Option<String>,
     pub jwt_secret: Option<PathBuf>,
+    pub engine_rpc_timeout: Duration,
 }
 
 /// An HTTP listener address.
@@ -206,25 +220,78 @@ impl Config {
             "basic" => ReceiptsMethod::PerTransaction,
             _ => ReceiptsMethod::BlockReceipts,
         };
+        let beacon_header = match raw.str("l1.beacon-header") {
+            None => None,
+            Some(h) => match h.split_once(':') {
+                Some((k, v)) if !k.trim().is_empty() => Some((k.trim().to_string(), v.trim().to_string())),
+                _ => return Err(err("l1.beacon-header", format!("expected 'X-Key: Value', got {h:?}"))),
+            },
+        };
+        let chain_config = match raw.str("rollup.l1-chain-config") {
+            None => None,
+            Some(path) => {
+                let text = read_file(&path)
+                    .map_err(|e| err("rollup.l1-chain-config", format!("failed to read {path}: {e}")))?;
+                let spec = crate::derive::l1_chain::L1ChainSpec::from_json(&text)
+                    .map_err(|e| err("rollup.l1-chain-config", format!("{path}: {e}")))?;
+                if spec.chain_id != rollup.l1_chain_id {
+                    return Err(err(
+                        "rollup.l1-chain-config",
+                        format!(
+                            "chain id {} differs from the rollup config's L1 chain id {}",
+                            spec.chain_id, rollup.l1_chain_id
+                        ),
+                    ));
+                }
+                Some(spec)
+            }
+        };
         let l1 = L1Config {
             rpc: raw.str("l1").unwrap_or_default(),
             beacon: raw.str("l1.beacon"),
+            beacon_fallbacks: raw.list("l1.beacon-fallbacks"),
+            beacon_header,
+            beacon_ignore: raw.bool("l1.beacon.ignore"),
+            beacon_fetch_all_sidecars: raw.bool("l1.beacon.fetch-all-sidecars"),
+            beacon_slot_duration_override: raw.u64("l1.beacon.slot-duration-override").filter(|s| *s > 0),
             trust_rpc: raw.bool("l1.trustrpc"),
             rpc_kind,
             receipts,
+            rpc_max_batch_size: raw.u64("l1.rpc-max-batch-size").unwrap_or(20).clamp(1, 1000) as usize,
             http_poll_interval: raw.duration("l1.http-poll-interval").unwrap_or(Duration::from_secs(12)),
+            epoch_poll_interval: raw.duration("l1.epoch-poll-interval").unwrap_or(Duration::from_secs(384)),
+            runtime_config_reload_interval: raw
+                .duration("l1.runtime-config-reload-interval")
+                .unwrap_or(Duration::from_secs(600)),
             verifier_confs: raw.u64("verifier.l1-confs").unwrap_or(0),
+            chain_config,
         };
         check_url("l1", &l1.rpc)?;
         if let Some(b) = &l1.beacon {
             check_url("l1.beacon", b)?;
         }
+        for b in &l1.beacon_fallbacks {
+            check_url("l1.beacon-fallbacks", b)?;
+        }
         if l1.http_poll_interval.is_zero() {
             return Err(err("l1.http-poll-interval", "must be greater than 0"));
         }
-        let l2 = L2Config { engine: raw.str("l2"), jwt_secret: raw.str("l2.jwt-secret").map(PathBuf::from) };
+        let l2 = L2Config {
+            engine: raw.str("l2"),
+            jwt_secret: raw.str("l2.jwt-secret").map(PathBuf::from),
+            engine_rpc_timeout: raw.duration("l2.engine-rpc-timeout").unwrap_or(Duration::from_secs(10)),
+        };
         if let Some(e) = &l2.engine {
             check_url("l2", e)?;
+        }
+        // op-node's CheckRequired (--l1 has a default).
+        for (flag, missing) in [("l2", l2.engine.is_none()), ("l2.jwt-secret", l2.jwt_secret.is_none())] {
+            if missing {
+                return Err(err(flag, format!("flag {flag} is required")));
+            }
+        }
+        if l2.engine_rpc_timeout.is_zero() {
+            return Err(err("l2.engine-rpc-timeout", "must be greater than 0"));
         }
 
         let listen = |addr: &'static str, port: &'static str| -> Result<Listen, ConfigError> {
@@ -294,8 +361,65 @@ mod tests {
     use super::*;
     use std::ffi::OsString;
 
+    /// Parses `args`, adding the required engine flags unless the test gives them.
     fn raw(args: &[&str]) -> RawArgs {
-        RawArgs::parse(args.iter().map(OsString::from).collect(), &[]).unwrap()
+        let mut v: Vec<OsString> = args.iter().map(OsString::from).collect();
+        for (flag, val) in [("--l2", "http://127.0.0.1:8551"), ("--l2.jwt-secret", "/tmp/jwt.hex")] {
+            if !args.contains(&flag) {
+                v.extend([OsString::from(flag), OsString::from(val)]);
+            }
+        }
+        RawArgs::parse(v, &[]).unwrap()
+    }
+
+    #[test]
+    fn engine_flags_are_required_like_op_node() {
+        let parse = |args: &[&str]| {
+            let raw = RawArgs::parse(args.iter().map(OsString::from).collect(), &[]).unwrap();
+            Config::from_raw(&raw, &no_files)
+        };
+        let e = parse(&["--network", "op-mainnet"]).unwrap_err();
+        assert_eq!(e.to_string(), "--l2: flag l2 is required");
+        let e = parse(&["--network", "op-mainnet", "--l2", "http://x:8551"]).unwrap_err();
+        assert_eq!(e.flag, "l2.jwt-secret");
+        let c = parse(&["--network", "op-mainnet", "--l2", "http://x:8551", "--l2.jwt-secret", "j"]).unwrap();
+        assert_eq!(c.l2.engine_rpc_timeout, Duration::from_secs(10));
+        assert_eq!(c.l1.epoch_poll_interval, Duration::from_secs(384));
+        assert_eq!(c.l1.runtime_config_reload_interval, Duration::from_secs(600));
+        assert_eq!(c.l1.rpc_max_batch_size, 20);
+    }
+
+    #[test]
+    fn beacon_flags() {
+        let c = Config::from_raw(
+            &raw(&[
+                "--network",
+                "op-sepolia",
+                "--l1.beacon",
+                "http://b:5052",
+                "--l1.beacon-archiver",
+                "http://a:1,http://c:2",
+                "--l1.beacon-header",
+                "X-Key: some value",
+                "--l1.beacon.slot-duration-override",
+                "2",
+            ]),
+            &no_files,
+        )
+        .unwrap();
+        assert_eq!(c.l1.beacon_fallbacks, vec!["http://a:1", "http://c:2"]);
+        assert_eq!(c.l1.beacon_header, Some(("X-Key".into(), "some value".into())));
+        assert_eq!(c.l1.beacon_slot_duration_override, Some(2));
+        let e =
+            Config::from_raw(&raw(&["--network", "op-sepolia", "--l1.beacon-header", "nocolon"]), &no_files)
+                .unwrap_err();
+        assert_eq!(e.flag, "l1.beacon-header");
+        let e = Config::from_raw(
+            &raw(&["--network", "op-sepolia", "--l1.beacon-fallbacks", "ftp://x"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert_eq!(e.flag, "l1.beacon-fallbacks");
     }
 
     fn no_files(p: &str) -> std::io::Result<String> {

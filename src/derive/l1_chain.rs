@@ -50,6 +50,41 @@ impl L1ChainSpec {
         }
     }
 
+    /// A geth chain config (`params.ChainConfig` JSON, or a genesis.json with it under
+    /// `.config`), as `--rollup.l1-chain-config` takes it: the blob forks' times, with the
+    /// fractions of its `blobSchedule` or the standard ones.
+    pub fn from_json(text: &str) -> Result<L1ChainSpec, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let c = v.get("config").filter(|c| c.is_object()).unwrap_or(&v);
+        let chain_id = c.get("chainId").and_then(|x| x.as_u64()).ok_or("missing chainId")?;
+        let forks = [
+            ("cancunTime", "cancun", CANCUN_UPDATE_FRACTION),
+            ("pragueTime", "prague", PRAGUE_UPDATE_FRACTION),
+            ("osakaTime", "osaka", PRAGUE_UPDATE_FRACTION),
+            ("bpo1Time", "bpo1", BPO1_UPDATE_FRACTION),
+            ("bpo2Time", "bpo2", BPO2_UPDATE_FRACTION),
+            ("bpo3Time", "bpo3", 0),
+            ("bpo4Time", "bpo4", 0),
+            ("bpo5Time", "bpo5", 0),
+        ];
+        let mut blob_schedule = Vec::new();
+        for (time_key, name, default) in forks {
+            let Some(t) = c.get(time_key).and_then(|x| x.as_u64()) else { continue };
+            let fraction = c
+                .pointer(&format!("/blobSchedule/{name}/baseFeeUpdateFraction"))
+                .and_then(|x| x.as_u64())
+                .unwrap_or(default);
+            if fraction == 0 {
+                return Err(format!(
+                    "{time_key} is set but blobSchedule.{name}.baseFeeUpdateFraction is missing"
+                ));
+            }
+            blob_schedule.push((t, fraction));
+        }
+        blob_schedule.sort_by_key(|(t, _)| *t);
+        Ok(L1ChainSpec { chain_id, name: "custom", blob_schedule })
+    }
+
     /// The update fraction in force at L1 time `t`, if blobs exist then.
     pub fn update_fraction(&self, t: u64) -> Option<u64> {
         self.blob_schedule.iter().rev().find(|(at, _)| t >= *at).map(|(_, f)| *f)
@@ -103,6 +138,23 @@ fn div_u256_u128(a: &U256, d: u128) -> U256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_chain_config_from_geth_json() {
+        let genesis = r#"{"config":{"chainId":900,"cancunTime":0,"pragueTime":100,
+            "blobSchedule":{"cancun":{"target":3,"max":6,"baseFeeUpdateFraction":3338477},
+            "prague":{"target":6,"max":9,"baseFeeUpdateFraction":5007716}}},"alloc":{}}"#;
+        let s = L1ChainSpec::from_json(genesis).unwrap();
+        assert_eq!(s.chain_id, 900);
+        assert_eq!(s.update_fraction(50), Some(CANCUN_UPDATE_FRACTION));
+        assert_eq!(s.update_fraction(100), Some(PRAGUE_UPDATE_FRACTION));
+        // The direct format, standard fractions when the schedule is absent.
+        let s = L1ChainSpec::from_json(r#"{"chainId":5,"cancunTime":10,"bpo1Time":20}"#).unwrap();
+        assert_eq!(s.update_fraction(5), None);
+        assert_eq!(s.update_fraction(25), Some(BPO1_UPDATE_FRACTION));
+        assert!(L1ChainSpec::from_json(r#"{"chainId":5,"bpo3Time":1}"#).is_err());
+        assert!(L1ChainSpec::from_json("[]").is_err());
+    }
 
     #[test]
     fn blob_base_fee_matches_eip4844() {

@@ -187,6 +187,12 @@ pub enum Event {
         result: Result<EngineReply, EngineError>,
     },
 
+    /// The runtime config was read from L1 (storage proofs checked).
+    RuntimeConfigLoaded(Box<crate::driver::runtime_config::RuntimeConfigData>),
+    RuntimeConfigLoadFailed {
+        err: String,
+    },
+
     // -- lifecycle --
     /// The node is shutting down gracefully.
     ShutdownRequested,
@@ -249,6 +255,8 @@ impl Event {
             Event::TryUpdateEngine => "try-update-engine",
             Event::PendingSafeRequest => "pending-safe-request",
             Event::EngineSyncStatus { .. } => "engine-sync-status",
+            Event::RuntimeConfigLoaded(_) => "runtime-config-loaded",
+            Event::RuntimeConfigLoadFailed { .. } => "runtime-config-load-failed",
             Event::ShutdownRequested => "shutdown-requested",
         }
     }
@@ -263,6 +271,9 @@ pub enum Request {
     Engine { id: u64, call: EngineCall },
     /// Poll an L1 label; answered with `L1HeadUpdated` (etc.) or `L1PollFailed`.
     PollL1(crate::driver::l1_poll::L1Label),
+    /// Read the runtime config from L1 state; answered with `RuntimeConfigLoaded` or
+    /// `RuntimeConfigLoadFailed`.
+    LoadRuntimeConfig,
 }
 
 /// Where derivers put the events and requests they produce. Bounded: past the cap, events are

@@ -14,11 +14,13 @@ use crate::config::ReceiptsMethod;
 use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
 use crate::derive::l2::{self, L2BlockParts};
 use crate::driver::l1_poll::L1Label;
+use crate::driver::runtime_config::{ProtocolVersion, RuntimeConfigData};
 use crate::engine::api::{EngineCall, EngineError, EngineReply};
 use crate::event::Event;
 use crate::protocol::block::{verify_receipts, RpcBlock};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
-use crate::protocol::primitives::{quantity, Bytes, B256};
+use crate::protocol::primitives::{keccak256, quantity, Address, Bytes, B256, U256};
+use crate::protocol::proof::{named_slot, AccountProof};
 use crate::protocol::receipt::{Receipt, RpcReceipt};
 
 /// Work for the L1 worker.
@@ -26,6 +28,12 @@ use crate::protocol::receipt::{Receipt, RpcReceipt};
 pub enum L1Job {
     Fetch(FetchRequest),
     Poll(L1Label),
+    /// Read the runtime config `confs` blocks behind the head.
+    RuntimeConfig {
+        confs: u64,
+        system_config: Address,
+        protocol_versions: Address,
+    },
 }
 
 /// The L1 execution RPC client.
@@ -45,6 +53,12 @@ impl L1Client {
         L1Client { rpc: RpcClient::new(url, timeout, None, Vec::new()), trust, receipts, max_batch: 20 }
     }
 
+    /// `--l1.rpc-max-batch-size`: receipts fetched per JSON-RPC batch.
+    pub fn with_max_batch(mut self, n: usize) -> L1Client {
+        self.max_batch = n.max(1);
+        self
+    }
+
     /// Runs one job.
     pub fn handle(&mut self, job: L1Job) -> Event {
         match job {
@@ -61,7 +75,63 @@ impl L1Client {
                 Err(e) => Event::L1PollFailed { label: label.tag(), err: e },
             },
             L1Job::Fetch(req) => self.fetch(req),
+            L1Job::RuntimeConfig { confs, system_config, protocol_versions } => {
+                match self.runtime_config(confs, system_config, protocol_versions) {
+                    Ok(d) => Event::RuntimeConfigLoaded(Box::new(d)),
+                    Err(err) => Event::RuntimeConfigLoadFailed { err },
+                }
+            }
         }
+    }
+
+    /// Storage slots of `address` at block `hash`, proven against its state root (op-node's
+    /// `ReadStorageAt`, which verifies the `eth_getProof` answer the same way).
+    pub fn storage_at(
+        &mut self,
+        address: &Address,
+        slots: &[U256],
+        header: &BlockInfo,
+    ) -> Result<Vec<U256>, String> {
+        let v = self
+            .rpc
+            .call("eth_getProof", json!([address, slots, header.hash]))
+            .map_err(|e| format!("eth_getProof: {e}"))?;
+        let proof: AccountProof =
+            serde_json::from_value(v).map_err(|e| format!("malformed eth_getProof: {e}"))?;
+        if proof.address != *address {
+            return Err(format!("eth_getProof answered for {} instead of {address}", proof.address));
+        }
+        proof.verify(&header.header.state_root).map_err(|e| format!("invalid storage proof: {e}"))?;
+        slots.iter().map(|s| proof.slot(s).ok_or_else(|| format!("eth_getProof without slot {s}"))).collect()
+    }
+
+    fn runtime_config(
+        &mut self,
+        confs: u64,
+        system_config: Address,
+        protocol_versions: Address,
+    ) -> Result<RuntimeConfigData, String> {
+        let head = self.header(json!("latest"))?.ok_or("no L1 head")?;
+        let n = head.header.number.saturating_sub(confs);
+        let at = self.header(json!(quantity(n)))?.ok_or_else(|| format!("no L1 block {n}"))?;
+        let signer_slot = U256(keccak256(b"systemconfig.unsafeblocksigner").0);
+        let signer = self.storage_at(&system_config, &[signer_slot], &at)?[0];
+        let (mut required, mut recommended) = (ProtocolVersion::default(), ProtocolVersion::default());
+        if protocol_versions != Address::ZERO {
+            let slots = [named_slot("protocolversion.required"), named_slot("protocolversion.recommended")];
+            let v = self.storage_at(&protocol_versions, &slots, &at)?;
+            required = ProtocolVersion(v[0].0);
+            recommended = ProtocolVersion(v[1].0);
+        }
+        let mut a = [0u8; 20];
+        a.copy_from_slice(&signer.0[12..]);
+        Ok(RuntimeConfigData {
+            l1_hash: at.hash,
+            l1_number: at.header.number,
+            unsafe_block_signer: Address(a),
+            required,
+            recommended,
+        })
     }
 
     fn header(&mut self, id: Value) -> Result<Option<BlockInfo>, String> {

@@ -96,10 +96,15 @@ impl<J: Send + 'static> Worker<J> {
 
     /// Queues a job without blocking.
     pub fn submit(&self, job: J) -> Result<(), SubmitError> {
-        let tx = self.tx.as_ref().ok_or(SubmitError::Closed)?;
+        self.try_submit(job).map_err(|(_, e)| e)
+    }
+
+    /// Queues a job without blocking; a job that could not be queued comes back.
+    pub fn try_submit(&self, job: J) -> Result<(), (J, SubmitError)> {
+        let Some(tx) = self.tx.as_ref() else { return Err((job, SubmitError::Closed)) };
         tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => SubmitError::Full,
-            TrySendError::Disconnected(_) => SubmitError::Closed,
+            TrySendError::Full(j) => (j, SubmitError::Full),
+            TrySendError::Disconnected(j) => (j, SubmitError::Closed),
         })
     }
 

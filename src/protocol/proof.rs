@@ -128,10 +128,19 @@ impl AccountProof {
     }
 }
 
+/// One account of a `StateSnapshot`.
+#[derive(Debug, Clone)]
+pub struct SnapshotAccount<'a> {
+    pub address: Address,
+    pub nonce: u64,
+    pub balance: U256,
+    pub code_hash: B256,
+    pub storage: &'a [(U256, U256)],
+}
+
 /// Builds a proof response from a whole state (the devnet's L1 serves `eth_getProof` with it).
-/// `state` maps addresses to (nonce, balance, code hash, storage slots).
 pub struct StateSnapshot<'a> {
-    pub accounts: Vec<(Address, u64, U256, B256, &'a [(U256, U256)])>,
+    pub accounts: Vec<SnapshotAccount<'a>>,
 }
 
 impl StateSnapshot<'_> {
@@ -142,9 +151,9 @@ impl StateSnapshot<'_> {
     fn account_kv(&self) -> Vec<([u8; 20], Vec<u8>)> {
         self.accounts
             .iter()
-            .map(|(a, n, b, c, s)| {
-                let root = super::trie::secure_root(&Self::storage_kv(s));
-                (a.0, encode_account(*n, b, &root, c))
+            .map(|a| {
+                let root = super::trie::secure_root(&Self::storage_kv(a.storage));
+                (a.address.0, encode_account(a.nonce, &a.balance, &root, &a.code_hash))
             })
             .collect()
     }
@@ -157,8 +166,8 @@ impl StateSnapshot<'_> {
     /// The `eth_getProof` answer for `address` and `slots`.
     pub fn proof(&self, address: &Address, slots: &[U256]) -> AccountProof {
         let (_, account_proof) = super::trie::secure_proof(&self.account_kv(), &address.0);
-        let acc = self.accounts.iter().find(|a| a.0 == *address);
-        let storage: &[(U256, U256)] = acc.map_or(&[], |a| a.4);
+        let acc = self.accounts.iter().find(|a| a.address == *address);
+        let storage: &[(U256, U256)] = acc.map_or(&[], |a| a.storage);
         let kv = Self::storage_kv(storage);
         let storage_hash = super::trie::secure_root(&kv);
         let storage_proof = slots
@@ -172,9 +181,9 @@ impl StateSnapshot<'_> {
         AccountProof {
             address: *address,
             account_proof: account_proof.into_iter().map(Bytes).collect(),
-            balance: acc.map_or(U256::ZERO, |a| a.2),
-            code_hash: acc.map_or(EMPTY_CODE_HASH, |a| a.3),
-            nonce: acc.map_or(0, |a| a.1),
+            balance: acc.map_or(U256::ZERO, |a| a.balance),
+            code_hash: acc.map_or(EMPTY_CODE_HASH, |a| a.code_hash),
+            nonce: acc.map_or(0, |a| a.nonce),
             storage_hash,
             storage_proof,
         }
@@ -213,11 +222,18 @@ mod tests {
     fn snapshot_proofs_verify_and_tampering_fails() {
         let slots = [(U256::from_u64(1), U256::from_u64(0xdead)), (named_slot("x"), U256::MAX)];
         let other = [(U256::from_u64(9), U256::from_u64(5))];
+        let acct = |address, nonce, balance, code_hash, storage| SnapshotAccount {
+            address,
+            nonce,
+            balance: U256::from_u64(balance),
+            code_hash,
+            storage,
+        };
         let s = StateSnapshot {
             accounts: vec![
-                (addr(1), 3, U256::from_u64(100), keccak256(b"code"), &slots),
-                (addr(2), 0, U256::from_u64(7), EMPTY_CODE_HASH, &other),
-                (addr(3), 1, U256::ZERO, EMPTY_CODE_HASH, &[]),
+                acct(addr(1), 3, 100, keccak256(b"code"), &slots),
+                acct(addr(2), 0, 7, EMPTY_CODE_HASH, &other),
+                acct(addr(3), 1, 0, EMPTY_CODE_HASH, &[]),
             ],
         };
         let root = s.root();
