@@ -1,7 +1,7 @@
 //! Block headers (L1 and L2 share the format) with every field through Prague / Isthmus, their
 //! RLP encoding and block hash, and the JSON-RPC form.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::primitives::{keccak256, serde_quantity, Address, Bloom, Bytes, B256, U256};
 use super::rlp::{self, Rlp, RlpError};
@@ -13,7 +13,7 @@ pub const EMPTY_OMMERS_HASH: B256 = B256([
 ]);
 
 /// A block header.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Header {
     pub parent_hash: B256,
@@ -38,20 +38,20 @@ pub struct Header {
     pub mix_hash: B256,
     pub nonce: super::primitives::B64,
     /// London.
-    #[serde(default, with = "serde_quantity::opt")]
+    #[serde(default, with = "serde_quantity::opt", skip_serializing_if = "Option::is_none")]
     pub base_fee_per_gas: Option<u64>,
     /// Shanghai / Canyon. On L2 from Isthmus it commits to the L2ToL1MessagePasser storage root.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawals_root: Option<B256>,
     /// Cancun / Ecotone.
-    #[serde(default, with = "serde_quantity::opt")]
+    #[serde(default, with = "serde_quantity::opt", skip_serializing_if = "Option::is_none")]
     pub blob_gas_used: Option<u64>,
-    #[serde(default, with = "serde_quantity::opt")]
+    #[serde(default, with = "serde_quantity::opt", skip_serializing_if = "Option::is_none")]
     pub excess_blob_gas: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_beacon_block_root: Option<B256>,
     /// Prague / Isthmus.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_hash: Option<B256>,
 }
 

@@ -7,7 +7,7 @@ use super::primitives::{serde_quantity, Address, Bloom, Bytes, B256};
 use super::rlp::{self, Rlp, RlpError};
 
 /// A log entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Log {
     pub address: Address,
     pub topics: Vec<B256>,
@@ -29,6 +29,32 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// The receipt as `eth_getBlockReceipts` returns it (the devnet's L1 serves this;
+    /// `RpcReceipt::to_receipt` reads it back).
+    pub fn rpc_json(&self, tx_hash: B256, at: super::tx::TxLocation) -> serde_json::Value {
+        use super::primitives::quantity;
+        let mut v = serde_json::json!({
+            "type": quantity(self.tx_type as u64),
+            "status": quantity(self.success as u64),
+            "cumulativeGasUsed": quantity(self.cumulative_gas_used),
+            "logsBloom": self.logs_bloom,
+            "logs": self.logs,
+            "transactionHash": tx_hash,
+            "transactionIndex": quantity(at.index),
+            "blockHash": at.block_hash,
+            "blockNumber": quantity(at.block_number),
+        });
+        if let Some(m) = v.as_object_mut() {
+            if let Some(n) = self.deposit_nonce {
+                m.insert("depositNonce".into(), quantity(n).into());
+            }
+            if let Some(n) = self.deposit_receipt_version {
+                m.insert("depositReceiptVersion".into(), quantity(n).into());
+            }
+        }
+        v
+    }
+
     /// EIP-2718 encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();

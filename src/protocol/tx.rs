@@ -54,7 +54,7 @@ impl From<RlpError> for TxError {
 }
 
 /// One EIP-2930 access list entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessListItem {
     pub address: Address,
@@ -502,6 +502,78 @@ fn decode_deposit(payload: &[u8]) -> Result<DepositTx, TxError> {
     };
     r.finish()?;
     Ok(d)
+}
+
+/// Where a transaction sits, for its JSON-RPC form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    pub block_hash: B256,
+    pub block_number: u64,
+    pub index: u64,
+}
+
+impl Transaction {
+    /// The transaction as JSON-RPC returns it in a block with full transactions (the devnet's
+    /// L1 and engine stand-in serve this; `RpcTransaction::to_transaction` reads it back).
+    pub fn rpc_json(&self, at: Option<TxLocation>) -> serde_json::Value {
+        use super::primitives::quantity;
+        use serde_json::json;
+        let u128q = |v: u128| U256::from_u128(v);
+        let mut o = match &self.body {
+            TxBody::Deposit(d) => json!({
+                "type": quantity(DEPOSIT_TX_TYPE as u64), "sourceHash": d.source_hash, "from": d.from,
+                "to": d.to, "mint": d.mint, "value": d.value, "gas": quantity(d.gas_limit),
+                "isSystemTx": d.is_system_tx, "input": d.input, "nonce": "0x0",
+            }),
+            TxBody::Signed(t) => {
+                let mut o = json!({
+                    "type": quantity(t.tx_type as u64), "nonce": quantity(t.nonce), "gas": quantity(t.gas_limit),
+                    "to": t.to, "value": t.value, "input": t.input, "v": quantity(t.sig.v), "r": t.sig.r, "s": t.sig.s,
+                });
+                let m = o.as_object_mut().expect("an object literal");
+                if let Some(c) = t.chain_id {
+                    m.insert("chainId".into(), json!(quantity(c)));
+                }
+                if t.tx_type != LEGACY_TX_TYPE {
+                    m.insert("yParity".into(), json!(quantity(t.sig.v)));
+                    m.insert("accessList".into(), json!(t.access_list));
+                }
+                if t.tx_type >= EIP1559_TX_TYPE {
+                    m.insert("maxFeePerGas".into(), json!(u128q(t.gas_price)));
+                    m.insert("maxPriorityFeePerGas".into(), json!(u128q(t.max_priority_fee_per_gas)));
+                } else {
+                    m.insert("gasPrice".into(), json!(u128q(t.gas_price)));
+                }
+                if t.tx_type == EIP4844_TX_TYPE {
+                    m.insert("maxFeePerBlobGas".into(), json!(u128q(t.max_fee_per_blob_gas)));
+                    m.insert("blobVersionedHashes".into(), json!(t.blob_versioned_hashes));
+                }
+                if t.tx_type == EIP7702_TX_TYPE {
+                    let auths: Vec<_> = t
+                        .authorization_list
+                        .iter()
+                        .map(|a| {
+                            json!({"chainId": a.chain_id, "address": a.address, "nonce": quantity(a.nonce),
+                                "yParity": quantity(a.y_parity as u64), "r": a.r, "s": a.s})
+                        })
+                        .collect();
+                    m.insert("authorizationList".into(), json!(auths));
+                }
+                if let Ok(from) = self.sender() {
+                    m.insert("from".into(), json!(from));
+                }
+                o
+            }
+        };
+        let m = o.as_object_mut().expect("an object literal");
+        m.insert("hash".into(), json!(self.hash()));
+        if let Some(at) = at {
+            m.insert("blockHash".into(), json!(at.block_hash));
+            m.insert("blockNumber".into(), json!(quantity(at.block_number)));
+            m.insert("transactionIndex".into(), json!(quantity(at.index)));
+        }
+        o
+    }
 }
 
 /// A transaction object as JSON-RPC returns it (`eth_getBlockByNumber(n, true)`).
