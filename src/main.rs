@@ -1,18 +1,16 @@
 //! The `op-lite` binary: flags -> Config -> Node -> run; errors -> exit code.
 //!
 //! Exit codes: 0 clean stop, 1 runtime failure (init failed, critical error), 2 usage or
-//! configuration error, 130 forced exit on a second signal.
+//! configuration error, 3 halted by `--rollup.halt`, 130 forced exit on a second signal.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use op_lite::config::{cli, Config, RawArgs};
-use op_lite::io::driver::Exit;
 use op_lite::node::{Node, RunOptions};
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
-const EXIT_FORCED: u8 = 130;
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -44,6 +42,8 @@ fn run_command(cmd: &str, args: Vec<OsString>) -> ExitCode {
     match cmd {
         "replay" => ExitCode::from(op_lite::tools::replay::main(args)),
         "decode" => ExitCode::from(op_lite::tools::decode::main(args)),
+        #[cfg(feature = "devnet")]
+        "devnet" => ExitCode::from(op_lite::tools::devnet::main(args)),
         _ => usage_error(format!("unknown command {cmd:?} (see --help)")),
     }
 }
@@ -69,12 +69,5 @@ fn run_node(args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match node.run() {
-        Exit::Stopped => ExitCode::SUCCESS,
-        Exit::Immediate => ExitCode::from(EXIT_FORCED),
-        Exit::Critical(e) => {
-            log::error!("node stopped after a critical error: {e}");
-            ExitCode::from(EXIT_FAILURE)
-        }
-    }
+    ExitCode::from(op_lite::node::exit_code(&node.run()))
 }

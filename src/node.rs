@@ -59,6 +59,8 @@ const WORKER_QUEUE: usize = 64;
 const L1_RPC_TIMEOUT: Duration = Duration::from_secs(20);
 /// Timeout of beacon API calls (a response can carry several MB of blobs).
 const BEACON_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stack of the beacon worker: c-kzg keeps whole blobs (128 KiB) on the stack.
+const BEACON_STACK: usize = 2 << 20;
 /// The Engine API methods op-lite calls, announced with `engine_exchangeCapabilities`.
 pub const ENGINE_METHODS: &[&str] = &[
     "engine_forkchoiceUpdatedV1",
@@ -197,9 +199,11 @@ impl Node {
         };
         let mut client = BeaconClient::new(&bc);
         io::beacon::startup_check(&client, c.beacon_ignore)?;
-        let worker =
-            Worker::spawn("l1-beacon", WORKER_QUEUE, self.shell.completions(), move |req| client.handle(req))
-                .map_err(|e| format!("failed to start the beacon worker: {e}"))?;
+        let done = self.shell.completions();
+        let worker = Worker::spawn_with_stack("l1-beacon", WORKER_QUEUE, BEACON_STACK, done, move |req| {
+            client.handle(req)
+        })
+        .map_err(|e| format!("failed to start the beacon worker: {e}"))?;
         self.upstream.beacon = Some(worker);
         Ok(())
     }
@@ -340,6 +344,10 @@ impl Node {
             reqs.extend(d.borrow_mut().take_requests().into_iter().map(Request::Fetch));
         }
         for req in reqs {
+            if req == Request::Stop {
+                self.shell.request_stop();
+                continue;
+            }
             if let Err(failed) = self.submit(req) {
                 let (req, e) = *failed;
                 match e {
@@ -365,6 +373,7 @@ impl Node {
             Request::Engine { id, call } => submit_to(&up.engine, EngineJob::Call { id, call }),
             Request::Fetch(f) => submit_to(&up.l1, L1Job::Fetch(f)),
             Request::PollL1(label) => submit_to(&up.l1, L1Job::Poll(label)),
+            Request::Stop => Ok(()),
             Request::LoadRuntimeConfig => {
                 let r = &self.config.rollup;
                 let job = L1Job::RuntimeConfig {
@@ -393,6 +402,7 @@ impl Node {
             },
             Request::PollL1(label) => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
             Request::LoadRuntimeConfig => Event::RuntimeConfigLoadFailed { err: why.to_string() },
+            Request::Stop => return,
         };
         self.system.emit(ev);
     }
@@ -418,9 +428,32 @@ impl Node {
         self.shell.http = servers;
     }
 
+    /// The address the JSON-RPC server listens on.
+    pub fn rpc_addr(&self) -> Option<SocketAddr> {
+        self.shell.http.iter().find(|s| s.listener() == Listener::Rpc).map(|s| s.local_addr())
+    }
+
     /// Names of the parts that started, in order.
     pub fn started_parts(&self) -> &[&'static str] {
         &self.started
+    }
+}
+
+/// The process exit code for how the loop ended: 0 clean stop, 1 critical error, 3 halted on
+/// a required protocol version (`--rollup.halt`; distinct so a service manager need not restart
+/// it), 130 forced exit on a second signal.
+pub fn exit_code(exit: &Exit) -> u8 {
+    match exit {
+        Exit::Stopped => 0,
+        Exit::Immediate => 130,
+        Exit::Critical(e) if e == crate::driver::runtime_config::HALT_MESSAGE => {
+            log::error!("node halted: {e}");
+            3
+        }
+        Exit::Critical(e) => {
+            log::error!("node stopped after a critical error: {e}");
+            1
+        }
     }
 }
 
@@ -471,6 +504,7 @@ impl rpc::Service for Node {
                 }
                 rpc::serve_metrics(self.metrics.render())
             }
+            Listener::DevnetL1 | Listener::DevnetEngine => rpc::Response::text(404, "404 page not found"),
         }
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod decode;
 mod deposits;
+mod devnet;
 mod derive;
 mod payloads;
 mod rpc;

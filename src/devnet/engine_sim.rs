@@ -357,11 +357,14 @@ impl EngineSim {
         Ok(status(ExecutionStatus::Valid, Some(p.block_hash), None))
     }
 
-    /// Drops side blocks far below the head to keep memory bounded.
+    /// Drops blocks more than `keep` below the head to keep memory bounded.
     pub fn prune(&mut self, keep: u64) {
         let top = self.head_number();
         let min = top.saturating_sub(keep);
-        let canonical: std::collections::HashSet<B256> = self.canonical.values().copied().collect();
-        self.blocks.retain(|h, b| b.header.number >= min || canonical.contains(h));
+        // The genesis block and the forkchoice heads stay whatever their age.
+        let pinned = [self.head, self.safe, self.finalized];
+        let genesis = self.canonical.get(&0).copied();
+        self.blocks.retain(|h, b| b.header.number >= min || pinned.contains(h) || Some(*h) == genesis);
+        self.canonical.retain(|n, _| *n >= min || *n == 0);
     }
 }

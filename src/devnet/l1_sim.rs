@@ -11,6 +11,7 @@ use k256::ecdsa::SigningKey;
 use crate::derive::data::BlockInfo;
 use crate::protocol::header::{Header, Withdrawal, EMPTY_OMMERS_HASH};
 use crate::protocol::primitives::{keccak256, Address, Bloom, Bytes, B256, U256};
+use crate::protocol::proof::{SnapshotAccount, StateSnapshot, EMPTY_CODE_HASH};
 use crate::protocol::receipt::{Log, Receipt};
 use crate::protocol::trie::{ordered_root, EMPTY_ROOT};
 use crate::protocol::tx::{address_of, SignedTx, Transaction, TxBody, TxSignature};
@@ -108,6 +109,10 @@ pub struct L1Sim {
     /// Blocks between head and safe / finalized.
     pub safe_distance: u64,
     pub finalized_distance: u64,
+    /// Accounts with storage that the state root commits to (for `eth_getProof`).
+    pub state: Vec<(Address, Vec<(U256, U256)>)>,
+    /// Genesis, kept once older blocks are pruned.
+    genesis: Option<SimL1Block>,
     salt: u64,
 }
 
@@ -123,6 +128,8 @@ impl L1Sim {
             pending: PendingBlock::default(),
             safe_distance: 2,
             finalized_distance: 4,
+            state: Vec::new(),
+            genesis: None,
             salt: 0,
         };
         sim.seal_at(genesis_time);
@@ -130,7 +137,31 @@ impl L1Sim {
     }
 
     pub fn genesis(&self) -> &SimL1Block {
-        &self.blocks[0]
+        self.genesis.as_ref().unwrap_or(&self.blocks[0])
+    }
+
+    /// Forgets blocks more than `keep` below the head, and blobs more than `keep_blobs` below
+    /// it (a long-running devnet stays bounded; beacon nodes prune blobs too). Genesis stays.
+    pub fn prune(&mut self, keep: u64, keep_blobs: u64) {
+        if self.genesis.is_none() {
+            self.genesis = self.blocks.first().cloned();
+        }
+        let head = self.head().info.number();
+        let blob_floor = head.saturating_sub(keep_blobs);
+        for b in self.blocks.iter().filter(|b| b.info.number() < blob_floor) {
+            for t in &b.txs {
+                if let TxBody::Signed(s) = &t.body {
+                    for h in &s.blob_versioned_hashes {
+                        self.blobs.remove(h);
+                    }
+                }
+            }
+        }
+        let floor = head.saturating_sub(keep);
+        let drop = self.blocks.iter().take_while(|b| b.info.number() < floor).count();
+        self.blocks.drain(..drop);
+        let side_floor = floor;
+        self.by_hash.retain(|_, b| b.info.number() >= side_floor);
     }
 
     pub fn head(&self) -> &SimL1Block {
@@ -172,6 +203,39 @@ impl L1Sim {
         self.pending.txs.push(tx);
         self.pending.receipts_logs.push(logs);
         self.pending.success.push(success);
+    }
+
+    /// Rebuilds the genesis block after `state` changed (only before any other block).
+    pub fn reseal_genesis(&mut self) {
+        if self.blocks.len() == 1 {
+            let t = self.blocks[0].info.time();
+            self.blocks.clear();
+            self.seal_at(t);
+        }
+    }
+
+    /// The state `eth_getProof` answers from (what the state roots commit to).
+    pub fn snapshot(&self) -> StateSnapshot<'_> {
+        let accounts = self
+            .state
+            .iter()
+            .map(|(a, slots)| SnapshotAccount {
+                address: *a,
+                nonce: 1,
+                balance: U256::ZERO,
+                code_hash: EMPTY_CODE_HASH,
+                storage: slots,
+            })
+            .collect();
+        StateSnapshot { accounts }
+    }
+
+    /// The state root: of `state` when set, else a per-block stand-in value.
+    fn state_root(&self, parent_hash: &B256) -> B256 {
+        if self.state.is_empty() {
+            return keccak256([parent_hash.0, [self.salt as u8; 32]].concat());
+        }
+        self.snapshot().root()
     }
 
     /// Seals the pending transactions into the next block.
@@ -218,7 +282,7 @@ impl L1Sim {
             parent_hash,
             ommers_hash: EMPTY_OMMERS_HASH,
             beneficiary: Address::ZERO,
-            state_root: keccak256([parent_hash.0, [self.salt as u8; 32]].concat()),
+            state_root: self.state_root(&parent_hash),
             transactions_root: ordered_root(&tx_bytes),
             receipts_root: ordered_root(&receipt_bytes),
             logs_bloom: bloom,

@@ -2,8 +2,11 @@
 //! frames, channels and span batches, and an engine stand-in — all in-process on loopback — for
 //! the real node to follow. Behind the `devnet` cargo feature (on by default).
 
+pub mod chain;
 pub mod engine_sim;
 pub mod l1_sim;
+pub mod report;
+pub mod serve;
 
 use crate::config::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
 use crate::protocol::primitives::{Address, B256, B64};

@@ -274,6 +274,8 @@ pub enum Request {
     /// Read the runtime config from L1 state; answered with `RuntimeConfigLoaded` or
     /// `RuntimeConfigLoadFailed`.
     LoadRuntimeConfig,
+    /// Stop the node gracefully (e.g. the devnet reached its target).
+    Stop,
 }
 
 /// Where derivers put the events and requests they produce. Bounded: past the cap, events are

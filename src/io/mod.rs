@@ -6,6 +6,8 @@
 
 pub mod beacon;
 pub mod clock;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 pub mod driver;
 pub mod http_server;
 pub mod jwt;

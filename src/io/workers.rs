@@ -76,17 +76,27 @@ impl<J: Send + 'static> Worker<J> {
         name: &str,
         queue_cap: usize,
         done: Completions<R>,
+        handler: impl FnMut(J) -> R + Send + 'static,
+    ) -> std::io::Result<Self> {
+        Self::spawn_with_stack(name, queue_cap, WORKER_STACK, done, handler)
+    }
+
+    /// `spawn` with a given stack size (KZG work keeps 128 KiB blobs on the stack).
+    pub fn spawn_with_stack<R: Send + 'static>(
+        name: &str,
+        queue_cap: usize,
+        stack: usize,
+        done: Completions<R>,
         mut handler: impl FnMut(J) -> R + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<J>(queue_cap);
-        let handle =
-            thread::Builder::new().name(name.to_string()).stack_size(WORKER_STACK).spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    if !done.send(handler(job)) {
-                        break;
-                    }
+        let handle = thread::Builder::new().name(name.to_string()).stack_size(stack).spawn(move || {
+            while let Ok(job) = rx.recv() {
+                if !done.send(handler(job)) {
+                    break;
                 }
-            })?;
+            }
+        })?;
         Ok(Worker { name: name.to_string(), tx: Some(tx), handle: Some(handle) })
     }
 

@@ -58,6 +58,8 @@ pub struct Request {
     pub target: String,
     /// The `Content-Type` header when present and valid UTF-8.
     pub content_type: Option<String>,
+    /// The `Authorization` header when present and valid UTF-8 (JWT-protected endpoints).
+    pub authorization: Option<String>,
     /// The body (`Content-Length` bytes).
     pub body: Vec<u8>,
 }
@@ -148,6 +150,7 @@ struct Head {
     method: String,
     target: String,
     content_type: Option<String>,
+    authorization: Option<String>,
     body_len: usize,
     meta: Meta,
 }
@@ -371,7 +374,13 @@ impl Conn {
                 self.input_done = true;
             }
             self.queue.push_back(Item::Request(
-                Request { method: head.method, target: head.target, content_type: head.content_type, body },
+                Request {
+                    method: head.method,
+                    target: head.target,
+                    content_type: head.content_type,
+                    authorization: head.authorization,
+                    body,
+                },
                 head.meta,
             ));
             self.partial_since = None;
@@ -431,6 +440,7 @@ impl Conn {
         };
         let mut content_length: Option<u64> = None;
         let mut content_type = None;
+        let mut authorization = None;
         let mut has_host = false;
         let mut close = false;
         let mut keep_alive = false;
@@ -447,6 +457,8 @@ impl Conn {
                 return Err((411, "411 Length Required".into()));
             } else if name.eq_ignore_ascii_case("content-type") {
                 content_type = std::str::from_utf8(h.value).ok().map(str::to_string);
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization = std::str::from_utf8(h.value).ok().map(str::to_string);
             } else if name.eq_ignore_ascii_case("host") {
                 has_host = true;
             } else if name.eq_ignore_ascii_case("connection") {
@@ -476,6 +488,7 @@ impl Conn {
             method: method.to_string(),
             target: target.to_string(),
             content_type,
+            authorization,
             // Bounded by max_body above.
             body_len: body_len as usize,
             meta: Meta {

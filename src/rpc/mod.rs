@@ -25,6 +25,10 @@ pub enum Listener {
     Rpc,
     /// `--metrics.addr`/`--metrics.port`: the Prometheus endpoint.
     Metrics,
+    /// The devnet's L1: JSON-RPC and the beacon API.
+    DevnetL1,
+    /// The devnet's engine stand-in (JWT).
+    DevnetEngine,
 }
 
 /// Answers complete HTTP requests (implemented by the node).

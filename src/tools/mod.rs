@@ -2,4 +2,6 @@
 //! L1 range) and `decode` (batcher data, channels, blocks, blobs, gossip messages).
 
 pub mod decode;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 pub mod replay;

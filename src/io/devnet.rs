@@ -1,0 +1,141 @@
+//! The devnet's servers on their own thread and `mio` loop: the L1 simulator (JSON-RPC and the
+//! beacon API) and the engine stand-in (Engine API with JWT) on loopback, the chain advancing
+//! with the wall clock times a speed factor. The node under test talks to them over HTTP
+//! exactly as it talks to real upstreams.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token, Waker};
+
+use super::clock;
+use super::http_server::{HttpServer, DEFAULT_MAX_CONNS};
+use crate::config::rollup::RollupConfig;
+use crate::devnet::chain::{Devnet, DevnetParams};
+use crate::devnet::serve::DevnetService;
+use crate::rpc::{self, Listener};
+
+const WAKE: Token = Token(0);
+const L1_TOKENS: usize = 100;
+const ENGINE_TOKENS: usize = 300;
+/// Blocks kept by the simulated chains; blobs are kept for fewer L1 blocks.
+const KEEP_BLOCKS: u64 = 4096;
+const KEEP_BLOB_BLOCKS: u64 = 64;
+
+/// A running devnet; stops when dropped.
+pub struct DevnetHandle {
+    pub l1_url: String,
+    pub engine_url: String,
+    pub rollup: RollupConfig,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Where and how fast the devnet runs.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    pub l1_addr: SocketAddr,
+    pub engine_addr: SocketAddr,
+    /// Chain seconds per wall-clock second.
+    pub speed: f64,
+    pub params: DevnetParams,
+}
+
+impl DevnetHandle {
+    /// Binds the servers and starts the chain. The L1 genesis is "now" in chain time.
+    pub fn spawn(mut opts: DevnetOptions, jwt: [u8; 32]) -> std::io::Result<DevnetHandle> {
+        opts.params.genesis_time = clock::now().unix_ms / 1000;
+        let net = Devnet::new(opts.params.clone());
+        let rollup = net.rollup_config().clone();
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let limits = rpc::http::Limits::default();
+        let l1 =
+            HttpServer::bind(&poll, Listener::DevnetL1, opts.l1_addr, L1_TOKENS, DEFAULT_MAX_CONNS, limits)?;
+        let engine = HttpServer::bind(
+            &poll,
+            Listener::DevnetEngine,
+            opts.engine_addr,
+            ENGINE_TOKENS,
+            DEFAULT_MAX_CONNS,
+            limits,
+        )?;
+        let (l1_url, engine_url) =
+            (format!("http://{}", l1.local_addr()), format!("http://{}", engine.local_addr()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("devnet".into())
+            .spawn(move || run(poll, l1, engine, net, jwt, opts, stop2))?;
+        Ok(DevnetHandle { l1_url, engine_url, rollup, stop, waker, thread: Some(thread) })
+    }
+}
+
+impl Drop for DevnetHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut poll: Poll,
+    mut l1: HttpServer,
+    mut engine: HttpServer,
+    net: Devnet,
+    jwt: [u8; 32],
+    opts: DevnetOptions,
+    stop: Arc<AtomicBool>,
+) {
+    let genesis = opts.params.genesis_time;
+    let start = clock::mono();
+    let mut svc = match DevnetService::new(net, jwt, Box::new(clock::mono)) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("devnet: {e}");
+            return;
+        }
+    };
+    let mut events = Events::with_capacity(64);
+    let chain_secs = |at: Instant| (at.saturating_duration_since(start).as_secs_f64() * opts.speed) as u64;
+    while !stop.load(Ordering::Relaxed) {
+        let now = clock::now();
+        let net = &mut svc.ctx.net;
+        if let Err(e) = net.advance_to(genesis + chain_secs(now.mono)) {
+            log::error!("devnet chain stopped: {e}");
+            return;
+        }
+        net.l1.prune(KEEP_BLOCKS, KEEP_BLOB_BLOCKS);
+        net.engine.prune(KEEP_BLOCKS);
+        // Sleep until the next block is due or a server needs attention.
+        let (l1_next, l2_next) = net.next_times();
+        let due = start + Duration::from_secs_f64((l1_next.min(l2_next) - genesis) as f64 / opts.speed);
+        let deadline = [Some(due), l1.poll_timeout().map(|t| t.0), engine.poll_timeout().map(|t| t.0)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(due);
+        if let Err(e) = poll.poll(&mut events, Some(deadline.saturating_duration_since(now.mono))) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                log::error!("devnet poll failed: {e}");
+                return;
+            }
+        }
+        let now = clock::now();
+        for ev in events.iter() {
+            let t = ev.token();
+            if t != WAKE && !l1.on_ready(t, now, &mut svc) && !engine.on_ready(t, now, &mut svc) {
+                log::debug!("devnet: readiness for unknown token {}", t.0);
+            }
+        }
+        l1.service(now, &mut svc);
+        engine.service(now, &mut svc);
+    }
+}

@@ -1,0 +1,170 @@
+//! `op-lite devnet`: the embedded default. Starts the devnet (L1 simulator with its beacon API,
+//! a batcher, an engine stand-in) on loopback and runs the real node against it over HTTP,
+//! printing the node's unsafe / safe / finalized heads as they advance, until Ctrl-C or until
+//! the safe head reaches `--blocks N`. Node flags may follow and override the devnet's.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+
+use crate::config::{Config, RawArgs};
+use crate::derive::l1_chain::L1ChainSpec;
+use crate::devnet::chain::DevnetParams;
+use crate::devnet::report::Reporter;
+use crate::devnet::DEVNET_L1_CHAIN_ID;
+use crate::io::devnet::{DevnetHandle, DevnetOptions};
+use crate::node::{Node, RunOptions};
+
+const USAGE: &str = "\
+usage: op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [NODE FLAGS...]
+
+Runs a local chain in-process on 127.0.0.1 and the real node against it over HTTP:
+an L1 simulator (JSON-RPC and beacon API) fed by a batcher that posts span batches as calldata
+and as blobs, user deposits, and an engine stand-in behind JWT. Prints the node's L2 heads as
+they move. Needs no external endpoint.
+
+  --blocks N        stop once the node's safe head reaches L2 block N (default: run until Ctrl-C)
+  --speed X         chain seconds per wall-clock second (default 4; L2 blocks every 2 chain s,
+                    L1 blocks every 6)
+  --l1-port P       port of the L1 JSON-RPC / beacon endpoint (default: any free port)
+  --engine-port P   port of the engine stand-in (default: any free port)
+
+Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
+--log.level info. The node runs with --p2p.disable and polls the devnet L1 every 250ms.
+";
+
+/// The rollup config path the node is given; its contents come from the devnet.
+const DEVNET_ROLLUP: &str = "<devnet rollup config>";
+
+fn flag<T: std::str::FromStr>(p: &mut pico_args::Arguments, name: &'static str) -> Result<Option<T>, String> {
+    p.opt_value_from_str::<_, String>(name)
+        .map_err(|e| format!("{name}: {e}"))?
+        .map(|v| v.parse::<T>().map_err(|_| format!("invalid value {v:?} for {name}")))
+        .transpose()
+}
+
+pub fn main(args: Vec<OsString>) -> u8 {
+    let mut p = pico_args::Arguments::from_vec(args);
+    if p.contains(["-h", "--help"]) {
+        print!("{USAGE}");
+        return 0;
+    }
+    let parsed = (|| -> Result<_, String> {
+        let blocks: Option<u64> = flag(&mut p, "--blocks")?;
+        let speed: f64 = flag(&mut p, "--speed")?.unwrap_or(4.0);
+        if !(0.1..=100.0).contains(&speed) {
+            return Err(format!("--speed {speed}: must be between 0.1 and 100"));
+        }
+        let l1_port: u16 = flag(&mut p, "--l1-port")?.unwrap_or(0);
+        let engine_port: u16 = flag(&mut p, "--engine-port")?.unwrap_or(0);
+        Ok((blocks, speed, l1_port, engine_port))
+    })();
+    let (blocks, speed, l1_port, engine_port) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("op-lite devnet: {e}");
+            return 2;
+        }
+    };
+    let node_flags = p.finish();
+
+    let jwt_path = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", std::process::id()));
+    let _ = std::fs::remove_file(&jwt_path);
+    let jwt = match crate::io::jwt::load_or_create_secret(&jwt_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("op-lite devnet: {e}");
+            return 1;
+        }
+    };
+    let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let opts = DevnetOptions {
+        l1_addr: loopback(l1_port),
+        engine_addr: loopback(engine_port),
+        speed,
+        params: DevnetParams::default(),
+    };
+    let devnet = match DevnetHandle::spawn(opts, jwt) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("op-lite devnet: failed to start the devnet servers: {e}");
+            let _ = std::fs::remove_file(&jwt_path);
+            return 1;
+        }
+    };
+    let code = run_node(&devnet, &jwt_path, node_flags, blocks);
+    drop(devnet);
+    let _ = std::fs::remove_file(&jwt_path);
+    code
+}
+
+fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, blocks: Option<u64>) -> u8 {
+    let mut args: Vec<OsString> = [
+        "--rollup.config",
+        DEVNET_ROLLUP,
+        "--l1",
+        &devnet.l1_url,
+        "--l1.beacon",
+        &devnet.l1_url,
+        "--l2",
+        &devnet.engine_url,
+        "--l2.jwt-secret",
+        &jwt.to_string_lossy(),
+        "--l1.http-poll-interval",
+        "250ms",
+        "--l1.epoch-poll-interval",
+        "1s",
+        "--p2p.disable",
+        "--log.level",
+        "warn",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    args.extend(user);
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let raw = match RawArgs::parse(args, &env) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("op-lite devnet: {e}");
+            return 2;
+        }
+    };
+    let rollup_json = serde_json::to_string(&devnet.rollup).unwrap_or_default();
+    let read = |p: &str| {
+        if p == DEVNET_ROLLUP {
+            Ok(rollup_json.clone())
+        } else {
+            std::fs::read_to_string(p)
+        }
+    };
+    let mut config = match Config::from_raw(&raw, &read) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("op-lite devnet: {e}");
+            return 2;
+        }
+    };
+    config.l1.chain_config = Some(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID));
+    crate::io::log::init(config.log.level, config.log.format, config.log.color);
+    for w in &raw.warnings {
+        log::warn!("{w}");
+    }
+    let mut node = match Node::new(config, RunOptions::default()) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("{e}");
+            return 1;
+        }
+    };
+    if let Err(e) = node.system.register("devnet-reporter", Box::new(Reporter::new(blocks))) {
+        log::error!("{e}");
+        return 1;
+    }
+    println!(
+        "devnet: L1 and beacon at {}, engine stand-in at {}, node RPC at {}",
+        devnet.l1_url,
+        devnet.engine_url,
+        node.rpc_addr().map_or("(none)".into(), |a| format!("http://{a}"))
+    );
+    crate::node::exit_code(&node.run())
+}

@@ -1,0 +1,61 @@
+//! `op-lite devnet`: the real binary runs the devnet and the node against it over HTTP; the
+//! node derives the chain from L1 (calldata and blob batches, deposits) and stops on its own at
+//! `--blocks N`, or cleanly on SIGINT.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::bin;
+
+fn heads(stdout: &str) -> Vec<(u64, u64, u64)> {
+    let num = |s: &str, key: &str| -> Option<u64> {
+        let rest = s.split(key).nth(1)?.trim_start();
+        rest.strip_prefix('#')?.split_whitespace().next()?.parse().ok()
+    };
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("l2 unsafe"))
+        .filter_map(|l| Some((num(l, "unsafe")?, num(l, "safe")?, num(l, "finalized")?)))
+        .collect()
+}
+
+#[test]
+fn derives_the_devnet_chain_to_the_target_and_exits_0() {
+    let out = Command::new(bin())
+        .args(["devnet", "--blocks", "60", "--speed", "30", "--rpc.port", "0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("safe head reached L2 block 60: stopping"), "{stdout}");
+    let h = heads(&stdout);
+    let last = *h.last().unwrap();
+    assert!(last.1 >= 60 && last.0 >= last.1 && last.1 >= last.2, "{last:?}");
+    // Heads only move forward, and finality follows the L1 simulator's finalized blocks.
+    assert!(h.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1 && w[1].2 >= w[0].2));
+    assert!(last.2 > 0, "finalized moved: {last:?}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+#[test]
+fn sigint_stops_the_devnet_cleanly() {
+    let mut child = Command::new(bin())
+        .args(["devnet", "--speed", "20", "--rpc.port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_log, started) = crate::support::capture_until(child.stdout.take().unwrap(), "safe #3");
+    assert!(started.recv_timeout(Duration::from_secs(30)).is_ok(), "no safe progress");
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "devnet did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
+}
