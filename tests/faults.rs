@@ -1,0 +1,229 @@
+//! Fault scenarios on virtual time: the verifier core (with its L1 poller) follows the devnet's
+//! chain — real span batches as calldata and blobs, deposits — while its upstreams misbehave:
+//! an L1 RPC answering 500s, garbage and timeouts, a beacon node missing blobs, an engine down
+//! for 30 s. The clients turn each of these into a failed fetch or call (their own tests cover
+//! the HTTP side); here the node must retry with backoff, never crash, and derive exactly the
+//! chain it derives without faults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use op_lite::core::{self, CoreParams};
+use op_lite::derive::data::{Arrival, FetchRequest, SharedData};
+use op_lite::derive::l1_chain::L1ChainSpec;
+use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
+use op_lite::devnet::DEVNET_L1_CHAIN_ID;
+use op_lite::driver::l1_poll::{L1Label, L1Poller};
+use op_lite::driver::status::{StatusTracker, SyncStatus};
+use op_lite::engine::api::EngineError;
+use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::time::Now;
+
+/// What goes wrong, and when (virtual seconds since start).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// Every third L1 fetch or poll fails, cycling through a 500, garbage JSON and a timeout.
+    FlakyL1,
+    /// Blob fetches fail between these times.
+    BeaconMissingBlobs {
+        from: u64,
+        to: u64,
+    },
+    /// Every engine call and L2 fetch fails between these times.
+    EngineDown {
+        from: u64,
+        to: u64,
+    },
+}
+
+struct Net {
+    system: System,
+    data: SharedData,
+    devnet: Devnet,
+    now: Now,
+    start_secs: u64,
+    fault: Fault,
+    l1_calls: u64,
+    /// Failures injected, by kind.
+    injected: u64,
+}
+
+const L1_ERRORS: [&str; 3] = [
+    "http://l1: HTTP 500 Internal Server Error",
+    "http://l1: HTTP 200, malformed JSON-RPC response: expected value at line 1 column 1",
+    "http://l1: timeout: global",
+];
+
+impl Net {
+    fn new(fault: Fault) -> Net {
+        if let Ok(level) = std::env::var("SIM_LOG") {
+            op_lite::io::log::init(
+                level.parse().unwrap_or(log::LevelFilter::Debug),
+                op_lite::io::log::LogFormat::Text,
+                false,
+            );
+        }
+        let params = DevnetParams { seed: 7, ..DevnetParams::default() };
+        let start_secs = params.genesis_time;
+        let devnet = Devnet::new(params);
+        let cfg = Arc::new(devnet.rollup_config().clone());
+        let p = CoreParams::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
+        let data = p.chain_data();
+        let t0 = Now::new(std::time::Instant::now(), start_secs * 1000);
+        let base = t0.mono;
+        let mut system = System::new(MAX_QUEUED_EVENTS, Box::new(move || base));
+        core::register_verifier(&mut system, &p, &data).unwrap();
+        let poller = L1Poller::new(Duration::from_secs(2), Duration::from_secs(6));
+        system.register("l1-poller", Box::new(poller)).unwrap();
+        system.emit(Event::StepReq { reset_backoff: false });
+        Net { system, data, devnet, now: t0, start_secs, fault, l1_calls: 0, injected: 0 }
+    }
+
+    fn elapsed(&self) -> u64 {
+        self.now.unix_ms / 1000 - self.start_secs
+    }
+
+    fn failing(&self, window: (u64, u64)) -> bool {
+        (window.0..window.1).contains(&self.elapsed())
+    }
+
+    fn answer(&mut self, r: Request) -> Option<Event> {
+        let l1 = &self.devnet.l1;
+        let fail_l1 = self.fault == Fault::FlakyL1 && {
+            self.l1_calls += 1;
+            self.l1_calls % 3 == 0
+        };
+        let ev = match r {
+            Request::Fetch(f @ FetchRequest::Blobs { .. }) => arrived(match self.fault {
+                Fault::BeaconMissingBlobs { from, to } if self.failing((from, to)) => {
+                    self.injected += 1;
+                    Arrival::Failed(f, "failed request with status 404: blob sidecars not found".into())
+                }
+                _ => serve_fetch(l1, &self.devnet.engine, f),
+            }),
+            Request::Fetch(
+                f @ (FetchRequest::L2BlockByNumber(_)
+                | FetchRequest::L2BlockByHash(_)
+                | FetchRequest::L2BlockByLabel(_)),
+            ) => arrived(match self.fault {
+                Fault::EngineDown { from, to } if self.failing((from, to)) => {
+                    self.injected += 1;
+                    Arrival::Failed(f, "connection refused".into())
+                }
+                _ => serve_fetch(l1, &self.devnet.engine, f),
+            }),
+            Request::Fetch(f) if fail_l1 => {
+                self.injected += 1;
+                arrived(Arrival::Failed(f, L1_ERRORS[(self.l1_calls / 3 % 3) as usize].into()))
+            }
+            Request::Fetch(f) => arrived(serve_fetch(l1, &self.devnet.engine, f)),
+            Request::PollL1(label) if fail_l1 => {
+                self.injected += 1;
+                Event::L1PollFailed { label: label.tag(), err: L1_ERRORS[0].into() }
+            }
+            Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(l1.head().block_ref()),
+            Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(l1.safe().block_ref()),
+            Request::PollL1(L1Label::Finalized) => Event::L1FinalizedUpdated(l1.finalized().block_ref()),
+            Request::Engine { id, call } => {
+                let result = match self.fault {
+                    Fault::EngineDown { from, to } if self.failing((from, to)) => {
+                        self.injected += 1;
+                        Err(EngineError::Transport(
+                            "http://engine: io: Connection refused (os error 111)".into(),
+                        ))
+                    }
+                    _ => self.devnet.engine.handle(&call),
+                };
+                Event::EngineReplied { id, result }
+            }
+            Request::LoadRuntimeConfig | Request::Stop => return None,
+        };
+        Some(ev)
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..200_000 {
+            self.system.handle_timeout(self.now);
+            self.system.drain(self.now).expect("no critical error");
+            let mut reqs = self.system.take_requests();
+            reqs.extend(self.data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
+            if reqs.is_empty() && self.system.pending() == 0 {
+                return;
+            }
+            for r in reqs {
+                if let Some(ev) = self.answer(r) {
+                    self.system.emit(ev);
+                }
+            }
+        }
+        panic!("the node did not settle");
+    }
+
+    /// Runs `secs` virtual seconds: the devnet's chain advances with time, timers fire.
+    fn run(&mut self, secs: u64) {
+        let end = self.now.advance(Duration::from_secs(secs));
+        while self.now.mono < end.mono {
+            // To the next timer, at most 1 s, so the chain grows while the node follows.
+            let next = self.system.poll_timeout().map_or(end.mono, |(t, _)| t.min(end.mono));
+            let step = next
+                .saturating_duration_since(self.now.mono)
+                .clamp(Duration::from_millis(50), Duration::from_secs(1));
+            self.now = self.now.advance(step);
+            self.devnet.advance_to(self.now.unix_ms / 1000).unwrap();
+            self.settle();
+        }
+    }
+
+    fn status(&self) -> SyncStatus {
+        self.system.get::<StatusTracker>(core::STATUS).unwrap().status
+    }
+}
+
+fn arrived(a: Arrival) -> Event {
+    Event::ChainDataArrived(Box::new(a))
+}
+
+/// The safe chain after `secs`, as (number, hash) of every safe block.
+fn safe_chain(net: &Net) -> Vec<(u64, op_lite::protocol::primitives::B256)> {
+    let safe = net.status().safe_l2.number;
+    (1..=safe)
+        .map(|n| (n, net.devnet.engine.block_by_number(n).unwrap().envelope.execution_payload.block_hash))
+        .collect()
+}
+
+fn baseline() -> Vec<(u64, op_lite::protocol::primitives::B256)> {
+    let mut net = Net::new(Fault::None);
+    net.run(240);
+    safe_chain(&net)
+}
+
+fn check_recovers(fault: Fault) {
+    let want = baseline();
+    assert!(want.len() >= 100, "baseline safe head {}", want.len());
+    let mut net = Net::new(fault);
+    net.run(240);
+    assert!(net.injected > 0, "{fault:?} injected nothing");
+    // Give the backoff time to catch up, then the chains must agree block for block.
+    net.run(60);
+    let got = safe_chain(&net);
+    assert!(got.len() >= want.len(), "{fault:?}: safe head {} < {}", got.len(), want.len());
+    assert_eq!(&got[..want.len()], &want[..], "{fault:?} derived a different chain");
+    let s = net.status();
+    assert!(s.finalized_l2.number > 0 && s.unsafe_l2.number >= s.safe_l2.number);
+}
+
+#[test]
+fn flaky_l1_rpc_500s_garbage_and_timeouts() {
+    check_recovers(Fault::FlakyL1);
+}
+
+#[test]
+fn beacon_missing_blobs_for_a_minute() {
+    check_recovers(Fault::BeaconMissingBlobs { from: 20, to: 80 });
+}
+
+#[test]
+fn engine_down_for_30_seconds() {
+    check_recovers(Fault::EngineDown { from: 30, to: 60 });
+}
