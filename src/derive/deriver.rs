@@ -44,6 +44,15 @@ impl Deriver for ChainDataDeriver {
             Event::L1HeadUpdated(head) => {
                 self.data.borrow_mut().set_l1_limit(Some(head.number.saturating_sub(self.confs)));
             }
+            // Polls are independent: a finalized (or safe) block may arrive before the head
+            // poll that shows it. Such a block exists, so the by-number view must reach it.
+            Event::L1SafeUpdated(r) | Event::L1FinalizedUpdated(r) => {
+                let mut data = self.data.borrow_mut();
+                if data.l1_limit().is_some_and(|l| l < r.number) {
+                    data.set_l1_limit(Some(r.number));
+                }
+                return false;
+            }
             _ => return false,
         }
         true
