@@ -15,6 +15,7 @@ use crate::derive::data::{Arrival, FetchRequest, SharedData};
 use crate::derive::l1_chain::L1ChainSpec;
 use crate::driver::l1_poll::L1Poller;
 use crate::driver::runtime_config::RuntimeConfigLoader;
+use crate::driver::status::StatusTracker;
 use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
 use crate::io::beacon::{BeaconClient, BeaconConfig};
 use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
@@ -321,6 +322,9 @@ impl Node {
 
     /// Stops started parts in reverse order (op-node `Stop`).
     pub fn stop(&mut self) {
+        if let Some(n) = &self.shell.notify {
+            n.stopping();
+        }
         while let Some(part) = self.started.pop() {
             match part {
                 "the RPC server" => self.shell.http.retain(|s| s.listener() != Listener::Rpc),
@@ -405,6 +409,36 @@ impl Node {
             Request::Stop => return,
         };
         self.system.emit(ev);
+    }
+
+    /// The heads in one line (systemd `STATUS=`).
+    pub fn status_line(&self) -> Option<String> {
+        let s = &self.system.get::<StatusTracker>(core::STATUS)?.status;
+        Some(format!(
+            "unsafe #{} safe #{} finalized #{} l1 #{}",
+            s.unsafe_l2.number, s.safe_l2.number, s.finalized_l2.number, s.head_l1.number
+        ))
+    }
+
+    /// systemd: the watchdog ping, `READY=1` once RPC listens and the engine has answered
+    /// (its heads are known), then `STATUS=` as the heads move.
+    pub(crate) fn service_notify(&mut self, now: Now) {
+        if self.shell.notify.is_none() {
+            return;
+        }
+        let engine_answered = self
+            .system
+            .get::<StatusTracker>(core::STATUS)
+            .is_some_and(|t| t.status.unsafe_l2.hash != crate::protocol::primitives::B256::ZERO);
+        let rpc_listens = self.rpc_addr().is_some();
+        let line = self.status_line().unwrap_or_default();
+        let Some(n) = self.shell.notify.as_mut() else { return };
+        n.watchdog(now.mono);
+        if n.is_ready() {
+            n.status(&line, now.mono);
+        } else if engine_answered && rpc_listens {
+            n.ready(&line);
+        }
     }
 
     /// A registered socket became ready.

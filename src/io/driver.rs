@@ -47,6 +47,8 @@ pub struct Shell {
     stop_requested: bool,
     /// The RPC and metrics servers that are running.
     pub http: Vec<HttpServer>,
+    /// systemd notifications, when run as a `Type=notify` service.
+    pub notify: Option<super::sd_notify::SdNotify>,
     /// Number of times `poll` returned; the idle wake-up rate is measured from this.
     pub wakeups: u64,
 }
@@ -67,6 +69,7 @@ impl Shell {
             completions,
             stop_requested: false,
             http: Vec::new(),
+            notify: super::sd_notify::SdNotify::from_env(),
             wakeups: 0,
         })
     }
@@ -99,6 +102,7 @@ pub fn run(node: &mut Node) -> Exit {
             return Exit::Critical(e.0);
         }
         node.dispatch_requests();
+        node.service_notify(now);
         if node.shell.stop_requested {
             return Exit::Stopped;
         }
@@ -106,10 +110,13 @@ pub fn run(node: &mut Node) -> Exit {
             Some(Duration::ZERO)
         } else {
             let http = node.shell.http.iter().filter_map(|s| s.poll_timeout());
+            let watchdog =
+                node.shell.notify.as_ref().and_then(|n| n.watchdog_deadline()).map(|t| (t, "watchdog"));
             node.system
                 .poll_timeout()
                 .into_iter()
                 .chain(http)
+                .chain(watchdog)
                 .min_by_key(|(t, _)| *t)
                 .map(|(t, _)| t.saturating_duration_since(now.mono))
         };
