@@ -12,6 +12,7 @@ mod decode;
 mod deposits;
 mod derive;
 mod payloads;
+mod peers;
 mod rpc;
 mod sim;
 mod support;
