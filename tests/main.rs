@@ -14,6 +14,7 @@ mod derive;
 mod devnet;
 mod faults;
 mod payloads;
+mod peers;
 mod platform;
 mod rpc;
 mod sim;

@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 /// Largest response accepted (a full L1 block with receipts stays far below).
 pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
+/// Bytes of a non-JSON error body quoted in the error message.
+const MAX_ERROR_BODY: usize = 200;
+
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientError {
@@ -78,12 +81,21 @@ impl RpcClient {
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
             .map_err(|e| ClientError::Transport(format!("{}: reading response: {e}", self.url)))?;
-        if !status.is_success() && bytes.is_empty() {
-            return Err(ClientError::Transport(format!("{}: HTTP {status}", self.url)));
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Ok(v),
+            // A refusal in plain text (an engine's 401 for a bad JWT, a proxy's 502) says more
+            // than the JSON error would; geth's client reports the body the same way.
+            Err(_) if !status.is_success() => {
+                let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]);
+                let body = body.trim();
+                let sep = if body.is_empty() { "" } else { ": " };
+                Err(ClientError::Transport(format!("{}: HTTP {status}{sep}{body}", self.url)))
+            }
+            Err(e) => Err(ClientError::Transport(format!(
+                "{}: HTTP {status}, malformed JSON-RPC response: {e}",
+                self.url
+            ))),
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::Transport(format!("{}: HTTP {status}, malformed JSON-RPC response: {e}", self.url))
-        })
     }
 
     fn id(&mut self) -> u64 {
@@ -146,5 +158,40 @@ fn response_result(mut resp: Value) -> Result<Value, ClientError> {
     match resp.get_mut("result") {
         Some(r) => Ok(r.take()),
         None => Err(ClientError::Transport("response without result or error".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::stub_http::{StubRequest, StubResponse, StubServer};
+
+    #[test]
+    fn error_statuses_carry_their_text_body() {
+        let srv = StubServer::start(|r: &StubRequest| match r.path.as_str() {
+            "/text" => StubResponse::json(401, "Unauthorized: Error: invalid signature\n"),
+            "/empty" => StubResponse::json(502, ""),
+            "/rpc" => {
+                StubResponse::json(500, r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}"#)
+            }
+            _ => StubResponse::json(200, "not json"),
+        })
+        .unwrap();
+        let call = |path: &str| {
+            RpcClient::new(&format!("{}{path}", srv.url()), Duration::from_secs(5), None, vec![])
+                .call("m", json!([]))
+        };
+        let u = srv.url();
+        assert_eq!(
+            call("/text"),
+            Err(ClientError::Transport(format!(
+                "{u}/text: HTTP 401 Unauthorized: Unauthorized: Error: invalid signature"
+            )))
+        );
+        assert_eq!(call("/empty"), Err(ClientError::Transport(format!("{u}/empty: HTTP 502 Bad Gateway"))));
+        assert_eq!(call("/rpc"), Err(ClientError::Rpc { code: -32000, message: "x".into() }));
+        assert!(
+            matches!(call("/ok"), Err(ClientError::Transport(m)) if m.contains("malformed JSON-RPC response"))
+        );
     }
 }

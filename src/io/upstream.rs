@@ -92,9 +92,12 @@ impl L1Client {
         slots: &[U256],
         header: &BlockInfo,
     ) -> Result<Vec<U256>, String> {
+        // Keys go as 32-byte words (op-node's `common.Hash`): reth and anvil reject quantities
+        // such as "0x0" or an odd number of digits.
+        let keys: Vec<B256> = slots.iter().map(|s| B256(s.0)).collect();
         let v = self
             .rpc
-            .call("eth_getProof", json!([address, slots, header.hash]))
+            .call("eth_getProof", json!([address, keys, header.hash]))
             .map_err(|e| format!("eth_getProof: {e}"))?;
         let proof: AccountProof =
             serde_json::from_value(v).map_err(|e| format!("malformed eth_getProof: {e}"))?;
@@ -354,5 +357,29 @@ impl EngineClient {
             Ok(None) => Event::ChainDataArrived(Box::new(Arrival::NotFound(req))),
             Err(e) => arrival_err(req, e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::stub_http::{StubRequest, StubResponse, StubServer};
+    use std::sync::Mutex;
+
+    #[test]
+    fn proof_keys_are_sent_as_32_byte_words() {
+        let seen = Arc::new(Mutex::new(Value::Null));
+        let s2 = seen.clone();
+        let srv = StubServer::start(move |r: &StubRequest| {
+            *s2.lock().unwrap() = serde_json::from_slice(&r.body).unwrap_or_default();
+            StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"no"}}"#)
+        })
+        .unwrap();
+        let mut l1 = L1Client::new(&srv.url(), false, ReceiptsMethod::BlockReceipts, Duration::from_secs(5));
+        let header = BlockInfo::new(crate::protocol::header::Header::default());
+        assert!(l1.storage_at(&Address([1; 20]), &[U256::ZERO, U256::from_u64(0xfff)], &header).is_err());
+        let keys = seen.lock().unwrap()["params"][1].clone();
+        assert_eq!(keys, json!([B256::ZERO, B256(U256::from_u64(0xfff).0)]));
+        assert_eq!(keys[0].as_str().map(str::len), Some(66));
     }
 }
