@@ -82,7 +82,7 @@ impl Sim {
             L1Receipts(h) => l1.block_by_hash(h).map(|b| Arrival::L1Receipts(*h, b.receipts.clone())),
             Blobs { block, hashes } => hashes
                 .iter()
-                .map(|h| l1.blob(h).cloned())
+                .map(|h| l1.blob(h))
                 .collect::<Option<Vec<_>>>()
                 .map(|blobs| Arrival::Blobs { block: *block, hashes: hashes.clone(), blobs }),
             L2BlockByNumber(n) => self

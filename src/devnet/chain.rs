@@ -366,7 +366,7 @@ pub fn serve_fetch(l1: &L1Sim, engine: &EngineSim, req: FetchRequest) -> Arrival
         L1Receipts(h) => l1.block_by_hash(h).map(|b| Arrival::L1Receipts(*h, b.receipts.clone())),
         Blobs { block, hashes } => hashes
             .iter()
-            .map(|h| l1.blob(h).cloned())
+            .map(|h| l1.blob(h))
             .collect::<Option<Vec<_>>>()
             .map(|blobs| Arrival::Blobs { block: *block, hashes: hashes.clone(), blobs }),
         L2BlockByNumber(n) => engine

@@ -189,12 +189,19 @@ impl L1Sim {
         self.blocks.iter().find(|b| b.info.hash == *h).or_else(|| self.by_hash.get(h))
     }
 
-    pub fn blob(&self, versioned_hash: &B256) -> Option<&Vec<u8>> {
-        self.blobs.get(versioned_hash)
+    /// The blob with this versioned hash (stored without its zero tail, which OP blobs with
+    /// little data are mostly made of, so the simulator can keep them as long as its blocks).
+    pub fn blob(&self, versioned_hash: &B256) -> Option<Vec<u8>> {
+        let mut b = self.blobs.get(versioned_hash)?.clone();
+        b.resize(crate::protocol::blob::BLOB_SIZE, 0);
+        Some(b)
     }
 
     /// Stores a blob under its versioned hash (the caller computed it from the commitment).
-    pub fn add_blob(&mut self, versioned_hash: B256, blob: Vec<u8>) {
+    pub fn add_blob(&mut self, versioned_hash: B256, mut blob: Vec<u8>) {
+        let len = blob.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        blob.truncate(len);
+        blob.shrink_to_fit();
         self.blobs.insert(versioned_hash, blob);
     }
 

@@ -227,6 +227,7 @@ pub fn beacon_get(net: &Devnet, target: &str) -> (u16, String) {
     let mut out = Vec::with_capacity(hashes.len());
     for (i, h) in hashes.iter().enumerate() {
         let Some(blob) = net.l1.blob(h) else { continue };
+        let blob = &blob;
         if sidecars {
             let c = kzg_commitment(blob).map(|c| to_hex_prefixed(&c)).unwrap_or_default();
             out.push(json!({"index": i.to_string(), "blob": to_hex_prefixed(blob), "kzg_commitment": c}));

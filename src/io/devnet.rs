@@ -21,9 +21,9 @@ use crate::rpc::{self, Listener};
 const WAKE: Token = Token(0);
 const L1_TOKENS: usize = 100;
 const ENGINE_TOKENS: usize = 300;
-/// Blocks kept by the simulated chains; blobs are kept for fewer L1 blocks.
+/// Blocks (and blobs) kept by the simulated chains.
 const KEEP_BLOCKS: u64 = 4096;
-const KEEP_BLOB_BLOCKS: u64 = 64;
+const KEEP_BLOB_BLOCKS: u64 = 4096;
 
 /// A running devnet; stops when dropped.
 pub struct DevnetHandle {
@@ -95,6 +95,9 @@ fn run(
     stop: Arc<AtomicBool>,
 ) {
     let genesis = opts.params.genesis_time;
+    // Load the KZG setup before the chain's clock starts (seconds on a small board, minutes
+    // under emulation), so blocks are not skipped while it loads.
+    let _ = crate::protocol::blob::kzg_commitment(&[0u8; crate::protocol::blob::BLOB_SIZE]);
     let start = clock::mono();
     let mut svc = match DevnetService::new(net, jwt, Box::new(clock::mono)) {
         Ok(s) => s,
