@@ -83,3 +83,32 @@ fn replay_command_checks_and_reports_differences() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4, "stops at the first difference");
 }
+
+/// Recorded L1 data that its headers do not commit to is refused, as the node refuses such data
+/// from an RPC: an edited transaction, a dropped receipt.
+#[test]
+fn replay_refuses_data_the_headers_do_not_commit_to() {
+    let Some(dir) = fixtures() else { return };
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(FIXTURE)).unwrap()).unwrap();
+    let run = |fx: &serde_json::Value, tag: &str| {
+        let p = std::env::temp_dir().join(format!("op-lite-replay-{tag}-{}.json", std::process::id()));
+        std::fs::write(&p, fx.to_string()).unwrap();
+        let out = Command::new(bin()).arg("replay").arg(&p).output().unwrap();
+        let _ = std::fs::remove_file(&p);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let mut edited = fx.clone();
+    let tx = edited["l1Blocks"][3]["transactions"][0].as_str().unwrap().to_string();
+    let flipped = format!("{}{}", &tx[..tx.len() - 1], if tx.ends_with('0') { '1' } else { '0' });
+    edited["l1Blocks"][3]["transactions"][0] = serde_json::json!(flipped);
+    let (code, err) = run(&edited, "tx");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("transactions do not match the header's transactions root"), "{err}");
+    let mut edited = fx.clone();
+    let i = edited["l1Blocks"].as_array().unwrap().iter().position(|b| b["receipts"].is_array()).unwrap();
+    edited["l1Blocks"][i]["receipts"].as_array_mut().unwrap().pop();
+    let (code, err) = run(&edited, "rc");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("receipts root"), "{err}");
+}

@@ -224,12 +224,31 @@ fn index(fx: &Fixture) -> Result<Recorded, ReplayError> {
             }
             None => None,
         };
+        // The recorded data must be what the header commits to, as the node checks L1 data.
+        let n = info.number();
+        if crate::protocol::trie::ordered_root(&b.transactions) != info.header.transactions_root {
+            return Err(bad(format!(
+                "L1 block {n}: transactions do not match the header's transactions root"
+            )));
+        }
+        if let Some(rs) = &receipts {
+            crate::protocol::block::verify_receipts(&info.header, rs)
+                .map_err(|e| bad(format!("L1 block {n}: {e}")))?;
+        }
+        if let Some((prev, _, _)) = rec.l1.last() {
+            if info.header.parent_hash != prev.hash {
+                return Err(bad(format!("L1 block {n} does not follow block {}", prev.number())));
+            }
+        }
         rec.l1_by_number.insert(info.number(), rec.l1.len());
         rec.l1_by_hash.insert(info.hash, rec.l1.len());
         rec.l1.push((info, txs, receipts));
     }
     for b in &fx.l2_blocks {
         let h = Header::decode(&b.header_rlp).map_err(bad)?;
+        if h.hash() != b.hash || h.number != b.number {
+            return Err(bad(format!("L2 block {}: header does not hash to {}", b.number, b.hash)));
+        }
         rec.l2_hash_by_number.insert(b.number, b.hash);
         rec.l2_by_hash.insert(b.hash, (h, b.transactions.clone()));
     }
