@@ -49,44 +49,43 @@ bin=target/release/op-lite
 # ---- helpers over /proc -----------------------------------------------------------------------
 status() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status" 2>/dev/null; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null; }
-thread_ticks() { # pid, thread name -> utime+stime of that thread
-  for t in /proc/"$1"/task/*; do
-    [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && awk '{print $14+$15}' "$t/stat"
-  done | awk '{s+=$1} END{print s+0}'
-}
 hz=$(getconf CLK_TCK)
 
 # ---- devnet run: 2,000 L2 blocks --------------------------------------------------------------
 echo
-echo "== devnet: the node follows 2,000 L2 blocks (devnet simulator in the same process)"
-"$bin" devnet --blocks 2000 --speed 100 --rpc.port 0 >"$tmp/devnet.out" 2>"$tmp/devnet.err" &
+echo "== the node follows the devnet for 2,000 L2 blocks (devnet in its own process: --serve-only)"
+"$bin" devnet --serve-only --speed 100 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+serve_pid=$!
+for _ in $(seq 100); do [ -s "$tmp/serve.out" ] && break; sleep 0.1; done
+read -r -a node_cmd <<<"$(sed -n 3p "$tmp/serve.out" | sed 's/^ *op-lite //')"
+"$bin" "${node_cmd[@]}" --rpc.port 0 --log.level info >"$tmp/node.out" 2>&1 &
 pid=$!
 peak=0
 samples=()
+safe=0
 start=$(date +%s.%N)
-node_ticks=0
-while kill -0 "$pid" 2>/dev/null; do
+while kill -0 "$pid" 2>/dev/null && [ "$safe" -lt 2000 ]; do
+  sleep 0.5
   rss=$(status "$pid" VmRSS)
   [ -n "$rss" ] && samples+=("$rss")
   hwm=$(status "$pid" VmHWM)
   [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
-  total=$(cpu_ticks "$pid")
-  sim=$(thread_ticks "$pid" devnet)
-  [ -n "$total" ] && node_ticks=$((total - sim))
-  sleep 0.5
+  safe=$(grep -o 'l2_safe=0x[0-9a-f]*:[0-9]*' "$tmp/node.out" | tail -n1 | sed 's/.*://')
+  safe=${safe:-0}
 done
-wait "$pid"
+ticks=$(cpu_ticks "$pid")
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+kill -INT "$pid" "$serve_pid"
+wait "$pid" "$serve_pid"
 n=${#samples[@]}
 # Steady: the median of the second half of the run.
 steady=$(printf '%s\n' "${samples[@]:$((n / 2))}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-row "blocks" "$(grep -c '^l2 unsafe' "$tmp/devnet.out") head updates, $(tail -n1 "$tmp/devnet.out")"
-row "wall time" "${elapsed%.*} s"
-row "peak RSS (VmHWM)" "$(kb "$peak")"
-row "steady RSS (median, second half)" "$(kb "$steady")"
-cpu_node=$(echo "scale=2; $node_ticks / $hz" | bc)
-row "node CPU (all threads but the simulator's)" "$cpu_node s"
-row "CPU per 1,000 L2 blocks derived" "$(echo "scale=2; $cpu_node / 2" | bc) s"
+row "safe head reached" "L2 block $safe in ${elapsed%.*} s"
+row "node peak RSS (VmHWM)" "$(kb "$peak")"
+row "node steady RSS (median, second half)" "$(kb "$steady")"
+cpu_node=$(echo "scale=2; $ticks / $hz" | bc)
+row "node CPU" "$cpu_node s"
+row "node CPU per 1,000 L2 blocks derived" "$(echo "scale=2; $cpu_node * 1000 / ($safe + 1)" | bc) s"
 result[steady]=$steady
 
 # ---- replay of the real fixture ---------------------------------------------------------------

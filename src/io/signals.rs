@@ -43,3 +43,21 @@ impl SignalWatch {
         action
     }
 }
+
+/// Blocks until SIGINT or SIGTERM (for commands that only serve, such as `devnet --serve-only`).
+pub fn wait_for_stop() -> std::io::Result<()> {
+    let mut poll = mio::Poll::new()?;
+    let mut watch = SignalWatch::register(poll.registry(), Token(0))?;
+    let mut events = mio::Events::with_capacity(4);
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if watch.on_readable() != SignalAction::None {
+            return Ok(());
+        }
+    }
+}

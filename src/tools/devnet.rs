@@ -16,6 +16,7 @@ use crate::node::{Node, RunOptions};
 
 const USAGE: &str = "\
 usage: op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [NODE FLAGS...]
+       op-lite devnet --serve-only [--speed X] [--l1-port P] [--engine-port P]
 
 Runs a local chain in-process on 127.0.0.1 and the real node against it over HTTP:
 an L1 simulator (JSON-RPC and beacon API) fed by a batcher that posts span batches as calldata
@@ -27,6 +28,8 @@ they move. Needs no external endpoint.
                     L1 blocks every 6)
   --l1-port P       port of the L1 JSON-RPC / beacon endpoint (default: any free port)
   --engine-port P   port of the engine stand-in (default: any free port)
+  --serve-only      run only the devnet (no node): prints the node command line, with the rollup
+                    config and JWT secret written to temporary files, and serves until Ctrl-C
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
 --log.level info. The node runs with --p2p.disable and polls the devnet L1 every 250ms.
@@ -56,9 +59,9 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
         let l1_port: u16 = flag(&mut p, "--l1-port")?.unwrap_or(0);
         let engine_port: u16 = flag(&mut p, "--engine-port")?.unwrap_or(0);
-        Ok((blocks, speed, l1_port, engine_port))
+        Ok((blocks, speed, l1_port, engine_port, p.contains("--serve-only")))
     })();
-    let (blocks, speed, l1_port, engine_port) = match parsed {
+    let (blocks, speed, l1_port, engine_port, serve_only) = match parsed {
         Ok(v) => v,
         Err(e) => {
             eprintln!("op-lite devnet: {e}");
@@ -91,10 +94,45 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return 1;
         }
     };
-    let code = run_node(&devnet, &jwt_path, node_flags, blocks);
+    let code = if serve_only {
+        serve(&devnet, &jwt_path, &node_flags)
+    } else {
+        run_node(&devnet, &jwt_path, node_flags, blocks)
+    };
     drop(devnet);
     let _ = std::fs::remove_file(&jwt_path);
     code
+}
+
+/// `--serve-only`: the devnet for a node run separately (another process, another host's
+/// service manager). Serves until SIGINT / SIGTERM.
+fn serve(devnet: &DevnetHandle, jwt: &std::path::Path, extra: &[OsString]) -> u8 {
+    if let Some(f) = extra.first() {
+        eprintln!("op-lite devnet: --serve-only takes no node flags (got {})", f.to_string_lossy());
+        return 2;
+    }
+    let rollup = jwt.with_extension("rollup.json");
+    let json = serde_json::to_string_pretty(&devnet.rollup).unwrap_or_default();
+    if let Err(e) = std::fs::write(&rollup, json) {
+        eprintln!("op-lite devnet: {}: {e}", rollup.display());
+        return 1;
+    }
+    println!(
+        "devnet serving: L1 and beacon at {l1}, engine stand-in at {en}\nrun the node with:\n  op-lite --rollup.config {r} --l1 {l1} --l1.beacon {l1} --l2 {en} --l2.jwt-secret {j} --l1.http-poll-interval 250ms --l1.epoch-poll-interval 1s --p2p.disable",
+        l1 = devnet.l1_url,
+        en = devnet.engine_url,
+        r = rollup.display(),
+        j = jwt.display()
+    );
+    let r = crate::io::signals::wait_for_stop();
+    let _ = std::fs::remove_file(&rollup);
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("op-lite devnet: {e}");
+            1
+        }
+    }
 }
 
 fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, blocks: Option<u64>) -> u8 {
