@@ -1,6 +1,9 @@
-//! The RPC and metrics servers of the real binary on ephemeral ports: JSON-RPC calls, batches
-//! and errors through curl, health and metrics endpoints, pipelining over a raw socket, and the
-//! exposition format checked by `promtool` when it is installed.
+//! The RPC and metrics servers of the real binary on ephemeral ports: every method, batches,
+//! errors and the admin gate through curl (a client not written here), against an offline node
+//! and against `op-lite devnet` (output roots recomputed from the devnet engine's own blocks,
+//! the safe-head store across a crash), health and metrics endpoints (scraped from a running
+//! devnet node and checked by `promtool` when it is installed), pipelining over a raw socket,
+//! `optimism_outputAtBlock` before Isthmus against a stub engine, and a bounded load test.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 use op_lite::metrics::{Metrics, ProcStats};
 use op_lite::rpc::CallRecord;
 use op_lite::types::L2BlockRef;
+use serde_json::{json, Value};
 
 use crate::support::bin;
 
@@ -40,23 +44,33 @@ impl Drop for Node {
 }
 
 fn start() -> Node {
+    start_with(&crate::support::offline_node_args(), &[])
+}
+
+/// Sends every line of `stream` into a channel.
+fn lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keeps reading after the receiver is gone, so the child never blocks on a full pipe.
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Starts a node with `args` plus `extra`, metrics on, both servers on ephemeral ports.
+fn start_with(args: &[String], extra: &[&str]) -> Node {
     let mut child = Command::new(bin())
-        .args(crate::support::offline_node_args())
+        .args(args)
         .args(["--metrics.enabled", "--rpc.port", "0", "--metrics.port", "0"])
+        .args(extra)
         .env_remove("OP_NODE_NETWORK")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines(child.stderr.take().unwrap());
     let (mut rpc, mut metrics) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(20);
     while rpc.is_none() || metrics.is_none() {
@@ -171,13 +185,14 @@ fn json_rpc_health_and_metrics_over_http() {
 
     let (code, body) = post(
         &url,
-        r#"[{"jsonrpc":"2.0","id":1,"method":"optimism_syncStatus"},{"jsonrpc":"2.0","method":"optimism_version"},{"jsonrpc":"2.0","id":"x","method":"rpc_modules"}]"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"opp2p_self"},{"jsonrpc":"2.0","method":"optimism_version"},{"jsonrpc":"2.0","id":"x","method":"rpc_modules"}]"#,
     );
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2, "{body}");
     assert_eq!(v[0]["error"]["code"], -32601);
-    assert_eq!(v[0]["error"]["message"], "the method optimism_syncStatus does not exist/is not available");
+    // No gossip yet: the p2p namespace is absent, not faked.
+    assert_eq!(v[0]["error"]["message"], "the method opp2p_self does not exist/is not available");
     assert_eq!(v[1]["id"], "x");
     assert!(v[1]["result"]["optimism"].is_string(), "{body}");
     assert!(v[1]["result"].get("admin").is_none());
@@ -341,4 +356,247 @@ fn populated_metrics_pass_promtool() {
         max_fds: 1024.0,
     });
     promtool_check(&m.render());
+}
+
+/// Calls `method` through curl; returns the whole response object.
+fn call(url: &str, method: &str, params: &str) -> Value {
+    let (code, body) =
+        post(url, &format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#));
+    assert_eq!(code, 200, "{method}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method}: {e}: {body}"))
+}
+
+/// The result of a call that must succeed.
+fn ok(url: &str, method: &str, params: &str) -> Value {
+    let v = call(url, method, params);
+    assert!(v.get("error").is_none(), "{method}{params}: {v}");
+    v["result"].clone()
+}
+
+/// The error of a call that must fail: code and message.
+fn err(url: &str, method: &str, params: &str) -> (i64, String) {
+    let v = call(url, method, params);
+    let e = &v["error"];
+    assert!(e.is_object(), "{method}{params} did not fail: {v}");
+    (e["code"].as_i64().unwrap(), e["message"].as_str().unwrap().to_string())
+}
+
+const NOT_FOUND: i64 = -32601;
+
+/// Methods op-node has whose parts op-lite does not have yet: never faked.
+const ABSENT: &[&str] =
+    &["admin_startSequencer", "admin_stopSequencer", "admin_sequencerActive", "opp2p_self", "opp2p_peers"];
+
+/// Asserts the keys appear in this order in a JSON text (op-node's struct field order).
+fn assert_key_order(text: &str, keys: &[&str]) {
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("no {k} in {text}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "keys out of order {keys:?}: {text}");
+}
+
+const SYNC_STATUS_KEYS: [&str; 11] = [
+    "current_l1",
+    "current_l1_finalized",
+    "head_l1",
+    "safe_l1",
+    "finalized_l1",
+    "unsafe_l2",
+    "safe_l2",
+    "finalized_l2",
+    "pending_safe_l2",
+    "cross_unsafe_l2",
+    "local_safe_l2",
+];
+
+/// A payload envelope whose block hash does not match its header.
+fn bad_hash_envelope() -> Value {
+    let header = op_lite::protocol::header::Header { number: 5, ..Default::default() };
+    let mut env = op_lite::protocol::payload::ExecutionPayloadEnvelope::from_block(&header, Vec::new(), None);
+    env.execution_payload.block_hash = op_lite::protocol::primitives::B256([0xab; 32]);
+    serde_json::to_value(env).unwrap()
+}
+
+#[test]
+fn offline_node_methods_errors_and_the_admin_gate() {
+    if !have("curl") {
+        eprintln!("skipped: curl not found");
+        return;
+    }
+    let node = start();
+    let url = format!("http://{}/", node.rpc);
+    let (code, body) = post(&url, r#"{"jsonrpc":"2.0","id":1,"method":"optimism_syncStatus"}"#);
+    assert_eq!(code, 200);
+    assert_key_order(&body, &SYNC_STATUS_KEYS);
+    assert_key_order(&body, &["hash", "number", "parentHash", "timestamp", "l1origin", "sequenceNumber"]);
+    let cfg = ok(&url, "optimism_rollupConfig", "[]");
+    assert_eq!(cfg["l2_chain_id"], 10);
+    assert_eq!(cfg["genesis"]["l2"]["number"], 105_235_063);
+    // The engine is unreachable: the deferred call fails with op-node's wording.
+    let (code, msg) = err(&url, "optimism_outputAtBlock", r#"["0x10"]"#);
+    assert_eq!(code, -32000);
+    assert!(msg.starts_with("failed to get L2 block ref with sync status: "), "{msg}");
+    let t = "into Go value of type hexutil.Uint64";
+    assert_eq!(
+        err(&url, "optimism_outputAtBlock", "[16]"),
+        (-32602, format!("invalid argument 0: json: cannot unmarshal non-string {t}"))
+    );
+    assert_eq!(
+        err(&url, "optimism_safeHeadAtL1Block", r#"["16"]"#),
+        (-32602, format!("invalid argument 0: json: cannot unmarshal hex string without 0x prefix {t}"))
+    );
+    assert_eq!(
+        err(&url, "optimism_outputAtBlock", "[]"),
+        (-32602, "missing value for required argument 0".into())
+    );
+    assert_eq!(
+        err(&url, "optimism_syncStatus", "[1]"),
+        (-32602, "too many arguments, want at most 0".into())
+    );
+    assert_eq!(
+        err(&url, "optimism_safeHeadAtL1Block", r#"["0x1"]"#),
+        (-32000, "failed to get safe head at l1 block 0x1: safe head database not enabled".into())
+    );
+    // A batch answers in order around its deferred calls; notifications get nothing.
+    let (code, body) = post(
+        &url,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"optimism_outputAtBlock","params":["0x1"]},
+            {"jsonrpc":"2.0","id":2,"method":"optimism_version"},
+            {"jsonrpc":"2.0","method":"optimism_outputAtBlock","params":["0x2"]},
+            {"jsonrpc":"2.0","id":3,"method":"optimism_outputAtBlock","params":[3]},
+            {"jsonrpc":"2.0","id":4,"method":"optimism_outputAtBlock","params":["0x4"]}]"#,
+    );
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<i64> = v.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3, 4], "{body}");
+    assert_eq!(v[0]["error"]["code"], -32000);
+    assert!(v[1]["result"].is_string());
+    assert_eq!(v[2]["error"]["code"], -32602);
+    assert_eq!(v[3]["error"]["code"], -32000);
+    // Admin off: the namespace is absent.
+    let modules = ok(&url, "rpc_modules", "[]");
+    assert!(modules.get("admin").is_none() && modules.get("opp2p").is_none(), "{modules}");
+    assert_eq!(modules["optimism"], "1.0");
+    for m in
+        ["admin_resetDerivationPipeline", "admin_setLogLevel", "admin_postUnsafePayload"].iter().chain(ABSENT)
+    {
+        assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
+    }
+    drop(node);
+
+    let node = start_with(&crate::support::offline_node_args(), &["--rpc.enable-admin"]);
+    let url = format!("http://{}/", node.rpc);
+    assert_eq!(ok(&url, "rpc_modules", "[]")["admin"], "1.0");
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["DEBUG"]"#), Value::Null);
+    assert_eq!(err(&url, "admin_setLogLevel", r#"["loud"]"#), (-32000, "unknown level: loud".into()));
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["info"]"#), Value::Null);
+    assert_eq!(ok(&url, "admin_resetDerivationPipeline", "[]"), Value::Null);
+    let (code, msg) = err(&url, "admin_postUnsafePayload", &format!("[{}]", bad_hash_envelope()));
+    assert_eq!(code, -32000);
+    assert!(msg.starts_with("payload has bad block hash: 0xabab"), "{msg}");
+    assert!(msg.contains(", actual block hash is: 0x"), "{msg}");
+    assert_eq!(err(&url, "admin_postUnsafePayload", r#"["0x00"]"#).0, -32602);
+    // The sequencer and gossip are not implemented: their methods are absent even with admin.
+    for m in ABSENT {
+        assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
+    }
+    drop(node);
+}
+
+#[test]
+fn output_at_block_before_isthmus_proves_the_message_passer() {
+    use op_lite::io::stub_http::{StubRequest, StubResponse, StubServer};
+    use op_lite::io::upstream::EngineClient;
+    use op_lite::protocol::header::Header;
+    use op_lite::protocol::primitives::{keccak256, B256, U256};
+    use op_lite::protocol::proof::{SnapshotAccount, StateSnapshot};
+    use op_lite::rpc::deferred::{RpcJobOutput, L2_TO_L1_MESSAGE_PASSER};
+    use std::sync::Arc;
+
+    // A genesis-numbered block (its ref needs no L1-info deposit) of OP Mainnet, before Isthmus,
+    // whose state holds the message passer with two sent-message slots.
+    let slots = [(U256::from_u64(1), U256::from_u64(1)), (U256::from_u64(0xbeef), U256::from_u64(1))];
+    let other = [(U256::from_u64(3), U256::from_u64(9))];
+    let state = StateSnapshot {
+        accounts: vec![
+            SnapshotAccount {
+                address: L2_TO_L1_MESSAGE_PASSER,
+                nonce: 1,
+                balance: U256::ZERO,
+                code_hash: keccak256(b"message passer code"),
+                storage: &slots,
+            },
+            SnapshotAccount {
+                address: op_lite::protocol::primitives::Address([0x11; 20]),
+                nonce: 0,
+                balance: U256::from_u64(5),
+                code_hash: keccak256(b""),
+                storage: &other,
+            },
+        ],
+    };
+    let mut cfg = op_lite::config::networks::op_mainnet().rollup;
+    let header = Header {
+        number: cfg.genesis.l2.number,
+        timestamp: cfg.genesis.l2_time,
+        state_root: state.root(),
+        base_fee_per_gas: Some(1),
+        ..Default::default()
+    };
+    let hash = header.hash();
+    cfg.genesis.l2.hash = hash;
+    let mut block = serde_json::to_value(&header).unwrap();
+    block["hash"] = json!(hash);
+    block["transactions"] = json!([]);
+    block["uncles"] = json!([]);
+    let proof = state.proof(&L2_TO_L1_MESSAGE_PASSER, &[]);
+    let storage_root = proof.storage_hash;
+
+    let serve = move |tamper: bool| {
+        let block = block.clone();
+        let mut proof = serde_json::to_value(&proof).unwrap();
+        if tamper {
+            proof["storageHash"] = json!(B256([0x55; 32]));
+        }
+        StubServer::start(move |r: &StubRequest| {
+            let req: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            let result = match req["method"].as_str() {
+                Some("eth_getBlockByNumber") if req["params"][0] == json!(format!("{:#x}", 105_235_063)) => {
+                    block.clone()
+                }
+                Some("eth_getBlockByNumber") => Value::Null,
+                Some("eth_getProof") => {
+                    assert_eq!(req["params"], json!([L2_TO_L1_MESSAGE_PASSER, [], hash]));
+                    proof.clone()
+                }
+                _ => Value::Null,
+            };
+            StubResponse::json(200, json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string())
+        })
+        .unwrap()
+    };
+    let cfg = Arc::new(cfg);
+    let srv = serve(false);
+    let mut client = EngineClient::new(&srv.url(), [1; 32], Duration::from_secs(5), cfg.clone());
+    let RpcJobOutput::Output { block: got, output } = client.output_at_block(105_235_063).unwrap();
+    assert_eq!((got.hash, got.number), (hash, 105_235_063));
+    assert_eq!(output.state_root, header.state_root);
+    assert_eq!(output.message_passer_storage_root, storage_root);
+    assert_eq!(output.block_hash, hash);
+    let mut pre = vec![0u8; 32];
+    pre.extend_from_slice(&header.state_root.0);
+    pre.extend_from_slice(&storage_root.0);
+    pre.extend_from_slice(&hash.0);
+    assert_eq!(output.root(), keccak256(&pre));
+    assert_eq!(
+        client.output_at_block(105_235_064).unwrap_err(),
+        "failed to get L2 block ref with sync status: not found"
+    );
+    // A storage root that the account proof does not commit to is refused.
+    let srv = serve(true);
+    let mut client = EngineClient::new(&srv.url(), [1; 32], Duration::from_secs(5), cfg);
+    let e = client.output_at_block(105_235_063).unwrap_err();
+    assert!(e.starts_with(&format!("failed to get L2 output at block {hash}:105235063: invalid withdrawal root hash, state root was {}", header.state_root)), "{e}");
 }
