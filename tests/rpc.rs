@@ -600,3 +600,283 @@ fn output_at_block_before_isthmus_proves_the_message_passer() {
     let e = client.output_at_block(105_235_063).unwrap_err();
     assert!(e.starts_with(&format!("failed to get L2 output at block {hash}:105235063: invalid withdrawal root hash, state root was {}", header.state_root)), "{e}");
 }
+
+/// `op-lite devnet` with the admin API, metrics and `extra` flags; killed when dropped.
+struct Devnet {
+    child: Child,
+    rpc: String,
+    metrics: String,
+    engine: String,
+    jwt: [u8; 32],
+    jwt_path: std::path::PathBuf,
+    /// The node's log (stderr).
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A killed devnet leaves its JWT secret behind.
+        let _ = std::fs::remove_file(&self.jwt_path);
+    }
+}
+
+fn start_devnet(extra: &[&str]) -> Devnet {
+    let mut child = Command::new(bin())
+        .args(["devnet", "--speed", "20", "--rpc.port", "0", "--rpc.enable-admin"])
+        .args(["--metrics.enabled", "--metrics.port", "0", "--log.level", "info"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let log = lines(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let (rpc, engine) = loop {
+        let line = out.recv_timeout(left()).expect("devnet did not start");
+        if let Some(rest) = line.strip_prefix("devnet: L1 and beacon at ") {
+            let engine = rest.split("engine stand-in at ").nth(1).unwrap().split(',').next().unwrap();
+            let rpc = rest.split("node RPC at ").nth(1).unwrap();
+            break (rpc.trim().to_string(), engine.trim().to_string());
+        }
+    };
+    let metrics = loop {
+        let line = log.recv_timeout(left()).expect("no metrics server");
+        if let Some((_, a)) = line.split_once("started metrics server addr=") {
+            break a.trim().to_string();
+        }
+    };
+    let jwt_path = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", child.id()));
+    let jwt = op_lite::io::jwt::load_or_create_secret(&jwt_path).unwrap();
+    Devnet { child, rpc: format!("{rpc}/"), metrics, engine, jwt, jwt_path, log }
+}
+
+impl Devnet {
+    /// Calls the devnet's engine stand-in (behind JWT) through curl.
+    fn engine(&self, method: &str, params: Value) -> Value {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let auth = format!("Authorization: Bearer {}", op_lite::io::jwt::token(&self.jwt, secs));
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let (code, text) = curl(&[
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &auth,
+            "--data-binary",
+            &body,
+            &self.engine,
+        ]);
+        assert_eq!(code, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()["result"].clone()
+    }
+
+    /// Polls the sync status until `done` holds.
+    fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = ok(&self.rpc, "optimism_syncStatus", "[]");
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn hash(v: &Value) -> op_lite::protocol::primitives::B256 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a hash: {v}"))
+}
+
+/// The value of the first sample line starting with `series` (name and labels).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series}\n{text}"))
+}
+
+#[test]
+fn every_method_against_the_devnet_and_the_safe_head_store_across_a_crash() {
+    if !have("curl") {
+        eprintln!("skipped: curl not found");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("op-lite-rpc-devnet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("safe.db");
+    let mut dev = start_devnet(&["--safedb.path", db.to_str().unwrap()]);
+    let url = dev.rpc.clone();
+    let status = dev.wait_for("safe head 12", |s| num(&s["safe_l2"]["number"]) >= 12);
+    let cfg = ok(&url, "optimism_rollupConfig", "[]");
+    assert_eq!(cfg["isthmus_time"], 0, "the devnet runs Isthmus from genesis: {cfg}");
+
+    // The output root, recomputed from the engine's own block.
+    let n = num(&status["safe_l2"]["number"]) - 2;
+    let (code, text) = post(
+        &url,
+        &format!(r#"{{"jsonrpc":"2.0","id":7,"method":"optimism_outputAtBlock","params":["{n:#x}"]}}"#),
+    );
+    assert_eq!(code, 200);
+    assert_key_order(
+        &text,
+        &["version", "outputRoot", "blockRef", "withdrawalStorageRoot", "stateRoot", "syncStatus"],
+    );
+    let out = serde_json::from_str::<Value>(&text).unwrap()["result"].clone();
+    let block = dev.engine("eth_getBlockByNumber", json!([format!("{n:#x}"), false]));
+    assert_eq!(num(&out["blockRef"]["number"]), n);
+    assert_eq!(out["blockRef"]["hash"], block["hash"]);
+    assert_eq!(out["blockRef"]["parentHash"], block["parentHash"]);
+    assert_eq!(out["stateRoot"], block["stateRoot"]);
+    assert_eq!(out["withdrawalStorageRoot"], block["withdrawalsRoot"]);
+    assert_eq!(hash(&out["version"]), op_lite::protocol::primitives::B256::ZERO);
+    let mut pre = [0u8; 128];
+    pre[32..64].copy_from_slice(&hash(&block["stateRoot"]).0);
+    pre[64..96].copy_from_slice(&hash(&block["withdrawalsRoot"]).0);
+    pre[96..].copy_from_slice(&hash(&block["hash"]).0);
+    assert_eq!(hash(&out["outputRoot"]), op_lite::protocol::primitives::keccak256(pre));
+    assert!(num(&out["syncStatus"]["safe_l2"]["number"]) >= n);
+
+    // A batch: two deferred calls around an immediate one, a failing one, a notification.
+    let body = format!(
+        r#"[{{"jsonrpc":"2.0","id":"a","method":"optimism_outputAtBlock","params":["{:#x}"]}},
+            {{"jsonrpc":"2.0","id":"b","method":"optimism_version"}},
+            {{"jsonrpc":"2.0","id":"c","method":"optimism_outputAtBlock","params":["0xffffff"]}},
+            {{"jsonrpc":"2.0","method":"optimism_syncStatus"}},
+            {{"jsonrpc":"2.0","id":"d","method":"optimism_outputAtBlock","params":["{n:#x}"]}}]"#,
+        n - 1
+    );
+    let (_, text) = post(&url, &body);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"], "{text}");
+    assert_eq!(num(&v[0]["result"]["blockRef"]["number"]), n - 1);
+    assert_eq!(v[2]["error"]["message"], "failed to get L2 block ref with sync status: not found");
+    assert_eq!(v[3]["result"]["outputRoot"], out["outputRoot"]);
+
+    // Safe heads by L1 block: genesis from L1 block 0 on, never decreasing.
+    let l1 = num(&status["current_l1"]["number"]);
+    let at = |k: u64| ok(&url, "optimism_safeHeadAtL1Block", &format!(r#"["{k:#x}"]"#));
+    let first = at(0);
+    assert_eq!(first["l1Block"]["number"], 0);
+    assert_eq!(first["safeHead"], cfg["genesis"]["l2"], "{first}");
+    let mut last = 0;
+    for k in 1..=l1 {
+        let e = at(k);
+        assert!(num(&e["l1Block"]["number"]) <= k, "{e}");
+        let safe = num(&e["safeHead"]["number"]);
+        assert!(safe >= last, "safe head went back at L1 {k}: {e}");
+        last = safe;
+    }
+    assert!(last > 0 && last <= num(&status["safe_l2"]["number"]) + 20);
+
+    // Admin: the live log level.
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["debug"]"#), Value::Null);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dev.log.recv_timeout(Duration::from_secs(1)).is_ok_and(|l| l.starts_with("DEBUG")) {
+        assert!(Instant::now() < deadline, "no debug output after admin_setLogLevel");
+    }
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["info"]"#), Value::Null);
+
+    // Admin: an unsafe payload the node already has, as op-conductor would post it.
+    let unsafe_n = num(&ok(&url, "optimism_syncStatus", "[]")["unsafe_l2"]["number"]);
+    let full = dev.engine("eth_getBlockByNumber", json!([format!("{unsafe_n:#x}"), true]));
+    let rpc_block = op_lite::protocol::block::RpcBlock::from_value(full).unwrap().unwrap();
+    let header = rpc_block.verified_header(false).unwrap();
+    let txs = rpc_block.verified_transactions(false).unwrap();
+    let raw_txs = txs.into_iter().map(|t| op_lite::protocol::primitives::Bytes(t.into_encoded())).collect();
+    let mut env =
+        op_lite::protocol::payload::ExecutionPayloadEnvelope::from_block(&header, raw_txs, Some(Vec::new()));
+    if env.check_block_hash().is_err() {
+        // Isthmus blocks commit to their withdrawals root even when it is the empty root.
+        env.execution_payload.withdrawals_root = header.withdrawals_root;
+    }
+    env.check_block_hash().unwrap();
+    let posted = serde_json::to_string(&env).unwrap();
+    assert_eq!(ok(&url, "admin_postUnsafePayload", &format!("[{posted}]")), Value::Null);
+    assert_eq!(err(&url, "admin_postUnsafePayload", &format!("[{}]", bad_hash_envelope())).0, -32000);
+
+    // Admin: a manual pipeline reset; derivation carries on.
+    let before = num(&ok(&url, "optimism_syncStatus", "[]")["safe_l2"]["number"]);
+    assert_eq!(ok(&url, "admin_resetDerivationPipeline", "[]"), Value::Null);
+    let status = dev.wait_for("progress after the reset", |s| num(&s["safe_l2"]["number"]) >= before + 6);
+    for m in ABSENT {
+        assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
+    }
+
+    // Metrics from the live node, under op-node's names.
+    let (code, text) = curl(&[&format!("http://{}/metrics", dev.metrics)]);
+    assert_eq!(code, 200);
+    for series in [
+        "op_node_default_up",
+        "op_node_default_refs_number{layer=\"l2\",type=\"l2_safe\"}",
+        "op_node_default_refs_number{layer=\"l2\",type=\"l2_unsafe\"}",
+        "op_node_default_refs_number{layer=\"l1\",type=\"l1_head\"}",
+        "op_node_default_refs_number{layer=\"l1\",type=\"l1_derived\"}",
+        "op_node_default_refs_time{layer=\"l2\",type=\"l2_finalized\"}",
+        "op_node_default_pipeline_resets_total",
+        "op_node_default_derived_batches_total{type=\"span\"}",
+        "op_node_default_frame_added_total",
+        "op_node_default_unsafe_payloads_total",
+        "op_node_default_rpc_server_requests_total{rpc=\"main\",method=\"optimism_outputAtBlock\"}",
+        "op_node_default_rpc_server_request_duration_seconds_count{rpc=\"main\",method=\"optimism_outputAtBlock\"}",
+        "op_node_default_events_processed{event_type=\"rpc-job-done\"}",
+        "op_node_default_events_emitted{event_type=\"safe-derived\"}",
+        "op_node_default_events_process_time{event_type=\"forkchoice-update\"}",
+        "op_lite_receipts_fetches_skipped_by_bloom_total",
+        "op_lite_chain_data_cache_bytes",
+    ] {
+        assert!(sample(&text, series) > 0.0, "{series} is zero\n{text}");
+    }
+    assert!(sample(&text, "op_node_default_pipeline_resets_total") >= 2.0, "manual plus initial reset");
+    assert!(sample(&text, "op_node_default_refs_latency{layer=\"l2\",type=\"l2_unsafe\"}").is_finite());
+    assert_eq!(sample(&text, "op_node_default_p2p_peer_count"), 0.0);
+    assert!(text.contains("\n# TYPE op_node_default_l1_reorg_depth histogram\n"));
+    if std::path::Path::new("/proc/self/stat").exists() {
+        assert!(sample(&text, "process_resident_memory_bytes") > 0.0);
+    }
+    promtool_check(&text);
+
+    // The safe-head store across a crash: answers recorded before SIGKILL come back from an
+    // offline node reading the same file with the same chain's config.
+    let settled = num(&status["current_l1"]["number"]).saturating_sub(3);
+    let before: Vec<Value> = (0..=settled).map(at).collect();
+    assert!(Command::new("kill").args(["-KILL", &dev.child.id().to_string()]).status().unwrap().success());
+    let _ = dev.child.wait();
+    drop(dev);
+    let rollup = dir.join("rollup.json");
+    std::fs::write(&rollup, cfg.to_string()).unwrap();
+    let jwt = dir.join("jwt.hex");
+    let args: Vec<String> = [
+        "--rollup.config",
+        rollup.to_str().unwrap(),
+        "--p2p.disable",
+        "--l1",
+        "http://127.0.0.1:9",
+        "--l2",
+        "http://127.0.0.1:9",
+        "--l2.jwt-secret",
+        jwt.to_str().unwrap(),
+        "--l1.beacon.ignore",
+        "--safedb.path",
+        db.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let node = start_with(&args, &[]);
+    let url = format!("http://{}/", node.rpc);
+    for (k, want) in before.iter().enumerate() {
+        assert_eq!(&ok(&url, "optimism_safeHeadAtL1Block", &format!(r#"["{k:#x}"]"#)), want, "L1 block {k}");
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
