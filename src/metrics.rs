@@ -3,10 +3,12 @@
 //! the Prometheus text exposition format (version 0.0.4).
 //!
 //! `Registry` holds counter, gauge and histogram families; `Metrics` registers op-node's
-//! families and offers its `Record*` methods. Values that live elsewhere (event-system counters,
-//! process statistics from `io::procfs`) are copied in just before a scrape. Every family caps
-//! its label sets at `MAX_SERIES`, so labels from the outside (RPC method names) cannot grow
-//! memory without bound.
+//! families (plus op-lite's own, prefixed `op_lite_`) and offers its `Record*` methods, which
+//! the metrics recorder (`driver::metrics`) calls from events. Values that live elsewhere
+//! (event-system counters, the pipeline's counters, the chain-data caches' figures, the
+//! unsafe-payload buffer, process statistics from `io::procfs`) are copied in just before a
+//! scrape. Every family caps its label sets at `MAX_SERIES`, so labels from the outside (RPC
+//! method names) cannot grow memory without bound.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -866,6 +868,39 @@ mod tests {
         let mut out = String::new();
         r.render(&mut out);
         assert!(out.contains("empty_bucket{le=\"+Inf\"} 0\nempty_sum 0\nempty_count 0\n"));
+    }
+
+    #[test]
+    fn mirrored_counters_count_what_grew() {
+        let now = crate::time::test_now();
+        let mut m = Metrics::new();
+        let mut d = DeriveMetrics {
+            derived_batches_span: 3,
+            frames: 5,
+            pipeline_resets: 1,
+            channel_input_bytes: 100,
+            ..DeriveMetrics::default()
+        };
+        m.sync_derive(&d, now);
+        d.derived_batches_span = 4;
+        m.sync_derive(&d, now.advance(Duration::from_secs(1)));
+        m.sync_derive(&d, now.advance(Duration::from_secs(2)));
+        m.set_chain_data(7, 1234);
+        m.set_unsafe_payloads_buffer(2, 300);
+        let text = m.render();
+        for line in [
+            "op_node_default_derived_batches_total{type=\"span\"} 4",
+            "op_node_default_last_derived_batches_unix{type=\"span\"} 1700000001",
+            "op_node_default_frame_added_total 5",
+            "op_node_default_pipeline_resets_total 1",
+            "op_node_default_channel_input_bytes 100",
+            "op_node_default_unsafe_payloads_buffer_len 2",
+            "op_lite_receipts_fetches_skipped_by_bloom_total 7",
+            "op_lite_chain_data_cache_bytes 1234",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        assert!(!text.contains("type=\"singular\""));
     }
 
     #[test]
