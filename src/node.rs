@@ -669,10 +669,14 @@ impl rpc::Service for Node {
                         Body::Pending(p) => {
                             self.last_ticket += 1;
                             let ticket = self.last_ticket;
-                            match self.system.get_mut::<Deferred>(RPC_CALLS) {
-                                Some(store) => store.hold(ticket, p),
-                                None => return Ok(Some(p.into_bytes())),
-                            }
+                            let Some(store) = self.system.get_mut::<Deferred>(RPC_CALLS) else {
+                                let mut p = p;
+                                for r in p.fail_open(&rpc::jsonrpc::no_store(), now.mono) {
+                                    self.metrics.borrow_mut().record_rpc_call(&r);
+                                }
+                                return Ok(Some(p.into_bytes()));
+                            };
+                            store.hold(ticket, p);
                             Err(ticket)
                         }
                     }

@@ -34,12 +34,16 @@ pub const SAFE_DB: &str = "safe-db";
 /// 2.6 MB of memory at most.
 pub const DEFAULT_MAX_ENTRIES: usize = 1 << 15;
 
+/// Records kept while a write is in flight before a rewrite replaces them.
+const MAX_PENDING_BYTES: usize = 64 * 1024;
+
 const MAGIC: &[u8; 8] = b"opl-safe";
 const VERSION: u8 = 1;
 /// Length of the file header.
 pub const HEADER_LEN: usize = 8 + 1 + 32 + 4;
 const TAG_SET: u8 = 1;
-const SET_LEN: usize = 1 + 8 + 32 + 32 + 8 + 4;
+/// Length of a set record.
+pub const SET_LEN: usize = 1 + 8 + 32 + 32 + 8 + 4;
 const TAG_TRUNCATE: u8 = 2;
 const TRUNCATE_LEN: usize = 1 + 8 + 4;
 
@@ -349,8 +353,17 @@ impl SafeDbDeriver {
     }
 
     fn changed(&mut self, records: Vec<u8>) {
-        self.appends.extend(records);
         self.stalled = false;
+        if self.rewrite {
+            return;
+        }
+        self.appends.extend(records);
+        // While the disk is slow, pending records are bounded: past this, rewrite the file from
+        // the entries instead.
+        if self.appends.len() > MAX_PENDING_BYTES {
+            self.appends = Vec::new();
+            self.rewrite = true;
+        }
     }
 
     /// Returns the next write for the file, unless one is still in flight.
@@ -610,6 +623,30 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(d.write_errors, 1);
+    }
+
+    #[test]
+    fn pending_records_are_bounded_while_a_write_is_in_flight() {
+        let now = crate::time::test_now();
+        let mut d = deriver();
+        let mut out = Emitter::with_cap(8);
+        let derived = |n: u64| Event::SafeDerived {
+            safe: l2(n, n),
+            source: crate::types::L1BlockRef { number: n, ..Default::default() },
+        };
+        d.on_event(&derived(0), now, &mut out);
+        assert!(d.poll_write().is_some());
+        for n in 1..2000 {
+            d.on_event(&derived(n), now, &mut out);
+        }
+        assert!(d.appends.len() <= MAX_PENDING_BYTES);
+        d.on_event(&Event::SafeDbWritten { result: Ok(()) }, now, &mut out);
+        match d.poll_write() {
+            Some(SafeDbWrite::Rewrite(b)) => {
+                assert_eq!(SafeHeads::load(&b, d.store.genesis, 16).unwrap().store.len(), 16)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::protocol::primitives::B256;
-use crate::safedb::{SafeDbWrite, SafeHeads};
+use crate::safedb::{SafeDbWrite, SafeHeads, HEADER_LEN, SET_LEN};
 
 /// The open file.
 pub struct SafeDbFile {
@@ -18,6 +18,11 @@ pub struct SafeDbFile {
 
 /// Opens (or creates) the store at `path` for the chain with L2 genesis `genesis`.
 pub fn open(path: &Path, genesis: B256, max_entries: usize) -> Result<(SafeHeads, SafeDbFile), String> {
+    // Compaction keeps a store's file near twice what its entries need.
+    let limit = 4 * (HEADER_LEN + max_entries.saturating_mul(SET_LEN)) as u64;
+    if fs::metadata(path).is_ok_and(|m| m.len() > limit) {
+        return Err(format!("{} is larger than a safe head database can be ({limit} bytes)", path.display()));
+    }
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

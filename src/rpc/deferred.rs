@@ -43,15 +43,6 @@ pub enum RpcJob {
     OutputAtBlock { call: CallId, number: u64 },
 }
 
-impl RpcJob {
-    /// The call this job answers.
-    pub fn call(&self) -> CallId {
-        match self {
-            RpcJob::OutputAtBlock { call, .. } => *call,
-        }
-    }
-}
-
 /// What a worker found for an `RpcJob`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpcJobOutput {

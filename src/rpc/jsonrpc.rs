@@ -315,6 +315,13 @@ impl PendingBody {
         })
     }
 
+    /// Answers every open call with `err` (no store to wait in); returns their records.
+    pub fn fail_open(&mut self, err: &RpcError, mono: Instant) -> Vec<CallRecord<'static>> {
+        let calls: Vec<CallId> = self.open_calls().collect();
+        let err = Err(err.clone());
+        calls.into_iter().filter_map(|c| self.fill(c, &err, mono)).collect()
+    }
+
     /// Tells whether every hole was filled.
     pub fn is_complete(&self) -> bool {
         self.open == 0
@@ -387,6 +394,11 @@ impl<C> Default for Dispatcher<C> {
             limits: Limits::default(),
         }
     }
+}
+
+/// The error of a deferred call made where no store can hold its body.
+pub fn no_store() -> RpcError {
+    RpcError::new(INTERNAL_ERROR, "deferred call without a pending-answer store")
 }
 
 /// Methods every op-service RPC server has: geth's `rpc_modules` and op-service's
@@ -471,12 +483,8 @@ impl<C: RpcContext> Dispatcher<C> {
         match self.handle_body(ctx, body, now) {
             Body::Ready(b) => b,
             Body::Pending(mut p) => {
-                let calls: Vec<CallId> = p.open_calls().collect();
-                let err = Err(RpcError::new(INTERNAL_ERROR, "deferred call without a pending-answer store"));
-                for c in calls {
-                    if let Some(r) = p.fill(c, &err, ctx.mono()) {
-                        ctx.record_call(&r);
-                    }
+                for r in p.fail_open(&no_store(), ctx.mono()) {
+                    ctx.record_call(&r);
                 }
                 Some(p.into_bytes())
             }

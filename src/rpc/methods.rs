@@ -71,10 +71,12 @@ pub fn uint64_arg(p: &Params<'_>, i: usize) -> Result<u64, RpcError> {
         Ok(s) if raw.starts_with('"') => s,
         _ => return Err(bad("non-string")),
     };
-    let digits = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(d) => d,
-        None if s.is_empty() => return Err(bad("empty hex string")),
-        None => return Err(bad("hex string without 0x prefix")),
+    // geth's checks, in geth's order; an empty string reads as zero there.
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let Some(digits) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) else {
+        return Err(bad("hex string without 0x prefix"));
     };
     if digits.is_empty() {
         return Err(bad("hex string \"0x\""));
@@ -82,11 +84,11 @@ pub fn uint64_arg(p: &Params<'_>, i: usize) -> Result<u64, RpcError> {
     if digits.len() > 1 && digits.starts_with('0') {
         return Err(bad("hex number with leading zero digits"));
     }
-    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad("invalid hex string"));
-    }
     if digits.len() > 16 {
         return Err(bad("hex number > 64 bits"));
+    }
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("invalid hex string"));
     }
     u64::from_str_radix(digits, 16).map_err(|_| bad("invalid hex string"))
 }
@@ -202,15 +204,18 @@ mod tests {
         assert_eq!(arg(r#""0x0""#), Ok(0));
         assert_eq!(arg(r#""0x1f""#), Ok(31));
         assert_eq!(arg(r#""0xffffffffffffffff""#), Ok(u64::MAX));
+        assert_eq!(arg(r#""""#), Ok(0));
+        assert_eq!(arg(r#""0X1F""#), Ok(31));
         let t = "into Go value of type hexutil.Uint64";
         for (input, why) in [
             ("5", "non-string"),
             (r#""5""#, "hex string without 0x prefix"),
-            (r#""""#, "empty hex string"),
             (r#""0x""#, "hex string \"0x\""),
             (r#""0x01""#, "hex number with leading zero digits"),
             (r#""0xzz""#, "invalid hex string"),
             (r#""0x10000000000000000""#, "hex number > 64 bits"),
+            (r#""0xzzzzzzzzzzzzzzzzz""#, "hex number > 64 bits"),
+            (r#""0x+1""#, "invalid hex string"),
         ] {
             assert_eq!(
                 arg(input),
