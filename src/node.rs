@@ -14,7 +14,7 @@ use crate::core::{self, CoreParams};
 use crate::derive::data::{Arrival, FetchRequest, SharedData};
 use crate::derive::l1_chain::L1ChainSpec;
 use crate::driver::l1_poll::L1Poller;
-use crate::driver::metrics::{MetricsRecorder, SharedMetrics};
+use crate::driver::metrics::{MetricsRecorder, SharedMetrics, METRICS};
 use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::driver::status::StatusTracker;
 use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
@@ -164,7 +164,7 @@ impl Node {
         // metrics recorder only observes, so its place in the fan-out order does not matter.
         log::debug!("event system ready (queue cap {MAX_QUEUED_EVENTS})");
         let recorder = MetricsRecorder::new(self.metrics.clone());
-        self.system.register("metrics", Box::new(recorder)).map_err(|e| e.to_string())
+        self.system.register(METRICS, Box::new(recorder)).map_err(|e| e.to_string())
     }
 
     fn init_l1(&mut self, _seed: u64) -> Result<(), String> {
@@ -551,10 +551,10 @@ impl Node {
         }
         let status = rpc::methods::status(self);
         let now = io::clock::now();
+        let Some(store) = self.system.get_mut::<Deferred>(RPC_CALLS) else { return };
         let mut ready = Vec::new();
         for (call, out) in done {
             let result = out.and_then(|o| rpc::methods::deferred_result(&o, &status));
-            let Some(store) = self.system.get_mut::<Deferred>(RPC_CALLS) else { return };
             let (record, body) = store.fill(call, &result, now.mono);
             if let Some(r) = record {
                 self.metrics.borrow_mut().record_rpc_call(&r);

@@ -12,6 +12,9 @@ use crate::metrics::Metrics;
 use crate::time::Now;
 use crate::types::L1BlockRef;
 
+/// The name the recorder is registered under.
+pub const METRICS: &str = "metrics";
+
 /// The node's metrics, shared by the node (RPC calls, scrapes) and this recorder.
 pub type SharedMetrics = Rc<RefCell<Metrics>>;
 
