@@ -39,6 +39,7 @@ pub mod node;
 pub mod protocol;
 pub mod rng;
 pub mod rpc;
+pub mod safedb;
 pub mod time;
 pub mod tools;
 pub mod types;

@@ -3,14 +3,17 @@
 //! the Prometheus text exposition format (version 0.0.4).
 //!
 //! `Registry` holds counter, gauge and histogram families; `Metrics` registers op-node's
-//! families and offers its `Record*` methods. Values that live elsewhere (event-system counters,
-//! process statistics from `io::procfs`) are copied in just before a scrape. Every family caps
-//! its label sets at `MAX_SERIES`, so labels from the outside (RPC method names) cannot grow
-//! memory without bound.
+//! families (plus op-lite's own, prefixed `op_lite_`) and offers its `Record*` methods, which
+//! the metrics recorder (`driver::metrics`) calls from events. Values that live elsewhere
+//! (event-system counters, the pipeline's counters, the chain-data caches' figures, the
+//! unsafe-payload buffer, process statistics from `io::procfs`) are copied in just before a
+//! scrape. Every family caps its label sets at `MAX_SERIES`, so labels from the outside (RPC
+//! method names) cannot grow memory without bound.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::derive::DeriveMetrics;
 use crate::event::EventMetrics;
 use crate::protocol::primitives::B256;
 use crate::rpc::jsonrpc::CallRecord;
@@ -320,9 +323,13 @@ pub struct Metrics {
     channel_timeout: EventPair,
     frame_added: EventPair,
     channel_input_bytes: Id,
+    bloom_skips: Id,
+    cache_bytes: Id,
     /// Last hash seen per ref name, so latency is measured once per block (op-service).
     latency_seen: BTreeMap<String, B256>,
     process: Option<ProcessIds>,
+    /// The pipeline's counters as last mirrored.
+    derive_seen: DeriveMetrics,
 }
 
 impl Default for Metrics {
@@ -520,9 +527,22 @@ impl Metrics {
                 Counter,
                 &[],
             ),
+            bloom_skips: r.register(
+                "op_lite_receipts_fetches_skipped_by_bloom_total",
+                "L1 receipt fetches avoided because the block's logs bloom rules out deposits and config updates",
+                Counter,
+                &[],
+            ),
+            cache_bytes: r.register(
+                "op_lite_chain_data_cache_bytes",
+                "Approximate bytes held by the L1 and L2 chain-data caches",
+                Gauge,
+                &[],
+            ),
             registry: r,
             latency_seen: BTreeMap::new(),
             process: None,
+            derive_seen: DeriveMetrics::default(),
         }
     }
 
@@ -593,8 +613,46 @@ impl Metrics {
     /// Records the unsafe-payload buffer's size and its next block.
     pub fn record_unsafe_payloads_buffer(&mut self, len: u64, mem: u64, next: BlockId, now: Now) {
         self.record_ref("l2", "l2_buffer_unsafe", next.number, 0, &next.hash, now);
+        self.set_unsafe_payloads_buffer(len, mem);
+    }
+
+    /// Sets the unsafe-payload buffer's size (an empty buffer has no next block to record).
+    pub fn set_unsafe_payloads_buffer(&mut self, len: u64, mem: u64) {
         self.registry.set(self.unsafe_buffer_len, &[], len as f64);
         self.registry.set(self.unsafe_buffer_mem, &[], mem as f64);
+    }
+
+    /// Mirrors the derivation pipeline's counters: what grew since the last call is counted
+    /// (as op-node's `Record*` calls would have), with `now` as the time of the last event.
+    pub fn sync_derive(&mut self, d: &DeriveMetrics, now: Now) {
+        let seen = std::mem::replace(&mut self.derive_seen, *d);
+        let grew = |new: u64, old: u64| new.saturating_sub(old);
+        let pairs = [
+            (
+                self.derived_batches,
+                &["singular"][..],
+                grew(d.derived_batches_singular, seen.derived_batches_singular),
+            ),
+            (self.derived_batches, &["span"][..], grew(d.derived_batches_span, seen.derived_batches_span)),
+            (self.pipeline_resets, &[][..], grew(d.pipeline_resets, seen.pipeline_resets)),
+            (self.frame_added, &[][..], grew(d.frames, seen.frames)),
+            (self.channel_timeout, &[][..], grew(d.channel_timeouts, seen.channel_timeouts)),
+        ];
+        for (e, labels, n) in pairs {
+            if n > 0 {
+                self.registry.add(e.total, labels, n as f64);
+                self.registry.set(e.last, labels, now.unix_ms as f64 / 1000.0);
+            }
+        }
+        let bytes = grew(d.channel_input_bytes, seen.channel_input_bytes);
+        self.registry.add(self.channel_input_bytes, &[], bytes as f64);
+    }
+
+    /// Sets op-lite's chain-data figures: receipt fetches the bloom filter saved (a count kept
+    /// by the caches) and the caches' size.
+    pub fn set_chain_data(&mut self, receipts_skipped_by_bloom: u64, cache_bytes: usize) {
+        self.registry.set(self.bloom_skips, &[], receipts_skipped_by_bloom as f64);
+        self.registry.set(self.cache_bytes, &[], cache_bytes as f64);
     }
 
     /// Counts a derived batch by type (`singular`, `span`).
@@ -810,6 +868,39 @@ mod tests {
         let mut out = String::new();
         r.render(&mut out);
         assert!(out.contains("empty_bucket{le=\"+Inf\"} 0\nempty_sum 0\nempty_count 0\n"));
+    }
+
+    #[test]
+    fn mirrored_counters_count_what_grew() {
+        let now = crate::time::test_now();
+        let mut m = Metrics::new();
+        let mut d = DeriveMetrics {
+            derived_batches_span: 3,
+            frames: 5,
+            pipeline_resets: 1,
+            channel_input_bytes: 100,
+            ..DeriveMetrics::default()
+        };
+        m.sync_derive(&d, now);
+        d.derived_batches_span = 4;
+        m.sync_derive(&d, now.advance(Duration::from_secs(1)));
+        m.sync_derive(&d, now.advance(Duration::from_secs(2)));
+        m.set_chain_data(7, 1234);
+        m.set_unsafe_payloads_buffer(2, 300);
+        let text = m.render();
+        for line in [
+            "op_node_default_derived_batches_total{type=\"span\"} 4",
+            "op_node_default_last_derived_batches_unix{type=\"span\"} 1700000001",
+            "op_node_default_frame_added_total 5",
+            "op_node_default_pipeline_resets_total 1",
+            "op_node_default_channel_input_bytes 100",
+            "op_node_default_unsafe_payloads_buffer_len 2",
+            "op_lite_receipts_fetches_skipped_by_bloom_total 7",
+            "op_lite_chain_data_cache_bytes 1234",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        assert!(!text.contains("type=\"singular\""));
     }
 
     #[test]

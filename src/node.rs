@@ -14,6 +14,7 @@ use crate::core::{self, CoreParams};
 use crate::derive::data::{Arrival, FetchRequest, SharedData};
 use crate::derive::l1_chain::L1ChainSpec;
 use crate::driver::l1_poll::L1Poller;
+use crate::driver::metrics::{MetricsRecorder, SharedMetrics, METRICS};
 use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::driver::status::StatusTracker;
 use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
@@ -22,8 +23,10 @@ use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
 use crate::io::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use crate::io::workers::{SubmitError, Worker};
 use crate::io::{self, driver::Exit, driver::Shell};
-use crate::metrics::Metrics;
-use crate::rpc::{self, Dispatcher, Listener};
+use crate::rpc::deferred::{Deferred, RpcJob, RPC_CALLS};
+use crate::rpc::jsonrpc::Body;
+use crate::rpc::{self, Dispatcher, Listener, Reply, Ticket};
+use crate::safedb::{SafeDbDeriver, SafeDbWrite, SAFE_DB};
 use crate::time::Now;
 use crate::version::VERSION_WITH_META;
 
@@ -82,6 +85,10 @@ struct Upstream {
     l1: Option<Worker<L1Job>>,
     beacon: Option<Worker<FetchRequest>>,
     engine: Option<Worker<EngineJob>>,
+    /// Deferred RPC calls' engine work, on its own connection so that RPC load cannot hold up
+    /// derivation's engine calls (nor the reverse).
+    rpc: Option<Worker<RpcJob>>,
+    safedb: Option<Worker<SafeDbWrite>>,
     backlog: VecDeque<Request>,
 }
 
@@ -90,7 +97,8 @@ pub struct Node {
     pub config: Config,
     pub system: System,
     pub shell: Shell,
-    pub metrics: Metrics,
+    /// op-node's metrics; the metrics recorder deriver writes them too.
+    pub metrics: SharedMetrics,
     /// The JSON-RPC method table; parts register their methods here as they start.
     pub rpc: Dispatcher<Node>,
     /// The chain-data caches the derivers share (once L2 is up).
@@ -98,6 +106,8 @@ pub struct Node {
     upstream: Upstream,
     /// Parts in the order they started; stopped in reverse.
     started: Vec<&'static str>,
+    /// The ticket of the last RPC request answered later.
+    last_ticket: Ticket,
 }
 
 impl Node {
@@ -113,11 +123,12 @@ impl Node {
             config,
             system: System::new(MAX_QUEUED_EVENTS, Box::new(io::clock::mono)),
             shell,
-            metrics: Metrics::new(),
+            metrics: SharedMetrics::default(),
             rpc,
             data: None,
             upstream: Upstream::default(),
             started: Vec::new(),
+            last_ticket: 0,
         };
         let steps: [(&'static str, InitStep); 8] = [
             ("the tracer", Node::init_tracer),
@@ -136,8 +147,8 @@ impl Node {
             }
             node.started.push(part);
         }
-        node.metrics.record_info(VERSION_WITH_META);
-        node.metrics.record_up();
+        node.metrics.borrow_mut().record_info(VERSION_WITH_META);
+        node.metrics.borrow_mut().record_up();
         Ok(node)
     }
 
@@ -149,9 +160,11 @@ impl Node {
     }
 
     fn init_event_system(&mut self, _seed: u64) -> Result<(), String> {
-        // The system exists from `Node::new` on; its derivers join as their parts start.
+        // The system exists from `Node::new` on; its derivers join as their parts start. The
+        // metrics recorder only observes, so its place in the fan-out order does not matter.
         log::debug!("event system ready (queue cap {MAX_QUEUED_EVENTS})");
-        Ok(())
+        let recorder = MetricsRecorder::new(self.metrics.clone());
+        self.system.register(METRICS, Box::new(recorder)).map_err(|e| e.to_string())
     }
 
     fn init_l1(&mut self, _seed: u64) -> Result<(), String> {
@@ -216,7 +229,15 @@ impl Node {
         };
         let secret = io::jwt::load_or_create_secret(jwt_path)?;
         let rollup = Arc::new(self.config.rollup.clone());
-        let mut client = EngineClient::new(url, secret, self.config.l2.engine_rpc_timeout, rollup.clone());
+        let timeout = self.config.l2.engine_rpc_timeout;
+        let mut rpc_client = EngineClient::new(url, secret, timeout, rollup.clone());
+        let rpc_worker =
+            Worker::spawn("l2-rpc", rpc::deferred::MAX_CALLS, self.shell.completions(), move |job| {
+                rpc_client.handle_rpc(job)
+            })
+            .map_err(|e| format!("failed to start the RPC worker: {e}"))?;
+        self.upstream.rpc = Some(rpc_worker);
+        let mut client = EngineClient::new(url, secret, timeout, rollup.clone());
         let (mut announced, mut attempts) = (false, 0u32);
         let worker = Worker::spawn("l2-engine", WORKER_QUEUE, self.shell.completions(), move |job| {
             // engine_exchangeCapabilities before the first call (and again until it works).
@@ -261,9 +282,29 @@ impl Node {
         params.verifier_confs = self.config.l1.verifier_confs;
         let data = params.chain_data();
         core::register_verifier(&mut self.system, &params, &data).map_err(|e| e.to_string())?;
-        self.data = Some(data);
         log::info!("L2 engine {url} (rpc timeout {:?})", self.config.l2.engine_rpc_timeout);
+        self.init_safedb(&data)?;
+        self.data = Some(data);
         Ok(())
+    }
+
+    /// op-node opens its safe head database with L2 (`--safedb.path`; disabled if unset).
+    fn init_safedb(&mut self, data: &crate::derive::data::SharedData) -> Result<(), String> {
+        let Some(path) = self.config.safedb_path.clone() else {
+            return Ok(());
+        };
+        log::info!("safe head database enabled path={}", path.display());
+        let genesis = self.config.rollup.genesis.l2;
+        let (store, mut file) =
+            io::safedb_file::open(&path, genesis.hash, crate::safedb::DEFAULT_MAX_ENTRIES)
+                .map_err(|e| format!("failed to create safe head database at {}: {e}", path.display()))?;
+        let worker = Worker::spawn("safedb", WORKER_QUEUE, self.shell.completions(), move |w| {
+            Event::SafeDbWritten { result: file.write(w) }
+        })
+        .map_err(|e| format!("failed to start the safe head database worker: {e}"))?;
+        self.upstream.safedb = Some(worker);
+        let deriver = SafeDbDeriver::new(store, genesis, data.clone());
+        self.system.register(SAFE_DB, Box::new(deriver)).map_err(|e| e.to_string())
     }
 
     fn init_runtime_config(&mut self, _seed: u64) -> Result<(), String> {
@@ -274,6 +315,12 @@ impl Node {
 
     fn init_rpc_server(&mut self, _seed: u64) -> Result<(), String> {
         rpc::methods::register_static(&mut self.rpc).map_err(|e| e.to_string())?;
+        rpc::methods::register_node(&mut self.rpc).map_err(|e| e.to_string())?;
+        let calls = Deferred::new(rpc::deferred::MAX_CALLS, rpc::deferred::CALL_TIMEOUT);
+        self.system.register(RPC_CALLS, Box::new(calls)).map_err(|e| e.to_string())?;
+        if self.config.rpc_enable_admin {
+            log::info!("Admin RPC enabled");
+        }
         log::info!("Starting JSON-RPC server");
         let addr = SocketAddr::new(self.config.rpc.addr, self.config.rpc.port);
         let srv = self.bind_http(Listener::Rpc, addr, io::driver::RPC_TOKENS)?;
@@ -329,7 +376,11 @@ impl Node {
             match part {
                 "the RPC server" => self.shell.http.retain(|s| s.listener() != Listener::Rpc),
                 "the metrics server" => self.shell.http.retain(|s| s.listener() != Listener::Metrics),
-                "L2" => drop(self.upstream.engine.take()),
+                "L2" => {
+                    drop(self.upstream.engine.take());
+                    drop(self.upstream.rpc.take());
+                    drop(self.upstream.safedb.take());
+                }
                 "the L1 beacon API" => drop(self.upstream.beacon.take()),
                 "L1" => drop(self.upstream.l1.take()),
                 _ => {}
@@ -339,9 +390,12 @@ impl Node {
         log::info!("rollup node stopped");
     }
 
-    /// Hands the core's I/O requests to the workers; requests that find a queue full wait in
-    /// the backlog and go first next time.
+    /// Hands the core's I/O requests to the workers (requests that find a queue full wait in
+    /// the backlog and go first next time), the safe-head store's writes to its worker, and
+    /// finished deferred RPC calls to their clients.
     pub(crate) fn dispatch_requests(&mut self) {
+        self.finish_rpc_calls();
+        self.persist_safedb();
         let mut reqs = std::mem::take(&mut self.upstream.backlog);
         reqs.extend(self.system.take_requests());
         if let Some(d) = &self.data {
@@ -462,6 +516,88 @@ impl Node {
         self.shell.http = servers;
     }
 
+    /// Hands a deferred call's job to the RPC worker.
+    pub(crate) fn submit_rpc_job(&mut self, job: RpcJob) -> Result<(), rpc::RpcError> {
+        let Some(w) = &self.upstream.rpc else {
+            return Err(rpc::RpcError::server("the L2 engine client is not running"));
+        };
+        w.submit(job).map_err(|e| match e {
+            SubmitError::Full => rpc::RpcError::server("too many pending requests"),
+            SubmitError::Closed => rpc::RpcError::server("the L2 engine client stopped"),
+        })
+    }
+
+    /// Hands the safe-head store's next write to its worker.
+    fn persist_safedb(&mut self) {
+        let Some(db) = self.system.get_mut::<SafeDbDeriver>(SAFE_DB) else { return };
+        let Some(write) = db.poll_write() else { return };
+        let submitted = match &self.upstream.safedb {
+            Some(w) => w.submit(write).map_err(|e| e.to_string()),
+            None => Err("safe head database worker stopped".to_string()),
+        };
+        if let Err(err) = submitted {
+            self.system.emit(Event::SafeDbWritten { result: Err(err) });
+        }
+    }
+
+    /// Fills finished deferred calls into their response bodies and sends completed bodies.
+    fn finish_rpc_calls(&mut self) {
+        let done = match self.system.get_mut::<Deferred>(RPC_CALLS) {
+            Some(d) => d.take_done(),
+            None => return,
+        };
+        if done.is_empty() {
+            return;
+        }
+        let status = rpc::methods::status(self);
+        let now = io::clock::now();
+        let Some(store) = self.system.get_mut::<Deferred>(RPC_CALLS) else { return };
+        let mut ready = Vec::new();
+        for (call, out) in done {
+            let result = out.and_then(|o| rpc::methods::deferred_result(&o, &status));
+            let (record, body) = store.fill(call, &result, now.mono);
+            if let Some(r) = record {
+                self.metrics.borrow_mut().record_rpc_call(&r);
+            }
+            ready.extend(body);
+        }
+        let mut servers = std::mem::take(&mut self.shell.http);
+        for (ticket, body) in ready {
+            let resp = rpc::json_response(body);
+            if !servers.iter_mut().any(|s| s.complete(ticket, resp.clone(), now, self)) {
+                log::debug!("RPC client left before its answer was ready");
+            }
+        }
+        self.shell.http = servers;
+    }
+
+    /// Copies counters kept elsewhere into the metrics before a scrape.
+    fn update_metrics(&mut self, now: crate::time::Now) {
+        let mut m = self.metrics.borrow_mut();
+        m.update_events(self.system.metrics(), self.system.pending());
+        if let Some(p) = io::procfs::read_self() {
+            m.set_process(&p);
+        }
+        if let Some(d) = self.system.get::<crate::derive::deriver::PipelineDeriver>(core::PIPELINE) {
+            m.sync_derive(&d.metrics, now);
+        }
+        if let Some(e) = self.system.get::<crate::engine::controller::EngineController>(core::ENGINE) {
+            let q = &e.unsafe_payloads;
+            match q.peek() {
+                Some(next) => {
+                    let p = &next.execution_payload;
+                    let id = crate::types::BlockId { hash: p.block_hash, number: p.block_number };
+                    m.record_unsafe_payloads_buffer(q.len() as u64, q.mem_size(), id, now);
+                }
+                None => m.set_unsafe_payloads_buffer(0, 0),
+            }
+        }
+        if let Some(d) = &self.data {
+            let d = d.borrow();
+            m.set_chain_data(d.receipts_skipped_by_bloom, d.bytes());
+        }
+    }
+
     /// The address the JSON-RPC server listens on.
     pub fn rpc_addr(&self) -> Option<SocketAddr> {
         self.shell.http.iter().find(|s| s.listener() == Listener::Rpc).map(|s| s.local_addr())
@@ -522,23 +658,39 @@ impl From<EngineJob> for Request {
 }
 
 impl rpc::Service for Node {
-    fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> rpc::Response {
+    fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> Reply {
         match listener {
             Listener::Rpc => {
                 // The table is taken out while its methods run on the node.
                 let table = std::mem::take(&mut self.rpc);
-                let resp = rpc::serve_rpc(req, VERSION_WITH_META, |body| table.handle(self, body, now));
+                let reply = rpc::serve_rpc_deferred(req, VERSION_WITH_META, |body| {
+                    match table.handle_body(self, body, now) {
+                        Body::Ready(b) => Ok(b),
+                        Body::Pending(p) => {
+                            self.last_ticket += 1;
+                            let ticket = self.last_ticket;
+                            let Some(store) = self.system.get_mut::<Deferred>(RPC_CALLS) else {
+                                let mut p = p;
+                                for r in p.fail_open(&rpc::jsonrpc::no_store(), now.mono) {
+                                    self.metrics.borrow_mut().record_rpc_call(&r);
+                                }
+                                return Ok(Some(p.into_bytes()));
+                            };
+                            store.hold(ticket, p);
+                            Err(ticket)
+                        }
+                    }
+                });
                 self.rpc = table;
-                resp
+                reply
             }
             Listener::Metrics => {
-                self.metrics.update_events(self.system.metrics(), self.system.pending());
-                if let Some(p) = io::procfs::read_self() {
-                    self.metrics.set_process(&p);
-                }
-                rpc::serve_metrics(self.metrics.render())
+                self.update_metrics(now);
+                rpc::serve_metrics(self.metrics.borrow().render()).into()
             }
-            Listener::DevnetL1 | Listener::DevnetEngine => rpc::Response::text(404, "404 page not found"),
+            Listener::DevnetL1 | Listener::DevnetEngine => {
+                rpc::Response::text(404, "404 page not found").into()
+            }
         }
     }
 }
@@ -549,6 +701,6 @@ impl rpc::RpcContext for Node {
     }
 
     fn record_call(&mut self, call: &rpc::CallRecord<'_>) {
-        self.metrics.record_rpc_call(call);
+        self.metrics.borrow_mut().record_rpc_call(call);
     }
 }

@@ -1,6 +1,9 @@
-//! The RPC and metrics servers of the real binary on ephemeral ports: JSON-RPC calls, batches
-//! and errors through curl, health and metrics endpoints, pipelining over a raw socket, and the
-//! exposition format checked by `promtool` when it is installed.
+//! The RPC and metrics servers of the real binary on ephemeral ports: every method, batches,
+//! errors and the admin gate through curl (a client not written here), against an offline node
+//! and against `op-lite devnet` (output roots recomputed from the devnet engine's own blocks,
+//! the safe-head store across a crash), health and metrics endpoints (scraped from a running
+//! devnet node and checked by `promtool` when it is installed), pipelining over a raw socket,
+//! `optimism_outputAtBlock` before Isthmus against a stub engine, and a bounded load test.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 use op_lite::metrics::{Metrics, ProcStats};
 use op_lite::rpc::CallRecord;
 use op_lite::types::L2BlockRef;
+use serde_json::{json, Value};
 
 use crate::support::bin;
 
@@ -40,23 +44,33 @@ impl Drop for Node {
 }
 
 fn start() -> Node {
+    start_with(&crate::support::offline_node_args(), &[])
+}
+
+/// Sends every line of `stream` into a channel.
+fn lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keeps reading after the receiver is gone, so the child never blocks on a full pipe.
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Starts a node with `args` plus `extra`, metrics on, both servers on ephemeral ports.
+fn start_with(args: &[String], extra: &[&str]) -> Node {
     let mut child = Command::new(bin())
-        .args(crate::support::offline_node_args())
+        .args(args)
         .args(["--metrics.enabled", "--rpc.port", "0", "--metrics.port", "0"])
+        .args(extra)
         .env_remove("OP_NODE_NETWORK")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines(child.stderr.take().unwrap());
     let (mut rpc, mut metrics) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(20);
     while rpc.is_none() || metrics.is_none() {
@@ -171,13 +185,14 @@ fn json_rpc_health_and_metrics_over_http() {
 
     let (code, body) = post(
         &url,
-        r#"[{"jsonrpc":"2.0","id":1,"method":"optimism_syncStatus"},{"jsonrpc":"2.0","method":"optimism_version"},{"jsonrpc":"2.0","id":"x","method":"rpc_modules"}]"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"opp2p_self"},{"jsonrpc":"2.0","method":"optimism_version"},{"jsonrpc":"2.0","id":"x","method":"rpc_modules"}]"#,
     );
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2, "{body}");
     assert_eq!(v[0]["error"]["code"], -32601);
-    assert_eq!(v[0]["error"]["message"], "the method optimism_syncStatus does not exist/is not available");
+    // No gossip yet: the p2p namespace is absent, not faked.
+    assert_eq!(v[0]["error"]["message"], "the method opp2p_self does not exist/is not available");
     assert_eq!(v[1]["id"], "x");
     assert!(v[1]["result"]["optimism"].is_string(), "{body}");
     assert!(v[1]["result"].get("admin").is_none());
@@ -341,4 +356,682 @@ fn populated_metrics_pass_promtool() {
         max_fds: 1024.0,
     });
     promtool_check(&m.render());
+}
+
+/// Calls `method` through curl; returns the whole response object.
+fn call(url: &str, method: &str, params: &str) -> Value {
+    let (code, body) =
+        post(url, &format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#));
+    assert_eq!(code, 200, "{method}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method}: {e}: {body}"))
+}
+
+/// The result of a call that must succeed.
+fn ok(url: &str, method: &str, params: &str) -> Value {
+    let v = call(url, method, params);
+    assert!(v.get("error").is_none(), "{method}{params}: {v}");
+    v["result"].clone()
+}
+
+/// The error of a call that must fail: code and message.
+fn err(url: &str, method: &str, params: &str) -> (i64, String) {
+    let v = call(url, method, params);
+    let e = &v["error"];
+    assert!(e.is_object(), "{method}{params} did not fail: {v}");
+    (e["code"].as_i64().unwrap(), e["message"].as_str().unwrap().to_string())
+}
+
+const NOT_FOUND: i64 = -32601;
+
+/// Methods op-node has whose parts op-lite does not have yet: never faked.
+const ABSENT: &[&str] =
+    &["admin_startSequencer", "admin_stopSequencer", "admin_sequencerActive", "opp2p_self", "opp2p_peers"];
+
+/// Asserts the keys appear in this order in a JSON text (op-node's struct field order).
+fn assert_key_order(text: &str, keys: &[&str]) {
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("no {k} in {text}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "keys out of order {keys:?}: {text}");
+}
+
+const SYNC_STATUS_KEYS: [&str; 11] = [
+    "current_l1",
+    "current_l1_finalized",
+    "head_l1",
+    "safe_l1",
+    "finalized_l1",
+    "unsafe_l2",
+    "safe_l2",
+    "finalized_l2",
+    "pending_safe_l2",
+    "cross_unsafe_l2",
+    "local_safe_l2",
+];
+
+/// A payload envelope whose block hash does not match its header.
+fn bad_hash_envelope() -> Value {
+    let header = op_lite::protocol::header::Header { number: 5, ..Default::default() };
+    let mut env = op_lite::protocol::payload::ExecutionPayloadEnvelope::from_block(&header, Vec::new(), None);
+    env.execution_payload.block_hash = op_lite::protocol::primitives::B256([0xab; 32]);
+    serde_json::to_value(env).unwrap()
+}
+
+#[test]
+fn offline_node_methods_errors_and_the_admin_gate() {
+    if !have("curl") {
+        eprintln!("skipped: curl not found");
+        return;
+    }
+    let node = start();
+    let url = format!("http://{}/", node.rpc);
+    let (code, body) = post(&url, r#"{"jsonrpc":"2.0","id":1,"method":"optimism_syncStatus"}"#);
+    assert_eq!(code, 200);
+    assert_key_order(&body, &SYNC_STATUS_KEYS);
+    assert_key_order(&body, &["hash", "number", "parentHash", "timestamp", "l1origin", "sequenceNumber"]);
+    let cfg = ok(&url, "optimism_rollupConfig", "[]");
+    assert_eq!(cfg["l2_chain_id"], 10);
+    assert_eq!(cfg["genesis"]["l2"]["number"], 105_235_063);
+    // The engine is unreachable: the deferred call fails with op-node's wording.
+    let (code, msg) = err(&url, "optimism_outputAtBlock", r#"["0x10"]"#);
+    assert_eq!(code, -32000);
+    assert!(msg.starts_with("failed to get L2 block ref with sync status: "), "{msg}");
+    let t = "into Go value of type hexutil.Uint64";
+    assert_eq!(
+        err(&url, "optimism_outputAtBlock", "[16]"),
+        (-32602, format!("invalid argument 0: json: cannot unmarshal non-string {t}"))
+    );
+    assert_eq!(
+        err(&url, "optimism_safeHeadAtL1Block", r#"["16"]"#),
+        (-32602, format!("invalid argument 0: json: cannot unmarshal hex string without 0x prefix {t}"))
+    );
+    assert_eq!(
+        err(&url, "optimism_outputAtBlock", "[]"),
+        (-32602, "missing value for required argument 0".into())
+    );
+    assert_eq!(
+        err(&url, "optimism_syncStatus", "[1]"),
+        (-32602, "too many arguments, want at most 0".into())
+    );
+    assert_eq!(
+        err(&url, "optimism_safeHeadAtL1Block", r#"["0x1"]"#),
+        (-32000, "failed to get safe head at l1 block 0x1: safe head database not enabled".into())
+    );
+    // A batch answers in order around its deferred calls; notifications get nothing.
+    let (code, body) = post(
+        &url,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"optimism_outputAtBlock","params":["0x1"]},
+            {"jsonrpc":"2.0","id":2,"method":"optimism_version"},
+            {"jsonrpc":"2.0","method":"optimism_outputAtBlock","params":["0x2"]},
+            {"jsonrpc":"2.0","id":3,"method":"optimism_outputAtBlock","params":[3]},
+            {"jsonrpc":"2.0","id":4,"method":"optimism_outputAtBlock","params":["0x4"]}]"#,
+    );
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<i64> = v.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3, 4], "{body}");
+    assert_eq!(v[0]["error"]["code"], -32000);
+    assert!(v[1]["result"].is_string());
+    assert_eq!(v[2]["error"]["code"], -32602);
+    assert_eq!(v[3]["error"]["code"], -32000);
+    // Admin off: the namespace is absent.
+    let modules = ok(&url, "rpc_modules", "[]");
+    assert!(modules.get("admin").is_none() && modules.get("opp2p").is_none(), "{modules}");
+    assert_eq!(modules["optimism"], "1.0");
+    for m in
+        ["admin_resetDerivationPipeline", "admin_setLogLevel", "admin_postUnsafePayload"].iter().chain(ABSENT)
+    {
+        assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
+    }
+    drop(node);
+
+    let node = start_with(&crate::support::offline_node_args(), &["--rpc.enable-admin"]);
+    let url = format!("http://{}/", node.rpc);
+    assert_eq!(ok(&url, "rpc_modules", "[]")["admin"], "1.0");
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["DEBUG"]"#), Value::Null);
+    assert_eq!(err(&url, "admin_setLogLevel", r#"["loud"]"#), (-32000, "unknown level: loud".into()));
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["info"]"#), Value::Null);
+    assert_eq!(ok(&url, "admin_resetDerivationPipeline", "[]"), Value::Null);
+    let (code, msg) = err(&url, "admin_postUnsafePayload", &format!("[{}]", bad_hash_envelope()));
+    assert_eq!(code, -32000);
+    assert!(msg.starts_with("payload has bad block hash: 0xabab"), "{msg}");
+    assert!(msg.contains(", actual block hash is: 0x"), "{msg}");
+    assert_eq!(err(&url, "admin_postUnsafePayload", r#"["0x00"]"#).0, -32602);
+    // The sequencer and gossip are not implemented: their methods are absent even with admin.
+    for m in ABSENT {
+        assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
+    }
+    drop(node);
+}
+
+#[test]
+fn output_at_block_before_isthmus_proves_the_message_passer() {
+    use op_lite::io::stub_http::{StubRequest, StubResponse, StubServer};
+    use op_lite::io::upstream::EngineClient;
+    use op_lite::protocol::header::Header;
+    use op_lite::protocol::primitives::{keccak256, B256, U256};
+    use op_lite::protocol::proof::{SnapshotAccount, StateSnapshot};
+    use op_lite::rpc::deferred::{RpcJobOutput, L2_TO_L1_MESSAGE_PASSER};
+    use std::sync::Arc;
+
+    // A genesis-numbered block (its ref needs no L1-info deposit) of OP Mainnet, before Isthmus,
+    // whose state holds the message passer with two sent-message slots.
+    let slots = [(U256::from_u64(1), U256::from_u64(1)), (U256::from_u64(0xbeef), U256::from_u64(1))];
+    let other = [(U256::from_u64(3), U256::from_u64(9))];
+    let state = StateSnapshot {
+        accounts: vec![
+            SnapshotAccount {
+                address: L2_TO_L1_MESSAGE_PASSER,
+                nonce: 1,
+                balance: U256::ZERO,
+                code_hash: keccak256(b"message passer code"),
+                storage: &slots,
+            },
+            SnapshotAccount {
+                address: op_lite::protocol::primitives::Address([0x11; 20]),
+                nonce: 0,
+                balance: U256::from_u64(5),
+                code_hash: keccak256(b""),
+                storage: &other,
+            },
+        ],
+    };
+    let mut cfg = op_lite::config::networks::op_mainnet().rollup;
+    let header = Header {
+        number: cfg.genesis.l2.number,
+        timestamp: cfg.genesis.l2_time,
+        state_root: state.root(),
+        base_fee_per_gas: Some(1),
+        ..Default::default()
+    };
+    let hash = header.hash();
+    cfg.genesis.l2.hash = hash;
+    let mut block = serde_json::to_value(&header).unwrap();
+    block["hash"] = json!(hash);
+    block["transactions"] = json!([]);
+    block["uncles"] = json!([]);
+    let proof = state.proof(&L2_TO_L1_MESSAGE_PASSER, &[]);
+    let storage_root = proof.storage_hash;
+
+    let serve = move |tamper: bool| {
+        let block = block.clone();
+        let mut proof = serde_json::to_value(&proof).unwrap();
+        if tamper {
+            proof["storageHash"] = json!(B256([0x55; 32]));
+        }
+        StubServer::start(move |r: &StubRequest| {
+            let req: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            let result = match req["method"].as_str() {
+                Some("eth_getBlockByNumber") if req["params"][0] == json!(format!("{:#x}", 105_235_063)) => {
+                    block.clone()
+                }
+                Some("eth_getBlockByNumber") => Value::Null,
+                Some("eth_getProof") => {
+                    assert_eq!(req["params"], json!([L2_TO_L1_MESSAGE_PASSER, [], hash]));
+                    proof.clone()
+                }
+                _ => Value::Null,
+            };
+            StubResponse::json(200, json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string())
+        })
+        .unwrap()
+    };
+    let cfg = Arc::new(cfg);
+    let srv = serve(false);
+    let mut client = EngineClient::new(&srv.url(), [1; 32], Duration::from_secs(5), cfg.clone());
+    let RpcJobOutput::Output { block: got, output } = client.output_at_block(105_235_063).unwrap();
+    assert_eq!((got.hash, got.number), (hash, 105_235_063));
+    assert_eq!(output.state_root, header.state_root);
+    assert_eq!(output.message_passer_storage_root, storage_root);
+    assert_eq!(output.block_hash, hash);
+    let mut pre = vec![0u8; 32];
+    pre.extend_from_slice(&header.state_root.0);
+    pre.extend_from_slice(&storage_root.0);
+    pre.extend_from_slice(&hash.0);
+    assert_eq!(output.root(), keccak256(&pre));
+    assert_eq!(
+        client.output_at_block(105_235_064).unwrap_err(),
+        "failed to get L2 block ref with sync status: not found"
+    );
+    // A storage root that the account proof does not commit to is refused.
+    let srv = serve(true);
+    let mut client = EngineClient::new(&srv.url(), [1; 32], Duration::from_secs(5), cfg);
+    let e = client.output_at_block(105_235_063).unwrap_err();
+    assert!(e.starts_with(&format!("failed to get L2 output at block {hash}:105235063: invalid withdrawal root hash, state root was {}", header.state_root)), "{e}");
+}
+
+/// `op-lite devnet` with the admin API, metrics and `extra` flags; killed when dropped.
+struct Devnet {
+    child: Child,
+    rpc: String,
+    metrics: String,
+    engine: String,
+    jwt: [u8; 32],
+    jwt_path: std::path::PathBuf,
+    /// The node's log (stderr).
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // A killed devnet leaves its JWT secret behind.
+        let _ = std::fs::remove_file(&self.jwt_path);
+    }
+}
+
+fn start_devnet(extra: &[&str]) -> Devnet {
+    let mut child = Command::new(bin())
+        .args(["devnet", "--speed", "20", "--rpc.port", "0", "--rpc.enable-admin"])
+        .args(["--metrics.enabled", "--metrics.port", "0", "--log.level", "info"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let log = lines(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let (rpc, engine) = loop {
+        let line = out.recv_timeout(left()).expect("devnet did not start");
+        if let Some(rest) = line.strip_prefix("devnet: L1 and beacon at ") {
+            let engine = rest.split("engine stand-in at ").nth(1).unwrap().split(',').next().unwrap();
+            let rpc = rest.split("node RPC at ").nth(1).unwrap();
+            break (rpc.trim().to_string(), engine.trim().to_string());
+        }
+    };
+    let metrics = loop {
+        let line = log.recv_timeout(left()).expect("no metrics server");
+        if let Some((_, a)) = line.split_once("started metrics server addr=") {
+            break a.trim().to_string();
+        }
+    };
+    let jwt_path = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", child.id()));
+    let jwt = op_lite::io::jwt::load_or_create_secret(&jwt_path).unwrap();
+    Devnet { child, rpc: format!("{rpc}/"), metrics, engine, jwt, jwt_path, log }
+}
+
+impl Devnet {
+    /// Calls the devnet's engine stand-in (behind JWT) through curl.
+    fn engine(&self, method: &str, params: Value) -> Value {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let auth = format!("Authorization: Bearer {}", op_lite::io::jwt::token(&self.jwt, secs));
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let (code, text) = curl(&[
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &auth,
+            "--data-binary",
+            &body,
+            &self.engine,
+        ]);
+        assert_eq!(code, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()["result"].clone()
+    }
+
+    /// Polls the sync status until `done` holds.
+    fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = ok(&self.rpc, "optimism_syncStatus", "[]");
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn hash(v: &Value) -> op_lite::protocol::primitives::B256 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a hash: {v}"))
+}
+
+/// The value of the first sample line starting with `series` (name and labels).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series}\n{text}"))
+}
+
+#[test]
+fn every_method_against_the_devnet_and_the_safe_head_store_across_a_crash() {
+    if !have("curl") {
+        eprintln!("skipped: curl not found");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("op-lite-rpc-devnet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("safe.db");
+    let mut dev = start_devnet(&["--safedb.path", db.to_str().unwrap()]);
+    let url = dev.rpc.clone();
+    let status = dev.wait_for("safe head 12", |s| num(&s["safe_l2"]["number"]) >= 12);
+    let cfg = ok(&url, "optimism_rollupConfig", "[]");
+    assert_eq!(cfg["isthmus_time"], 0, "the devnet runs Isthmus from genesis: {cfg}");
+
+    // The output root, recomputed from the engine's own block.
+    let n = num(&status["safe_l2"]["number"]) - 2;
+    let (code, text) = post(
+        &url,
+        &format!(r#"{{"jsonrpc":"2.0","id":7,"method":"optimism_outputAtBlock","params":["{n:#x}"]}}"#),
+    );
+    assert_eq!(code, 200);
+    assert_key_order(
+        &text,
+        &["version", "outputRoot", "blockRef", "withdrawalStorageRoot", "stateRoot", "syncStatus"],
+    );
+    let out = serde_json::from_str::<Value>(&text).unwrap()["result"].clone();
+    let block = dev.engine("eth_getBlockByNumber", json!([format!("{n:#x}"), false]));
+    assert_eq!(num(&out["blockRef"]["number"]), n);
+    assert_eq!(out["blockRef"]["hash"], block["hash"]);
+    assert_eq!(out["blockRef"]["parentHash"], block["parentHash"]);
+    assert_eq!(out["stateRoot"], block["stateRoot"]);
+    assert_eq!(out["withdrawalStorageRoot"], block["withdrawalsRoot"]);
+    assert_eq!(hash(&out["version"]), op_lite::protocol::primitives::B256::ZERO);
+    let mut pre = [0u8; 128];
+    pre[32..64].copy_from_slice(&hash(&block["stateRoot"]).0);
+    pre[64..96].copy_from_slice(&hash(&block["withdrawalsRoot"]).0);
+    pre[96..].copy_from_slice(&hash(&block["hash"]).0);
+    assert_eq!(hash(&out["outputRoot"]), op_lite::protocol::primitives::keccak256(pre));
+    assert!(num(&out["syncStatus"]["safe_l2"]["number"]) >= n);
+
+    // A batch: two deferred calls around an immediate one, a failing one, a notification.
+    let body = format!(
+        r#"[{{"jsonrpc":"2.0","id":"a","method":"optimism_outputAtBlock","params":["{:#x}"]}},
+            {{"jsonrpc":"2.0","id":"b","method":"optimism_version"}},
+            {{"jsonrpc":"2.0","id":"c","method":"optimism_outputAtBlock","params":["0xffffff"]}},
+            {{"jsonrpc":"2.0","method":"optimism_syncStatus"}},
+            {{"jsonrpc":"2.0","id":"d","method":"optimism_outputAtBlock","params":["{n:#x}"]}}]"#,
+        n - 1
+    );
+    let (_, text) = post(&url, &body);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"], "{text}");
+    assert_eq!(num(&v[0]["result"]["blockRef"]["number"]), n - 1);
+    assert_eq!(v[2]["error"]["message"], "failed to get L2 block ref with sync status: not found");
+    assert_eq!(v[3]["result"]["outputRoot"], out["outputRoot"]);
+
+    // Safe heads by L1 block: genesis from L1 block 0 on, never decreasing.
+    let l1 = num(&status["current_l1"]["number"]);
+    let at = |k: u64| ok(&url, "optimism_safeHeadAtL1Block", &format!(r#"["{k:#x}"]"#));
+    let first = at(0);
+    assert_eq!(first["l1Block"]["number"], 0);
+    assert_eq!(first["safeHead"], cfg["genesis"]["l2"], "{first}");
+    let mut last = 0;
+    for k in 1..=l1 {
+        let e = at(k);
+        assert!(num(&e["l1Block"]["number"]) <= k, "{e}");
+        let safe = num(&e["safeHead"]["number"]);
+        assert!(safe >= last, "safe head went back at L1 {k}: {e}");
+        last = safe;
+    }
+    assert!(last > 0 && last <= num(&status["safe_l2"]["number"]) + 20);
+
+    // Admin: the live log level.
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["debug"]"#), Value::Null);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dev.log.recv_timeout(Duration::from_secs(1)).is_ok_and(|l| l.starts_with("DEBUG")) {
+        assert!(Instant::now() < deadline, "no debug output after admin_setLogLevel");
+    }
+    assert_eq!(ok(&url, "admin_setLogLevel", r#"["info"]"#), Value::Null);
+
+    // Admin: an unsafe payload the node already has, as op-conductor would post it.
+    let unsafe_n = num(&ok(&url, "optimism_syncStatus", "[]")["unsafe_l2"]["number"]);
+    let full = dev.engine("eth_getBlockByNumber", json!([format!("{unsafe_n:#x}"), true]));
+    let rpc_block = op_lite::protocol::block::RpcBlock::from_value(full).unwrap().unwrap();
+    let header = rpc_block.verified_header(false).unwrap();
+    let txs = rpc_block.verified_transactions(false).unwrap();
+    let raw_txs = txs.into_iter().map(|t| op_lite::protocol::primitives::Bytes(t.into_encoded())).collect();
+    let mut env =
+        op_lite::protocol::payload::ExecutionPayloadEnvelope::from_block(&header, raw_txs, Some(Vec::new()));
+    if env.check_block_hash().is_err() {
+        // Isthmus blocks commit to their withdrawals root even when it is the empty root.
+        env.execution_payload.withdrawals_root = header.withdrawals_root;
+    }
+    env.check_block_hash().unwrap();
+    let posted = serde_json::to_string(&env).unwrap();
+    assert_eq!(ok(&url, "admin_postUnsafePayload", &format!("[{posted}]")), Value::Null);
+    assert_eq!(err(&url, "admin_postUnsafePayload", &format!("[{}]", bad_hash_envelope())).0, -32000);
+
+    // Admin: a manual pipeline reset; derivation carries on.
+    let before = num(&ok(&url, "optimism_syncStatus", "[]")["safe_l2"]["number"]);
+    assert_eq!(ok(&url, "admin_resetDerivationPipeline", "[]"), Value::Null);
+    let status = dev.wait_for("progress after the reset", |s| num(&s["safe_l2"]["number"]) >= before + 6);
+    for m in ABSENT {
+        assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
+    }
+
+    // Metrics from the live node, under op-node's names.
+    let (code, text) = curl(&[&format!("http://{}/metrics", dev.metrics)]);
+    assert_eq!(code, 200);
+    for series in [
+        "op_node_default_up",
+        "op_node_default_refs_number{layer=\"l2\",type=\"l2_safe\"}",
+        "op_node_default_refs_number{layer=\"l2\",type=\"l2_unsafe\"}",
+        "op_node_default_refs_number{layer=\"l1\",type=\"l1_head\"}",
+        "op_node_default_refs_number{layer=\"l1\",type=\"l1_derived\"}",
+        "op_node_default_refs_time{layer=\"l2\",type=\"l2_finalized\"}",
+        "op_node_default_pipeline_resets_total",
+        "op_node_default_derived_batches_total{type=\"span\"}",
+        "op_node_default_frame_added_total",
+        "op_node_default_unsafe_payloads_total",
+        "op_node_default_rpc_server_requests_total{rpc=\"main\",method=\"optimism_outputAtBlock\"}",
+        "op_node_default_rpc_server_request_duration_seconds_count{rpc=\"main\",method=\"optimism_outputAtBlock\"}",
+        "op_node_default_events_processed{event_type=\"rpc-job-done\"}",
+        "op_node_default_events_emitted{event_type=\"safe-derived\"}",
+        "op_node_default_events_process_time{event_type=\"forkchoice-update\"}",
+        "op_lite_receipts_fetches_skipped_by_bloom_total",
+        "op_lite_chain_data_cache_bytes",
+    ] {
+        assert!(sample(&text, series) > 0.0, "{series} is zero\n{text}");
+    }
+    assert!(sample(&text, "op_node_default_pipeline_resets_total") >= 2.0, "manual plus initial reset");
+    assert!(sample(&text, "op_node_default_refs_latency{layer=\"l2\",type=\"l2_unsafe\"}").is_finite());
+    assert_eq!(sample(&text, "op_node_default_p2p_peer_count"), 0.0);
+    assert!(text.contains("\n# TYPE op_node_default_l1_reorg_depth histogram\n"));
+    if std::path::Path::new("/proc/self/stat").exists() {
+        assert!(sample(&text, "process_resident_memory_bytes") > 0.0);
+    }
+    promtool_check(&text);
+
+    // The safe-head store across a crash: answers recorded before SIGKILL come back from an
+    // offline node reading the same file with the same chain's config.
+    let settled = num(&status["current_l1"]["number"]).saturating_sub(3);
+    let before: Vec<Value> = (0..=settled).map(at).collect();
+    assert!(Command::new("kill").args(["-KILL", &dev.child.id().to_string()]).status().unwrap().success());
+    let _ = dev.child.wait();
+    drop(dev);
+    let rollup = dir.join("rollup.json");
+    std::fs::write(&rollup, cfg.to_string()).unwrap();
+    let jwt = dir.join("jwt.hex");
+    let args: Vec<String> = [
+        "--rollup.config",
+        rollup.to_str().unwrap(),
+        "--p2p.disable",
+        "--l1",
+        "http://127.0.0.1:9",
+        "--l2",
+        "http://127.0.0.1:9",
+        "--l2.jwt-secret",
+        jwt.to_str().unwrap(),
+        "--l1.beacon.ignore",
+        "--safedb.path",
+        db.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let node = start_with(&args, &[]);
+    let url = format!("http://{}/", node.rpc);
+    for (k, want) in before.iter().enumerate() {
+        assert_eq!(&ok(&url, "optimism_safeHeadAtL1Block", &format!(r#"["{k:#x}"]"#)), want, "L1 block {k}");
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads one HTTP response (Content-Length framing) from `s`, keeping extra bytes in `buf`;
+/// returns the status line and the body.
+fn read_one(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String)> {
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(h) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..h]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= h + 4 + len {
+                let body = String::from_utf8_lossy(&buf[h + 4..h + 4 + len]).into_owned();
+                buf.drain(..h + 4 + len);
+                return Some((head.lines().next().unwrap_or("").to_string(), body));
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// The requests of the load test, by index: what to send and how to check the answer.
+fn load_request(id: u64) -> (String, fn(&Value) -> bool) {
+    match id % 10 {
+        0..=3 => (format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"optimism_version"}}"#), |v| {
+            v["result"].as_str().is_some_and(|s| s.starts_with("v0.1.0-"))
+        }),
+        4..=6 => (format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"optimism_syncStatus"}}"#), |v| {
+            v["result"]["local_safe_l2"]["number"].is_u64()
+        }),
+        7 => (format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"optimism_rollupConfig"}}"#), |v| {
+            v["result"]["l2_chain_id"] == 10
+        }),
+        8 => (
+            format!(
+                r#"[{{"jsonrpc":"2.0","id":{id},"method":"rpc_modules"}},{{"jsonrpc":"2.0","id":{id},"method":"nope_x"}}]"#
+            ),
+            |v| v[0]["result"]["optimism"] == "1.0" && v[1]["error"]["code"] == -32601,
+        ),
+        // Deferred: the engine is unreachable, so the RPC worker fails it quickly.
+        _ => (
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"optimism_outputAtBlock","params":["0x1"]}}"#),
+            |v| v["error"]["message"].as_str().is_some_and(|m| m.starts_with("failed to get L2 block ref")),
+        ),
+    }
+}
+
+/// Peak resident set size of a process, from `/proc/<pid>/status`.
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+#[test]
+fn bounded_load_with_a_slowloris_and_an_oversized_body() {
+    const CONNS: u64 = 8;
+    const PER_CONN: u64 = 1250;
+    const WINDOW: u64 = 16;
+    let node = start();
+    let addr = node.rpc.clone();
+
+    // A slowloris client: a header byte every 300 ms, never finishing its request.
+    let slow_addr = addr.clone();
+    let slowloris = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(&slow_addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let t0 = Instant::now();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\n").unwrap();
+        let mut b = [0u8; 256];
+        loop {
+            if t0.elapsed() > Duration::from_secs(15) {
+                return None;
+            }
+            match s.read(&mut b) {
+                Ok(0) => return Some(t0.elapsed()),
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Some(t0.elapsed()),
+            }
+            if s.write_all(b"X").is_err() {
+                return Some(t0.elapsed());
+            }
+        }
+    });
+
+    // An oversized body is refused from its header, before any of it is read.
+    let big = raw(
+        &addr,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 6291456\r\n\r\n",
+        1,
+    );
+    assert!(big.starts_with("HTTP/1.1 413 "), "{big}");
+
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..CONNS)
+        .map(|c| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = Vec::new();
+                let mut good = 0u64;
+                let ids: Vec<u64> = (0..PER_CONN).map(|i| c * 1_000_000 + i).collect();
+                for window in ids.chunks(WINDOW as usize) {
+                    let mut out = Vec::new();
+                    for id in window {
+                        let (body, _) = load_request(*id);
+                        out.extend_from_slice(
+                            format!(
+                                "POST / HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                    s.write_all(&out).unwrap();
+                    for id in window {
+                        let (status, body) = read_one(&mut s, &mut buf).expect("connection closed");
+                        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+                        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+                        let first = if v.is_array() { &v[0] } else { &v };
+                        assert_eq!(first["id"], *id, "answers out of order: {body}");
+                        let (_, check) = load_request(*id);
+                        assert!(check(&v), "wrong answer to {id}: {body}");
+                        good += 1;
+                    }
+                }
+                good
+            })
+        })
+        .collect();
+    let answered: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let took = t0.elapsed();
+    assert_eq!(answered, CONNS * PER_CONN);
+    let rss = peak_rss_kb(node.child.id());
+    eprintln!(
+        "load: {answered} requests over {CONNS} connections in {took:.2?}: {:.0} requests/s; node peak RSS {}",
+        answered as f64 / took.as_secs_f64(),
+        rss.map_or("unknown".into(), |kb| format!("{kb} kB"))
+    );
+    // The slowloris is cut at the request deadline (10 s from its first byte), no later.
+    let cut = slowloris.join().unwrap().expect("slowloris connection never closed");
+    assert!(cut >= Duration::from_secs(9) && cut < Duration::from_secs(13), "slowloris closed after {cut:?}");
+    // Still serving.
+    let ok = raw(&addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 1);
+    assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
+    drop(node);
 }

@@ -215,6 +215,8 @@ pub const FLAGS: &[Flag] = &[
     f("metrics.addr", &["OP_NODE_METRICS_ADDR"], Str, Some("127.0.0.1"), Operations,
       "Metrics listening address (op-node defaults to 0.0.0.0; op-lite binds loopback by default, deliberately safer)"),
     f("metrics.port", &["OP_NODE_METRICS_PORT"], Port, Some("7300"), Operations, "Metrics listening port"),
+    f("safedb.path", &["OP_NODE_SAFEDB_PATH"], Path, None, Operations,
+      "File path used to persist safe head update data. Disabled if not set."),
     f("log.level", &["OP_NODE_LOG_LEVEL"], Enum(LOG_LEVELS), Some("info"), Operations,
       "The lowest log level that will be output"),
     f("log.format", &["OP_NODE_LOG_FORMAT"], Enum(LOG_FORMATS), Some("text"), Operations,

@@ -128,6 +128,8 @@ pub struct Config {
     pub l2: L2Config,
     pub rpc: Listen,
     pub rpc_enable_admin: bool,
+    /// `--safedb.path`: where the safe-head store lives; none disables it.
+    pub safedb_path: Option<PathBuf>,
     pub metrics_enabled: bool,
     pub metrics: Listen,
     pub log: LogConfig,
@@ -300,13 +302,7 @@ impl Config {
             Ok(Listen { addr: addr_ip, port: raw.u64(port).unwrap_or(0) as u16 })
         };
         let log = LogConfig {
-            level: match raw.str("log.level").unwrap_or_default().to_ascii_lowercase().as_str() {
-                "trace" | "trce" => LevelFilter::Trace,
-                "debug" | "dbug" => LevelFilter::Debug,
-                "warn" => LevelFilter::Warn,
-                "error" | "eror" | "crit" => LevelFilter::Error,
-                _ => LevelFilter::Info,
-            },
+            level: raw.str("log.level").as_deref().and_then(parse_log_level).unwrap_or(LevelFilter::Info),
             format: match raw.str("log.format").as_deref() {
                 Some("json") | Some("jsonms") => LogFormat::Json,
                 _ => LogFormat::Text,
@@ -331,6 +327,7 @@ impl Config {
             l2,
             rpc: listen("rpc.addr", "rpc.port")?,
             rpc_enable_admin: raw.bool("rpc.enable-admin"),
+            safedb_path: raw.str("safedb.path").filter(|p| !p.is_empty()).map(PathBuf::from),
             metrics_enabled: raw.bool("metrics.enabled"),
             metrics: listen("metrics.addr", "metrics.port")?,
             log,
@@ -338,6 +335,18 @@ impl Config {
             sync_mode,
             p2p_disabled: raw.bool("p2p.disable"),
         })
+    }
+}
+
+/// Reads a log level as op-service does (case-insensitive; `crit` maps to `error`).
+pub fn parse_log_level(s: &str) -> Option<LevelFilter> {
+    match s.to_ascii_lowercase().as_str() {
+        "trace" | "trce" => Some(LevelFilter::Trace),
+        "debug" | "dbug" => Some(LevelFilter::Debug),
+        "info" => Some(LevelFilter::Info),
+        "warn" => Some(LevelFilter::Warn),
+        "error" | "eror" | "crit" => Some(LevelFilter::Error),
+        _ => None,
     }
 }
 

@@ -406,7 +406,13 @@ impl DevnetService {
 }
 
 impl rpc::Service for DevnetService {
-    fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> rpc::Response {
+    fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> rpc::Reply {
+        self.answer(listener, req, now).into()
+    }
+}
+
+impl DevnetService {
+    fn answer(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> rpc::Response {
         match listener {
             Listener::DevnetL1 => {
                 self.ctx.served.0 += 1;

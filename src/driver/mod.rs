@@ -2,6 +2,7 @@
 
 pub mod finalizer;
 pub mod l1_poll;
+pub mod metrics;
 pub mod runtime_config;
 pub mod sched;
 pub mod status;

@@ -23,12 +23,10 @@ pub struct SyncStatus {
     pub local_safe_l2: L2BlockRef,
 }
 
-/// Keeps the sync status current.
+/// Keeps the sync status current (reorg depths go to the metrics from `driver::metrics`).
 #[derive(Debug, Default)]
 pub struct StatusTracker {
     pub status: SyncStatus,
-    /// Depth of the last L1 reorg seen on the head, for the metric.
-    pub last_l1_reorg_depth: u64,
 }
 
 impl StatusTracker {
@@ -44,9 +42,6 @@ impl StatusTracker {
         } else if head.hash == x.parent_hash {
             log::debug!("L1 head moved forward l1_head={x}");
         } else {
-            if head.number >= x.number {
-                self.last_l1_reorg_depth = head.number - x.number;
-            }
             log::warn!("L1 head signal indicates a possible L1 re-org old_l1_head={head} new_l1_head_parent={} new_l1_head={x}", x.parent_hash);
         }
         self.status.head_l1 = x;

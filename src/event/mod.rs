@@ -193,6 +193,17 @@ pub enum Event {
         err: String,
     },
 
+    // -- RPC and persistence --
+    /// A worker's answer to a deferred RPC call's job (`rpc::deferred::RpcJob`).
+    RpcJobDone {
+        call: crate::rpc::jsonrpc::CallId,
+        result: Result<Box<crate::rpc::deferred::RpcJobOutput>, String>,
+    },
+    /// A safe-head store write (`safedb::SafeDbDeriver::poll_write`) finished.
+    SafeDbWritten {
+        result: Result<(), String>,
+    },
+
     // -- lifecycle --
     /// The node is shutting down gracefully.
     ShutdownRequested,
@@ -257,6 +268,8 @@ impl Event {
             Event::EngineSyncStatus { .. } => "engine-sync-status",
             Event::RuntimeConfigLoaded(_) => "runtime-config-loaded",
             Event::RuntimeConfigLoadFailed { .. } => "runtime-config-load-failed",
+            Event::RpcJobDone { .. } => "rpc-job-done",
+            Event::SafeDbWritten { .. } => "safedb-written",
             Event::ShutdownRequested => "shutdown-requested",
         }
     }

@@ -1,7 +1,8 @@
 //! The socket side of the RPC and metrics servers: a mio `TcpListener` and up to `max_conns`
 //! connections in a slab keyed by token (`base` is the listener, `base + 1 + i` connection `i`).
 //! Each connection's bytes go through an `rpc::http::Conn`; complete requests are answered by a
-//! `Service` at once (the loop owns all state, so there is nothing to wait for).
+//! `Service`, at once or, when it replies `Later(ticket)`, through `complete(ticket, ..)` once a
+//! worker's result is in (the connection waits meanwhile; its idle deadline still applies).
 //!
 //! Readiness is edge-triggered: reads continue until `WouldBlock` or until the connection stops
 //! wanting input (backpressure), writes until `WouldBlock`, and `WRITABLE` interest is held only
@@ -16,8 +17,8 @@ use std::time::Instant;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Poll, Registry, Token};
 
-use crate::rpc::http::{Conn, ConnState, Limits};
-use crate::rpc::{Listener, Service};
+use crate::rpc::http::{Conn, ConnState, Limits, Response};
+use crate::rpc::{Listener, Reply, Service, Ticket};
 use crate::time::Now;
 
 /// Connections per server unless configured otherwise.
@@ -55,6 +56,8 @@ struct Slot {
     wpos: usize,
     writable: bool,
     shut_write: bool,
+    /// The request being answered later.
+    awaiting: Option<Ticket>,
 }
 
 enum Pumped {
@@ -121,6 +124,21 @@ impl HttpServer {
         }
     }
 
+    /// Answers the request waiting for `ticket` and continues its connection; false when no
+    /// connection waits for it (it closed meanwhile).
+    pub fn complete(&mut self, ticket: Ticket, resp: Response, now: Now, svc: &mut dyn Service) -> bool {
+        let Some(i) = self.conns.iter().position(|s| s.as_ref().is_some_and(|s| s.awaiting == Some(ticket)))
+        else {
+            return false;
+        };
+        if let Some(Some(slot)) = self.conns.get_mut(i) {
+            slot.awaiting = None;
+            slot.http.respond(now.mono, resp);
+        }
+        self.pump(i, now, svc);
+        true
+    }
+
     /// Continues connections that used their budget and closes those past their deadline.
     pub fn service(&mut self, now: Now, svc: &mut dyn Service) {
         for (i, _) in std::mem::take(&mut self.backlog) {
@@ -177,6 +195,7 @@ impl HttpServer {
                         wpos: 0,
                         writable: false,
                         shut_write: false,
+                        awaiting: None,
                     });
                     self.pump(i, now, svc);
                 }
@@ -247,12 +266,14 @@ impl Slot {
                     Err(_) => return Pumped::Dead,
                 }
             }
-            while self.wbuf.len() - self.wpos < WRITE_HIGH {
+            while self.awaiting.is_none() && self.wbuf.len() - self.wpos < WRITE_HIGH {
                 let Some(req) = self.http.poll_request() else {
                     break;
                 };
-                let resp = svc.serve(kind, &req, now);
-                self.http.respond(now.mono, resp);
+                match svc.serve(kind, &req, now) {
+                    Reply::Now(resp) => self.http.respond(now.mono, resp),
+                    Reply::Later(ticket) => self.awaiting = Some(ticket),
+                }
                 progress = true;
             }
             self.http.poll_transmit(&mut self.wbuf);
@@ -318,9 +339,12 @@ mod tests {
     struct Sized;
 
     impl Service for Sized {
-        fn serve(&mut self, _: Listener, req: &Request, _: Now) -> Response {
+        fn serve(&mut self, _: Listener, req: &Request, _: Now) -> Reply {
+            if let Some(t) = req.path().strip_prefix("/later/") {
+                return Reply::Later(t.parse().unwrap_or(0));
+            }
             let n: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
-            Response::new(200, "text/plain", vec![b'x'; n])
+            Reply::Now(Response::new(200, "text/plain", vec![b'x'; n]))
         }
     }
 
@@ -376,6 +400,36 @@ mod tests {
         let reader = std::thread::spawn(move || read_response(&mut a, 3));
         run(&mut poll, &mut srv, |_| reader.is_finished());
         assert!(reader.join().unwrap().ends_with(b"\r\n\r\nxxx"));
+    }
+
+    #[test]
+    fn later_answers_keep_request_order() {
+        let mut poll = Poll::new().unwrap();
+        let mut srv = server(&poll, 4);
+        let mut c = StdStream::connect(srv.local_addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Pipelined: a request answered later, then one answered at once.
+        c.write_all(b"GET /later/7 HTTP/1.1\r\nHost: t\r\n\r\nGET /2 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        run(&mut poll, &mut srv, |s| s.conns.iter().flatten().any(|slot| slot.awaiting == Some(7)));
+        let now = crate::io::clock::now();
+        assert!(!srv.complete(8, Response::new(200, "text/plain", b"no".to_vec()), now, &mut Sized));
+        assert!(srv.complete(7, Response::new(200, "text/plain", b"late".to_vec()), now, &mut Sized));
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(b"\r\n\r\nxx") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        });
+        run(&mut poll, &mut srv, |_| reader.is_finished());
+        let got = String::from_utf8(reader.join().unwrap()).unwrap();
+        let late = got.find("late").unwrap();
+        let xx = got.rfind("xx").unwrap();
+        assert!(late < xx, "{got}");
     }
 
     #[test]

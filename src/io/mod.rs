@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod log;
 pub mod procfs;
 pub mod rpc_client;
+pub mod safedb_file;
 pub mod sd_notify;
 pub mod signals;
 pub mod stub_http;

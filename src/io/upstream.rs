@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::rpc_client::{ClientError, RpcClient};
-use crate::config::rollup::RollupConfig;
+use crate::config::rollup::{Fork, RollupConfig};
 use crate::config::ReceiptsMethod;
 use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
 use crate::derive::l2::{self, L2BlockParts};
@@ -18,10 +18,12 @@ use crate::driver::runtime_config::{ProtocolVersion, RuntimeConfigData};
 use crate::engine::api::{EngineCall, EngineError, EngineReply};
 use crate::event::Event;
 use crate::protocol::block::{verify_receipts, RpcBlock};
+use crate::protocol::output_root::OutputV0;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::{keccak256, quantity, Address, Bytes, B256, U256};
 use crate::protocol::proof::{named_slot, AccountProof};
 use crate::protocol::receipt::{Receipt, RpcReceipt};
+use crate::rpc::deferred::{RpcJob, RpcJobOutput, L2_TO_L1_MESSAGE_PASSER};
 
 /// Work for the L1 worker.
 #[derive(Debug, Clone)]
@@ -251,6 +253,68 @@ impl EngineClient {
             EngineJob::Call { id, call } => Event::EngineReplied { id, result: self.call(&call) },
             EngineJob::Fetch(req) => self.fetch(req),
         }
+    }
+
+    /// Runs a deferred RPC call's job (on the node's RPC worker, beside the engine worker).
+    pub fn handle_rpc(&mut self, job: RpcJob) -> Event {
+        match job {
+            RpcJob::OutputAtBlock { call, number } => {
+                Event::RpcJobDone { call, result: self.output_at_block(number).map(Box::new) }
+            }
+        }
+    }
+
+    /// op-node's `optimism_outputAtBlock` engine work: the block by number, then the
+    /// L2ToL1MessagePasser's storage root, from the header from Isthmus on and before that from
+    /// `eth_getProof` checked against the header's state root. Errors read as op-node's.
+    pub fn output_at_block(&mut self, number: u64) -> Result<RpcJobOutput, String> {
+        let ref_err = |e: String| format!("failed to get L2 block ref with sync status: {e}");
+        let data = self
+            .l2_block(json!(quantity(number)))
+            .map_err(ref_err)?
+            .ok_or_else(|| ref_err("not found".into()))?;
+        let block = data.block_ref;
+        let out_err = |e: String| format!("failed to get L2 output at block {block}: {e}");
+        let header = data.header.ok_or_else(|| out_err("no header".into()))?;
+        let root = if self.cfg.is_active(Fork::Isthmus, header.timestamp) {
+            header.withdrawals_root.ok_or_else(|| out_err("Isthmus block without withdrawalsRoot".into()))?
+        } else {
+            self.account_proof(&L2_TO_L1_MESSAGE_PASSER, &block.hash, &header.state_root)
+                .map_err(out_err)?
+                .storage_hash
+        };
+        let output = OutputV0 {
+            state_root: header.state_root,
+            message_passer_storage_root: root,
+            block_hash: block.hash,
+        };
+        Ok(RpcJobOutput::Output { block, output })
+    }
+
+    /// `eth_getProof` of an account (no storage keys) at block `hash`, verified against
+    /// `state_root` (op-service `GetProof` plus `Verify`).
+    pub fn account_proof(
+        &mut self,
+        address: &Address,
+        hash: &B256,
+        state_root: &B256,
+    ) -> Result<AccountProof, String> {
+        let v = self
+            .rpc
+            .call("eth_getProof", json!([address, [], hash]))
+            .map_err(|e| format!("failed to get contract proof at block {hash}: {e}"))?;
+        if v.is_null() {
+            return Err("proof not found".into());
+        }
+        let proof: AccountProof = serde_json::from_value(v)
+            .map_err(|e| format!("failed to get contract proof at block {hash}: {e}"))?;
+        if proof.address != *address {
+            return Err(format!("eth_getProof answered for {} instead of {address}", proof.address));
+        }
+        proof
+            .verify(state_root)
+            .map_err(|e| format!("invalid withdrawal root hash, state root was {state_root}: {e}"))?;
+        Ok(proof)
     }
 
     /// `engine_exchangeCapabilities`: the methods the engine supports.

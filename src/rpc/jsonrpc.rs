@@ -3,6 +3,11 @@
 //! error codes and texts, and a method table whose `admin_` namespace is served only when
 //! enabled.
 //!
+//! A method may answer later (`register_deferred`): it starts work elsewhere and returns a
+//! `CallId`; the body then comes back as a `PendingBody` with a hole at that call's place, which
+//! `PendingBody::fill` closes once the result is known. Batches keep their order whatever
+//! finishes first.
+//!
 //! Bodies are split into borrowed raw JSON slices (`RawValue`): ids are echoed verbatim as geth
 //! does, params are decoded by each method into its own types, and batches are cut at
 //! `Limits::max_batch` while scanning, so no body becomes a large `Value` tree. Nesting inside
@@ -34,6 +39,8 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub const SERVER_ERROR: i64 = -32000;
 /// geth's code when a batch's results exceed the response limit.
 pub const RESPONSE_TOO_LARGE: i64 = -32003;
+/// geth's code when a call did not finish in time.
+pub const TIMEOUT: i64 = -32002;
 
 /// Namespaces served only with `--rpc.enable-admin`.
 const ADMIN_PREFIX: &str = "admin_";
@@ -129,6 +136,16 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// Returns argument `i` as raw JSON text.
+    pub fn raw(&self, i: usize) -> Option<&'a str> {
+        self.args.get(i).map(|r| r.get())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_raw(args: Vec<&'a RawValue>) -> Self {
+        Params { args }
+    }
+
     /// Returns the number of arguments given.
     pub fn len(&self) -> usize {
         self.args.len()
@@ -187,9 +204,177 @@ pub trait RpcContext {
 /// A method: runs on the context with decoded params and the current time.
 pub type Handler<C> = fn(&mut C, &Params<'_>, Now) -> Result<Value, RpcError>;
 
+/// A method whose result is serialized by the method itself (`raw_json`), so objects keep
+/// their field order (Go's struct order) where a `Value` would sort keys.
+pub type RawHandler<C> = fn(&mut C, &Params<'_>, Now) -> Result<Box<RawValue>, RpcError>;
+
+/// Serializes a result for a `RawHandler` or a deferred call.
+pub fn raw_json(v: &impl serde::Serialize) -> Result<Box<RawValue>, RpcError> {
+    serde_json::value::to_raw_value(v).map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))
+}
+
+/// Identifies a deferred call until its result is filled in.
+pub type CallId = u64;
+
+/// A method that answers later: it starts the work and returns the id its result will carry.
+pub type DeferredHandler<C> = fn(&mut C, &Params<'_>, Now) -> Result<CallId, RpcError>;
+
+enum Run<C> {
+    Now(Handler<C>),
+    Raw(RawHandler<C>),
+    Later(DeferredHandler<C>),
+}
+
 struct Method<C> {
     max_args: usize,
-    handler: Handler<C>,
+    run: Run<C>,
+}
+
+/// What a call produced: a result now, or a promise of one.
+enum Outcome {
+    Done(Result<Value, RpcError>),
+    Raw(Result<Box<RawValue>, RpcError>),
+    Later(CallId),
+}
+
+/// What answering a request body produced.
+#[derive(Debug)]
+pub enum Body {
+    /// The whole response body; `None` when nothing is to be sent (only notifications).
+    Ready(Option<Vec<u8>>),
+    /// A response waiting for deferred calls.
+    Pending(PendingBody),
+}
+
+/// A response body with holes where deferred calls will write their responses.
+#[derive(Debug)]
+pub struct PendingBody {
+    parts: Vec<Part>,
+    open: usize,
+}
+
+#[derive(Debug)]
+enum Part {
+    Bytes(Vec<u8>),
+    Hole(Box<Hole>),
+}
+
+#[derive(Debug)]
+struct Hole {
+    call: CallId,
+    /// The request id, echoed verbatim.
+    id: Box<RawValue>,
+    method: &'static str,
+    params_bytes: usize,
+    started: Instant,
+    filled: Option<Vec<u8>>,
+}
+
+impl PendingBody {
+    /// Returns the ids of the calls still open.
+    pub fn open_calls(&self) -> impl Iterator<Item = CallId> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Hole(h) if h.filled.is_none() => Some(h.call),
+            _ => None,
+        })
+    }
+
+    /// Writes the response of deferred call `call`, finished at `mono`; returns its record for
+    /// the RPC metrics, or `None` when the call is not one of this body's open holes.
+    pub fn fill(
+        &mut self,
+        call: CallId,
+        result: &Result<Box<RawValue>, RpcError>,
+        mono: Instant,
+    ) -> Option<CallRecord<'static>> {
+        let h = self.parts.iter_mut().find_map(|p| match p {
+            Part::Hole(h) if h.call == call && h.filled.is_none() => Some(h),
+            _ => None,
+        })?;
+        let mut out = Vec::new();
+        let result_bytes = match result {
+            Ok(v) => {
+                write_result(&mut out, &h.id, &**v);
+                out.len()
+            }
+            Err(e) => {
+                write_error(&mut out, Some(&*h.id), e.code, &e.message, e.data.as_ref());
+                0
+            }
+        };
+        h.filled = Some(out);
+        self.open = self.open.saturating_sub(1);
+        Some(CallRecord {
+            method: h.method,
+            served: true,
+            notification: false,
+            params_bytes: h.params_bytes,
+            result_bytes,
+            error_code: result.as_ref().err().map(|e| e.code),
+            took: mono.saturating_duration_since(h.started),
+        })
+    }
+
+    /// Answers every open call with `err` (no store to wait in); returns their records.
+    pub fn fail_open(&mut self, err: &RpcError, mono: Instant) -> Vec<CallRecord<'static>> {
+        let calls: Vec<CallId> = self.open_calls().collect();
+        let err = Err(err.clone());
+        calls.into_iter().filter_map(|c| self.fill(c, &err, mono)).collect()
+    }
+
+    /// Tells whether every hole was filled.
+    pub fn is_complete(&self) -> bool {
+        self.open == 0
+    }
+
+    /// Joins the parts into the response body (holes still open stay empty).
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in self.parts {
+            match p {
+                Part::Bytes(b) => out.extend_from_slice(&b),
+                Part::Hole(h) => out.extend_from_slice(h.filled.as_deref().unwrap_or_default()),
+            }
+        }
+        out
+    }
+}
+
+/// Collects a response body: bytes, and holes for deferred calls.
+#[derive(Default)]
+struct Writer {
+    cur: Vec<u8>,
+    parts: Vec<Part>,
+    /// Bytes moved from `cur` into `parts`.
+    flushed: usize,
+    holes: usize,
+}
+
+impl Writer {
+    fn len(&self) -> usize {
+        self.flushed + self.cur.len()
+    }
+
+    fn hole(&mut self, h: Hole) {
+        let cur = std::mem::take(&mut self.cur);
+        self.flushed += cur.len();
+        self.parts.push(Part::Bytes(cur));
+        self.parts.push(Part::Hole(Box::new(h)));
+        self.holes += 1;
+    }
+
+    /// Drops bytes written after `mark` (a length taken while no hole was added since).
+    fn truncate(&mut self, mark: usize) {
+        self.cur.truncate(mark.saturating_sub(self.flushed));
+    }
+
+    fn finish(mut self) -> Body {
+        if self.holes == 0 {
+            return Body::Ready(Some(self.cur));
+        }
+        self.parts.push(Part::Bytes(self.cur));
+        Body::Pending(PendingBody { parts: self.parts, open: self.holes })
+    }
 }
 
 /// The method table and the request-body handler.
@@ -211,6 +396,11 @@ impl<C> Default for Dispatcher<C> {
     }
 }
 
+/// The error of a deferred call made where no store can hold its body.
+pub fn no_store() -> RpcError {
+    RpcError::new(INTERNAL_ERROR, "deferred call without a pending-answer store")
+}
+
 /// Methods every op-service RPC server has: geth's `rpc_modules` and op-service's
 /// `health_status`.
 const BUILTINS: [&str; 2] = ["rpc_modules", "health_status"];
@@ -230,10 +420,34 @@ impl<C: RpcContext> Dispatcher<C> {
         max_args: usize,
         handler: Handler<C>,
     ) -> Result<(), DuplicateMethod> {
+        self.add(name, Method { max_args, run: Run::Now(handler) })
+    }
+
+    /// Adds a method that serializes its own result (see `RawHandler`).
+    pub fn register_raw(
+        &mut self,
+        name: &'static str,
+        max_args: usize,
+        handler: RawHandler<C>,
+    ) -> Result<(), DuplicateMethod> {
+        self.add(name, Method { max_args, run: Run::Raw(handler) })
+    }
+
+    /// Adds a method that answers later (see `PendingBody`).
+    pub fn register_deferred(
+        &mut self,
+        name: &'static str,
+        max_args: usize,
+        handler: DeferredHandler<C>,
+    ) -> Result<(), DuplicateMethod> {
+        self.add(name, Method { max_args, run: Run::Later(handler) })
+    }
+
+    fn add(&mut self, name: &'static str, m: Method<C>) -> Result<(), DuplicateMethod> {
         if BUILTINS.contains(&name) || self.methods.contains_key(name) {
             return Err(DuplicateMethod(name));
         }
-        self.methods.insert(name, Method { max_args, handler });
+        self.methods.insert(name, m);
         Ok(())
     }
 
@@ -263,53 +477,68 @@ impl<C: RpcContext> Dispatcher<C> {
     }
 
     /// Answers one HTTP request body; `None` means an empty response body (an empty request,
-    /// or only notifications).
+    /// or only notifications). For tables without deferred methods; a deferred call answers
+    /// with an internal error here.
     pub fn handle(&self, ctx: &mut C, body: &[u8], now: Now) -> Option<Vec<u8>> {
+        match self.handle_body(ctx, body, now) {
+            Body::Ready(b) => b,
+            Body::Pending(mut p) => {
+                for r in p.fail_open(&no_store(), ctx.mono()) {
+                    ctx.record_call(&r);
+                }
+                Some(p.into_bytes())
+            }
+        }
+    }
+
+    /// Answers one HTTP request body, possibly with holes for deferred calls.
+    pub fn handle_body(&self, ctx: &mut C, body: &[u8], now: Now) -> Body {
         let Ok(text) = std::str::from_utf8(body) else {
-            return Some(error_body(None, PARSE_ERROR, "parse error"));
+            return Body::Ready(Some(error_body(None, PARSE_ERROR, "parse error")));
         };
         if text.trim_start_matches([' ', '\t', '\n', '\r']).is_empty() {
-            return None;
+            return Body::Ready(None);
         }
         // Like geth, only the first JSON value of the body counts.
         let mut de = serde_json::Deserializer::from_str(text);
         let Ok(first) = <&RawValue>::deserialize(&mut de) else {
-            return Some(error_body(None, PARSE_ERROR, "parse error"));
+            return Body::Ready(Some(error_body(None, PARSE_ERROR, "parse error")));
         };
+        let mut out = Writer::default();
         if !first.get().starts_with('[') {
-            let mut out = Vec::new();
-            return self.handle_msg(ctx, first, now, &mut out).then(|| {
-                out.push(b'\n');
-                out
-            });
+            if !self.handle_msg(ctx, first, now, &mut out) {
+                return Body::Ready(None);
+            }
+            out.cur.push(b'\n');
+            return out.finish();
         }
         let mut de = serde_json::Deserializer::from_str(first.get());
         let Ok((msgs, too_many)) = de.deserialize_seq(BoundedSeq { max: self.limits.max_batch }) else {
-            return Some(error_body(None, PARSE_ERROR, "parse error"));
+            return Body::Ready(Some(error_body(None, PARSE_ERROR, "parse error")));
         };
         if too_many {
             let id = msgs.iter().find_map(|m| Msg::parse(m).call_id());
             let mut out = b"[".to_vec();
             write_error(&mut out, id, INVALID_REQUEST, "batch too large", None);
             out.extend_from_slice(b"]\n");
-            return Some(out);
+            return Body::Ready(Some(out));
         }
         if msgs.is_empty() {
-            return Some(error_body(None, INVALID_REQUEST, "empty batch"));
+            return Body::Ready(Some(error_body(None, INVALID_REQUEST, "empty batch")));
         }
-        let mut out = b"[".to_vec();
+        out.cur.push(b'[');
         let mut any = false;
         let mut too_large = false;
         for raw in msgs {
             let mark = out.len();
             if any {
-                out.push(b',');
+                out.cur.push(b',');
             }
             let wrote = if too_large {
                 let msg = Msg::parse(raw);
                 match msg.kind() {
                     Kind::Call { id, .. } => {
-                        write_error(&mut out, Some(id), RESPONSE_TOO_LARGE, "response too large", None);
+                        write_error(&mut out.cur, Some(id), RESPONSE_TOO_LARGE, "response too large", None);
                         true
                     }
                     _ => false,
@@ -319,25 +548,26 @@ impl<C: RpcContext> Dispatcher<C> {
             };
             if wrote {
                 any = true;
+                // Deferred results are not counted: their methods answer small fixed-shape objects.
                 too_large |= out.len() > self.limits.max_batch_response;
             } else {
                 out.truncate(mark);
             }
         }
         if !any {
-            return None;
+            return Body::Ready(None);
         }
-        out.extend_from_slice(b"]\n");
-        Some(out)
+        out.cur.extend_from_slice(b"]\n");
+        out.finish()
     }
 
-    /// Handles one message; returns whether it wrote a response into `out`.
-    fn handle_msg(&self, ctx: &mut C, raw: &RawValue, now: Now, out: &mut Vec<u8>) -> bool {
+    /// Handles one message; returns whether it wrote a response (or a hole) into `out`.
+    fn handle_msg(&self, ctx: &mut C, raw: &RawValue, now: Now, out: &mut Writer) -> bool {
         let msg = Msg::parse(raw);
         match msg.kind() {
             Kind::Response => false,
             Kind::Invalid { id } => {
-                write_error(out, id, INVALID_REQUEST, "invalid request", None);
+                write_error(&mut out.cur, id, INVALID_REQUEST, "invalid request", None);
                 true
             }
             Kind::Notification { method } => {
@@ -351,69 +581,98 @@ impl<C: RpcContext> Dispatcher<C> {
         }
     }
 
-    /// Runs a call; with `reply`, writes its response and records its result size.
+    /// Runs a call; with `reply`, writes its response (or a hole for a deferred one) and
+    /// records it. Deferred calls are recorded when their result is filled in.
     fn dispatch(
         &self,
         ctx: &mut C,
         method: &str,
         params: Option<&RawValue>,
         now: Now,
-        reply: Option<(&RawValue, &mut Vec<u8>)>,
+        reply: Option<(&RawValue, &mut Writer)>,
     ) {
         let t0 = ctx.mono();
-        let result = self.call(ctx, method, params, now);
+        let outcome = self.call(ctx, method, params, now);
         let took = ctx.mono().saturating_duration_since(t0);
         let notification = reply.is_none();
+        let params_bytes = params.map_or(0, |p| p.get().len());
+        let result = match outcome {
+            Outcome::Later(call) => {
+                let Some((id, out)) = reply else {
+                    // A notification's result is never sent; the work still runs.
+                    ctx.record_call(&CallRecord {
+                        method,
+                        served: true,
+                        notification,
+                        params_bytes,
+                        result_bytes: 0,
+                        error_code: None,
+                        took,
+                    });
+                    return;
+                };
+                let method = self.methods.get_key_value(method).map_or("", |(k, _)| *k);
+                out.hole(Hole { call, id: id.to_owned(), method, params_bytes, started: t0, filled: None });
+                return;
+            }
+            Outcome::Done(r) => r.map(Json::Value),
+            Outcome::Raw(r) => r.map(Json::Raw),
+        };
         let mut result_bytes = 0;
         if let Some((id, out)) = reply {
             match &result {
                 Ok(v) => {
-                    let start = out.len();
-                    write_result(out, id, v);
-                    result_bytes = out.len().saturating_sub(start);
+                    let start = out.cur.len();
+                    write_result(&mut out.cur, id, v);
+                    result_bytes = out.cur.len().saturating_sub(start);
                 }
-                Err(e) => write_error(out, Some(id), e.code, &e.message, e.data.as_ref()),
+                Err(e) => write_error(&mut out.cur, Some(id), e.code, &e.message, e.data.as_ref()),
             }
         }
         ctx.record_call(&CallRecord {
             method,
             served: self.is_served(method),
             notification,
-            params_bytes: params.map_or(0, |p| p.get().len()),
+            params_bytes,
             result_bytes,
             error_code: result.as_ref().err().map(|e| e.code),
             took,
         });
     }
 
-    fn call(
-        &self,
-        ctx: &mut C,
-        method: &str,
-        params: Option<&RawValue>,
-        now: Now,
-    ) -> Result<Value, RpcError> {
+    fn call(&self, ctx: &mut C, method: &str, params: Option<&RawValue>, now: Now) -> Outcome {
         if method.ends_with("_subscribe") {
             // geth over HTTP: subscriptions need a persistent connection.
-            return Err(RpcError::new(METHOD_NOT_FOUND, "notifications not supported"));
+            return Outcome::Done(Err(RpcError::new(METHOD_NOT_FOUND, "notifications not supported")));
         }
         match method {
             "rpc_modules" => {
-                Params::parse(params, 0)?;
-                return serde_json::to_value(self.modules())
-                    .map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()));
+                return Outcome::Done(Params::parse(params, 0).and_then(|_| {
+                    serde_json::to_value(self.modules())
+                        .map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))
+                }));
             }
             "health_status" => {
-                Params::parse(params, 0)?;
-                return Ok(Value::String(self.app_version.to_string()));
+                let r = Params::parse(params, 0).map(|_| Value::String(self.app_version.to_string()));
+                return Outcome::Done(r);
             }
             _ => {}
         }
         let Some(m) = self.lookup(method) else {
-            return Err(RpcError::method_not_found(method));
+            return Outcome::Done(Err(RpcError::method_not_found(method)));
         };
-        let params = Params::parse(params, m.max_args)?;
-        (m.handler)(ctx, &params, now)
+        let params = match Params::parse(params, m.max_args) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Done(Err(e)),
+        };
+        match m.run {
+            Run::Now(f) => Outcome::Done(f(ctx, &params, now)),
+            Run::Raw(f) => Outcome::Raw(f(ctx, &params, now)),
+            Run::Later(f) => match f(ctx, &params, now) {
+                Ok(call) => Outcome::Later(call),
+                Err(e) => Outcome::Done(Err(e)),
+            },
+        }
     }
 }
 
@@ -523,8 +782,23 @@ fn error_body(id: Option<&RawValue>, code: i64, message: &str) -> Vec<u8> {
     out
 }
 
+/// A result as a value or as serialized text.
+enum Json {
+    Value(Value),
+    Raw(Box<RawValue>),
+}
+
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Value(v) => v.serialize(s),
+            Json::Raw(r) => r.serialize(s),
+        }
+    }
+}
+
 /// Writes `{"jsonrpc":"2.0","id":..,"result":..}` (geth's field order).
-fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &Value) {
+fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &(impl serde::Serialize + ?Sized)) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.get().as_bytes());
     out.extend_from_slice(b",\"result\":");

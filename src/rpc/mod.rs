@@ -1,7 +1,8 @@
 //! The RPC and metrics servers, sans-IO: `http` turns bytes into requests and responses into
 //! bytes, `jsonrpc` answers JSON-RPC bodies from a method table, and this module routes a
 //! request as op-node's servers do. The sockets live in `io::http_server`, which hands each
-//! complete request to a `Service` (the node) and writes back what it returns.
+//! complete request to a `Service` (the node) and writes back what it returns, now or, for
+//! calls that wait on a worker (`deferred`), once the service completes the request's ticket.
 //!
 //! Routes on the RPC listener (op-service's RPC handler around geth's HTTP server):
 //! `/healthz` (any method) answers `{"version":..}`; `/` is JSON-RPC (a bodiless `GET` is a
@@ -9,6 +10,7 @@
 //! JSON gets 415); anything else is 404. The metrics listener answers every request with the
 //! text exposition, as op-node's promhttp handler does.
 
+pub mod deferred;
 pub mod http;
 pub mod jsonrpc;
 pub mod methods;
@@ -31,10 +33,29 @@ pub enum Listener {
     DevnetEngine,
 }
 
+/// Identifies a request whose response comes later.
+pub type Ticket = u64;
+
+/// A service's answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The response.
+    Now(Response),
+    /// The response follows through `HttpServer::complete` with this ticket; the connection
+    /// sends nothing else meanwhile (responses keep request order).
+    Later(Ticket),
+}
+
+impl From<Response> for Reply {
+    fn from(r: Response) -> Reply {
+        Reply::Now(r)
+    }
+}
+
 /// Answers complete HTTP requests (implemented by the node).
 pub trait Service {
-    /// Returns the response to `req`, received on `listener` at `now`.
-    fn serve(&mut self, listener: Listener, req: &Request, now: Now) -> Response;
+    /// Returns the answer to `req`, received on `listener` at `now`.
+    fn serve(&mut self, listener: Listener, req: &Request, now: Now) -> Reply;
 }
 
 /// Content types geth accepts for JSON-RPC (parameters such as `charset` are allowed).
@@ -46,23 +67,51 @@ pub fn serve_rpc(
     app_version: &str,
     handle_body: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
 ) -> Response {
+    match route_rpc(req, app_version) {
+        Ok(()) => json_response(handle_body(&req.body).unwrap_or_default()),
+        Err(resp) => resp,
+    }
+}
+
+/// Routes a request on the RPC listener whose JSON-RPC body may be answered later:
+/// `handle_body` returns the body, or the ticket its response will be completed with.
+pub fn serve_rpc_deferred(
+    req: &Request,
+    app_version: &str,
+    handle_body: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>, Ticket>,
+) -> Reply {
+    match route_rpc(req, app_version) {
+        Ok(()) => match handle_body(&req.body) {
+            Ok(body) => Reply::Now(json_response(body.unwrap_or_default())),
+            Err(ticket) => Reply::Later(ticket),
+        },
+        Err(resp) => Reply::Now(resp),
+    }
+}
+
+/// The response carrying a JSON-RPC response body.
+pub fn json_response(body: Vec<u8>) -> Response {
+    Response::new(200, "application/json", body)
+}
+
+/// `Ok` for a JSON-RPC request; otherwise the response to anything else (health, errors).
+fn route_rpc(req: &Request, app_version: &str) -> Result<(), Response> {
     match req.path() {
-        "/healthz" | "/healthz/" => healthz(app_version),
+        "/healthz" | "/healthz/" => Err(healthz(app_version)),
         "/" => {
             let no_query = req.query().is_none_or(str::is_empty);
             if req.method == "GET" && req.body.is_empty() && no_query {
-                return Response::empty(200);
+                return Err(Response::empty(200));
             }
             if req.method == "PUT" || req.method == "DELETE" {
-                return Response::text(405, "method not allowed");
+                return Err(Response::text(405, "method not allowed"));
             }
             if req.method != "OPTIONS" && !is_json(req.content_type.as_deref()) {
-                return Response::text(415, "invalid content type, only application/json is supported");
+                return Err(Response::text(415, "invalid content type, only application/json is supported"));
             }
-            let body = handle_body(&req.body).unwrap_or_default();
-            Response::new(200, "application/json", body)
+            Ok(())
         }
-        _ => Response::text(404, "404 page not found"),
+        _ => Err(Response::text(404, "404 page not found")),
     }
 }
 
