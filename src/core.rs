@@ -79,7 +79,7 @@ pub fn register_verifier(
     system
         .register(CHAIN_DATA, Box::new(ChainDataDeriver::new(cfg.clone(), data.clone(), p.verifier_confs)))?;
     system.register(STEP_SCHEDULER, Box::new(StepScheduler::new(Backoff::exponential(p.seed))))?;
-    system.register(SYNC, Box::new(SyncDeriver::new()))?;
+    system.register(SYNC, Box::new(SyncDeriver::for_mode(p.sync_mode)))?;
     system.register(PIPELINE, Box::new(PipelineDeriver::new(cfg.clone(), p.l1.clone(), data.clone())))?;
     system.register(ATTRIBUTES, Box::new(AttributesHandler::new(cfg.clone(), data.clone())))?;
     let engine =

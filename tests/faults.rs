@@ -3,11 +3,13 @@
 //! an L1 RPC answering 500s, garbage and timeouts, a beacon node missing blobs, an engine down
 //! for 30 s. The clients turn each of these into a failed fetch or call (their own tests cover
 //! the HTTP side); here the node must retry with backoff, never crash, and derive exactly the
-//! chain it derives without faults.
+//! chain it derives without faults. The same harness runs execution-layer sync: blocks arrive
+//! as gossip while the engine syncs from its own peers, then derivation takes over.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use op_lite::config::SyncMode;
 use op_lite::core::{self, CoreParams};
 use op_lite::derive::data::{Arrival, FetchRequest, SharedData};
 use op_lite::derive::l1_chain::L1ChainSpec;
@@ -47,6 +49,9 @@ struct Net {
     l1_calls: u64,
     /// Failures injected, by kind.
     injected: u64,
+    /// Sequenced blocks from this number on reach the node as gossip.
+    gossip_from: Option<u64>,
+    gossiped: u64,
 }
 
 const L1_ERRORS: [&str; 3] = [
@@ -57,6 +62,10 @@ const L1_ERRORS: [&str; 3] = [
 
 impl Net {
     fn new(fault: Fault) -> Net {
+        Net::with(fault, SyncMode::ConsensusLayer)
+    }
+
+    fn with(fault: Fault, sync_mode: SyncMode) -> Net {
         if let Ok(level) = std::env::var("SIM_LOG") {
             op_lite::io::log::init(
                 level.parse().unwrap_or(log::LevelFilter::Debug),
@@ -68,7 +77,9 @@ impl Net {
         let start_secs = params.genesis_time;
         let devnet = Devnet::new(params);
         let cfg = Arc::new(devnet.rollup_config().clone());
-        let p = CoreParams::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
+        let mut p = CoreParams::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
+        p.sync_mode = sync_mode;
+        p.el_sync_offset_blocks = 10;
         let data = p.chain_data();
         let t0 = Now::new(std::time::Instant::now(), start_secs * 1000);
         let base = t0.mono;
@@ -77,7 +88,18 @@ impl Net {
         let poller = L1Poller::new(Duration::from_secs(2), Duration::from_secs(6));
         system.register("l1-poller", Box::new(poller)).unwrap();
         system.emit(Event::StepReq { reset_backoff: false });
-        Net { system, data, devnet, now: t0, start_secs, fault, l1_calls: 0, injected: 0 }
+        Net {
+            system,
+            data,
+            devnet,
+            now: t0,
+            start_secs,
+            fault,
+            l1_calls: 0,
+            injected: 0,
+            gossip_from: None,
+            gossiped: 0,
+        }
     }
 
     fn elapsed(&self) -> u64 {
@@ -171,8 +193,47 @@ impl Net {
                 .clamp(Duration::from_millis(50), Duration::from_secs(1));
             self.now = self.now.advance(step);
             self.devnet.advance_to(self.now.unix_ms / 1000).unwrap();
+            self.gossip();
             self.settle();
         }
+    }
+
+    /// Hands newly sequenced blocks to the node as a gossip subscriber would.
+    fn gossip(&mut self) {
+        let Some(from) = self.gossip_from else { return };
+        let head = self.devnet.sequenced_head();
+        for n in self.gossiped.max(from)..=head {
+            let env = self.devnet.sequenced_block(n).unwrap().envelope.clone();
+            self.system.emit(Event::ReceivedUnsafePayload(Box::new(env)));
+        }
+        self.gossiped = head + 1;
+    }
+
+    /// The execution engine syncing blocks up to `n` from its own peers.
+    fn el_syncs_up_to(&mut self, n: u64) {
+        for k in 1..=n {
+            let env = self.devnet.sequenced_block(k).unwrap().envelope.clone();
+            let version = op_lite::engine::api::new_payload_version(
+                self.devnet.rollup_config(),
+                env.execution_payload.timestamp,
+            );
+            let call = op_lite::engine::api::EngineCall::NewPayload { version, envelope: Box::new(env) };
+            self.devnet.engine.handle(&call).unwrap();
+        }
+        // Synced: the chain up to the target is the engine's canonical chain.
+        let head = self.devnet.sequenced_block(n).unwrap().envelope.execution_payload.block_hash;
+        let e = &mut self.devnet.engine;
+        let state = op_lite::engine::api::ForkchoiceState {
+            head_block_hash: head,
+            safe_block_hash: e.safe,
+            finalized_block_hash: e.finalized,
+        };
+        e.handle(&op_lite::engine::api::EngineCall::ForkchoiceUpdated {
+            version: 3,
+            state,
+            attributes: None,
+        })
+        .unwrap();
     }
 
     fn status(&self) -> SyncStatus {
@@ -226,4 +287,40 @@ fn beacon_missing_blobs_for_a_minute() {
 #[test]
 fn engine_down_for_30_seconds() {
     check_recovers(Fault::EngineDown { from: 30, to: 60 });
+}
+
+/// `--syncmode execution-layer`: the node starts on an engine holding only genesis and hears
+/// blocks by gossip from block 30 on; the engine answers SYNCING until it has synced the chain
+/// from its own peers. Then EL sync finishes (safe and finalized set a few blocks behind the
+/// synced tip), the unsafe head follows gossip, and derivation takes over from L1, agreeing
+/// with the gossiped chain.
+#[test]
+fn execution_layer_sync_from_gossip_then_derivation_takes_over() {
+    use op_lite::engine::controller::{ElSyncStatus, EngineController};
+    let mut net = Net::with(Fault::None, SyncMode::ExecutionLayer);
+    let el = |net: &Net| net.system.get::<EngineController>(core::ENGINE).unwrap().el_sync_status();
+    net.run(60);
+    assert_eq!(net.status().unsafe_l2.number, 0, "no gossip yet, nothing derived in EL mode");
+    net.gossip_from = Some(30);
+    net.run(20);
+    assert!(net.status().unsafe_l2.number < 30, "the engine cannot connect gossip yet");
+    assert_ne!(el(&net), ElSyncStatus::Finished);
+    // The engine fetches the chain up to the head it was told about from its own peers.
+    let target = net.devnet.sequenced_head();
+    net.el_syncs_up_to(target);
+    net.run(40);
+    assert_eq!(el(&net), ElSyncStatus::Finished);
+    let s = net.status();
+    let head = net.devnet.sequenced_head();
+    assert!(s.unsafe_l2.number + 2 >= head, "unsafe {} follows gossip {head}", s.unsafe_l2.number);
+    net.run(60);
+    let s = net.status();
+    assert!(s.safe_l2.number > 40, "derivation took over: safe {}", s.safe_l2.number);
+    for (n, h) in safe_chain(&net) {
+        assert_eq!(
+            net.devnet.sequenced_block(n).unwrap().envelope.execution_payload.block_hash,
+            h,
+            "block {n}"
+        );
+    }
 }

@@ -158,6 +158,11 @@ impl Devnet {
         self.seq.head_number()
     }
 
+    /// A block of the sequenced chain (what a sequencer gossips; what an EL syncs from peers).
+    pub fn sequenced_block(&self, n: u64) -> Option<&super::engine_sim::SimBlock> {
+        self.seq.block_by_number(n)
+    }
+
     fn seq_head_ref(&mut self) -> Result<L2BlockRef, String> {
         let h = self.seq.head;
         let d = self.seq.block_data(&h).ok_or("producer head unknown")?;

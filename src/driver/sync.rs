@@ -17,6 +17,15 @@ impl SyncDeriver {
         SyncDeriver::default()
     }
 
+    /// With `--syncmode execution-layer` the engine starts in initial EL sync (op-node's
+    /// `syncStatusWillStartEL`): derivation waits until the engine reports it finished.
+    pub fn for_mode(mode: crate::config::SyncMode) -> Self {
+        SyncDeriver {
+            engine_syncing: mode == crate::config::SyncMode::ExecutionLayer,
+            ..SyncDeriver::default()
+        }
+    }
+
     /// How many resets were requested (for metrics).
     pub fn resets(&self) -> u64 {
         self.resets

@@ -64,6 +64,9 @@ enum Op {
 #[derive(Debug, Clone, Copy)]
 enum InsertStage {
     Start,
+    /// EL sync reached the tip: look up the block `el_sync_offset_blocks` behind it (it may
+    /// need fetching) to make it safe and finalized, then update the forkchoice.
+    ElSyncOffset,
     Forkchoice(ForkchoiceState),
 }
 
@@ -252,6 +255,53 @@ impl EngineController {
                 let call = EngineCall::NewPayload { version, envelope: envelope.clone() };
                 Started::Call(call, Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start })
             }
+            Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::ElSyncOffset } => {
+                // Safe and finalized follow the synced tip, offset behind (op-node
+                // `--syncmode.offset-el-safe`), never moving back.
+                let target = block_ref
+                    .number
+                    .saturating_sub(self.el_sync_offset_blocks)
+                    .max(self.cfg.genesis.l2.number);
+                let offset_ref = if target < block_ref.number {
+                    match self.data.borrow_mut().l2_by_number(target) {
+                        Ok(d) => d.block_ref,
+                        Err(Miss::Pending) => {
+                            return Started::Blocked(Op::InsertUnsafe {
+                                envelope,
+                                block_ref,
+                                stage: InsertStage::ElSyncOffset,
+                            })
+                        }
+                        Err(Miss::NotFound) => {
+                            out.emit(Event::EngineTemporaryError {
+                                err: format!("EL sync offset-derived head at block {target} not available"),
+                            });
+                            return Started::Done;
+                        }
+                    }
+                } else {
+                    block_ref
+                };
+                let mut fc = self.forkchoice(&block_ref);
+                let finalized = if offset_ref.number < self.heads.finalized.number {
+                    self.heads.finalized
+                } else {
+                    offset_ref
+                };
+                let safe =
+                    if offset_ref.number < self.heads.safe.number { self.heads.safe } else { offset_ref };
+                fc.safe_block_hash = safe.hash;
+                fc.finalized_block_hash = finalized.hash;
+                self.heads.unsafe_head = block_ref;
+                out.emit(Event::UnsafeUpdate(block_ref));
+                self.heads.local_safe = safe;
+                self.heads.safe = safe;
+                self.heads.finalized = finalized;
+                Started::Call(
+                    EngineCall::ForkchoiceUpdated { version: 3, state: fc, attributes: None },
+                    Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) },
+                )
+            }
             Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) } => Started::Call(
                 EngineCall::ForkchoiceUpdated { version: 3, state: fc, attributes: None },
                 Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) },
@@ -417,6 +467,8 @@ impl EngineController {
     /// Continues the operation in flight with the engine's answer.
     fn complete(&mut self, op: Op, result: Result<EngineReply, EngineError>, out: &mut Emitter) {
         match op {
+            // Makes no call of its own: it becomes the forkchoice stage when it starts.
+            Op::InsertUnsafe { stage: InsertStage::ElSyncOffset, .. } => {}
             Op::UpdateForkchoice => {
                 let fc = self.forkchoice(&self.heads.unsafe_head);
                 let res = match result {
@@ -499,48 +551,12 @@ impl EngineController {
                         ),
                     });
                 }
-                let mut fc = self.forkchoice(&block_ref);
-                if self.el_sync == ElSyncStatus::FinishedButNotFinalized {
-                    // EL sync reached the tip: safe and finalized follow it, offset behind.
-                    let target = block_ref
-                        .number
-                        .saturating_sub(self.el_sync_offset_blocks)
-                        .max(self.cfg.genesis.l2.number);
-                    let offset_ref = if target < block_ref.number {
-                        match self.data.borrow_mut().l2_by_number(target) {
-                            Ok(d) => d.block_ref,
-                            Err(_) => {
-                                out.emit(Event::EngineTemporaryError {
-                                    err: format!(
-                                        "EL sync offset-derived head at block {target} not available yet"
-                                    ),
-                                });
-                                return;
-                            }
-                        }
-                    } else {
-                        block_ref
-                    };
-                    let finalized = if offset_ref.number < self.heads.finalized.number {
-                        self.heads.finalized
-                    } else {
-                        offset_ref
-                    };
-                    let safe =
-                        if offset_ref.number < self.heads.safe.number { self.heads.safe } else { offset_ref };
-                    fc.safe_block_hash = safe.hash;
-                    fc.finalized_block_hash = finalized.hash;
-                    self.heads.unsafe_head = block_ref;
-                    out.emit(Event::UnsafeUpdate(block_ref));
-                    self.heads.local_safe = safe;
-                    self.heads.safe = safe;
-                    self.heads.finalized = finalized;
-                }
-                self.ops.push_front(Op::InsertUnsafe {
-                    envelope,
-                    block_ref,
-                    stage: InsertStage::Forkchoice(fc),
-                });
+                let stage = if self.el_sync == ElSyncStatus::FinishedButNotFinalized {
+                    InsertStage::ElSyncOffset
+                } else {
+                    InsertStage::Forkchoice(self.forkchoice(&block_ref))
+                };
+                self.ops.push_front(Op::InsertUnsafe { envelope, block_ref, stage });
             }
             Op::InsertUnsafe { block_ref, stage: InsertStage::Forkchoice(fc), .. } => {
                 let res = match result {
@@ -925,6 +941,36 @@ impl Deriver for EngineController {
                 }
             }
             Event::ForkchoiceUpdate(heads) => self.on_forkchoice_update(heads),
+            // op-node `OnUnsafeL2Payload`: with EL sync every payload above the unsafe head is
+            // inserted at once (a gap is what drives the engine's own sync); with CL sync it
+            // waits in the queue until it applies on the unsafe head.
+            Event::ReceivedUnsafePayload(env) if self.sync_mode == SyncMode::ExecutionLayer => {
+                let p = &env.execution_payload;
+                let parts = L2BlockParts {
+                    hash: p.block_hash,
+                    number: p.block_number,
+                    parent_hash: p.parent_hash,
+                    timestamp: p.timestamp,
+                    gas_limit: p.gas_limit,
+                    extra_data: &p.extra_data,
+                    txs: &p.transactions,
+                };
+                match l2::block_ref(&self.cfg, &parts) {
+                    Ok(block_ref) if block_ref.number > self.heads.unsafe_head.number => {
+                        log::info!(
+                            "inserting unsafe L2 execution payload to drive EL sync id={}",
+                            block_ref.id()
+                        );
+                        self.queue(Op::InsertUnsafe {
+                            envelope: env.clone(),
+                            block_ref,
+                            stage: InsertStage::Start,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::error!("failed to turn execution payload into a block ref: {e}"),
+                }
+            }
             Event::ReceivedUnsafePayload(env) => match self.unsafe_payloads.push(env.clone()) {
                 Ok(()) => self.emit_forkchoice_update(out),
                 Err(e) => {
