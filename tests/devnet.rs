@@ -59,3 +59,37 @@ fn sigint_stops_the_devnet_cleanly() {
     };
     assert_eq!(code, Some(0));
 }
+
+/// `--rollup.halt`: L1 signals a required protocol version (read by storage proof from the
+/// ProtocolVersions contract); a major bump halts the node with exit code 3, a minor bump does
+/// not at level major, and without the flag nothing halts.
+#[test]
+fn rollup_halt_on_a_required_protocol_version() {
+    let run = |version: &str, halt: Option<&str>, blocks: &str| {
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "devnet",
+            "--blocks",
+            blocks,
+            "--speed",
+            "20",
+            "--rpc.port",
+            "0",
+            "--protocol-version",
+            version,
+        ]);
+        if let Some(level) = halt {
+            cmd.args(["--rollup.halt", level]);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run("v99.0.0", Some("major"), "1000");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("Opted to halt, unprepared for protocol change required=v99.0.0"), "{err}");
+    let (code, err) = run("v12.5.0", Some("major"), "3");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run("v99.0.0", None, "3");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("newer than supported"), "warned: {err}");
+}

@@ -14,6 +14,7 @@ use crate::derive::attributes::prepare_payload_attributes;
 use crate::derive::data::{Arrival, CacheLimits, ChainData, FetchRequest, L2Label};
 use crate::derive::l1_chain::L1ChainSpec;
 use crate::derive::{Cx, DeriveMetrics, StageError};
+use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
 use crate::engine::api::{
     fcu_version, get_payload_version, new_payload_version, EngineCall, EngineReply, ForkchoiceState,
     PayloadInfo,
@@ -21,6 +22,7 @@ use crate::engine::api::{
 use crate::protocol::blob::{kzg_commitment, versioned_hash};
 use crate::protocol::deposit::encode_deposit_log;
 use crate::protocol::primitives::{keccak256, Address, Bytes, U256};
+use crate::protocol::proof::named_slot;
 use crate::protocol::tx::{DepositTx, SignedTx, EIP1559_TX_TYPE, EIP4844_TX_TYPE};
 use crate::rng::Rng;
 use crate::types::L2BlockRef;
@@ -44,6 +46,8 @@ pub struct DevnetParams {
     pub txs_per_block: u64,
     /// Every this many L1 blocks a user deposit goes through the portal (0: never).
     pub deposit_every: u64,
+    /// The protocol version L1 signals as required and recommended.
+    pub protocol_version: ProtocolVersion,
     pub seed: u64,
 }
 
@@ -55,6 +59,7 @@ impl Default for DevnetParams {
             seq_window_size: 100,
             txs_per_block: 2,
             deposit_every: 5,
+            protocol_version: OP_LITE_SUPPORT,
             seed: 1,
         }
     }
@@ -102,7 +107,14 @@ impl Devnet {
         let slot = U256(keccak256(b"systemconfig.unsafeblocksigner").0);
         let mut value = [0u8; 32];
         value[12..].copy_from_slice(&unsafe_signer.0);
-        l1.state = vec![(config(&l1).l1_system_config_address, vec![(slot, U256(value))])];
+        let versions = vec![
+            (named_slot("protocolversion.required"), U256(params.protocol_version.0)),
+            (named_slot("protocolversion.recommended"), U256(params.protocol_version.0)),
+        ];
+        l1.state = vec![
+            (config(&l1).l1_system_config_address, vec![(slot, U256(value))]),
+            (super::PROTOCOL_VERSIONS, versions),
+        ];
         l1.reseal_genesis();
         let cfg = Arc::new(config(&l1));
         let limits = CacheLimits::default();

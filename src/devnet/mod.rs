@@ -15,6 +15,9 @@ use crate::types::BlockId;
 
 /// L1 chain id of the devnet.
 pub const DEVNET_L1_CHAIN_ID: u64 = 900;
+/// The devnet's ProtocolVersions contract (its storage holds the required and recommended
+/// protocol versions the runtime config reads).
+pub const PROTOCOL_VERSIONS: Address = Address([0x44; 20]);
 /// L2 chain id of the devnet.
 pub const DEVNET_L2_CHAIN_ID: u64 = 901;
 
@@ -73,7 +76,7 @@ pub fn rollup_config(
         },
         deposit_contract_address: Address([0x42; 20]),
         l1_system_config_address: Address([0x43; 20]),
-        protocol_versions_address: Address::ZERO,
+        protocol_versions_address: PROTOCOL_VERSIONS,
         chain_op_config: Some(ChainOpConfig::default()),
         keep_karst_upgrade_gas: false,
         alt_da: None,

@@ -11,6 +11,7 @@ use crate::derive::l1_chain::L1ChainSpec;
 use crate::devnet::chain::DevnetParams;
 use crate::devnet::report::Reporter;
 use crate::devnet::DEVNET_L1_CHAIN_ID;
+use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
 use crate::io::devnet::{DevnetHandle, DevnetOptions};
 use crate::node::{Node, RunOptions};
 
@@ -28,12 +29,22 @@ they move. Needs no external endpoint.
                     L1 blocks every 6)
   --l1-port P       port of the L1 JSON-RPC / beacon endpoint (default: any free port)
   --engine-port P   port of the engine stand-in (default: any free port)
+  --protocol-version vX.Y.Z
+                    the protocol version L1 signals as required (default: the one op-lite
+                    supports); with --rollup.halt the node halts on a newer one (exit 3)
   --serve-only      run only the devnet (no node): prints the node command line, with the rollup
                     config and JWT secret written to temporary files, and serves until Ctrl-C
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
 --log.level info. The node runs with --p2p.disable and polls the devnet L1 every 250ms.
 ";
+
+/// `vMAJOR.MINOR.PATCH` as a protocol version.
+fn parse_version(v: &str) -> Option<ProtocolVersion> {
+    let mut it = v.strip_prefix('v').unwrap_or(v).split('.').map(|p| p.parse::<u32>().ok());
+    let (major, minor, patch) = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then(|| ProtocolVersion::v0(major, minor, patch, 0))
+}
 
 /// The rollup config path the node is given; its contents come from the devnet.
 const DEVNET_ROLLUP: &str = "<devnet rollup config>";
@@ -59,9 +70,14 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
         let l1_port: u16 = flag(&mut p, "--l1-port")?.unwrap_or(0);
         let engine_port: u16 = flag(&mut p, "--engine-port")?.unwrap_or(0);
-        Ok((blocks, speed, l1_port, engine_port, p.contains("--serve-only")))
+        let version = match flag::<String>(&mut p, "--protocol-version")? {
+            None => OP_LITE_SUPPORT,
+            Some(v) => parse_version(&v)
+                .ok_or(format!("--protocol-version: expected vMAJOR.MINOR.PATCH, got {v:?}"))?,
+        };
+        Ok((blocks, speed, l1_port, engine_port, p.contains("--serve-only"), version))
     })();
-    let (blocks, speed, l1_port, engine_port, serve_only) = match parsed {
+    let (blocks, speed, l1_port, engine_port, serve_only, version) = match parsed {
         Ok(v) => v,
         Err(e) => {
             eprintln!("op-lite devnet: {e}");
@@ -84,7 +100,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         l1_addr: loopback(l1_port),
         engine_addr: loopback(engine_port),
         speed,
-        params: DevnetParams::default(),
+        params: DevnetParams { protocol_version: version, ..DevnetParams::default() },
     };
     let devnet = match DevnetHandle::spawn(opts, jwt) {
         Ok(d) => d,
