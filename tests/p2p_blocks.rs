@@ -141,7 +141,6 @@ fn blocks_travel_from_the_sequencer_through_gossip_to_the_engine() {
     let Some(fx) = fixtures() else { return };
     let cfg = sepolia();
     let blocks = real_blocks(&fx);
-    #[allow(clippy::disallowed_methods)]
     let t0 = Instant::now();
     let topics = block_topics(cfg.l2_chain_id);
     let mut nodes: BTreeMap<u32, Router<u32>> = (0..3)

@@ -11,11 +11,21 @@
 //! or `take_outbound`), messages to validate (`take_received`), and peers to disconnect
 //! (`take_disconnects`: malformed streams and temporary bans).
 //!
+//! The transport's part: `P` is its peer id (libp2p `PeerId` bytes; `Clone + Ord`). Per
+//! connected peer it opens one outbound stream, negotiating `Protocol::SUPPORTED` in order, and
+//! then calls `add_peer` with the negotiated version, whether it dialled the connection (for
+//! the outbound mesh quota) and the remote IP; it feeds the bytes of the peer's inbound
+//! `/meshsub` stream to `on_data`, writes `poll_transmit` frames to the outbound stream, calls
+//! `remove_peer` when the connection closes, closes `take_disconnects` peers and refuses
+//! banned ones (`is_banned`) until the ban ends.
+//!
 //! Only messages the application accepts enter the message cache and are forwarded (op-node
 //! validates before relaying). The score is a light version of gossipsub's: invalid messages
 //! (P₄, counted across topics), IP colocation (P₆) and behaviour penalties (P₇: GRAFT during
 //! backoff, broken IWANT promises), with op-node's thresholds and a temporary ban (op-node's
-//! `p2p.ban.threshold` -100 for `p2p.ban.duration` 1 h). Memory is bounded: per-peer queues
+//! `p2p.ban.threshold` -100 for `p2p.ban.duration` 1 h). Below the graylist threshold (-40) a
+//! peer's RPCs are ignored, so a ban follows offences judged together (four invalid messages
+//! awaiting validation, a burst of early GRAFTs) or IP colocation. Memory is bounded: per-peer queues
 //! (count and bytes), the seen cache, the message cache, pending validations, the inbound
 //! reassembly buffers, the ban and retained-score lists.
 
@@ -344,6 +354,7 @@ pub struct Stats {
     pub ignored: u64,
     /// Messages carrying `from`, `seqno`, `signature` or `key` (StrictNoSign).
     pub unexpected_auth: u64,
+    /// Messages on topics we are not subscribed to.
     pub unknown_topic: u64,
     /// Messages dropped because too many awaited validation, or over the per-RPC limit.
     pub throttled: u64,
@@ -430,7 +441,6 @@ struct Peer<P> {
     outbound: bool,
     ip: IpAddr,
     protocol: Protocol,
-    topics: u64,
     queue: VecDeque<Queued>,
     queued_bytes: usize,
     control: Control,
@@ -524,7 +534,6 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
             outbound,
             ip,
             protocol,
-            topics: 0,
             queue: VecDeque::new(),
             queued_bytes: 0,
             control: Control { subs, ..Control::default() },
@@ -564,13 +573,17 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
         self.stalled.remove(&idx);
         self.buffered -= peer.inbuf.len();
         if peer.invalid > 0.0 || peer.behaviour > 0.0 {
-            if self.retained.len() >= MAX_RETAINED {
-                evict_earliest(&mut self.retained, |r| r.until);
-            }
-            let until = now + self.cfg.score.retain_score;
-            self.retained
-                .insert(peer.key, Retained { invalid: peer.invalid, behaviour: peer.behaviour, until });
+            self.retain(peer.key, peer.invalid, peer.behaviour, now);
         }
+    }
+
+    /// Remembers a disconnected peer's penalties for `retain_score`.
+    fn retain(&mut self, key: P, invalid: f64, behaviour: f64, now: Instant) {
+        if self.retained.len() >= MAX_RETAINED && !self.retained.contains_key(&key) {
+            evict_earliest(&mut self.retained, |r| r.until);
+        }
+        let until = now + self.cfg.score.retain_score;
+        self.retained.insert(key, Retained { invalid, behaviour, until });
     }
 
     /// Feeds bytes read from the peer's inbound stream: every complete RPC frame is processed
@@ -661,7 +674,7 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
             targets
         };
         for p in targets {
-            self.enqueue(p, Queued::Msg(msg.clone()));
+            self.enqueue(p, msg.clone());
         }
         self.flush();
         Ok(id)
@@ -687,7 +700,7 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
                     .map(|m| m.difference(&skip).copied().collect())
                     .unwrap_or_default();
                 for p in targets {
-                    self.enqueue(p, Queued::Msg(pending.msg.clone()));
+                    self.enqueue(p, pending.msg.clone());
                 }
             }
             Acceptance::Reject => {
@@ -887,12 +900,9 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
     }
 
     fn on_peer_subscription(&mut self, idx: u64, t: usize, subscribe: bool) {
-        let Some(peer) = self.peers.get_mut(&idx) else { return };
         if subscribe {
-            peer.topics |= 1 << t;
             self.topic_peers[t].insert(idx);
         } else {
-            peer.topics &= !(1 << t);
             self.topic_peers[t].remove(&idx);
             if let Some(m) = self.mesh.get_mut(&t) {
                 m.remove(&idx);
@@ -1003,7 +1013,7 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
         for id in pb::bytes(iwant, 1).filter_map(|b| MsgId::try_from(b).ok()) {
             if let Some(msg) = self.mcache.get_for_peer(&id, idx, self.cfg.gossip_retransmission) {
                 self.stats.iwant_served += 1;
-                self.enqueue(idx, Queued::Msg(msg));
+                self.enqueue(idx, msg);
             }
         }
     }
@@ -1061,8 +1071,10 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
                 p.invalid += 1.0;
             }
             self.check_ban(idx, now);
-        } else if let Some(r) = self.retained.get_mut(key) {
-            r.invalid += 1.0;
+        } else {
+            let (invalid, behaviour) =
+                self.retained.get(key).map_or((0.0, 0.0), |r| (r.invalid, r.behaviour));
+            self.retain(key.clone(), invalid + 1.0, behaviour, now);
         }
     }
 
@@ -1387,20 +1399,17 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
         }
     }
 
-    fn enqueue(&mut self, idx: u64, item: Queued) -> bool {
-        let Some(peer) = self.peers.get_mut(&idx) else { return false };
-        let bytes = match &item {
-            Queued::Msg(m) => m.data.len(),
-            Queued::Frame(_) => 0,
-        };
+    /// Queues a message for a peer, or drops and counts it when the queue is full.
+    fn enqueue(&mut self, idx: u64, msg: Arc<Msg>) {
+        let Some(peer) = self.peers.get_mut(&idx) else { return };
+        let bytes = msg.data.len();
         if peer.queue.len() >= self.cfg.max_queue_len || peer.queued_bytes + bytes > self.cfg.max_queue_bytes
         {
             self.stats.queue_drops += 1;
-            return false;
+            return;
         }
         peer.queued_bytes += bytes;
-        peer.queue.push_back(item);
-        true
+        peer.queue.push_back(Queued::Msg(msg));
     }
 
     /// Encodes each dirty peer's pending control into one RPC. With the queue full, gossip is
