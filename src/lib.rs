@@ -36,6 +36,7 @@ pub mod event;
 pub mod io;
 pub mod metrics;
 pub mod node;
+pub mod p2p;
 pub mod protocol;
 pub mod rng;
 pub mod rpc;

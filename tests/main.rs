@@ -13,6 +13,7 @@ mod deposits;
 mod derive;
 mod devnet;
 mod faults;
+mod p2p_blocks;
 mod payloads;
 mod peers;
 mod platform;

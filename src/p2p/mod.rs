@@ -1,0 +1,3 @@
+pub mod blocks;
+pub mod gossipsub;
+pub mod reqresp;
