@@ -13,6 +13,7 @@ use crate::derive::deriver::{ChainDataDeriver, PipelineDeriver};
 use crate::derive::l1_chain::L1ChainSpec;
 use crate::driver::finalizer::{Finalizer, DEFAULT_FINALITY_LOOKBACK, FINALITY_DELAY};
 use crate::driver::sched::{Backoff, StepScheduler};
+use crate::driver::sequencer::{Sequencer, SequencerConfig};
 use crate::driver::status::StatusTracker;
 use crate::driver::sync::SyncDeriver;
 use crate::engine::attributes::AttributesHandler;
@@ -67,6 +68,7 @@ pub const ATTRIBUTES: &str = "attributes";
 pub const ENGINE: &str = "engine";
 pub const FINALIZER: &str = "finalizer";
 pub const STATUS: &str = "status";
+pub const SEQUENCER: &str = "sequencer";
 
 /// Registers the verifier's derivers. The chain-data deriver comes first so the others see
 /// arrived data when the event reaches them.
@@ -91,4 +93,18 @@ pub fn register_verifier(
     )?;
     system.register(STATUS, Box::new(StatusTracker::new()))?;
     Ok(())
+}
+
+/// Registers the sequencer (after the verifier's derivers, as op-node does) and starts it
+/// when configured active.
+pub fn register_sequencer(
+    system: &mut System,
+    p: &CoreParams,
+    data: &SharedData,
+    conf: SequencerConfig,
+    now: crate::time::Now,
+) -> Result<(), DuplicateDeriver> {
+    let mut seq = Sequencer::new(p.rollup.clone(), p.l1.clone(), data.clone(), conf);
+    seq.init(now, system.emitter());
+    system.register(SEQUENCER, Box::new(seq))
 }

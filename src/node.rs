@@ -23,6 +23,7 @@ use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
 use crate::io::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use crate::io::workers::{SubmitError, Worker};
 use crate::io::{self, driver::Exit, driver::Shell};
+use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::rpc::deferred::{Deferred, RpcJob, RPC_CALLS};
 use crate::rpc::jsonrpc::Body;
 use crate::rpc::{self, Dispatcher, Listener, Reply, Ticket};
@@ -406,6 +407,10 @@ impl Node {
                 self.shell.request_stop();
                 continue;
             }
+            if let Request::PublishBlock(env) = req {
+                self.publish_block(*env);
+                continue;
+            }
             if let Err(failed) = self.submit(req) {
                 let (req, e) = *failed;
                 match e {
@@ -431,7 +436,7 @@ impl Node {
             Request::Engine { id, call } => submit_to(&up.engine, EngineJob::Call { id, call }),
             Request::Fetch(f) => submit_to(&up.l1, L1Job::Fetch(f)),
             Request::PollL1(label) => submit_to(&up.l1, L1Job::Poll(label)),
-            Request::Stop => Ok(()),
+            Request::Stop | Request::PublishBlock(_) => Ok(()),
             Request::LoadRuntimeConfig => {
                 let r = &self.config.rollup;
                 let job = L1Job::RuntimeConfig {
@@ -442,6 +447,16 @@ impl Node {
                 submit_to(&up.l1, job)
             }
         }
+    }
+
+    /// Gossips a block the sequencer sealed (signed with `--p2p.sequencer.key`).
+    fn publish_block(&mut self, env: ExecutionPayloadEnvelope) {
+        let p = &env.execution_payload;
+        log::debug!(
+            "not gossiping sequenced block number={} hash={}: P2P is disabled",
+            p.block_number,
+            p.block_hash
+        );
     }
 
     /// Answers a request no worker can take, so the deriver waiting for it moves on.
@@ -460,7 +475,7 @@ impl Node {
             },
             Request::PollL1(label) => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
             Request::LoadRuntimeConfig => Event::RuntimeConfigLoadFailed { err: why.to_string() },
-            Request::Stop => return,
+            Request::Stop | Request::PublishBlock(_) => return,
         };
         self.system.emit(ev);
     }

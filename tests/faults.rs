@@ -159,7 +159,7 @@ impl Net {
                 };
                 Event::EngineReplied { id, result }
             }
-            Request::LoadRuntimeConfig | Request::Stop => return None,
+            Request::LoadRuntimeConfig | Request::Stop | Request::PublishBlock(_) => return None,
         };
         Some(ev)
     }

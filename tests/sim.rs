@@ -132,7 +132,7 @@ impl Sim {
                     Request::LoadRuntimeConfig => {
                         Event::RuntimeConfigLoadFailed { err: "not simulated".into() }
                     }
-                    Request::Stop => continue,
+                    Request::Stop | Request::PublishBlock(_) => continue,
                     Request::PollL1(label) => {
                         use op_lite::driver::l1_poll::L1Label;
                         match label {

@@ -48,6 +48,10 @@ pub struct DevnetParams {
     pub deposit_every: u64,
     /// The protocol version L1 signals as required and recommended.
     pub protocol_version: ProtocolVersion,
+    /// L2 blocks come from an external sequencer (an op-lite node driving `seq` over the
+    /// Engine API); the devnet only mines L1, fills the sequencer engine's mempool and batches
+    /// what the sequencer produced.
+    pub external_sequencer: bool,
     pub seed: u64,
 }
 
@@ -60,6 +64,7 @@ impl Default for DevnetParams {
             txs_per_block: 2,
             deposit_every: 5,
             protocol_version: OP_LITE_SUPPORT,
+            external_sequencer: false,
             seed: 1,
         }
     }
@@ -72,8 +77,11 @@ pub struct Devnet {
     pub l1: L1Sim,
     /// The engine the node under test drives.
     pub engine: EngineSim,
-    /// The producer's engine: the chain as sequenced.
-    seq: EngineSim,
+    /// The producer's engine: the chain as sequenced (driven by an external sequencer when
+    /// `params.external_sequencer`).
+    pub seq: EngineSim,
+    /// With an external sequencer: the last sequenced block handed to the batcher.
+    batched: Option<L2BlockRef>,
     seq_data: ChainData,
     l1_spec: L1ChainSpec,
     batcher: Account,
@@ -128,6 +136,7 @@ impl Devnet {
             batcher,
             unsafe_signer,
             unbatched: Vec::new(),
+            batched: None,
             rng: Rng::new(params.seed),
             l1_blocks_built: 0,
             posted: (0, 0),
@@ -143,9 +152,14 @@ impl Devnet {
         &self.cfg
     }
 
-    /// Chain time of the next L1 block and of the next L2 block.
+    /// Chain time of the next L1 block and of the next L2 block (never, with an external
+    /// sequencer).
     pub fn next_times(&self) -> (u64, u64) {
-        let l2 = self.seq.block(&self.seq.head).map_or(0, |b| b.header.timestamp) + self.cfg.block_time;
+        let l2 = if self.params.external_sequencer {
+            u64::MAX
+        } else {
+            self.seq.block(&self.seq.head).map_or(0, |b| b.header.timestamp) + self.cfg.block_time
+        };
         (self.l1.head().info.time() + self.params.l1_block_time, l2)
     }
 
@@ -218,20 +232,8 @@ impl Devnet {
         let upgrade_block = !crate::derive::codec::upgrade_transactions(&self.cfg, t)?.0.is_empty();
         if !upgrade_block {
             for i in 0..self.params.txs_per_block {
-                let n = self.users.len() as u64;
-                let from = (self.rng.below(n)) as usize;
-                let to = self.users[((from as u64 + 1 + i) % n) as usize].address;
-                let tx = SignedTx {
-                    tx_type: EIP1559_TX_TYPE,
-                    gas_price: 2_000_000_000,
-                    max_priority_fee_per_gas: 1_000,
-                    gas_limit: 21_000,
-                    to: Some(to),
-                    value: U256::from_u64(1 + self.rng.below(1_000_000)),
-                    ..SignedTx::default()
-                };
-                let tx = self.users[from].sign(tx, self.cfg.l2_chain_id);
-                attrs.transactions.push(Bytes(tx.encoded().to_vec()));
+                let tx = self.user_transfer(i);
+                attrs.transactions.push(tx);
             }
         }
         attrs.no_tx_pool = true;
@@ -283,9 +285,73 @@ impl Devnet {
         Ok(())
     }
 
+    /// With an external sequencer: queues the blocks it produced since the last batch (from
+    /// its safe head again if its chain was reorganised under the batcher, as op-batcher
+    /// does) and tops up its engine's mempool with user transfers.
+    fn collect_sequenced(&mut self) -> Result<(), String> {
+        let on_chain = |r: &L2BlockRef| {
+            self.seq.block_by_number(r.number).map(|b| b.envelope.execution_payload.block_hash)
+                == Some(r.hash)
+        };
+        if self.batched.is_some_and(|b| !on_chain(&b)) {
+            log::warn!("devnet batcher: the sequenced chain was reorganised, re-batching from its safe head");
+            self.batched = self.seq.block_data(&self.seq.safe).map(|d| d.block_ref);
+            self.unbatched.clear();
+        }
+        let from = self.batched.map_or(1, |b| b.number + 1);
+        for n in from..=self.seq.head_number() {
+            let Some(b) = self.seq.block_by_number(n) else { break };
+            let d = self
+                .seq
+                .block_data(&b.envelope.execution_payload.block_hash)
+                .ok_or("sequenced block unknown")?;
+            let r = d.block_ref;
+            self.unbatched.push(L2BlockInput {
+                number: r.number,
+                timestamp: r.timestamp,
+                parent_hash: r.parent_hash,
+                hash: r.hash,
+                l1_origin: r.l1origin,
+                sequence_number: r.sequence_number,
+                transactions: b.envelope.execution_payload.transactions.clone(),
+            });
+            self.batched = Some(r);
+        }
+        let per_l1_block = self.params.txs_per_block * self.params.l1_block_time / self.cfg.block_time.max(1);
+        for _ in 0..per_l1_block {
+            if self.seq.pool.len() >= 256 {
+                break;
+            }
+            let tx = self.user_transfer(0);
+            self.seq.pool.push(tx);
+        }
+        self.seq.prune(4096);
+        Ok(())
+    }
+
+    /// A signed transfer between two of the devnet's users.
+    fn user_transfer(&mut self, i: u64) -> Bytes {
+        let n = self.users.len() as u64;
+        let from = (self.rng.below(n)) as usize;
+        let to = self.users[((from as u64 + 1 + i) % n) as usize].address;
+        let tx = SignedTx {
+            tx_type: EIP1559_TX_TYPE,
+            gas_price: 2_000_000_000,
+            max_priority_fee_per_gas: 1_000,
+            gas_limit: 21_000,
+            to: Some(to),
+            value: U256::from_u64(1 + self.rng.below(1_000_000)),
+            ..SignedTx::default()
+        };
+        Bytes(self.users[from].sign(tx, self.cfg.l2_chain_id).encoded().to_vec())
+    }
+
     /// Posts the unbatched L2 blocks (one channel) and seals the next L1 block.
     fn mine_l1(&mut self) -> Result<(), String> {
         self.l1_blocks_built += 1;
+        if self.params.external_sequencer {
+            self.collect_sequenced()?;
+        }
         if !self.unbatched.is_empty() {
             let blocks = std::mem::take(&mut self.unbatched);
             let id = batcher::random_channel_id(&mut self.rng);

@@ -47,6 +47,8 @@ pub struct EngineSim {
     next_id: u64,
     /// Fault injection: answer every call with SYNCING (forkchoice) or errors.
     pub syncing: bool,
+    /// Transactions waiting for a block built without `noTxPool` (the stand-in's mempool).
+    pub pool: Vec<Bytes>,
 }
 
 fn err(code: i64, message: impl Into<String>) -> EngineError {
@@ -73,6 +75,7 @@ impl EngineSim {
             building: HashMap::new(),
             next_id: 0,
             syncing: false,
+            pool: Vec::new(),
         };
         sim.canonical.insert(genesis.header.number, hash);
         sim.blocks.insert(hash, genesis);
@@ -215,7 +218,11 @@ impl EngineSim {
             .get(&fc.head_block_hash)
             .cloned()
             .ok_or_else(|| err(codes::INVALID_FORKCHOICE_STATE, "unknown head"))?;
-        let env = self.build(&parent, a).map_err(|e| err(codes::INVALID_PAYLOAD_ATTRIBUTES, e))?;
+        let mut a = a.clone();
+        if !a.no_tx_pool {
+            a.transactions.append(&mut self.pool);
+        }
+        let env = self.build(&parent, &a).map_err(|e| err(codes::INVALID_PAYLOAD_ATTRIBUTES, e))?;
         self.next_id += 1;
         let id = B64(self.next_id.to_be_bytes());
         self.building.insert(id, env);

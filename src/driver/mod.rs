@@ -5,5 +5,6 @@ pub mod l1_poll;
 pub mod metrics;
 pub mod runtime_config;
 pub mod sched;
+pub mod sequencer;
 pub mod status;
 pub mod sync;

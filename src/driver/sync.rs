@@ -9,6 +9,9 @@ use crate::time::Now;
 pub struct SyncDeriver {
     /// The engine is busy with execution-layer sync; derivation waits.
     engine_syncing: bool,
+    /// The engine's last call failed: an idle pipeline then does not reset the step backoff,
+    /// or idle -> forkchoice retry -> failure -> step would spin while the engine is down.
+    engine_failing: bool,
     resets: u64,
 }
 
@@ -63,13 +66,16 @@ impl Deriver for SyncDeriver {
                 out.emit(Event::StepReq { reset_backoff: false });
             }
             Event::EngineTemporaryError { err } => {
+                self.engine_failing = true;
                 log::warn!("engine temporary error err={err}");
                 // Retry the failed attributes on the next step, after backoff.
                 out.emit(Event::StepReq { reset_backoff: false });
             }
             Event::EngineResetConfirmed(_) => out.emit(Event::ConfirmPipelineReset),
             // Idle derivation is healthy: wait for new inputs without backoff.
-            Event::DeriverIdle => out.emit(Event::ResetStepBackoff),
+            Event::DeriverIdle if !self.engine_failing => out.emit(Event::ResetStepBackoff),
+            Event::DeriverIdle => {}
+            Event::ForkchoiceUpdate(_) | Event::PayloadSuccess(_) => self.engine_failing = false,
             // More to do: continue quickly.
             Event::DeriverMore => out.emit(Event::StepReq { reset_backoff: true }),
             Event::EngineSyncStatus { syncing } => self.engine_syncing = *syncing,
@@ -119,7 +125,11 @@ mod tests {
         let mut d = SyncDeriver::new();
         assert_eq!(run(&mut d, Event::Reset { err: "x".into() }), vec!["step-req", "reset-engine-request"]);
         assert_eq!(run(&mut d, Event::L1TemporaryError { err: "x".into() }), vec!["step-req"]);
+        assert_eq!(run(&mut d, Event::DeriverIdle), vec!["reset-step-backoff"]);
         assert_eq!(run(&mut d, Event::EngineTemporaryError { err: "x".into() }), vec!["step-req"]);
+        // A failing engine keeps its backoff through idle derivation, until a call succeeds.
+        assert!(run(&mut d, Event::DeriverIdle).is_empty());
+        run(&mut d, Event::ForkchoiceUpdate(Box::default()));
         assert_eq!(run(&mut d, Event::DeriverIdle), vec!["reset-step-backoff"]);
         assert_eq!(run(&mut d, Event::DeriverMore), vec!["step-req"]);
         assert_eq!(run(&mut d, Event::EngineResetConfirmed(Box::default())), vec!["confirm-pipeline-reset"]);

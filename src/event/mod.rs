@@ -139,6 +139,9 @@ pub enum Event {
         source: L1BlockRef,
     },
     FinalizedUpdate(L2BlockRef),
+    /// The sequencer's timer fired: start, seal or re-insert a block (op-node
+    /// `SequencerActionEvent`).
+    SequencerAction,
     /// Build a block from attributes (derived, or the sequencer's).
     BuildStart(Box<AttributesWithParent>),
     BuildStarted(Box<BuildJob>),
@@ -242,6 +245,7 @@ impl Event {
             Event::SafeConsolidated { .. } => "safe-consolidated",
             Event::SafeDerived { .. } => "safe-derived",
             Event::FinalizedUpdate(_) => "finalized-update",
+            Event::SequencerAction => "sequencer-action",
             Event::BuildStart(_) => "build-start",
             Event::BuildStarted(_) => "build-started",
             Event::BuildSeal(_) => "build-seal",
@@ -287,6 +291,8 @@ pub enum Request {
     /// Read the runtime config from L1 state; answered with `RuntimeConfigLoaded` or
     /// `RuntimeConfigLoadFailed`.
     LoadRuntimeConfig,
+    /// Sign a block the sequencer sealed and publish it on the fork's gossip topic.
+    PublishBlock(Box<ExecutionPayloadEnvelope>),
     /// Stop the node gracefully (e.g. the devnet reached its target).
     Stop,
 }
