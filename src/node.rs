@@ -283,6 +283,23 @@ impl Node {
         params.verifier_confs = self.config.l1.verifier_confs;
         let data = params.chain_data();
         core::register_verifier(&mut self.system, &params, &data).map_err(|e| e.to_string())?;
+        if let Some(mut conf) = self.config.sequencer {
+            // op-node: the persisted admin state wins over --sequencer.stopped, and the initial
+            // state is persisted.
+            if let Some(path) = &self.config.admin_state {
+                if let Some(started) = io::admin_state::read(path)? {
+                    log::info!("sequencer state from {}: started={started}", path.display());
+                    conf.active = started;
+                }
+                io::admin_state::write(path, conf.active)?;
+            }
+            if conf.recover {
+                log::warn!("sequencer is in recover mode");
+            }
+            log::info!("sequencer enabled active={} l1_confs={}", conf.active, conf.l1_confs);
+            core::register_sequencer(&mut self.system, &params, &data, conf, io::clock::now())
+                .map_err(|e| e.to_string())?;
+        }
         log::info!("L2 engine {url} (rpc timeout {:?})", self.config.l2.engine_rpc_timeout);
         self.init_safedb(&data)?;
         self.data = Some(data);

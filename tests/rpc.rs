@@ -384,8 +384,7 @@ fn err(url: &str, method: &str, params: &str) -> (i64, String) {
 const NOT_FOUND: i64 = -32601;
 
 /// Methods op-node has whose parts op-lite does not have yet: never faked.
-const ABSENT: &[&str] =
-    &["admin_startSequencer", "admin_stopSequencer", "admin_sequencerActive", "opp2p_self", "opp2p_peers"];
+const ABSENT: &[&str] = &["opp2p_self", "opp2p_peers"];
 
 /// Asserts the keys appear in this order in a JSON text (op-node's struct field order).
 fn assert_key_order(text: &str, keys: &[&str]) {
@@ -479,8 +478,15 @@ fn offline_node_methods_errors_and_the_admin_gate() {
     let modules = ok(&url, "rpc_modules", "[]");
     assert!(modules.get("admin").is_none() && modules.get("opp2p").is_none(), "{modules}");
     assert_eq!(modules["optimism"], "1.0");
-    for m in
-        ["admin_resetDerivationPipeline", "admin_setLogLevel", "admin_postUnsafePayload"].iter().chain(ABSENT)
+    for m in [
+        "admin_resetDerivationPipeline",
+        "admin_setLogLevel",
+        "admin_postUnsafePayload",
+        "admin_startSequencer",
+        "admin_sequencerActive",
+    ]
+    .iter()
+    .chain(ABSENT)
     {
         assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
     }
@@ -498,11 +504,57 @@ fn offline_node_methods_errors_and_the_admin_gate() {
     assert!(msg.starts_with("payload has bad block hash: 0xabab"), "{msg}");
     assert!(msg.contains(", actual block hash is: 0x"), "{msg}");
     assert_eq!(err(&url, "admin_postUnsafePayload", r#"["0x00"]"#).0, -32602);
-    // The sequencer and gossip are not implemented: their methods are absent even with admin.
+    // Without --sequencer.enabled: op-node's disabled sequencer.
+    assert_eq!(ok(&url, "admin_sequencerActive", "[]"), Value::Bool(false));
+    let zero = format!(r#"["0x{}"]"#, "00".repeat(32));
+    assert_eq!(err(&url, "admin_startSequencer", &zero), (-32000, "sequencer is not enabled".into()));
+    assert_eq!(err(&url, "admin_stopSequencer", "[]"), (-32000, "sequencer is not enabled".into()));
+    // Gossip is not implemented: its methods are absent even with admin.
     for m in ABSENT {
         assert_eq!(err(&url, m, "[]").0, NOT_FOUND, "{m}");
     }
     drop(node);
+}
+
+#[test]
+fn sequencer_admin_state_persists_across_restarts() {
+    if !have("curl") {
+        eprintln!("skipped: curl not found");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("op-lite-admin-state-rpc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let state = dir.join("admin.json");
+    let state_arg = state.to_str().unwrap();
+    let seq = ["--rpc.enable-admin", "--sequencer.enabled", "--rpc.admin-state", state_arg];
+    let node =
+        start_with(&crate::support::offline_node_args(), &[&seq[..], &["--sequencer.stopped"]].concat());
+    let url = format!("http://{}/", node.rpc);
+    assert_eq!(ok(&url, "admin_sequencerActive", "[]"), Value::Bool(false));
+    // The initial state is persisted, as op-node does.
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), r#"{"sequencerStarted":false}"#);
+    // The engine is unreachable, so the head to start on is unknown.
+    let zero = format!(r#"["0x{}"]"#, "00".repeat(32));
+    let (code, msg) = err(&url, "admin_startSequencer", &zero);
+    assert_eq!(code, -32000);
+    assert!(msg.starts_with("no prestate, cannot determine if sequencer start at 0x00"), "{msg}");
+    assert_eq!(err(&url, "admin_stopSequencer", "[]"), (-32000, "sequencer not running".into()));
+    assert_eq!(err(&url, "admin_startSequencer", "[]").0, -32602);
+    drop(node);
+
+    // A persisted "started" wins over --sequencer.stopped.
+    std::fs::write(&state, r#"{"sequencerStarted":true}"#).unwrap();
+    let node =
+        start_with(&crate::support::offline_node_args(), &[&seq[..], &["--sequencer.stopped"]].concat());
+    let url = format!("http://{}/", node.rpc);
+    assert_eq!(ok(&url, "admin_sequencerActive", "[]"), Value::Bool(true));
+    let stopped = ok(&url, "admin_stopSequencer", "[]");
+    assert!(stopped.as_str().is_some_and(|h| h.len() == 66), "{stopped}");
+    assert_eq!(ok(&url, "admin_sequencerActive", "[]"), Value::Bool(false));
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), r#"{"sequencerStarted":false}"#);
+    assert_eq!(ok(&url, "admin_setRecoverMode", "[true]"), Value::Null);
+    drop(node);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

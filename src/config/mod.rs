@@ -17,6 +17,7 @@ use log::LevelFilter;
 pub use cli::{RawArgs, UsageError};
 pub use rollup::{Fork, RollupConfig};
 
+use crate::driver::sequencer::{SequencerConfig, DEFAULT_SEALING_DURATION};
 use crate::io::log::LogFormat;
 use crate::protocol::primitives::Address;
 
@@ -136,6 +137,10 @@ pub struct Config {
     pub rollup_halt: Option<HaltLevel>,
     pub sync_mode: SyncMode,
     pub p2p_disabled: bool,
+    /// `--sequencer.enabled` and its settings.
+    pub sequencer: Option<SequencerConfig>,
+    /// `--rpc.admin-state`: where admin_startSequencer / admin_stopSequencer persist.
+    pub admin_state: Option<PathBuf>,
 }
 
 /// A configuration error, naming the flag it concerns.
@@ -319,6 +324,16 @@ impl Config {
             Some("execution-layer") => SyncMode::ExecutionLayer,
             _ => SyncMode::ConsensusLayer,
         };
+        let sequencer = raw.bool("sequencer.enabled").then(|| SequencerConfig {
+            active: !raw.bool("sequencer.stopped"),
+            l1_confs: raw.u64("sequencer.l1-confs").unwrap_or(4),
+            sealing_duration: raw
+                .duration("sequencer.sealing-duration")
+                .filter(|d| !d.is_zero())
+                .unwrap_or(DEFAULT_SEALING_DURATION),
+            max_safe_lag: raw.u64("sequencer.max-safe-lag").unwrap_or(0),
+            recover: raw.bool("sequencer.recover"),
+        });
         Ok(Config {
             rollup,
             network,
@@ -334,6 +349,8 @@ impl Config {
             rollup_halt,
             sync_mode,
             p2p_disabled: raw.bool("p2p.disable"),
+            sequencer,
+            admin_state: raw.str("rpc.admin-state").filter(|p| !p.is_empty()).map(PathBuf::from),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod admin_state;
 pub mod beacon;
 pub mod clock;
 #[cfg(feature = "devnet")]

@@ -11,6 +11,8 @@ use super::deferred::{Deferred, RpcJob, RpcJobOutput, RPC_CALLS};
 use super::jsonrpc::{
     raw_json, CallId, Dispatcher, DuplicateMethod, Params, RpcContext, RpcError, INTERNAL_ERROR,
 };
+use crate::core::SEQUENCER;
+use crate::driver::sequencer::Sequencer;
 use crate::driver::status::{StatusTracker, SyncStatus};
 use crate::event::Event;
 use crate::node::Node;
@@ -34,7 +36,51 @@ pub fn register_node(d: &mut Dispatcher<Node>) -> Result<(), DuplicateMethod> {
     d.register_raw("optimism_safeHeadAtL1Block", 1, safe_head_at_l1_block)?;
     d.register("admin_resetDerivationPipeline", 0, reset_derivation_pipeline)?;
     d.register("admin_setLogLevel", 1, set_log_level)?;
-    d.register("admin_postUnsafePayload", 1, post_unsafe_payload)
+    d.register("admin_postUnsafePayload", 1, post_unsafe_payload)?;
+    d.register("admin_startSequencer", 1, start_sequencer)?;
+    d.register("admin_stopSequencer", 0, stop_sequencer)?;
+    d.register("admin_sequencerActive", 0, sequencer_active)?;
+    d.register("admin_setRecoverMode", 1, set_recover_mode)
+}
+
+/// The sequencer, or op-node's `DisabledSequencer` error.
+fn sequencer(n: &mut Node) -> Result<&mut Sequencer, RpcError> {
+    n.system.get_mut::<Sequencer>(SEQUENCER).ok_or_else(|| RpcError::server("sequencer is not enabled"))
+}
+
+/// Persists the sequencer's new state before it changes (op-node's state listener).
+fn persist_sequencer_state(n: &Node, started: bool) -> Result<(), RpcError> {
+    let Some(path) = &n.config.admin_state else { return Ok(()) };
+    crate::io::admin_state::write(path, started).map_err(|e| {
+        let what = if started { "start" } else { "stop" };
+        RpcError::server(format!("failed to notify sequencer-state listener of {what}: {e}"))
+    })
+}
+
+fn start_sequencer(n: &mut Node, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
+    let head: B256 = p.required(0)?;
+    sequencer(n)?.check_start(head).map_err(|e| RpcError::server(e.to_string()))?;
+    persist_sequencer_state(n, true)?;
+    sequencer(n)?.force_start(now);
+    Ok(Value::Null)
+}
+
+fn stop_sequencer(n: &mut Node, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+    sequencer(n)?.check_stop().map_err(|e| RpcError::server(e.to_string()))?;
+    persist_sequencer_state(n, false)?;
+    let head = sequencer(n)?.stop().map_err(|e| RpcError::server(e.to_string()))?;
+    Ok(serde_json::to_value(head).unwrap_or(Value::Null))
+}
+
+fn sequencer_active(n: &mut Node, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+    Ok(Value::Bool(n.system.get::<Sequencer>(SEQUENCER).is_some_and(|s| s.active())))
+}
+
+fn set_recover_mode(n: &mut Node, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+    let mode: bool = p.required(0)?;
+    sequencer(n)?.set_recover_mode(mode);
+    log::info!("sequencer recover mode set to {mode}");
+    Ok(Value::Null)
 }
 
 /// `optimism_version`: op-node answers `version.Version + "-" + version.Meta`; op-lite's
