@@ -148,7 +148,8 @@ impl Pair {
                 side.system.drain(self.now).expect("no critical error");
                 let mut reqs = side.system.take_requests();
                 reqs.extend(side.data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
-                idle &= reqs.is_empty() && side.system.pending() == 0;
+                let due = side.system.poll_timeout().is_some_and(|(t, _)| t <= self.now.mono);
+                idle &= reqs.is_empty() && side.system.pending() == 0 && !due;
                 for r in reqs {
                     if let Some(ev) = self.answer(sequencer, r) {
                         let side = if sequencer { &mut self.seq } else { &mut self.ver };

@@ -1,0 +1,165 @@
+//! Block-building latency of the sequencer, in process: the node's derivers plus the sequencer
+//! drive the devnet's engine stand-in (answered synchronously, so engine round trips to a real
+//! op-geth / op-reth come on top), with the sealing margin set to the block time so every block
+//! is sealed as soon as it is started. Per block it times:
+//! - `attributes -> sealed`: from the sequencer's action (L1 origin choice, attributes with the
+//!   L1-info deposit, forkchoiceUpdated with attributes, getPayload) to the sealed payload;
+//! - `sealed -> gossiped`: signing (keccak + secp256k1), SSZ + snappy encoding and the
+//!   gossipsub publish to a mesh of 8 peers;
+//! - `insert`: newPayload + forkchoiceUpdated of the sealed block in the node's own chain.
+//!
+//! `cargo bench --bench sequencer` runs 2,000 blocks; `cargo test --benches` runs 20.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k256::ecdsa::SigningKey;
+
+use op_lite::core::{self, CoreParams};
+use op_lite::derive::l1_chain::L1ChainSpec;
+use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
+use op_lite::devnet::l1_sim::Account;
+use op_lite::devnet::DEVNET_L1_CHAIN_ID;
+use op_lite::driver::l1_poll::{L1Label, L1Poller};
+use op_lite::driver::sequencer::SequencerConfig;
+use op_lite::driver::status::StatusTracker;
+use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::p2p::blocks::{block_topics, sign_block};
+use op_lite::p2p::gossipsub::{Config, Protocol, Router};
+use op_lite::time::Now;
+
+fn main() {
+    let blocks: u64 = if std::env::args().any(|a| a == "--bench") { 2_000 } else { 20 };
+    let params = DevnetParams { external_sequencer: true, ..DevnetParams::default() };
+    let mut now = Now::new(Instant::now(), params.genesis_time * 1000);
+    let mut devnet = Devnet::new(params);
+    let cfg = Arc::new(devnet.rollup_config().clone());
+    let p = CoreParams::new(cfg.clone(), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
+    let data = p.chain_data();
+    let base = now.mono;
+    let mut system = System::new(MAX_QUEUED_EVENTS, Box::new(move || base));
+    core::register_verifier(&mut system, &p, &data).unwrap();
+    system
+        .register("l1-poller", Box::new(L1Poller::new(Duration::from_secs(2), Duration::from_secs(6))))
+        .unwrap();
+    let conf = SequencerConfig {
+        sealing_duration: Duration::from_secs(cfg.block_time),
+        ..SequencerConfig::default()
+    };
+    core::register_sequencer(&mut system, &p, &data, conf, now).unwrap();
+    system.emit(Event::StepReq { reset_backoff: false });
+    let key = SigningKey::from_slice(&Account::from_seed("op-lite devnet sequencer").secret()).unwrap();
+    let mut router = mesh(&cfg, base);
+
+    let (mut built, mut gossiped, mut inserted) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bytes, mut txs) = (0usize, 0usize);
+    while system.get::<StatusTracker>(core::STATUS).unwrap().status.unsafe_l2.number < blocks {
+        now = now.advance(Duration::from_millis(250));
+        devnet.advance_to(now.unix()).unwrap();
+        let start = Instant::now();
+        let mut sealed_at = None;
+        let mut publish_time = Duration::ZERO;
+        loop {
+            system.handle_timeout(now);
+            system.drain(now).expect("no critical error");
+            let mut reqs = system.take_requests();
+            reqs.extend(data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
+            let due = system.poll_timeout().is_some_and(|(t, _)| t <= now.mono);
+            if reqs.is_empty() && system.pending() == 0 && !due {
+                break;
+            }
+            for r in reqs {
+                let ev = match r {
+                    Request::Fetch(f) => {
+                        Event::ChainDataArrived(Box::new(serve_fetch(&devnet.l1, &devnet.seq, f)))
+                    }
+                    Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(devnet.l1.head().block_ref()),
+                    Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(devnet.l1.safe().block_ref()),
+                    Request::PollL1(L1Label::Finalized) => {
+                        Event::L1FinalizedUpdated(devnet.l1.finalized().block_ref())
+                    }
+                    Request::Engine { id, call } => {
+                        Event::EngineReplied { id, result: devnet.seq.handle(&call) }
+                    }
+                    Request::PublishBlock(env) => {
+                        sealed_at = Some(start.elapsed());
+                        let t = Instant::now();
+                        txs += env.execution_payload.transactions.len();
+                        let msg = sign_block(&cfg, *env, &key).unwrap();
+                        bytes += msg.data.len();
+                        router.publish(&msg.topic, msg.data, now.mono).unwrap();
+                        std::hint::black_box(router.take_outbound());
+                        publish_time = t.elapsed();
+                        continue;
+                    }
+                    Request::LoadRuntimeConfig | Request::Stop => continue,
+                };
+                system.emit(ev);
+            }
+        }
+        if let Some(s) = sealed_at {
+            built.push(s);
+            gossiped.push(publish_time);
+            inserted.push(start.elapsed().saturating_sub(s + publish_time));
+        }
+    }
+    let n = built.len().max(1) as u32;
+    println!(
+        "sequencer block-building latency, {} blocks ({} txs, {} gossip bytes), in process:",
+        built.len(),
+        txs,
+        bytes
+    );
+    for (name, v) in
+        [("attributes -> sealed", &built), ("sealed -> gossiped", &gossiped), ("insert", &inserted)]
+    {
+        let mut sorted = v.clone();
+        sorted.sort();
+        let total: Duration = v.iter().sum();
+        let p99 = sorted.get(sorted.len() * 99 / 100).copied().unwrap_or_default();
+        println!(
+            "  {name:<22} mean {:>8.1} us   p99 {:>8.1} us",
+            (total / n).as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6
+        );
+    }
+    let all: Duration = built.iter().chain(&gossiped).sum();
+    println!("  attributes -> gossiped mean {:.1} us", (all / n).as_secs_f64() * 1e6);
+}
+
+/// A router subscribed to the block topics with 8 mesh peers.
+fn mesh(cfg: &op_lite::config::rollup::RollupConfig, t0: Instant) -> Router<u32> {
+    let topics = block_topics(cfg.l2_chain_id);
+    let mut r = Router::new(Config::op_node(topics.clone(), cfg.block_time), 1, t0).unwrap();
+    let mut subs = Vec::new();
+    for t in &topics {
+        let mut opts = vec![0x08, 0x01, 0x12];
+        length_prefixed(&mut opts, t.as_bytes());
+        subs.push(0x0a);
+        length_prefixed(&mut subs, &opts);
+    }
+    let mut hello = Vec::new();
+    length_prefixed(&mut hello, &subs);
+    for p in 0..8u32 {
+        r.add_peer(p, true, IpAddr::V4(Ipv4Addr::new(10, 0, 0, p as u8)), Protocol::V11, t0).unwrap();
+        r.on_data(&p, &hello, t0).unwrap();
+    }
+    for t in &topics {
+        r.subscribe(t, t0).unwrap();
+    }
+    r.take_outbound();
+    r
+}
+
+fn length_prefixed(out: &mut Vec<u8>, b: &[u8]) {
+    let mut v = b.len() as u64;
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+    out.extend_from_slice(b);
+}
