@@ -720,7 +720,7 @@ impl rpc::Service for Node {
                 self.update_metrics(now);
                 rpc::serve_metrics(self.metrics.borrow().render()).into()
             }
-            Listener::DevnetL1 | Listener::DevnetEngine => {
+            Listener::DevnetL1 | Listener::DevnetEngine | Listener::DevnetSeqEngine => {
                 rpc::Response::text(404, "404 page not found").into()
             }
         }

@@ -39,6 +39,42 @@ fn derives_the_devnet_chain_to_the_target_and_exits_0() {
 }
 
 #[test]
+fn with_sequencer_the_verifier_derives_the_sequencer_nodes_blocks() {
+    let out = Command::new(bin())
+        .args(["devnet", "--with-sequencer", "--blocks", "6", "--rpc.port", "0", "--log.level", "info"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("safe head reached L2 block 6: stopping"), "{stdout}");
+    // Blocks the sequencer node sealed, by number.
+    let sealed: std::collections::BTreeMap<u64, String> = stderr
+        .lines()
+        .filter_map(|l| l.split("sequencer sealed block 0x").nth(1))
+        .filter_map(|rest| {
+            let (hash, n) = rest.split_whitespace().next()?.split_once(':')?;
+            Some((n.parse().ok()?, hash.to_string()))
+        })
+        .collect();
+    assert!(sealed.len() >= 6, "{stderr}");
+    // The verifier's safe head is the sequencer's block, hash for hash.
+    let mut checked = 0;
+    for l in stdout.lines().filter(|l| l.starts_with("l2 unsafe")) {
+        let safe = l.split(" safe #").nth(1).unwrap();
+        let mut it = safe.split_whitespace();
+        let n: u64 = it.next().unwrap().parse().unwrap();
+        let prefix = it.next().unwrap().trim_start_matches("0x");
+        if n > 0 {
+            assert!(sealed[&n].starts_with(prefix), "safe #{n} {prefix} is not the sequenced {}", sealed[&n]);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "{stdout}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+#[test]
 fn sigint_stops_the_devnet_cleanly() {
     let mut child = Command::new(bin())
         .args(["devnet", "--speed", "20", "--rpc.port", "0"])

@@ -24,8 +24,10 @@ pub struct DevnetCtx {
     /// The engine stand-in's JWT secret.
     pub jwt: [u8; 32],
     clock: Box<dyn Fn() -> Instant>,
-    /// Requests served, per listener (L1, engine).
+    /// Requests served, per listener (L1, engines).
     pub served: (u64, u64),
+    /// The engine request being served is for the sequencer's engine.
+    seq_engine: bool,
 }
 
 impl RpcContext for DevnetCtx {
@@ -242,7 +244,11 @@ pub fn beacon_get(net: &Devnet, target: &str) -> (u16, String) {
 // ---- engine ----
 
 fn sim(c: &mut DevnetCtx) -> &mut EngineSim {
-    &mut c.net.engine
+    if c.seq_engine {
+        &mut c.net.seq
+    } else {
+        &mut c.net.engine
+    }
 }
 
 fn version_of(method: &str) -> u8 {
@@ -328,7 +334,7 @@ fn exchange_capabilities(_: &mut DevnetCtx, p: &Params<'_>, _: Now) -> Result<Va
 }
 
 fn l2_block(c: &DevnetCtx, by: Result<Id, B256>, full: bool) -> Value {
-    let e = &c.net.engine;
+    let e = if c.seq_engine { &c.net.seq } else { &c.net.engine };
     let hash = match by {
         Ok(Id::Number(n)) => e.block_by_number(n).map(|b| b.envelope.execution_payload.block_hash),
         Ok(Id::Tag(t)) => match t.as_str() {
@@ -401,7 +407,11 @@ impl DevnetService {
         engine.register("eth_chainId", 0, l2_chain_id).map_err(e)?;
         engine.register("eth_getBlockByNumber", 2, l2_get_block_by_number).map_err(e)?;
         engine.register("eth_getBlockByHash", 2, l2_get_block_by_hash).map_err(e)?;
-        Ok(DevnetService { ctx: DevnetCtx { net, jwt, clock, served: (0, 0) }, l1, engine })
+        Ok(DevnetService {
+            ctx: DevnetCtx { net, jwt, clock, served: (0, 0), seq_engine: false },
+            l1,
+            engine,
+        })
     }
 }
 
@@ -423,8 +433,9 @@ impl DevnetService {
                 let (table, ctx) = (&self.l1, &mut self.ctx);
                 rpc::serve_rpc(req, VERSION, |body| table.handle(ctx, body, now))
             }
-            Listener::DevnetEngine => {
+            Listener::DevnetEngine | Listener::DevnetSeqEngine => {
                 self.ctx.served.1 += 1;
+                self.ctx.seq_engine = listener == Listener::DevnetSeqEngine;
                 let token = req.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer "));
                 let secs = now.unix_ms / 1000;
                 if let Err(e) = token

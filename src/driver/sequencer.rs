@@ -569,7 +569,12 @@ impl Deriver for Sequencer {
                 }
             }
             Event::Reset { err } => {
-                log::error!("sequencer encountered reset signal, aborting work err={err}");
+                // The node's first reset (engine heads unknown) is routine; losing a job is not.
+                if self.latest == Building::default() {
+                    log::info!("sequencer waits for the reset to complete err={err}");
+                } else {
+                    log::error!("sequencer encountered reset signal, aborting work err={err}");
+                }
                 self.stats.resets += 1;
                 if let Some(info) = self.latest.info {
                     out.emit(Event::BuildCancel { info, force: false });

@@ -21,6 +21,7 @@ use crate::rpc::{self, Listener};
 const WAKE: Token = Token(0);
 const L1_TOKENS: usize = 100;
 const ENGINE_TOKENS: usize = 300;
+const SEQ_ENGINE_TOKENS: usize = 500;
 /// Blocks (and blobs) kept by the simulated chains.
 const KEEP_BLOCKS: u64 = 4096;
 const KEEP_BLOB_BLOCKS: u64 = 4096;
@@ -29,6 +30,8 @@ const KEEP_BLOB_BLOCKS: u64 = 4096;
 pub struct DevnetHandle {
     pub l1_url: String,
     pub engine_url: String,
+    /// The sequencer's engine, with `params.external_sequencer`.
+    pub seq_engine_url: Option<String>,
     pub rollup: RollupConfig,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
@@ -64,14 +67,22 @@ impl DevnetHandle {
             DEFAULT_MAX_CONNS,
             limits,
         )?;
+        let seq_engine = if opts.params.external_sequencer {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let listener = Listener::DevnetSeqEngine;
+            Some(HttpServer::bind(&poll, listener, loopback, SEQ_ENGINE_TOKENS, DEFAULT_MAX_CONNS, limits)?)
+        } else {
+            None
+        };
         let (l1_url, engine_url) =
             (format!("http://{}", l1.local_addr()), format!("http://{}", engine.local_addr()));
+        let seq_engine_url = seq_engine.as_ref().map(|s| format!("http://{}", s.local_addr()));
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("devnet".into())
-            .spawn(move || run(poll, l1, engine, net, jwt, opts, stop2))?;
-        Ok(DevnetHandle { l1_url, engine_url, rollup, stop, waker, thread: Some(thread) })
+            .spawn(move || run(poll, [Some(l1), Some(engine), seq_engine], net, jwt, opts, stop2))?;
+        Ok(DevnetHandle { l1_url, engine_url, seq_engine_url, rollup, stop, waker, thread: Some(thread) })
     }
 }
 
@@ -87,8 +98,7 @@ impl Drop for DevnetHandle {
 
 fn run(
     mut poll: Poll,
-    mut l1: HttpServer,
-    mut engine: HttpServer,
+    mut servers: [Option<HttpServer>; 3],
     net: Devnet,
     jwt: [u8; 32],
     opts: DevnetOptions,
@@ -120,9 +130,11 @@ fn run(
         // Sleep until the next block is due or a server needs attention.
         let (l1_next, l2_next) = net.next_times();
         let due = start + Duration::from_secs_f64((l1_next.min(l2_next) - genesis) as f64 / opts.speed);
-        let deadline = [Some(due), l1.poll_timeout().map(|t| t.0), engine.poll_timeout().map(|t| t.0)]
-            .into_iter()
+        let deadline = servers
+            .iter()
             .flatten()
+            .filter_map(|s| s.poll_timeout().map(|t| t.0))
+            .chain([due])
             .min()
             .unwrap_or(due);
         if let Err(e) = poll.poll(&mut events, Some(deadline.saturating_duration_since(now.mono))) {
@@ -134,11 +146,56 @@ fn run(
         let now = clock::now();
         for ev in events.iter() {
             let t = ev.token();
-            if t != WAKE && !l1.on_ready(t, now, &mut svc) && !engine.on_ready(t, now, &mut svc) {
+            if t != WAKE && !servers.iter_mut().flatten().any(|s| s.on_ready(t, now, &mut svc)) {
                 log::debug!("devnet: readiness for unknown token {}", t.0);
             }
         }
-        l1.service(now, &mut svc);
-        engine.service(now, &mut svc);
+        for s in servers.iter_mut().flatten() {
+            s.service(now, &mut svc);
+        }
+    }
+}
+
+/// A node on its own thread (the devnet's sequencer beside the verifier in the main thread).
+pub struct NodeThread {
+    stop: crate::io::workers::Completions<crate::event::Event>,
+    thread: Option<JoinHandle<crate::io::driver::Exit>>,
+    /// The node's RPC address, once it listens.
+    pub rpc: Option<SocketAddr>,
+}
+
+impl NodeThread {
+    /// Builds and runs a node on a new thread (without signal handlers: the caller stops it).
+    pub fn spawn(config: crate::config::Config, name: &str) -> Result<NodeThread, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let opts = crate::node::RunOptions { no_signals: true, seed: None };
+                let mut node = match crate::node::Node::new(config, opts) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return crate::io::driver::Exit::Critical("init failed".into());
+                    }
+                };
+                let _ = tx.send(Ok((node.shell.completions(), node.rpc_addr())));
+                node.run()
+            })
+            .map_err(|e| format!("failed to start the {name} thread: {e}"))?;
+        match rx.recv() {
+            Ok(Ok((stop, rpc))) => Ok(NodeThread { stop, thread: Some(thread), rpc }),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("the {name} thread ended during init")),
+        }
+    }
+}
+
+impl Drop for NodeThread {
+    fn drop(&mut self) {
+        let _ = self.stop.send(crate::event::Event::ShutdownRequested);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -132,6 +132,10 @@ pub fn run(node: &mut Node) -> Exit {
             match ev.token() {
                 WAKER => {
                     while let Ok(ev) = node.shell.completions_rx.try_recv() {
+                        // A stop from another thread (an embedded node's owner).
+                        if matches!(ev, Event::ShutdownRequested) {
+                            node.shell.stop_requested = true;
+                        }
                         node.system.emit(ev);
                     }
                 }

@@ -31,6 +31,8 @@ pub enum Listener {
     DevnetL1,
     /// The devnet's engine stand-in (JWT).
     DevnetEngine,
+    /// The devnet's sequencer engine (JWT), driven by a sequencer node.
+    DevnetSeqEngine,
 }
 
 /// Identifies a request whose response comes later.

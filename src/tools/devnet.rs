@@ -17,6 +17,7 @@ use crate::node::{Node, RunOptions};
 
 const USAGE: &str = "\
 usage: op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [NODE FLAGS...]
+       op-lite devnet --with-sequencer [--blocks N] [NODE FLAGS...]
        op-lite devnet --serve-only [--speed X] [--l1-port P] [--engine-port P]
 
 Runs a local chain in-process on 127.0.0.1 and the real node against it over HTTP:
@@ -34,6 +35,9 @@ they move. Needs no external endpoint.
                     supports); with --rollup.halt the node halts on a newer one (exit 3)
   --serve-only      run only the devnet (no node): prints the node command line, with the rollup
                     config and JWT secret written to temporary files, and serves until Ctrl-C
+  --with-sequencer  the L2 chain comes from a second op-lite node in sequencer mode (on its own
+                    engine stand-in, in real time: --speed 1); the batcher posts its blocks and
+                    the verifier node derives them from L1 and follows its gossip
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
 --log.level info. The node runs with --p2p.disable and polls the devnet L1 every 250ms.
@@ -75,9 +79,17 @@ pub fn main(args: Vec<OsString>) -> u8 {
             Some(v) => parse_version(&v)
                 .ok_or(format!("--protocol-version: expected vMAJOR.MINOR.PATCH, got {v:?}"))?,
         };
-        Ok((blocks, speed, l1_port, engine_port, p.contains("--serve-only"), version))
+        let with_sequencer = p.contains("--with-sequencer");
+        let speed = match (with_sequencer, speed) {
+            (true, s) if s != 4.0 && s != 1.0 => {
+                return Err(format!("--speed {s}: --with-sequencer runs in real time (the sequencer keeps wall-clock block times)"))
+            }
+            (true, _) => 1.0,
+            (false, s) => s,
+        };
+        Ok((blocks, speed, l1_port, engine_port, p.contains("--serve-only"), version, with_sequencer))
     })();
-    let (blocks, speed, l1_port, engine_port, serve_only, version) = match parsed {
+    let (blocks, speed, l1_port, engine_port, serve_only, version, with_sequencer) = match parsed {
         Ok(v) => v,
         Err(e) => {
             eprintln!("op-lite devnet: {e}");
@@ -100,7 +112,11 @@ pub fn main(args: Vec<OsString>) -> u8 {
         l1_addr: loopback(l1_port),
         engine_addr: loopback(engine_port),
         speed,
-        params: DevnetParams { protocol_version: version, ..DevnetParams::default() },
+        params: DevnetParams {
+            protocol_version: version,
+            external_sequencer: with_sequencer,
+            ..DevnetParams::default()
+        },
     };
     let devnet = match DevnetHandle::spawn(opts, jwt) {
         Ok(d) => d,
@@ -110,7 +126,10 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return 1;
         }
     };
-    let code = if serve_only {
+    let code = if serve_only && with_sequencer {
+        eprintln!("op-lite devnet: --serve-only and --with-sequencer exclude each other");
+        2
+    } else if serve_only {
         serve(&devnet, &jwt_path, &node_flags)
     } else {
         run_node(&devnet, &jwt_path, node_flags, blocks)
@@ -151,7 +170,13 @@ fn serve(devnet: &DevnetHandle, jwt: &std::path::Path, extra: &[OsString]) -> u8
     }
 }
 
-fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, blocks: Option<u64>) -> u8 {
+/// The node's configuration against the devnet: the devnet's flags, then `extra` (which win).
+fn node_config(
+    devnet: &DevnetHandle,
+    engine: &str,
+    jwt: &std::path::Path,
+    extra: Vec<OsString>,
+) -> Result<(Config, Vec<String>), u8> {
     let mut args: Vec<OsString> = [
         "--rollup.config",
         DEVNET_ROLLUP,
@@ -160,7 +185,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
         "--l1.beacon",
         &devnet.l1_url,
         "--l2",
-        &devnet.engine_url,
+        engine,
         "--l2.jwt-secret",
         &jwt.to_string_lossy(),
         "--l1.http-poll-interval",
@@ -174,15 +199,12 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
     .iter()
     .map(OsString::from)
     .collect();
-    args.extend(user);
+    args.extend(extra);
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let raw = match RawArgs::parse(args, &env) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("op-lite devnet: {e}");
-            return 2;
-        }
-    };
+    let raw = RawArgs::parse(args, &env).map_err(|e| {
+        eprintln!("op-lite devnet: {e}");
+        2
+    })?;
     let rollup_json = serde_json::to_string(&devnet.rollup).unwrap_or_default();
     let read = |p: &str| {
         if p == DEVNET_ROLLUP {
@@ -191,18 +213,42 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
             std::fs::read_to_string(p)
         }
     };
-    let mut config = match Config::from_raw(&raw, &read) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("op-lite devnet: {e}");
-            return 2;
-        }
-    };
+    let mut config = Config::from_raw(&raw, &read).map_err(|e| {
+        eprintln!("op-lite devnet: {e}");
+        2u8
+    })?;
     config.l1.chain_config = Some(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID));
+    Ok((config, raw.warnings))
+}
+
+fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, blocks: Option<u64>) -> u8 {
+    let (config, warnings) = match node_config(devnet, &devnet.engine_url, jwt, user) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     crate::io::log::init(config.log.level, config.log.format, config.log.color);
-    for w in &raw.warnings {
+    for w in &warnings {
         log::warn!("{w}");
     }
+    let sequencer = match &devnet.seq_engine_url {
+        Some(url) => {
+            // The sequencer: its own engine, no public RPC port (the log is the process's).
+            let flags = ["--sequencer.enabled", "--rpc.port", "0"];
+            let extra: Vec<OsString> = flags.iter().map(OsString::from).collect();
+            let seq_config = match node_config(devnet, url, jwt, extra) {
+                Ok((c, _)) => c,
+                Err(code) => return code,
+            };
+            match crate::io::devnet::NodeThread::spawn(seq_config, "sequencer") {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log::error!("sequencer node: {e}");
+                    return 1;
+                }
+            }
+        }
+        None => None,
+    };
     let mut node = match Node::new(config, RunOptions::default()) {
         Ok(n) => n,
         Err(e) => {
@@ -220,5 +266,13 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
         devnet.engine_url,
         node.rpc_addr().map_or("(none)".into(), |a| format!("http://{a}"))
     );
-    crate::node::exit_code(&node.run())
+    if let (Some(s), Some(url)) = (&sequencer, &devnet.seq_engine_url) {
+        println!(
+            "devnet: sequencer node on engine {url}, its RPC at {}",
+            s.rpc.map_or("(none)".into(), |a| format!("http://{a}"))
+        );
+    }
+    let code = crate::node::exit_code(&node.run());
+    drop(sequencer);
+    code
 }
