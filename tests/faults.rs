@@ -32,10 +32,15 @@ enum Fault {
         from: u64,
         to: u64,
     },
-    /// Every engine call and L2 fetch fails between these times.
+    /// Every engine call and L1 fetch fails between these times.
     EngineDown {
         from: u64,
         to: u64,
+    },
+    /// At this time the top `depth` L1 blocks (holding batches) are replaced by empty ones.
+    L1Reorg {
+        at: u64,
+        depth: u64,
     },
 }
 
@@ -66,6 +71,10 @@ impl Net {
     }
 
     fn with(fault: Fault, sync_mode: SyncMode) -> Net {
+        Net::with_params(fault, sync_mode, DevnetParams { seed: 7, ..DevnetParams::default() })
+    }
+
+    fn with_params(fault: Fault, sync_mode: SyncMode, params: DevnetParams) -> Net {
         if let Ok(level) = std::env::var("SIM_LOG") {
             op_lite::io::log::init(
                 level.parse().unwrap_or(log::LevelFilter::Debug),
@@ -73,7 +82,6 @@ impl Net {
                 false,
             );
         }
-        let params = DevnetParams { seed: 7, ..DevnetParams::default() };
         let start_secs = params.genesis_time;
         let devnet = Devnet::new(params);
         let cfg = Arc::new(devnet.rollup_config().clone());
@@ -193,6 +201,12 @@ impl Net {
                 .clamp(Duration::from_millis(50), Duration::from_secs(1));
             self.now = self.now.advance(step);
             self.devnet.advance_to(self.now.unix_ms / 1000).unwrap();
+            if let Fault::L1Reorg { at, depth } = self.fault {
+                if self.elapsed() >= at && self.injected == 0 {
+                    self.injected += 1;
+                    self.devnet.reorg_l1(depth);
+                }
+            }
             self.gossip();
             self.settle();
         }
@@ -323,4 +337,44 @@ fn execution_layer_sync_from_gossip_then_derivation_takes_over() {
             "block {n}"
         );
     }
+}
+
+#[test]
+fn l1_head_reorg_drops_batches_which_are_posted_again() {
+    // The producer keeps 4 L1 blocks behind the head (op-node's sequencer default), so the
+    // reorged blocks held batches but were nobody's L1 origin yet; the lost batches are posted
+    // again and the node must derive exactly what was sequenced.
+    let params = DevnetParams { seed: 7, sequencer_l1_confs: 4, ..DevnetParams::default() };
+    let mut net = Net::with_params(Fault::L1Reorg { at: 120, depth: 2 }, SyncMode::ConsensusLayer, params);
+    net.run(119);
+    let before = net.status();
+    let resets = net.system.metrics().get("reset-event").map_or(0, |c| c.emitted);
+    let reorged = net.devnet.l1.head().info.hash;
+    net.run(2);
+    assert_eq!(net.injected, 1);
+    assert!(net
+        .devnet
+        .l1
+        .block_by_hash(&reorged)
+        .is_some_and(|b| { net.devnet.l1.block_by_number(b.info.number()).unwrap().info.hash != reorged }));
+    net.run(10);
+    assert!(
+        net.system.metrics().get("reset-event").map_or(0, |c| c.emitted) > resets,
+        "no reset after the L1 reorg"
+    );
+    net.run(180);
+    let s = net.status();
+    assert!(
+        s.safe_l2.number > before.safe_l2.number + 60,
+        "safe {} -> {}",
+        before.safe_l2.number,
+        s.safe_l2.number
+    );
+    // The derived chain is the sequenced chain, hash for hash, across the reorg.
+    for (n, hash) in safe_chain(&net) {
+        let sequenced = net.devnet.sequenced_block(n).unwrap().envelope.execution_payload.block_hash;
+        assert_eq!(hash, sequenced, "safe block {n}");
+    }
+    // The pipeline's L1 origin is on the canonical chain.
+    assert_eq!(net.devnet.l1.block_by_number(s.current_l1.number).unwrap().info.hash, s.current_l1.hash);
 }

@@ -48,6 +48,9 @@ pub struct DevnetParams {
     pub deposit_every: u64,
     /// The protocol version L1 signals as required and recommended.
     pub protocol_version: ProtocolVersion,
+    /// The producer picks L1 origins at least this many blocks below the L1 head (op-node's
+    /// `--sequencer.l1-confs`; 0 adopts each L1 block as soon as its time is reached).
+    pub sequencer_l1_confs: u64,
     /// L2 blocks come from an external sequencer (an op-lite node driving `seq` over the
     /// Engine API); the devnet only mines L1, fills the sequencer engine's mempool and batches
     /// what the sequencer produced.
@@ -64,6 +67,7 @@ impl Default for DevnetParams {
             txs_per_block: 2,
             deposit_every: 5,
             protocol_version: OP_LITE_SUPPORT,
+            sequencer_l1_confs: 0,
             external_sequencer: false,
             seed: 1,
         }
@@ -82,6 +86,9 @@ pub struct Devnet {
     pub seq: EngineSim,
     /// With an external sequencer: the last sequenced block handed to the batcher.
     batched: Option<L2BlockRef>,
+    /// The L2 blocks each recent L1 block carried, so an L1 reorg re-queues them (op-batcher
+    /// resubmits what a reorg dropped).
+    carried: std::collections::BTreeMap<u64, Vec<L2BlockInput>>,
     seq_data: ChainData,
     l1_spec: L1ChainSpec,
     batcher: Account,
@@ -137,6 +144,7 @@ impl Devnet {
             unsafe_signer,
             unbatched: Vec::new(),
             batched: None,
+            carried: Default::default(),
             rng: Rng::new(params.seed),
             l1_blocks_built: 0,
             posted: (0, 0),
@@ -204,7 +212,10 @@ impl Devnet {
         let head_l1 = self.l1.head().info.number();
         // One epoch step at most per block, as a sequencer does.
         let mut origin_n = parent.l1origin.number;
-        if origin_n < head_l1 && self.l1.block_by_number(origin_n + 1).is_some_and(|b| b.info.time() <= t) {
+        let confs = self.params.sequencer_l1_confs;
+        if origin_n + confs < head_l1
+            && self.l1.block_by_number(origin_n + 1).is_some_and(|b| b.info.time() <= t)
+        {
             origin_n += 1;
         }
         let origin = self.l1.block_by_number(origin_n).ok_or("origin unknown")?.block_ref().id();
@@ -354,6 +365,11 @@ impl Devnet {
         }
         if !self.unbatched.is_empty() {
             let blocks = std::mem::take(&mut self.unbatched);
+            let sealing = self.l1.head().info.number() + 1;
+            self.carried.insert(sealing, blocks.clone());
+            while self.carried.len() > 64 {
+                self.carried.pop_first();
+            }
             let id = batcher::random_channel_id(&mut self.rng);
             let use_blobs = self.l1_blocks_built % 2 == 0;
             let max_frame = if use_blobs { batcher::MAX_BLOB_FRAME_SIZE } else { MAX_CALLDATA_FRAME };
@@ -409,6 +425,18 @@ impl Devnet {
         }
         self.l1.seal();
         Ok(())
+    }
+
+    /// Reorganises the L1 head: the top `depth` blocks are replaced by empty ones, and the L2
+    /// blocks their batches carried go back to the batcher, to be posted again.
+    pub fn reorg_l1(&mut self, depth: u64) {
+        let from = self.l1.head().info.number().saturating_sub(depth) + 1;
+        let mut lost: Vec<L2BlockInput> = self.carried.split_off(&from).into_values().flatten().collect();
+        lost.append(&mut self.unbatched);
+        lost.sort_by_key(|b| b.number);
+        lost.dedup_by_key(|b| b.number);
+        self.unbatched = lost;
+        self.l1.reorg_from(from, depth);
     }
 
     /// A user deposit: a portal call whose receipt carries a TransactionDeposited log.
