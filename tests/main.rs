@@ -18,6 +18,7 @@ mod payloads;
 mod peers;
 mod platform;
 mod rpc;
+mod scenarios;
 mod sequencer;
 mod sim;
 mod support;

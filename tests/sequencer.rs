@@ -5,55 +5,24 @@
 //! The verifier's unsafe head must follow within two block times and its safe chain must be the
 //! sequencer's, hash for hash.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
-use op_lite::core::{self, CoreParams};
-use op_lite::derive::data::SharedData;
-use op_lite::derive::l1_chain::L1ChainSpec;
-use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
+use op_lite::core;
+use op_lite::devnet::chain::{Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
-use op_lite::devnet::DEVNET_L1_CHAIN_ID;
-use op_lite::driver::l1_poll::{L1Label, L1Poller};
 use op_lite::driver::sequencer::{Sequencer, SequencerConfig};
-use op_lite::driver::status::{StatusTracker, SyncStatus};
-use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::event::{Event, Request};
 use op_lite::p2p::blocks::{sign_block, BlockValidator, Signers, Validation};
 use op_lite::protocol::primitives::B256;
 use op_lite::time::Now;
 
-struct Side {
-    system: System,
-    data: SharedData,
-}
-
-impl Side {
-    fn new(devnet: &Devnet, now: Now, seq: Option<SequencerConfig>) -> Side {
-        let cfg = Arc::new(devnet.rollup_config().clone());
-        let p = CoreParams::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 5);
-        let data = p.chain_data();
-        let base = now.mono;
-        let mut system = System::new(MAX_QUEUED_EVENTS, Box::new(move || base));
-        core::register_verifier(&mut system, &p, &data).unwrap();
-        let poller = L1Poller::new(Duration::from_secs(2), Duration::from_secs(6));
-        system.register("l1-poller", Box::new(poller)).unwrap();
-        if let Some(conf) = seq {
-            core::register_sequencer(&mut system, &p, &data, conf, now).unwrap();
-        }
-        system.emit(Event::StepReq { reset_backoff: false });
-        Side { system, data }
-    }
-
-    fn status(&self) -> SyncStatus {
-        self.system.get::<StatusTracker>(core::STATUS).unwrap().status
-    }
-}
+use crate::support::{Core, EngineOf};
 
 struct Pair {
     devnet: Devnet,
-    seq: Side,
-    ver: Side,
+    seq: Core,
+    ver: Core,
     now: Now,
     key: SigningKey,
     validator: BlockValidator,
@@ -84,8 +53,8 @@ impl Pair {
         let key = SigningKey::from_slice(&Account::from_seed("op-lite devnet sequencer").secret()).unwrap();
         assert_eq!(op_lite::protocol::tx::address_of(key.verifying_key()), devnet.unsafe_signer);
         Pair {
-            seq: Side::new(&devnet, t0, Some(conf)),
-            ver: Side::new(&devnet, t0, None),
+            seq: Core::new(&devnet, t0, Some(conf)),
+            ver: Core::new(&devnet, t0, None),
             devnet,
             now: t0,
             key,
@@ -102,20 +71,13 @@ impl Pair {
     fn answer(&mut self, sequencer: bool, r: Request) -> Option<Event> {
         let elapsed = self.now.unix() - self.start_secs;
         let down = sequencer && self.engine_down.is_some_and(|(a, b)| (a..b).contains(&elapsed));
-        let engine = if sequencer { &mut self.devnet.seq } else { &mut self.devnet.engine };
-        let l1 = &self.devnet.l1;
-        Some(match r {
-            Request::Fetch(f) => Event::ChainDataArrived(Box::new(serve_fetch(l1, engine, f))),
-            Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(l1.head().block_ref()),
-            Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(l1.safe().block_ref()),
-            Request::PollL1(L1Label::Finalized) => Event::L1FinalizedUpdated(l1.finalized().block_ref()),
+        match r {
             Request::Engine { id, .. } if down => {
                 self.engine_failures += 1;
                 let err =
                     op_lite::engine::api::EngineError::Transport("http://engine: timeout: global".into());
-                Event::EngineReplied { id, result: Err(err) }
+                Some(Event::EngineReplied { id, result: Err(err) })
             }
-            Request::Engine { id, call } => Event::EngineReplied { id, result: engine.handle(&call) },
             Request::PublishBlock(env) => {
                 assert!(sequencer, "only the sequencer publishes");
                 let p = &env.execution_payload;
@@ -133,10 +95,13 @@ impl Pair {
                         panic!("the verifier refused a sequenced block: {other:?}");
                     }
                 }
-                return None;
+                None
             }
-            Request::LoadRuntimeConfig | Request::Stop => return None,
-        })
+            r => {
+                let engine = if sequencer { EngineOf::Sequencer } else { EngineOf::Node };
+                Core::answer(&mut self.devnet, engine, r).ok()
+            }
+        }
     }
 
     fn settle(&mut self) {
@@ -144,12 +109,8 @@ impl Pair {
             let mut idle = true;
             for sequencer in [true, false] {
                 let side = if sequencer { &mut self.seq } else { &mut self.ver };
-                side.system.handle_timeout(self.now);
-                side.system.drain(self.now).expect("no critical error");
-                let mut reqs = side.system.take_requests();
-                reqs.extend(side.data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
-                let due = side.system.poll_timeout().is_some_and(|(t, _)| t <= self.now.mono);
-                idle &= reqs.is_empty() && side.system.pending() == 0 && !due;
+                let (reqs, quiet) = side.turn(self.now);
+                idle &= quiet;
                 for r in reqs {
                     if let Some(ev) = self.answer(sequencer, r) {
                         let side = if sequencer { &mut self.seq } else { &mut self.ver };

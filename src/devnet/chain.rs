@@ -51,6 +51,12 @@ pub struct DevnetParams {
     /// The producer picks L1 origins at least this many blocks below the L1 head (op-node's
     /// `--sequencer.l1-confs`; 0 adopts each L1 block as soon as its time is reached).
     pub sequencer_l1_confs: u64,
+    /// The batcher posts nothing: tests take the sequenced blocks (`take_unbatched`) and post
+    /// their own batcher transactions.
+    pub manual_batcher: bool,
+    /// Fork activation times, in seconds after genesis, replacing the devnet's (all forks
+    /// through Jovian at genesis).
+    pub forks: Vec<(crate::config::rollup::Fork, u64)>,
     /// L2 blocks come from an external sequencer (an op-lite node driving `seq` over the
     /// Engine API); the devnet only mines L1, fills the sequencer engine's mempool and batches
     /// what the sequencer produced.
@@ -68,6 +74,8 @@ impl Default for DevnetParams {
             deposit_every: 5,
             protocol_version: OP_LITE_SUPPORT,
             sequencer_l1_confs: 0,
+            manual_batcher: false,
+            forks: Vec::new(),
             external_sequencer: false,
             seed: 1,
         }
@@ -91,7 +99,8 @@ pub struct Devnet {
     carried: std::collections::BTreeMap<u64, Vec<L2BlockInput>>,
     seq_data: ChainData,
     l1_spec: L1ChainSpec,
-    batcher: Account,
+    /// The SystemConfig's batcher at genesis.
+    pub batcher: Account,
     users: Vec<Account>,
     depositor: Account,
     /// The address the runtime config reads as the unsafe block signer.
@@ -109,12 +118,19 @@ impl Devnet {
         let mut l1 = L1Sim::new(DEVNET_L1_CHAIN_ID, params.genesis_time, params.l1_block_time);
         let batcher = Account::from_seed("op-lite devnet batcher");
         let config = |l1: &L1Sim| {
-            rollup_config(
+            let mut cfg = rollup_config(
                 l1.genesis().block_ref().id(),
                 l1.genesis().info.time(),
                 batcher.address,
                 params.seq_window_size,
-            )
+            );
+            if !params.forks.is_empty() {
+                let t0 = l1.genesis().info.time();
+                let forks: Vec<_> = params.forks.iter().map(|(f, dt)| (*f, t0 + dt)).collect();
+                cfg.apply_overrides(&forks);
+                cfg.genesis.l2.hash = EngineSim::genesis_block(&cfg).envelope.execution_payload.block_hash;
+            }
+            cfg
         };
         let unsafe_signer = Account::from_seed("op-lite devnet sequencer").address;
         // SystemConfig's unsafe block signer slot, so the runtime config reads it by proof; the
@@ -363,7 +379,7 @@ impl Devnet {
         if self.params.external_sequencer {
             self.collect_sequenced()?;
         }
-        if !self.unbatched.is_empty() {
+        if !self.unbatched.is_empty() && !self.params.manual_batcher {
             let blocks = std::mem::take(&mut self.unbatched);
             let sealing = self.l1.head().info.number() + 1;
             self.carried.insert(sealing, blocks.clone());
@@ -425,6 +441,11 @@ impl Devnet {
         }
         self.l1.seal();
         Ok(())
+    }
+
+    /// The sequenced blocks not batched yet (with `manual_batcher`, all of them), oldest first.
+    pub fn take_unbatched(&mut self) -> Vec<L2BlockInput> {
+        std::mem::take(&mut self.unbatched)
     }
 
     /// Reorganises the L1 head: the top `depth` blocks are replaced by empty ones, and the L2
