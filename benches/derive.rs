@@ -1,0 +1,234 @@
+//! Derivation throughput and peak heap, on real and synthetic data:
+//! - `replay`: the recorded OP Mainnet range (L1 18090205..18090218, 32 payloads) through the
+//!   pipeline exactly as `op-lite replay` runs it;
+//! - `synthetic`: 10,000 L2 blocks the devnet sequenced (two transfers each, plus the L1-info
+//!   deposit), posted as ten brotli span-batch channels in calldata, derived by the verifier
+//!   core (pipeline, attributes, engine controller) over the devnet's engine stand-in, from
+//!   genesis through 3,334 L1 blocks.
+//!
+//! Peak heap is measured with a counting global allocator, above what was allocated before
+//! each phase; the devnet's L1 and its engine stand-in (kept to its last 64 blocks) share the
+//! process, so the synthetic figure is an upper bound for the node's own heap. `cargo bench --bench derive` runs both fully; `cargo test --benches` runs a
+//! 500-block synthetic range and one replay.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use op_lite::batcher::{self, BatchKind, Compressor};
+use op_lite::core::{self, CoreParams};
+use op_lite::derive::l1_chain::L1ChainSpec;
+use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
+use op_lite::devnet::l1_sim::Account;
+use op_lite::devnet::DEVNET_L1_CHAIN_ID;
+use op_lite::driver::l1_poll::{L1Label, L1Poller};
+use op_lite::driver::status::StatusTracker;
+use op_lite::event::{Event, Request, System as EventSystem, MAX_QUEUED_EVENTS};
+use op_lite::protocol::frame::batcher_tx_data;
+use op_lite::protocol::primitives::Bytes;
+use op_lite::protocol::tx::{SignedTx, EIP1559_TX_TYPE};
+use op_lite::time::Now;
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f`, returning its result, the time it took and the heap it peaked at above the start.
+fn phase<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed(), PEAK.load(Ordering::Relaxed) - base)
+}
+
+fn mb(bytes: usize) -> String {
+    format!("{:.2} MB", bytes as f64 / 1_048_576.0)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    println!("op-lite derivation ({})", if full { "full" } else { "smoke run" });
+    replay(if full { 20 } else { 1 });
+    synthetic(if full { 10_000 } else { 500 });
+}
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var_os("OP_LITE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    if dir.join("INDEX.md").exists() {
+        return Some(dir);
+    }
+    assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "fixtures not found (required under CI=true)");
+    None
+}
+
+fn replay(runs: u32) {
+    let Some(fx) = fixtures() else {
+        println!("replay: skipped: fixtures not found");
+        return;
+    };
+    let path = fx.join("derivation-e2e/op-mainnet-bedrock-l1-18090205-18090218/fixture.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut payloads = 0;
+    let (_, took, heap) = phase(|| {
+        for _ in 0..runs {
+            let out = op_lite::tools::replay::run(&text, true, &mut |_| {}).unwrap();
+            payloads += out.derived.len();
+        }
+    });
+    assert_eq!(payloads, 32 * runs as usize);
+    println!(
+        "  replay     {payloads:>6} payloads in {:>8.1} ms: {:>9.0} payloads/s, peak heap {} (fixture text {})",
+        took.as_secs_f64() * 1e3,
+        payloads as f64 / took.as_secs_f64(),
+        mb(heap),
+        mb(text.len())
+    );
+}
+
+fn brotli(rlp: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+    brotli::BrotliCompress(&mut &rlp[..], &mut out, &params).unwrap();
+    out
+}
+
+fn synthetic(blocks: u64) {
+    let params = DevnetParams {
+        manual_batcher: true,
+        deposit_every: 0,
+        seq_window_size: 3_600,
+        seed: 3,
+        ..DevnetParams::default()
+    };
+    let t0 = params.genesis_time;
+    let mut devnet = Devnet::new(params);
+    let block_time = devnet.rollup_config().block_time;
+    devnet.advance_to(t0 + blocks * block_time).unwrap();
+    let l2 = devnet.take_unbatched();
+    assert_eq!(l2.len() as u64, blocks);
+    let cfg = devnet.rollup_config().clone();
+    let mut batcher_key = Account::from_seed("op-lite devnet batcher");
+    let (mut calldata, mut txs) = (0, 0);
+    for (i, chunk) in l2.chunks(l2.len().div_ceil(10)).enumerate() {
+        let frames = batcher::channel_frames(
+            &cfg,
+            [i as u8 + 1; 16],
+            BatchKind::Span,
+            chunk,
+            Compressor::Brotli(brotli),
+            120_000,
+        )
+        .unwrap();
+        for f in frames {
+            let data = batcher_tx_data(std::slice::from_ref(&f));
+            calldata += data.len();
+            txs += 1;
+            let tx = SignedTx {
+                tx_type: EIP1559_TX_TYPE,
+                gas_price: 30_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+                gas_limit: 21_000 + 16 * data.len() as u64,
+                to: Some(cfg.batch_inbox_address),
+                input: Bytes(data),
+                ..SignedTx::default()
+            };
+            let tx = batcher_key.sign(tx, DEVNET_L1_CHAIN_ID);
+            devnet.l1.include(tx, Vec::new(), true);
+        }
+    }
+    devnet.l1.seal();
+    let l1_blocks = devnet.l1.head().info.number();
+
+    let now = Now::new(Instant::now(), (t0 + blocks * block_time + 12) * 1000);
+    let p = CoreParams::new(Arc::new(cfg), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 1);
+    let ((), took, heap) = phase(|| {
+        let data = p.chain_data();
+        let base = now.mono;
+        let mut system = EventSystem::new(MAX_QUEUED_EVENTS, Box::new(move || base));
+        core::register_verifier(&mut system, &p, &data).unwrap();
+        system
+            .register("l1-poller", Box::new(L1Poller::new(Duration::from_secs(12), Duration::from_secs(384))))
+            .unwrap();
+        system.emit(Event::StepReq { reset_backoff: false });
+        let mut now = now;
+        let mut turns = 0u64;
+        loop {
+            // The engine stand-in is not the node: keep its chain short so its memory does
+            // not count as the node's.
+            turns += 1;
+            if turns % 256 == 0 {
+                devnet.engine.prune(64);
+            }
+            system.handle_timeout(now);
+            system.drain(now).expect("no critical error");
+            let mut reqs = system.take_requests();
+            reqs.extend(data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
+            if reqs.is_empty() && system.pending() == 0 {
+                let safe = system.get::<StatusTracker>(core::STATUS).unwrap().status.safe_l2.number;
+                if safe >= blocks {
+                    break;
+                }
+                // Waiting on a backoff timer: jump virtual time to it.
+                let next = system.poll_timeout().map(|(t, _)| t).expect("stalled with no timer");
+                now = now.advance(next.saturating_duration_since(now.mono));
+                continue;
+            }
+            for r in reqs {
+                let ev = match r {
+                    Request::Fetch(f) => {
+                        Event::ChainDataArrived(Box::new(serve_fetch(&devnet.l1, &devnet.engine, f)))
+                    }
+                    Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(devnet.l1.head().block_ref()),
+                    Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(devnet.l1.safe().block_ref()),
+                    Request::PollL1(L1Label::Finalized) => {
+                        Event::L1FinalizedUpdated(devnet.l1.finalized().block_ref())
+                    }
+                    Request::Engine { id, call } => {
+                        Event::EngineReplied { id, result: devnet.engine.handle(&call) }
+                    }
+                    _ => continue,
+                };
+                system.emit(ev);
+            }
+        }
+    });
+    // The derived chain is the sequenced one.
+    let last = |e: &op_lite::devnet::engine_sim::EngineSim| {
+        e.block_by_number(blocks).unwrap().envelope.execution_payload.block_hash
+    };
+    assert_eq!(last(&devnet.engine), last(&devnet.seq));
+    println!(
+        "  synthetic  {blocks:>6} payloads in {:>8.1} ms: {:>9.0} payloads/s, peak heap {} ({} L1 blocks, {txs} brotli span-batch txs, {} calldata)",
+        took.as_secs_f64() * 1e3,
+        blocks as f64 / took.as_secs_f64(),
+        mb(heap),
+        l1_blocks,
+        mb(calldata)
+    );
+}
