@@ -1,3 +1,5 @@
 pub mod blocks;
 pub mod gossipsub;
+pub mod identity;
+pub mod multistream;
 pub mod reqresp;
