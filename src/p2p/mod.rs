@@ -2,4 +2,5 @@ pub mod blocks;
 pub mod gossipsub;
 pub mod identity;
 pub mod multistream;
+pub mod noise;
 pub mod reqresp;
