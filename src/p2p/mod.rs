@@ -4,3 +4,4 @@ pub mod identity;
 pub mod multistream;
 pub mod noise;
 pub mod reqresp;
+pub mod yamux;
