@@ -1,7 +1,9 @@
 pub mod blocks;
 pub mod gossipsub;
 pub mod identity;
+pub mod multiaddr;
 pub mod multistream;
 pub mod noise;
 pub mod reqresp;
+pub mod swarm;
 pub mod yamux;
