@@ -104,8 +104,8 @@ mod tests {
         assert_eq!(m.to_string(), text);
         assert_eq!(m.addr, "10.0.0.1:9222".parse().unwrap());
         let b = m.to_bytes();
-        assert_eq!(&b[..7], &[0x04, 10, 0, 0, 1, 0x06, 0x24]);
-        assert_eq!(&b[7..9], &[0xa5, 0x03]);
+        assert_eq!(&b[..8], &[0x04, 10, 0, 0, 1, 0x06, 0x24, 0x06]);
+        assert_eq!(&b[8..10], &[0xa5, 0x03]);
         assert_eq!(Multiaddr::parse("/ip6/::1/tcp/1").unwrap().to_bytes()[0], 0x29);
         assert_eq!(Multiaddr::parse(&format!("/ip4/1.2.3.4/tcp/5/ipfs/{id}")).unwrap().peer, Some(id));
         for bad in [
