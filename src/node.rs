@@ -23,6 +23,8 @@ use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
 use crate::io::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use crate::io::workers::{SubmitError, Worker};
 use crate::io::{self, driver::Exit, driver::Shell};
+use crate::p2p::blocks::Signers;
+use crate::p2p::swarm::{Swarm, SwarmConfig};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::rpc::deferred::{Deferred, RpcJob, RPC_CALLS};
 use crate::rpc::jsonrpc::Body;
@@ -53,6 +55,12 @@ pub struct RunOptions {
     pub no_signals: bool,
     /// Seed for jitter; `None` picks one from the clock.
     pub seed: Option<u64>,
+}
+
+/// The gossip node and its sockets.
+pub struct P2pPart {
+    pub swarm: Swarm,
+    pub net: io::p2p::P2pNet,
 }
 
 /// One step of the init sequence.
@@ -104,6 +112,8 @@ pub struct Node {
     pub rpc: Dispatcher<Node>,
     /// The chain-data caches the derivers share (once L2 is up).
     pub data: Option<SharedData>,
+    /// The gossip node and its sockets (unless `--p2p.disable`).
+    pub p2p: Option<P2pPart>,
     upstream: Upstream,
     /// Parts in the order they started; stopped in reverse.
     started: Vec<&'static str>,
@@ -127,17 +137,19 @@ impl Node {
             metrics: SharedMetrics::default(),
             rpc,
             data: None,
+            p2p: None,
             upstream: Upstream::default(),
             started: Vec::new(),
             last_ticket: 0,
         };
-        let steps: [(&'static str, InitStep); 8] = [
+        let steps: [(&'static str, InitStep); 9] = [
             ("the tracer", Node::init_tracer),
             ("the event system", Node::init_event_system),
             ("L1", Node::init_l1),
             ("the L1 beacon API", Node::init_l1_beacon_api),
             ("L2", Node::init_l2),
             ("the runtime config", Node::init_runtime_config),
+            ("P2P", Node::init_p2p),
             ("the RPC server", Node::init_rpc_server),
             ("the metrics server", Node::init_metrics_server),
         ];
@@ -323,6 +335,82 @@ impl Node {
         self.upstream.safedb = Some(worker);
         let deriver = SafeDbDeriver::new(store, genesis, data.clone());
         self.system.register(SAFE_DB, Box::new(deriver)).map_err(|e| e.to_string())
+    }
+
+    /// op-node's P2P setup: identity key, listener, static peers; gossip blocks go to the
+    /// engine controller and the sequencer's blocks out to the network.
+    fn init_p2p(&mut self, seed: u64) -> Result<(), String> {
+        if self.config.p2p_disabled {
+            log::info!("P2P is disabled");
+            return Ok(());
+        }
+        let c = self.config.p2p.clone();
+        let key = io::p2p::load_or_create_key(&c.priv_path)?;
+        if c.enr_bootnodes > 0 {
+            log::warn!(
+                "ignoring {} ENR bootnodes: discv5 peer discovery is not implemented; give peers as multiaddrs in --p2p.static",
+                c.enr_bootnodes
+            );
+        }
+        let sequencer_key = match c.sequencer_key {
+            Some(k) => Some(
+                k256::ecdsa::SigningKey::from_slice(&k).map_err(|e| format!("--p2p.sequencer.key: {e}"))?,
+            ),
+            None => None,
+        };
+        if self.config.sequencer.is_some() && sequencer_key.is_none() {
+            log::warn!("the sequencer has no --p2p.sequencer.key: its blocks will not be gossiped");
+        }
+        let net = io::p2p::P2pNet::bind(&self.shell.poll, Some(c.listen))
+            .map_err(|e| format!("failed to listen for P2P on {}: {e}", c.listen))?;
+        let listen = net.local_addr();
+        let signer = self.config.unsafe_block_signer.unwrap_or_default();
+        let cfg = SwarmConfig {
+            listen,
+            static_peers: c.static_peers,
+            peers_lo: c.peers_lo,
+            peers_hi: c.peers_hi,
+            ban_peers: c.ban_peers,
+            agent: format!("op-lite/{}", crate::version::VERSION_WITH_META),
+        };
+        let rollup = Arc::new(self.config.rollup.clone());
+        let swarm =
+            Swarm::new(key, cfg, rollup, Signers::only(signer), sequencer_key, seed, io::clock::now())?;
+        log::info!(
+            "started P2P host addr=/ip4/{}/tcp/{}/p2p/{} peer_id={}",
+            listen.map_or("0.0.0.0".into(), |a| a.ip().to_string()),
+            listen.map_or(0, |a| a.port()),
+            swarm.local_peer(),
+            swarm.local_peer()
+        );
+        self.p2p = Some(P2pPart { swarm, net });
+        Ok(())
+    }
+
+    /// Gossip work each loop turn: due timers, the signer from the runtime config, socket
+    /// writes, and validated blocks into the engine controller's queue.
+    pub(crate) fn service_p2p(&mut self, now: Now) {
+        let Some(p) = &mut self.p2p else { return };
+        if p.swarm.poll_timeout().is_some_and(|(t, _)| t <= now.mono) {
+            p.swarm.handle_timeout(now);
+        }
+        if let Some(rc) =
+            self.system.get::<RuntimeConfigLoader>("runtime-config").and_then(|l| l.current.as_ref())
+        {
+            p.swarm.set_signers(Signers::only(rc.unsafe_block_signer));
+        }
+        p.net.flush(&mut p.swarm, now);
+        let blocks = p.swarm.take_blocks();
+        let peers = p.swarm.peer_count();
+        self.metrics.borrow_mut().set_peer_count(peers);
+        for env in blocks {
+            self.system.emit(Event::ReceivedUnsafePayload(Box::new(env)));
+        }
+    }
+
+    /// The gossip node's next deadline.
+    pub(crate) fn p2p_timeout(&self) -> Option<(std::time::Instant, &'static str)> {
+        self.p2p.as_ref().and_then(|p| p.swarm.poll_timeout())
     }
 
     fn init_runtime_config(&mut self, _seed: u64) -> Result<(), String> {
@@ -528,7 +616,14 @@ impl Node {
     }
 
     /// A registered socket became ready.
-    pub(crate) fn on_socket_ready(&mut self, token: mio::Token, _ev: &mio::event::Event) {
+    pub(crate) fn on_socket_ready(&mut self, token: mio::Token, ev: &mio::event::Event) {
+        if io::p2p::P2pNet::owns(token) {
+            let now = io::clock::now();
+            if let Some(p) = &mut self.p2p {
+                p.net.on_ready(token, ev, &mut p.swarm, now);
+            }
+            return;
+        }
         // The servers are taken out while they run so that the node can answer their requests.
         let mut servers = std::mem::take(&mut self.shell.http);
         let now = io::clock::now();

@@ -251,6 +251,24 @@ pub const FLAGS: &[Flag] = &[
     // 6. PEER-TO-PEER
     f("p2p.disable", &["OP_NODE_P2P_DISABLE"], Bool, Some("false"), P2p,
       "Completely disable the P2P stack"),
+    f("p2p.listen.ip", &["OP_NODE_P2P_LISTEN_IP"], Str, Some("0.0.0.0"), P2p,
+      "IP to bind LibP2P to"),
+    f("p2p.listen.tcp", &["OP_NODE_P2P_LISTEN_TCP_PORT"], Port, Some("9222"), P2p,
+      "TCP port to bind LibP2P to. Any available system port if set to 0."),
+    f("p2p.static", &["OP_NODE_P2P_STATIC"], List, None, P2p,
+      "Comma-separated multiaddr-format peer list. Static connections to make and maintain, these peers will be regarded as trusted."),
+    f("p2p.bootnodes", &["OP_NODE_P2P_BOOTNODES"], List, None, P2p,
+      "Comma-separated bootnode list. op-lite dials multiaddr entries like static peers; ENR entries need discv5, which op-lite does not run yet, and are ignored with a warning."),
+    f("p2p.priv.path", &["OP_NODE_P2P_PRIV_PATH"], Path, Some("opnode_p2p_priv.txt"), P2p,
+      "Read the hex-encoded 32-byte private key for the peer ID from this txt file. Created if not already exists. Important to persist to keep the same network identity after restarting, maintaining the previous advertised identity."),
+    f("p2p.peers.lo", &["OP_NODE_P2P_PEERS_LO"], U64, Some("20"), P2p,
+      "Low-tide peer count. The node actively searches for new peer connections if below this amount."),
+    f("p2p.peers.hi", &["OP_NODE_P2P_PEERS_HI"], U64, Some("30"), P2p,
+      "High-tide peer count. Connections beyond it are refused."),
+    f("p2p.sequencer.key", &["OP_NODE_P2P_SEQUENCER_KEY"], Str, None, P2p,
+      "Hex-encoded private key for signing off on p2p application messages as sequencer."),
+    f("p2p.ban.peers", &["OP_NODE_P2P_PEER_BANNING"], Bool, Some("true"), P2p,
+      "Enables peer banning."),
 ];
 
 /// Looks a flag up by name or alias (without leading dashes).

@@ -137,10 +137,27 @@ pub struct Config {
     pub rollup_halt: Option<HaltLevel>,
     pub sync_mode: SyncMode,
     pub p2p_disabled: bool,
+    pub p2p: P2pConfig,
     /// `--sequencer.enabled` and its settings.
     pub sequencer: Option<SequencerConfig>,
     /// `--rpc.admin-state`: where admin_startSequencer / admin_stopSequencer persist.
     pub admin_state: Option<PathBuf>,
+}
+
+/// The gossip flags (`--p2p.*`).
+#[derive(Debug, Clone)]
+pub struct P2pConfig {
+    pub listen: std::net::SocketAddr,
+    /// `--p2p.static` plus the multiaddr entries of `--p2p.bootnodes`.
+    pub static_peers: Vec<crate::p2p::multiaddr::Multiaddr>,
+    /// `--p2p.bootnodes` entries that are ENRs (need discv5; ignored with a warning).
+    pub enr_bootnodes: usize,
+    pub priv_path: PathBuf,
+    pub peers_lo: usize,
+    pub peers_hi: usize,
+    /// `--p2p.sequencer.key`, hex.
+    pub sequencer_key: Option<[u8; 32]>,
+    pub ban_peers: bool,
 }
 
 /// A configuration error, naming the flag it concerns.
@@ -324,6 +341,52 @@ impl Config {
             Some("execution-layer") => SyncMode::ExecutionLayer,
             _ => SyncMode::ConsensusLayer,
         };
+        let listen_ip = raw.str("p2p.listen.ip").unwrap_or_else(|| "0.0.0.0".into());
+        let listen_ip: IpAddr = listen_ip
+            .parse()
+            .map_err(|_| err("p2p.listen.ip", format!("not an IP address: {listen_ip:?}")))?;
+        let mut static_peers = Vec::new();
+        for s in raw.list("p2p.static") {
+            static_peers.push(
+                crate::p2p::multiaddr::Multiaddr::parse(&s).map_err(|e| err("p2p.static", e.to_string()))?,
+            );
+        }
+        let mut enr_bootnodes = 0;
+        for s in raw.list("p2p.bootnodes") {
+            if s.starts_with("enr:") {
+                enr_bootnodes += 1;
+            } else {
+                static_peers.push(
+                    crate::p2p::multiaddr::Multiaddr::parse(&s)
+                        .map_err(|e| err("p2p.bootnodes", e.to_string()))?,
+                );
+            }
+        }
+        let sequencer_key = match raw.str("p2p.sequencer.key").filter(|k| !k.is_empty()) {
+            None => None,
+            Some(k) => {
+                let k = k.trim().strip_prefix("0x").unwrap_or(k.trim()).to_string();
+                let bytes = crate::protocol::primitives::from_hex_fixed::<32>(&k)
+                    .map_err(|_| err("p2p.sequencer.key", "expected a 32-byte hex private key"))?;
+                if k256::ecdsa::SigningKey::from_slice(&bytes).is_err() {
+                    return Err(err("p2p.sequencer.key", "not a valid secp256k1 private key"));
+                }
+                Some(bytes)
+            }
+        };
+        let peers_hi = raw.u64("p2p.peers.hi").unwrap_or(30) as usize;
+        let p2p = P2pConfig {
+            listen: std::net::SocketAddr::new(listen_ip, raw.u64("p2p.listen.tcp").unwrap_or(9222) as u16),
+            static_peers,
+            enr_bootnodes,
+            priv_path: PathBuf::from(
+                raw.str("p2p.priv.path").unwrap_or_else(|| "opnode_p2p_priv.txt".into()),
+            ),
+            peers_lo: (raw.u64("p2p.peers.lo").unwrap_or(20) as usize).min(peers_hi),
+            peers_hi,
+            sequencer_key,
+            ban_peers: raw.bool("p2p.ban.peers"),
+        };
         let sequencer = raw.bool("sequencer.enabled").then(|| SequencerConfig {
             active: !raw.bool("sequencer.stopped"),
             l1_confs: raw.u64("sequencer.l1-confs").unwrap_or(4),
@@ -349,6 +412,7 @@ impl Config {
             rollup_halt,
             sync_mode,
             p2p_disabled: raw.bool("p2p.disable"),
+            p2p,
             sequencer,
             admin_state: raw.str("rpc.admin-state").filter(|p| !p.is_empty()).map(PathBuf::from),
         })

@@ -97,6 +97,7 @@ pub fn run(node: &mut Node) -> Exit {
         let now = clock::now();
         node.system.handle_timeout(now);
         node.service_http(now);
+        node.service_p2p(now);
         if let Err(e) = node.system.drain_bounded(now, DRAIN_BUDGET) {
             log::error!("{e}");
             return Exit::Critical(e.0);
@@ -115,6 +116,7 @@ pub fn run(node: &mut Node) -> Exit {
             node.system
                 .poll_timeout()
                 .into_iter()
+                .chain(node.p2p_timeout())
                 .chain(http)
                 .chain(watchdog)
                 .min_by_key(|(t, _)| *t)

@@ -13,6 +13,7 @@ pub mod driver;
 pub mod http_server;
 pub mod jwt;
 pub mod log;
+pub mod p2p;
 pub mod procfs;
 pub mod rpc_client;
 pub mod safedb_file;

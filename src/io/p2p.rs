@@ -1,0 +1,259 @@
+//! The gossip transport's sockets on the node's mio loop: the `--p2p.listen.*` TCP listener,
+//! outbound dials the swarm asks for, reads into `Swarm::on_data` and writes of what
+//! `Swarm::poll_transmit` hands out (kept while a socket is not writable). Also the identity
+//! key file (`--p2p.priv.path`), created on first start as op-node does.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Poll, Registry, Token};
+
+use crate::p2p::identity::Keypair;
+use crate::p2p::swarm::{ConnId, Swarm};
+use crate::time::Now;
+
+/// First token of the gossip sockets (the listener); connections follow.
+pub const P2P_TOKENS: usize = 3000;
+const MAX_SOCKETS: usize = 1000;
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per socket per readiness event, so one peer cannot starve the loop.
+const READ_BUDGET: usize = 16;
+
+struct Socket {
+    stream: TcpStream,
+    conn: ConnId,
+    out: Vec<u8>,
+    connected: bool,
+}
+
+/// The listener and the peer sockets.
+pub struct P2pNet {
+    registry: Registry,
+    listener: Option<TcpListener>,
+    local: Option<SocketAddr>,
+    sockets: HashMap<usize, Socket>,
+    by_conn: HashMap<ConnId, usize>,
+    next_slot: usize,
+}
+
+/// Reads the identity key from `path`, creating it (32 random bytes, hex, mode 0600) when the
+/// file does not exist.
+pub fn load_or_create_key(path: &Path) -> Result<Keypair, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Keypair::from_hex(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            let mut f = std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
+            let key = loop {
+                f.read_exact(&mut seed).map_err(|e| format!("/dev/urandom: {e}"))?;
+                if let Ok(k) = Keypair::from_secret(&seed) {
+                    break k;
+                }
+            };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut file = opts.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            file.write_all(key.to_hex().as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+            log::info!("created a new p2p identity key at {}", path.display());
+            Ok(key)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+impl P2pNet {
+    /// Binds the listener (`None`: dial only).
+    pub fn bind(poll: &Poll, listen: Option<SocketAddr>) -> std::io::Result<P2pNet> {
+        let registry = poll.registry().try_clone()?;
+        let (listener, local) = match listen {
+            Some(addr) => {
+                let mut l = TcpListener::bind(addr)?;
+                registry.register(&mut l, Token(P2P_TOKENS), Interest::READABLE)?;
+                let local = l.local_addr()?;
+                (Some(l), Some(local))
+            }
+            None => (None, None),
+        };
+        Ok(P2pNet {
+            registry,
+            listener,
+            local,
+            sockets: HashMap::new(),
+            by_conn: HashMap::new(),
+            next_slot: 0,
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    pub fn owns(token: Token) -> bool {
+        (P2P_TOKENS..=P2P_TOKENS + MAX_SOCKETS).contains(&token.0)
+    }
+
+    fn slot(&mut self) -> Option<usize> {
+        for _ in 0..MAX_SOCKETS {
+            let s = self.next_slot;
+            self.next_slot = (self.next_slot + 1) % MAX_SOCKETS;
+            if !self.sockets.contains_key(&s) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn add(&mut self, mut stream: TcpStream, conn: ConnId, connected: bool) -> std::io::Result<()> {
+        let slot = self.slot().ok_or_else(|| std::io::Error::other("no socket slot"))?;
+        let _ = stream.set_nodelay(true);
+        self.registry.register(
+            &mut stream,
+            Token(P2P_TOKENS + 1 + slot),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        self.sockets.insert(slot, Socket { stream, conn, out: Vec::new(), connected });
+        self.by_conn.insert(conn, slot);
+        Ok(())
+    }
+
+    fn drop_slot(&mut self, slot: usize) {
+        if let Some(mut s) = self.sockets.remove(&slot) {
+            let _ = self.registry.deregister(&mut s.stream);
+            self.by_conn.remove(&s.conn);
+        }
+    }
+
+    /// Handles readiness of a gossip socket.
+    pub fn on_ready(&mut self, token: Token, ev: &mio::event::Event, swarm: &mut Swarm, now: Now) {
+        if token.0 == P2P_TOKENS {
+            self.accept(swarm, now);
+            return;
+        }
+        let slot = token.0 - P2P_TOKENS - 1;
+        let Some(s) = self.sockets.get_mut(&slot) else { return };
+        let conn = s.conn;
+        if ev.is_writable() && !s.connected {
+            // A dial completed (or failed: the error shows on the first I/O).
+            match s.stream.peer_addr() {
+                Ok(_) => s.connected = true,
+                Err(e) if e.kind() == ErrorKind::NotConnected => return,
+                Err(e) => {
+                    log::debug!("dial of connection {conn} failed: {e}");
+                    self.drop_slot(slot);
+                    swarm.on_closed(conn, now);
+                    return;
+                }
+            }
+        }
+        if ev.is_readable() || ev.is_read_closed() {
+            let mut buf = vec![0u8; READ_CHUNK];
+            for _ in 0..READ_BUDGET {
+                let Some(s) = self.sockets.get_mut(&slot) else { return };
+                match s.stream.read(&mut buf) {
+                    Ok(0) => {
+                        self.drop_slot(slot);
+                        swarm.on_closed(conn, now);
+                        return;
+                    }
+                    Ok(n) => swarm.on_data(conn, &buf[..n], now),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        log::debug!("read on connection {conn} failed: {e}");
+                        self.drop_slot(slot);
+                        swarm.on_closed(conn, now);
+                        return;
+                    }
+                }
+            }
+        }
+        self.flush(swarm, now);
+    }
+
+    fn accept(&mut self, swarm: &mut Swarm, now: Now) {
+        loop {
+            let Some(l) = &self.listener else { return };
+            match l.accept() {
+                Ok((stream, remote)) => match swarm.on_inbound(remote, now) {
+                    Some(conn) => {
+                        if let Err(e) = self.add(stream, conn, true) {
+                            log::warn!("cannot take connection from {remote}: {e}");
+                            swarm.on_closed(conn, now);
+                        }
+                    }
+                    None => drop(stream),
+                },
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("p2p accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts requested dials, closes what the swarm dropped, and writes pending bytes.
+    pub fn flush(&mut self, swarm: &mut Swarm, now: Now) {
+        for (conn, addr) in swarm.take_dials() {
+            match TcpStream::connect(addr) {
+                Ok(stream) => {
+                    if let Err(e) = self.add(stream, conn, false) {
+                        log::debug!("dial {addr}: {e}");
+                        swarm.on_closed(conn, now);
+                    }
+                }
+                Err(e) => {
+                    log::debug!("dial {addr}: {e}");
+                    swarm.on_closed(conn, now);
+                }
+            }
+        }
+        for conn in swarm.take_closes() {
+            if let Some(slot) = self.by_conn.get(&conn).copied() {
+                self.drop_slot(slot);
+            }
+        }
+        for conn in swarm.writable() {
+            if let Some(slot) = self.by_conn.get(&conn).copied() {
+                if let Some(s) = self.sockets.get_mut(&slot) {
+                    swarm.poll_transmit(conn, &mut s.out);
+                }
+            }
+        }
+        let mut dead = Vec::new();
+        for (slot, s) in self.sockets.iter_mut() {
+            while s.connected && !s.out.is_empty() {
+                match s.stream.write(&s.out) {
+                    Ok(0) => {
+                        dead.push(*slot);
+                        break;
+                    }
+                    Ok(n) => {
+                        s.out.drain(..n);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        dead.push(*slot);
+                        break;
+                    }
+                }
+            }
+        }
+        for slot in dead {
+            if let Some(conn) = self.sockets.get(&slot).map(|s| s.conn) {
+                self.drop_slot(slot);
+                swarm.on_closed(conn, now);
+            }
+        }
+    }
+}
