@@ -58,19 +58,28 @@ fn with_sequencer_the_verifier_derives_the_sequencer_nodes_blocks() {
         })
         .collect();
     assert!(sealed.len() >= 6, "{stderr}");
-    // The verifier's safe head is the sequencer's block, hash for hash.
-    let mut checked = 0;
+    // The verifier's unsafe head (from gossip) and safe head (from L1) are the sequencer's
+    // blocks, hash for hash; the unsafe head runs ahead of what L1 has made safe.
+    let head = |l: &str, key: &str| -> (u64, String) {
+        let rest = l.split(key).nth(1).unwrap();
+        let mut it = rest.split_whitespace();
+        let n = it.next().unwrap().parse().unwrap();
+        (n, it.next().unwrap().trim_start_matches("0x").to_string())
+    };
+    let (mut checked, mut ahead) = (0, false);
     for l in stdout.lines().filter(|l| l.starts_with("l2 unsafe")) {
-        let safe = l.split(" safe #").nth(1).unwrap();
-        let mut it = safe.split_whitespace();
-        let n: u64 = it.next().unwrap().parse().unwrap();
-        let prefix = it.next().unwrap().trim_start_matches("0x");
-        if n > 0 {
-            assert!(sealed[&n].starts_with(prefix), "safe #{n} {prefix} is not the sequenced {}", sealed[&n]);
-            checked += 1;
+        let (u, u_hash) = head(l, "unsafe #");
+        let (s, s_hash) = head(l, " safe #");
+        for (n, prefix) in [(u, u_hash), (s, s_hash)] {
+            if n > 0 {
+                assert!(sealed[&n].starts_with(&prefix), "#{n} {prefix} is not the sequenced {}", sealed[&n]);
+                checked += 1;
+            }
         }
+        ahead |= u > s;
     }
-    assert!(checked > 0, "{stdout}");
+    assert!(checked > 0 && ahead, "{stdout}");
+    assert!(stderr.contains("connected to peer"), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
 }
 

@@ -162,6 +162,8 @@ pub struct NodeThread {
     thread: Option<JoinHandle<crate::io::driver::Exit>>,
     /// The node's RPC address, once it listens.
     pub rpc: Option<SocketAddr>,
+    /// The node's gossip address with its peer id, when P2P runs.
+    pub p2p: Option<crate::p2p::multiaddr::Multiaddr>,
 }
 
 impl NodeThread {
@@ -179,12 +181,17 @@ impl NodeThread {
                         return crate::io::driver::Exit::Critical("init failed".into());
                     }
                 };
-                let _ = tx.send(Ok((node.shell.completions(), node.rpc_addr())));
+                let p2p = node.p2p.as_ref().and_then(|p| {
+                    p.net
+                        .local_addr()
+                        .map(|a| crate::p2p::multiaddr::Multiaddr::new(a, Some(p.swarm.local_peer())))
+                });
+                let _ = tx.send(Ok((node.shell.completions(), node.rpc_addr(), p2p)));
                 node.run()
             })
             .map_err(|e| format!("failed to start the {name} thread: {e}"))?;
         match rx.recv() {
-            Ok(Ok((stop, rpc))) => Ok(NodeThread { stop, thread: Some(thread), rpc }),
+            Ok(Ok((stop, rpc, p2p))) => Ok(NodeThread { stop, thread: Some(thread), rpc, p2p }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("the {name} thread ended during init")),
         }

@@ -36,11 +36,13 @@ they move. Needs no external endpoint.
   --serve-only      run only the devnet (no node): prints the node command line, with the rollup
                     config and JWT secret written to temporary files, and serves until Ctrl-C
   --with-sequencer  the L2 chain comes from a second op-lite node in sequencer mode (on its own
-                    engine stand-in, in real time: --speed 1); the batcher posts its blocks and
-                    the verifier node derives them from L1 and follows its gossip
+                    engine stand-in, in real time: --speed 1) that gossips its blocks to the
+                    verifier node over libp2p on loopback; the batcher posts them to L1 and the
+                    verifier derives them too
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
---log.level info. The node runs with --p2p.disable and polls the devnet L1 every 250ms.
+--log.level info. The node polls the devnet L1 every 250ms; it runs with --p2p.disable unless
+--with-sequencer connects it to the sequencer node.
 ";
 
 /// `vMAJOR.MINOR.PATCH` as a protocol version.
@@ -177,6 +179,12 @@ fn node_config(
     jwt: &std::path::Path,
     extra: Vec<OsString>,
 ) -> Result<(Config, Vec<String>), u8> {
+    // With a sequencer node the two nodes gossip on loopback; otherwise no one is there to talk to.
+    let p2p: &[&str] = if devnet.seq_engine_url.is_some() {
+        &["--p2p.listen.ip", "127.0.0.1", "--p2p.listen.tcp", "0"]
+    } else {
+        &["--p2p.disable"]
+    };
     let mut args: Vec<OsString> = [
         "--rollup.config",
         DEVNET_ROLLUP,
@@ -192,11 +200,11 @@ fn node_config(
         "250ms",
         "--l1.epoch-poll-interval",
         "1s",
-        "--p2p.disable",
         "--log.level",
         "warn",
     ]
     .iter()
+    .chain(p2p)
     .map(OsString::from)
     .collect();
     args.extend(extra);
@@ -222,21 +230,30 @@ fn node_config(
 }
 
 fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, blocks: Option<u64>) -> u8 {
-    let (config, warnings) = match node_config(devnet, &devnet.engine_url, jwt, user) {
-        Ok(c) => c,
+    // Identity keys of the devnet's nodes live beside the JWT secret, for this run only.
+    let key_path = |who: &str| jwt.with_extension(format!("{who}.p2p.key"));
+    // The log is the process's: set up from the user's flags before either node starts.
+    match node_config(devnet, &devnet.engine_url, jwt, user.clone()) {
+        Ok((c, _)) => crate::io::log::init(c.log.level, c.log.format, c.log.color),
         Err(code) => return code,
-    };
-    crate::io::log::init(config.log.level, config.log.format, config.log.color);
-    for w in &warnings {
-        log::warn!("{w}");
     }
     let sequencer = match &devnet.seq_engine_url {
         Some(url) => {
-            // The sequencer: its own engine, no public RPC port (the log is the process's).
-            let flags = ["--sequencer.enabled", "--rpc.port", "0"];
-            let extra: Vec<OsString> = flags.iter().map(OsString::from).collect();
-            let seq_config = match node_config(devnet, url, jwt, extra) {
-                Ok((c, _)) => c,
+            // The sequencer: its own engine, no public RPC port, signing with the key the
+            // devnet's SystemConfig names as the unsafe block signer.
+            let key = crate::protocol::primitives::to_hex(
+                &crate::devnet::l1_sim::Account::from_seed("op-lite devnet sequencer").secret(),
+            );
+            let path = key_path("sequencer");
+            let _ = std::fs::remove_file(&path);
+            let mut extra: Vec<OsString> =
+                ["--sequencer.enabled", "--rpc.port", "0", "--p2p.sequencer.key", &key, "--p2p.priv.path"]
+                    .iter()
+                    .map(OsString::from)
+                    .collect();
+            extra.push(path.into());
+            let (seq_config, _) = match node_config(devnet, url, jwt, extra) {
+                Ok(c) => c,
                 Err(code) => return code,
             };
             match crate::io::devnet::NodeThread::spawn(seq_config, "sequencer") {
@@ -249,6 +266,22 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
         }
         None => None,
     };
+    let mut user = user;
+    if let Some(addr) = sequencer.as_ref().and_then(|s| s.p2p.as_ref()) {
+        let path = key_path("verifier");
+        let _ = std::fs::remove_file(&path);
+        user.splice(
+            0..0,
+            [OsString::from("--p2p.static"), addr.to_string().into(), "--p2p.priv.path".into(), path.into()],
+        );
+    }
+    let (config, warnings) = match node_config(devnet, &devnet.engine_url, jwt, user) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    for w in &warnings {
+        log::warn!("{w}");
+    }
     let mut node = match Node::new(config, RunOptions::default()) {
         Ok(n) => n,
         Err(e) => {
@@ -274,5 +307,8 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
     }
     let code = crate::node::exit_code(&node.run());
     drop(sequencer);
+    for who in ["sequencer", "verifier"] {
+        let _ = std::fs::remove_file(key_path(who));
+    }
     code
 }
