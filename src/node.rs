@@ -422,6 +422,9 @@ impl Node {
     fn init_rpc_server(&mut self, _seed: u64) -> Result<(), String> {
         rpc::methods::register_static(&mut self.rpc).map_err(|e| e.to_string())?;
         rpc::methods::register_node(&mut self.rpc).map_err(|e| e.to_string())?;
+        if self.p2p.is_some() {
+            rpc::p2p::register(&mut self.rpc).map_err(|e| e.to_string())?;
+        }
         let calls = Deferred::new(rpc::deferred::MAX_CALLS, rpc::deferred::CALL_TIMEOUT);
         self.system.register(RPC_CALLS, Box::new(calls)).map_err(|e| e.to_string())?;
         if self.config.rpc_enable_admin {

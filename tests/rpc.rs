@@ -1087,3 +1087,78 @@ fn bounded_load_with_a_slowloris_and_an_oversized_body() {
     assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
     drop(node);
 }
+
+/// Two nodes with P2P on loopback: `opp2p_*` connect them, list, block and unblock peers.
+#[test]
+fn opp2p_methods_connect_list_and_block_peers() {
+    if !have("curl") {
+        eprintln!("skipped: curl not found");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("op-lite-opp2p-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_a = dir.join("a.key");
+    // op-node's key file format: the secret in hex; its peer id is what `p2p priv2id` prints.
+    std::fs::write(&key_a, "53DADF1D5A164D6B4ACDB15E24AA4C5B1D3461BDBD42ABEDB0A4404D56CED8FB").unwrap();
+    let id_a = {
+        let out =
+            Command::new(bin()).args(["p2p", "priv2id", "--file", key_a.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert!(id_a.starts_with("16Uiu2"), "{id_a}");
+    let p2p_args = |key: &std::path::Path| -> Vec<String> {
+        crate::support::offline_node_args()
+            .into_iter()
+            .filter(|a| a != "--p2p.disable")
+            .chain(
+                [
+                    "--p2p.listen.ip",
+                    "127.0.0.1",
+                    "--p2p.listen.tcp",
+                    "0",
+                    "--p2p.priv.path",
+                    key.to_str().unwrap(),
+                ]
+                .map(String::from),
+            )
+            .collect()
+    };
+    let a = start_with(&p2p_args(&key_a), &[]);
+    let key_b = dir.join("b.key");
+    let b = start_with(&p2p_args(&key_b), &[]);
+    assert!(std::fs::read_to_string(&key_b).unwrap().len() == 64, "the key file was created");
+    let (ua, ub) = (format!("http://{}/", a.rpc), format!("http://{}/", b.rpc));
+    let me = ok(&ua, "opp2p_self", "[]");
+    assert_eq!(me["peerID"], id_a.as_str());
+    let addr_a = me["addresses"][0].as_str().unwrap().to_string();
+    assert!(addr_a.starts_with("/ip4/127.0.0.1/tcp/") && addr_a.ends_with(&id_a), "{addr_a}");
+    assert_eq!(ok(&ub, "opp2p_peers", "[true]")["totalConnected"], 0);
+    // b dials a; both see each other.
+    assert_eq!(ok(&ub, "opp2p_connectPeer", &format!("[\"{addr_a}\"]")), Value::Null);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ok(&ua, "opp2p_peers", "[true]")["totalConnected"] != 1 {
+        assert!(Instant::now() < deadline, "no connection");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id_b = ok(&ub, "opp2p_self", "[]")["peerID"].as_str().unwrap().to_string();
+    let dump = ok(&ua, "opp2p_peers", "[true]");
+    let info = &dump["peers"][&id_b];
+    assert_eq!(info["direction"], 1, "inbound at a: {dump}");
+    assert_eq!(info["chainID"], 10);
+    let stats = ok(&ua, "opp2p_peerStats", "[]");
+    assert_eq!(stats["connected"], 1);
+    // a blocks b: disconnected, listed, and b cannot come back until unblocked.
+    assert_eq!(ok(&ua, "opp2p_blockPeer", &format!("[\"{id_b}\"]")), Value::Null);
+    assert_eq!(ok(&ua, "opp2p_listBlockedPeers", "[]"), serde_json::json!([id_b]));
+    assert_eq!(ok(&ua, "opp2p_peers", "[true]")["totalConnected"], 0);
+    let (code, msg) = err(&ua, "opp2p_connectPeer", r#"["/ip4/1.2.3.4/tcp/1"]"#);
+    assert_eq!(code, -32000);
+    assert!(msg.contains("no /p2p/<peer id>"), "{msg}");
+    assert_eq!(err(&ua, "opp2p_blockPeer", r#"["not-a-peer"]"#).0, -32602);
+    assert_eq!(ok(&ua, "opp2p_unblockPeer", &format!("[\"{id_b}\"]")), Value::Null);
+    assert_eq!(ok(&ua, "opp2p_listBlockedPeers", "[]"), serde_json::json!([]));
+    drop((a, b));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -39,20 +39,25 @@ pub struct P2pNet {
     next_slot: usize,
 }
 
+/// A new identity key from the OS's randomness.
+pub fn generate_key() -> Result<Keypair, String> {
+    let mut seed = [0u8; 32];
+    let mut f = std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
+    loop {
+        f.read_exact(&mut seed).map_err(|e| format!("/dev/urandom: {e}"))?;
+        if let Ok(k) = Keypair::from_secret(&seed) {
+            return Ok(k);
+        }
+    }
+}
+
 /// Reads the identity key from `path`, creating it (32 random bytes, hex, mode 0600) when the
 /// file does not exist.
 pub fn load_or_create_key(path: &Path) -> Result<Keypair, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Keypair::from_hex(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            let mut seed = [0u8; 32];
-            let mut f = std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
-            let key = loop {
-                f.read_exact(&mut seed).map_err(|e| format!("/dev/urandom: {e}"))?;
-                if let Ok(k) = Keypair::from_secret(&seed) {
-                    break k;
-                }
-            };
+            let key = generate_key()?;
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }

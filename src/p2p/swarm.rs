@@ -787,6 +787,11 @@ impl Swarm {
             .collect()
     }
 
+    /// Peers subscribed to `topic`.
+    pub fn topic_peer_count(&self, topic: &str) -> usize {
+        self.router.topic_peers(topic).len()
+    }
+
     pub fn peer_count(&self) -> usize {
         self.by_peer.len()
     }

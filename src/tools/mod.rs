@@ -4,4 +4,5 @@
 pub mod decode;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod p2p;
 pub mod replay;

@@ -1,0 +1,63 @@
+//! `op-lite p2p`: op-node's P2P key helpers. `priv2id` reads a hex private key from standard
+//! input (or `--file`) and prints its libp2p peer id; `genkey` prints a new private key.
+
+use std::ffi::OsString;
+use std::io::Read;
+
+use crate::p2p::identity::Keypair;
+
+const USAGE: &str = "\
+usage: op-lite p2p priv2id [--file PATH]   print the peer id of a hex private key (stdin by default)
+       op-lite p2p genkey                  print a new hex private key (for --p2p.priv.path)
+";
+
+pub fn main(args: Vec<OsString>) -> u8 {
+    let mut p = pico_args::Arguments::from_vec(args);
+    if p.contains(["-h", "--help"]) {
+        print!("{USAGE}");
+        return 0;
+    }
+    let cmd: Option<String> = p.subcommand().ok().flatten();
+    match cmd.as_deref() {
+        Some("priv2id") => {
+            let file: Option<String> = match p.opt_value_from_str("--file") {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("op-lite p2p priv2id: {e}");
+                    return 2;
+                }
+            };
+            let text = match file {
+                Some(f) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}")),
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s).map(|_| s).map_err(|e| format!("stdin: {e}"))
+                }
+            };
+            match text.and_then(|t| Keypair::from_hex(&t).map_err(|e| e.to_string())) {
+                Ok(k) => {
+                    println!("{}", k.peer_id());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("op-lite p2p priv2id: {e}");
+                    1
+                }
+            }
+        }
+        Some("genkey") => match crate::io::p2p::generate_key() {
+            Ok(k) => {
+                println!("{}", k.to_hex());
+                0
+            }
+            Err(e) => {
+                eprintln!("op-lite p2p genkey: {e}");
+                1
+            }
+        },
+        _ => {
+            eprint!("{USAGE}");
+            2
+        }
+    }
+}
