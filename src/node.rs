@@ -559,12 +559,22 @@ impl Node {
 
     /// Gossips a block the sequencer sealed (signed with `--p2p.sequencer.key`).
     fn publish_block(&mut self, env: ExecutionPayloadEnvelope) {
-        let p = &env.execution_payload;
-        log::debug!(
-            "not gossiping sequenced block number={} hash={}: P2P is disabled",
-            p.block_number,
-            p.block_hash
-        );
+        let (number, hash) = (env.execution_payload.block_number, env.execution_payload.block_hash);
+        let Some(p) = &mut self.p2p else {
+            log::debug!("not gossiping sequenced block number={number} hash={hash}: P2P is disabled");
+            return;
+        };
+        let now = io::clock::now();
+        match p.swarm.publish_block(env, now) {
+            Ok(()) => log::debug!("gossiped sequenced block number={number} hash={hash}"),
+            Err(e) => {
+                log::warn!("failed to gossip sequenced block number={number} hash={hash}: {e}");
+                self.metrics.borrow_mut().record_publishing_error(now);
+            }
+        }
+        if let Some(p) = &mut self.p2p {
+            p.net.flush(&mut p.swarm, now);
+        }
     }
 
     /// Answers a request no worker can take, so the deriver waiting for it moves on.

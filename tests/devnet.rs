@@ -80,6 +80,8 @@ fn with_sequencer_the_verifier_derives_the_sequencer_nodes_blocks() {
     }
     assert!(checked > 0 && ahead, "{stdout}");
     assert!(stderr.contains("connected to peer"), "{stderr}");
+    // The verifier's unsafe blocks came by gossip: op-lite logs each accepted gossip block.
+    assert!(stderr.contains("received gossip block number="), "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
 }
 

@@ -14,6 +14,7 @@ mod derive;
 mod devnet;
 mod faults;
 mod p2p_blocks;
+mod p2p_interop;
 mod payloads;
 mod peers;
 mod platform;

@@ -214,3 +214,22 @@ impl Core {
         panic!("the core did not settle");
     }
 }
+
+/// The rust-libp2p interop peer (`tests/libp2p-peer`): `$OP_LITE_LIBP2P_PEER`, else its release
+/// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
+pub fn libp2p_peer() -> Option<PathBuf> {
+    let path = std::env::var_os("OP_LITE_LIBP2P_PEER").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/libp2p-peer/target/release/libp2p-peer")
+    });
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "libp2p-peer not built at {} (required under CI=true; .ci/libp2p-peer.sh builds it)",
+            path.display()
+        );
+    }
+    eprintln!("skipped: libp2p-peer not built (run: source .ci/libp2p-peer.sh)");
+    None
+}

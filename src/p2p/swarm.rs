@@ -701,6 +701,13 @@ impl Swarm {
             match &v {
                 Validation::Accept(a) => {
                     self.stats.blocks_accepted += 1;
+                    let p = &a.envelope.execution_payload;
+                    log::info!(
+                        "received gossip block number={} hash={} from={}",
+                        p.block_number,
+                        p.block_hash,
+                        m.from
+                    );
                     self.blocks.push(*a.envelope.clone());
                 }
                 Validation::Reject(e) => {
