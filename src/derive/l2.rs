@@ -27,6 +27,21 @@ pub struct L2BlockParts<'a> {
     pub txs: &'a [Bytes],
 }
 
+impl<'a> L2BlockParts<'a> {
+    /// The parts of an execution payload.
+    pub fn of_payload(p: &'a crate::protocol::payload::ExecutionPayload) -> Self {
+        L2BlockParts {
+            hash: p.block_hash,
+            number: p.block_number,
+            parent_hash: p.parent_hash,
+            timestamp: p.timestamp,
+            gas_limit: p.gas_limit,
+            extra_data: &p.extra_data,
+            txs: &p.transactions,
+        }
+    }
+}
+
 /// The L1-info of a non-genesis block, from its first transaction.
 fn l1_info(cfg: &RollupConfig, p: &L2BlockParts<'_>) -> Result<L1BlockInfo, String> {
     let first = p

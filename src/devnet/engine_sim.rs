@@ -142,15 +142,7 @@ impl EngineSim {
     pub fn block_data(&self, hash: &B256) -> Option<L2BlockData> {
         let b = self.blocks.get(hash)?;
         let p = &b.envelope.execution_payload;
-        let parts = L2BlockParts {
-            hash: p.block_hash,
-            number: p.block_number,
-            parent_hash: p.parent_hash,
-            timestamp: p.timestamp,
-            gas_limit: p.gas_limit,
-            extra_data: &p.extra_data,
-            txs: &p.transactions,
-        };
+        let parts = L2BlockParts::of_payload(p);
         let mut d = l2::block_data(&self.cfg, &parts).ok()?;
         d.header = Some(Arc::new(b.header.clone()));
         Some(d)

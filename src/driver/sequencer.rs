@@ -420,15 +420,7 @@ impl Sequencer {
     fn on_action(&mut self, now: Now, out: &mut Emitter) {
         if let Some(env) = &self.unconfirmed {
             let p = &env.execution_payload;
-            let parts = L2BlockParts {
-                hash: p.block_hash,
-                number: p.block_number,
-                parent_hash: p.parent_hash,
-                timestamp: p.timestamp,
-                gas_limit: p.gas_limit,
-                extra_data: &p.extra_data,
-                txs: &p.transactions,
-            };
+            let parts = L2BlockParts::of_payload(p);
             match l2::block_ref(&self.cfg, &parts) {
                 Ok(block_ref) => {
                     log::info!("resuming sequencing with the published payload {}", block_ref.id());
@@ -538,15 +530,7 @@ impl Deriver for Sequencer {
                     self.stats.inserted += 1;
                     // The next attributes read this block's system config: keep it in the cache.
                     let p = &block.envelope.execution_payload;
-                    let parts = L2BlockParts {
-                        hash: p.block_hash,
-                        number: p.block_number,
-                        parent_hash: p.parent_hash,
-                        timestamp: p.timestamp,
-                        gas_limit: p.gas_limit,
-                        extra_data: &p.extra_data,
-                        txs: &p.transactions,
-                    };
+                    let parts = L2BlockParts::of_payload(p);
                     // With its header, so consolidation can compare derived attributes with it.
                     if let (Ok(mut d), Ok(h)) = (l2::block_data(&self.cfg, &parts), block.envelope.header()) {
                         d.header = Some(Arc::new(h));

@@ -725,15 +725,7 @@ impl EngineController {
             });
         }
         let p = &envelope.execution_payload;
-        let parts = L2BlockParts {
-            hash: p.block_hash,
-            number: p.block_number,
-            parent_hash: p.parent_hash,
-            timestamp: p.timestamp,
-            gas_limit: p.gas_limit,
-            extra_data: &p.extra_data,
-            txs: &p.transactions,
-        };
+        let parts = L2BlockParts::of_payload(p);
         let block_ref = match l2::block_ref(&self.cfg, &parts) {
             Ok(r) => r,
             Err(e) => {
@@ -859,15 +851,7 @@ impl EngineController {
         {
             return;
         }
-        let parts = L2BlockParts {
-            hash: p.block_hash,
-            number: p.block_number,
-            parent_hash: p.parent_hash,
-            timestamp: p.timestamp,
-            gas_limit: p.gas_limit,
-            extra_data: &p.extra_data,
-            txs: &p.transactions,
-        };
+        let parts = L2BlockParts::of_payload(p);
         match l2::block_ref(&self.cfg, &parts) {
             Ok(block_ref) if block_ref.id() != self.heads.unsafe_head.id() => {
                 let envelope = Box::new(next.clone());
@@ -946,15 +930,7 @@ impl Deriver for EngineController {
             // waits in the queue until it applies on the unsafe head.
             Event::ReceivedUnsafePayload(env) if self.sync_mode == SyncMode::ExecutionLayer => {
                 let p = &env.execution_payload;
-                let parts = L2BlockParts {
-                    hash: p.block_hash,
-                    number: p.block_number,
-                    parent_hash: p.parent_hash,
-                    timestamp: p.timestamp,
-                    gas_limit: p.gas_limit,
-                    extra_data: &p.extra_data,
-                    txs: &p.transactions,
-                };
+                let parts = L2BlockParts::of_payload(p);
                 match l2::block_ref(&self.cfg, &parts) {
                     Ok(block_ref) if block_ref.number > self.heads.unsafe_head.number => {
                         log::info!(
