@@ -20,7 +20,7 @@ row() { printf '  %-52s %s\n' "$1" "$2"; }
 kb() { awk '{printf "%.1f MB", $1/1024}' <<<"$1"; }
 
 # ---- binary sizes ---------------------------------------------------------------------------
-echo "== release binary size (opt-level s, fat LTO, 1 codegen unit, panic=abort, stripped)"
+echo "== release binary size (opt-level z, fat LTO, 1 codegen unit, panic=abort, stripped)"
 targets=("$host")
 if [ -z "${SKIP_CROSS:-}" ]; then
   targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)

@@ -114,6 +114,7 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
     let mut rust = RustPeer::spawn(&exe, &peer_args("/ip4/127.0.0.1/tcp/0", &key_args));
     let listening = rust.wait(30, "listen address", is("listening"));
     let rust_addr = listening["addr"].as_str().unwrap().to_string();
+    let rust_id = rust_addr.rsplit('/').next().unwrap().to_string();
 
     // The devnet's verifier dials the rust peer as a static peer.
     let mut node = Command::new(bin())
@@ -152,6 +153,8 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
         verifier.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     let mut rust2 =
         RustPeer::spawn(&exe, &peer_args("/ip4/127.0.0.1/tcp/0", &["--dial".into(), verifier_addr]));
+    let rust2_addr = rust2.wait(30, "listen address", is("listening"))["addr"].as_str().unwrap().to_string();
+    let rust2_id = rust2_addr.rsplit('/').next().unwrap().to_string();
     rust2.wait(30, "connection to op-lite", is("connected"));
     rust2.wait(40, "a valid block", |v| v["event"] == "received" && v["valid"] == true);
 
@@ -170,7 +173,10 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
     rust.wait(10, "publish", is("published"));
     rust2.send(&line);
     let number = env.execution_payload.block_number;
-    log_line(&log, 20, &format!("received gossip block number={number} "));
+    let accepted = log_line(&log, 20, &format!("received gossip block number={number} "));
+    // The verifier took it from a rust peer (the sequencer node then gets it from the verifier).
+    let rust_ids = [rust_id.clone(), rust2_id.clone()];
+    assert!(rust_ids.iter().any(|id| accepted.ends_with(&format!("from={id}"))), "{accepted}");
 
     // Signed by a key op-lite does not trust: rejected.
     env.execution_payload.block_number += 1;

@@ -152,13 +152,13 @@ impl NoiseSession {
         initiator: bool,
         expected: Option<PeerId>,
     ) -> Result<NoiseSession, NoiseError> {
-        let params = PARAMS.parse().map_err(noise_err)?;
-        let builder = snow::Builder::new(params);
+        let builder = || -> Result<snow::Builder<'static>, NoiseError> {
+            Ok(snow::Builder::with_resolver(PARAMS.parse().map_err(noise_err)?, Box::new(suite::Resolver)))
+        };
         // A fresh static Noise key per session, authenticated by the identity key (libp2p
         // allows this and advises against storing Noise keys).
-        let static_key = builder.generate_keypair().map_err(noise_err)?;
-        let builder =
-            snow::Builder::new(PARAMS.parse().map_err(noise_err)?).local_private_key(&static_key.private);
+        let static_key = builder()?.generate_keypair().map_err(noise_err)?;
+        let builder = builder()?.local_private_key(&static_key.private);
         let hs = if initiator { builder.build_initiator() } else { builder.build_responder() }
             .map_err(noise_err)?;
         let mut s = NoiseSession {
@@ -427,6 +427,186 @@ mod tests {
         assert!(verify_payload(&good, &[8; 32]).is_err());
         for n in 0..good.len() {
             assert!(verify_payload(&good[..n], &[9; 32]).is_err());
+        }
+    }
+}
+
+/// The one Noise suite libp2p uses, for `snow`: X25519, ChaCha20-Poly1305 and SHA-256 only.
+/// snow's default resolver would also link AES-GCM, BLAKE2 and SHA-512, which libp2p never
+/// negotiates.
+mod suite {
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use chacha20poly1305::ChaCha20Poly1305;
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+    use rand_core::{CryptoRng, OsRng, RngCore};
+    use sha2::{Digest, Sha256};
+    use snow::params::{CipherChoice, DHChoice, HashChoice};
+    use snow::resolvers::CryptoResolver;
+    use snow::types::{Cipher, Dh, Hash, Random};
+
+    const TAG_LEN: usize = 16;
+
+    pub struct Resolver;
+
+    impl CryptoResolver for Resolver {
+        fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+            Some(Box::new(Rng))
+        }
+
+        fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+            matches!(choice, DHChoice::Curve25519).then(|| Box::new(X25519::default()) as Box<dyn Dh>)
+        }
+
+        fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
+            matches!(choice, HashChoice::SHA256).then(|| Box::new(Sha(Sha256::new())) as Box<dyn Hash>)
+        }
+
+        fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+            matches!(choice, CipherChoice::ChaChaPoly)
+                .then(|| Box::new(ChaChaPoly::default()) as Box<dyn Cipher>)
+        }
+    }
+
+    /// The OS's randomness (ephemeral and static Noise keys).
+    struct Rng;
+
+    impl RngCore for Rng {
+        fn next_u32(&mut self) -> u32 {
+            OsRng.next_u32()
+        }
+        fn next_u64(&mut self) -> u64 {
+            OsRng.next_u64()
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            OsRng.fill_bytes(dest)
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            OsRng.try_fill_bytes(dest)
+        }
+    }
+
+    impl CryptoRng for Rng {}
+    impl Random for Rng {}
+
+    #[derive(Default)]
+    struct X25519 {
+        private: [u8; 32],
+        public: [u8; 32],
+    }
+
+    impl X25519 {
+        fn derive(&mut self) {
+            self.public = MontgomeryPoint::mul_base_clamped(self.private).to_bytes();
+        }
+    }
+
+    impl Dh for X25519 {
+        fn name(&self) -> &'static str {
+            "25519"
+        }
+        fn pub_len(&self) -> usize {
+            32
+        }
+        fn priv_len(&self) -> usize {
+            32
+        }
+        fn set(&mut self, privkey: &[u8]) {
+            let n = privkey.len().min(32);
+            self.private[..n].copy_from_slice(&privkey[..n]);
+            self.derive();
+        }
+        fn generate(&mut self, rng: &mut dyn Random) {
+            rng.fill_bytes(&mut self.private);
+            self.derive();
+        }
+        fn pubkey(&self) -> &[u8] {
+            &self.public
+        }
+        fn privkey(&self) -> &[u8] {
+            &self.private
+        }
+        fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+            let theirs: [u8; 32] = pubkey.get(..32).and_then(|p| p.try_into().ok()).ok_or(snow::Error::Dh)?;
+            let shared = MontgomeryPoint(theirs).mul_clamped(self.private).to_bytes();
+            out.get_mut(..32).ok_or(snow::Error::Dh)?.copy_from_slice(&shared);
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct ChaChaPoly {
+        key: [u8; 32],
+    }
+
+    /// Noise's ChaChaPoly nonce: 32 zero bits, then the counter little-endian.
+    fn nonce(n: u64) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[4..].copy_from_slice(&n.to_le_bytes());
+        b
+    }
+
+    impl Cipher for ChaChaPoly {
+        fn name(&self) -> &'static str {
+            "ChaChaPoly"
+        }
+        fn set(&mut self, key: &[u8]) {
+            let n = key.len().min(32);
+            self.key[..n].copy_from_slice(&key[..n]);
+        }
+        fn encrypt(&self, n: u64, authtext: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
+            let len = plaintext.len();
+            out[..len].copy_from_slice(plaintext);
+            let aead = ChaCha20Poly1305::new(&self.key.into());
+            match aead.encrypt_in_place_detached(&nonce(n).into(), authtext, &mut out[..len]) {
+                Ok(tag) => {
+                    out[len..len + TAG_LEN].copy_from_slice(&tag);
+                    len + TAG_LEN
+                }
+                // Only a message over 256 GiB fails; snow never asks for one.
+                Err(_) => 0,
+            }
+        }
+        fn decrypt(
+            &self,
+            n: u64,
+            authtext: &[u8],
+            ciphertext: &[u8],
+            out: &mut [u8],
+        ) -> Result<usize, snow::Error> {
+            let len = ciphertext.len().checked_sub(TAG_LEN).ok_or(snow::Error::Decrypt)?;
+            out[..len].copy_from_slice(&ciphertext[..len]);
+            let aead = ChaCha20Poly1305::new(&self.key.into());
+            aead.decrypt_in_place_detached(
+                &nonce(n).into(),
+                authtext,
+                &mut out[..len],
+                ciphertext[len..].into(),
+            )
+            .map_err(|_| snow::Error::Decrypt)?;
+            Ok(len)
+        }
+    }
+
+    struct Sha(Sha256);
+
+    impl Hash for Sha {
+        fn name(&self) -> &'static str {
+            "SHA256"
+        }
+        fn block_len(&self) -> usize {
+            64
+        }
+        fn hash_len(&self) -> usize {
+            32
+        }
+        fn reset(&mut self) {
+            self.0 = Sha256::new();
+        }
+        fn input(&mut self, data: &[u8]) {
+            self.0.update(data);
+        }
+        fn result(&mut self, out: &mut [u8]) {
+            out[..32].copy_from_slice(&self.0.finalize_reset());
         }
     }
 }
