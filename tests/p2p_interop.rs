@@ -170,7 +170,11 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
     let msg = sign_block(&cfg, env.clone(), &sequencer).unwrap();
     let line = format!("publish {} 0x{}", msg.topic, to_hex(&msg.data));
     rust.send(&line);
-    rust.wait(10, "publish", is("published"));
+    let published = rust.wait(10, "publish", is("published"));
+    // Both sides compute op-node's message id (domain, topic, snappy-decoded data) alike, so
+    // IHAVE / IWANT gossip refers to the same messages.
+    let id = op_lite::protocol::gossip::message_id(&msg.topic, &msg.data);
+    assert_eq!(published["id"], format!("0x{}", to_hex(&id)));
     rust2.send(&line);
     let number = env.execution_payload.block_number;
     let accepted = log_line(&log, 20, &format!("received gossip block number={number} "));

@@ -1,6 +1,7 @@
 //! A rust-libp2p peer speaking OP Stack block gossip as op-node configures go-libp2p
 //! (gossipsub D 8 / Dlo 6 / Dhi 12 / Dlazy 6, 500 ms heartbeat, history 12/3, StrictNoSign,
-//! the OP message id, 10 MiB messages; secp256k1 identity, Noise, yamux, identify, ping).
+//! op-node's message id over topic and data, 10 MiB messages; secp256k1 identity, Noise,
+//! yamux, identify, ping).
 //!
 //! usage: libp2p-peer --chain-id N [--listen MULTIADDR] [--dial MULTIADDR]... [--signer ADDRESS]
 //!                    [--key HEX32]
@@ -33,19 +34,15 @@ fn emit(v: serde_json::Value) {
     println!("{v}");
 }
 
-/// op-node's message id: SHA-256 of a domain and the snappy-decoded data, first 20 bytes.
-fn message_id(data: &[u8]) -> MessageId {
+/// op-node's message id (`BuildMsgIdFn`): SHA-256 of a domain, the topic (length as u64
+/// little-endian, then the bytes) and the snappy-decoded data, first 20 bytes.
+fn message_id(topic: &str, data: &[u8]) -> MessageId {
     let mut h = sha2::Sha256::new();
-    match snap::raw::Decoder::new().decompress_vec(data) {
-        Ok(plain) => {
-            h.update([1u8, 0, 0, 0]);
-            h.update(&plain);
-        }
-        Err(_) => {
-            h.update([0u8, 0, 0, 0]);
-            h.update(data);
-        }
-    }
+    let decoded = snap::raw::Decoder::new().decompress_vec(data);
+    h.update(if decoded.is_ok() { [1u8, 0, 0, 0] } else { [0u8, 0, 0, 0] });
+    h.update((topic.len() as u64).to_le_bytes());
+    h.update(topic.as_bytes());
+    h.update(decoded.as_deref().unwrap_or(data));
     MessageId::from(h.finalize()[..20].to_vec())
 }
 
@@ -102,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .history_gossip(3)
         .validation_mode(ValidationMode::None)
         .validate_messages()
-        .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
+        .message_id_fn(|m: &gossipsub::Message| message_id(m.topic.as_str(), &m.data))
         .max_transmit_size(10 * 1024 * 1024)
         .build()?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
