@@ -727,7 +727,17 @@ impl Swarm {
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
         let handshakes = self.conns.values().filter_map(|c| c.deadline).map(|t| (t, "p2p handshake"));
         let redials = self.statics.iter().filter(|s| s.conn.is_none()).map(|s| (s.next_dial, "p2p redial"));
-        self.router.poll_timeout().into_iter().chain(handshakes).chain(redials).min_by_key(|(t, _)| *t)
+        let keepalives = self.conns.values().filter_map(|c| match &c.phase {
+            Phase::Open(_, mux) => mux.poll_timeout().map(|t| (t, "yamux keep-alive")),
+            _ => None,
+        });
+        self.router
+            .poll_timeout()
+            .into_iter()
+            .chain(handshakes)
+            .chain(redials)
+            .chain(keepalives)
+            .min_by_key(|(t, _)| *t)
     }
 
     /// Fires due timers: router heartbeat, handshake timeouts, static peer (re)dials.
@@ -741,6 +751,17 @@ impl Swarm {
             .collect();
         for id in late {
             self.fail(id, "handshake timed out", now);
+        }
+        let mut silent = Vec::new();
+        for (id, c) in self.conns.iter_mut() {
+            if let Phase::Open(_, mux) = &mut c.phase {
+                if mux.handle_timeout(now.mono).is_err() {
+                    silent.push(*id);
+                }
+            }
+        }
+        for id in silent {
+            self.fail(id, "yamux keep-alive ping not answered", now);
         }
         for i in 0..self.statics.len() {
             let s = &self.statics[i];
@@ -991,6 +1012,37 @@ mod tests {
         pump(&mut a, ca2, &mut c, cc, t, &mut rng);
         assert!(a.take_blocks().is_empty());
         assert_eq!(a.stats.blocks_rejected, 1);
+    }
+
+    #[test]
+    fn a_peer_that_stops_answering_keep_alives_is_dropped() {
+        let now = test_now();
+        let mut rng = crate::rng::Rng::new(12);
+        let mut a = swarm(1, None, Address::ZERO, now);
+        let mut b = swarm(2, None, Address::ZERO, now);
+        let ca =
+            a.dial(&Multiaddr::new("10.0.0.2:9222".parse().unwrap(), Some(b.local_peer())), now).unwrap();
+        let cb = b.on_inbound("10.0.0.1:40000".parse().unwrap(), now).unwrap();
+        pump(&mut a, ca, &mut b, cb, now, &mut rng);
+        assert_eq!(a.peer_count(), 1);
+        // While b answers, pings keep the connection for minutes.
+        let mut t = now;
+        for _ in 0..10 {
+            t = t.advance(yamux::KEEPALIVE_INTERVAL);
+            a.handle_timeout(t);
+            b.handle_timeout(t);
+            pump(&mut a, ca, &mut b, cb, t, &mut rng);
+        }
+        assert_eq!(a.peer_count(), 1);
+        // b goes silent (its bytes never arrive): a gives up after the keep-alive timeout.
+        for _ in 0..4 {
+            t = t.advance(yamux::KEEPALIVE_INTERVAL);
+            a.handle_timeout(t);
+            let mut sink = Vec::new();
+            a.poll_transmit(ca, &mut sink);
+        }
+        assert_eq!(a.peer_count(), 0);
+        assert!(a.take_closes().contains(&ca));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! held back until the peer's window allows them.
 //!
 //! Sans-IO: decrypted bytes in (`on_data`, any split), bytes out (`poll_transmit`), stream
-//! events out (`poll_event`: inbound streams, data, remote close, reset). Everything is bounded:
+//! events out (`poll_event`: inbound streams, data, remote close, reset), and a keep-alive ping
+//! every 30 s that must be answered within 60 s (`poll_timeout` / `handle_timeout`). Everything is bounded:
 //! streams per session, the send backlog per stream, a frame beyond the receive window is a
 //! protocol error that ends the session with GoAway.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::time::{Duration, Instant};
 
 pub const PROTOCOL: &str = "/yamux/1.0.0";
 const HEADER: usize = 12;
@@ -31,6 +33,9 @@ pub const MAX_STREAMS: usize = 64;
 pub const MAX_SEND_BACKLOG: usize = 4 << 20;
 /// The largest data frame sent (rust-yamux's split size).
 const MAX_FRAME: usize = 16 * 1024;
+/// Keep-alive: a ping this often (go-yamux's default interval), answered within the timeout.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YamuxError {
@@ -49,6 +54,8 @@ pub enum YamuxError {
     Backlog(u32),
     /// The peer sent GoAway or the session failed.
     SessionClosed,
+    /// The peer did not answer a keep-alive ping in time.
+    KeepAliveTimeout,
 }
 
 impl fmt::Display for YamuxError {
@@ -63,6 +70,7 @@ impl fmt::Display for YamuxError {
             YamuxError::StreamClosed(id) => write!(f, "stream {id} is closed for writing"),
             YamuxError::Backlog(id) => write!(f, "stream {id} send backlog is full"),
             YamuxError::SessionClosed => f.write_str("session closed"),
+            YamuxError::KeepAliveTimeout => f.write_str("keep-alive ping not answered"),
         }
     }
 }
@@ -113,6 +121,11 @@ pub struct Session {
     out: Vec<u8>,
     events: VecDeque<StreamEvent>,
     closed: bool,
+    /// When the next keep-alive ping goes out (set by the first `handle_timeout`).
+    ping_due: Option<Instant>,
+    /// The unanswered keep-alive ping: its opaque value and when it was sent.
+    ping_sent: Option<(u32, Instant)>,
+    ping_seq: u32,
 }
 
 fn header(out: &mut Vec<u8>, ty: u8, flags: u16, stream: u32, len: u32) {
@@ -133,7 +146,43 @@ impl Session {
             out: Vec::new(),
             events: VecDeque::new(),
             closed: false,
+            ping_due: None,
+            ping_sent: None,
+            ping_seq: 0,
         }
+    }
+
+    /// The next keep-alive deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.ping_sent {
+            Some((_, sent)) => Some(sent + KEEPALIVE_TIMEOUT),
+            None => self.ping_due,
+        }
+    }
+
+    /// Keep-alive: sends a ping every interval and fails the session when one goes unanswered.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), YamuxError> {
+        if self.closed {
+            return Ok(());
+        }
+        if let Some((_, sent)) = self.ping_sent {
+            if now >= sent + KEEPALIVE_TIMEOUT {
+                self.go_away();
+                return Err(YamuxError::KeepAliveTimeout);
+            }
+            return Ok(());
+        }
+        match self.ping_due {
+            None => self.ping_due = Some(now + KEEPALIVE_INTERVAL),
+            Some(due) if now >= due => {
+                self.ping_seq = self.ping_seq.wrapping_add(1);
+                header(&mut self.out, TYPE_PING, SYN, 0, self.ping_seq);
+                self.ping_sent = Some((self.ping_seq, now));
+                self.ping_due = Some(now + KEEPALIVE_INTERVAL);
+            }
+            Some(_) => {}
+        }
+        Ok(())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -279,6 +328,8 @@ impl Session {
             TYPE_PING => {
                 if flags & SYN != 0 {
                     header(&mut self.out, TYPE_PING, ACK, 0, len);
+                } else if flags & ACK != 0 && self.ping_sent.is_some_and(|(seq, _)| seq == len) {
+                    self.ping_sent = None;
                 }
                 return Ok(());
             }
@@ -436,6 +487,33 @@ mod tests {
         s.on_data(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
         assert!(s.is_closed());
         assert_eq!(s.open_stream(), Err(YamuxError::SessionClosed));
+    }
+
+    #[test]
+    fn keep_alive_pings_and_times_out_a_silent_peer() {
+        let t0 = crate::time::test_now().mono;
+        let mut rng = Rng::new(3);
+        let (mut c, mut s) = (Session::new(Mode::Client), Session::new(Mode::Server));
+        c.handle_timeout(t0).unwrap();
+        assert_eq!(c.poll_timeout(), Some(t0 + KEEPALIVE_INTERVAL));
+        // An answering peer keeps the session up for hours.
+        let mut t = t0;
+        for _ in 0..300 {
+            t += KEEPALIVE_INTERVAL;
+            c.handle_timeout(t).unwrap();
+            transfer(&mut c, &mut s, &mut rng);
+            transfer(&mut s, &mut c, &mut rng);
+        }
+        assert!(!c.is_closed());
+        // A silent one is given up after the timeout, with GoAway.
+        t += KEEPALIVE_INTERVAL;
+        c.handle_timeout(t).unwrap();
+        let mut ping = Vec::new();
+        c.poll_transmit(&mut ping);
+        assert_eq!(&ping[..4], &[0, 2, 0, 1], "a ping with SYN");
+        c.handle_timeout(t + KEEPALIVE_TIMEOUT - Duration::from_secs(1)).unwrap();
+        assert_eq!(c.handle_timeout(t + KEEPALIVE_TIMEOUT), Err(YamuxError::KeepAliveTimeout));
+        assert!(c.is_closed());
     }
 
     #[test]
