@@ -80,8 +80,34 @@ fn with_sequencer_the_verifier_derives_the_sequencer_nodes_blocks() {
     }
     assert!(checked > 0 && ahead, "{stdout}");
     assert!(stderr.contains("connected to peer"), "{stderr}");
-    // The verifier's unsafe blocks came by gossip: op-lite logs each accepted gossip block.
-    assert!(stderr.contains("received gossip block number="), "{stderr}");
+    // The verifier's unsafe blocks came by gossip, each within two block times (4 s) of being
+    // sealed: log timestamps of "sequencer sealed block" and the verifier's "received gossip block".
+    let millis = |l: &str| -> u64 {
+        // `LEVEL [YYYY-MM-DDTHH:MM:SS.mmmZ] ...`
+        let ts = l.split('[').nth(1).and_then(|r| r.split(']').next()).unwrap();
+        let (h, m, rest) = (&ts[11..13], &ts[14..16], &ts[17..23]);
+        let secs: f64 = rest.parse().unwrap();
+        (h.parse::<u64>().unwrap() * 3600 + m.parse::<u64>().unwrap() * 60) * 1000 + (secs * 1000.0) as u64
+    };
+    let sealed_at: std::collections::BTreeMap<u64, u64> = stderr
+        .lines()
+        .filter(|l| l.contains("sequencer sealed block 0x"))
+        .filter_map(|l| {
+            let n =
+                l.split("sequencer sealed block 0x").nth(1)?.split_whitespace().next()?.split(':').nth(1)?;
+            Some((n.parse().ok()?, millis(l)))
+        })
+        .collect();
+    let mut gossiped = 0;
+    for l in stderr.lines().filter(|l| l.contains("received gossip block number=")) {
+        let n: u64 = l.split("number=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        if let Some(t) = sealed_at.get(&n) {
+            let lag = millis(l).saturating_sub(*t);
+            assert!(lag <= 4_000, "block {n} reached the verifier {lag} ms after sealing");
+            gossiped += 1;
+        }
+    }
+    assert!(gossiped >= 3, "{stderr}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
 }
 
