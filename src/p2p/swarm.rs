@@ -541,8 +541,9 @@ impl Swarm {
                     }
                     (false, IDENTIFY) => {
                         let mut msg = Vec::new();
-                        put_varint(&mut msg, self.identify_record(c).len() as u64);
-                        msg.extend(self.identify_record(c));
+                        let record = self.identify_record(c);
+                        put_varint(&mut msg, record.len() as u64);
+                        msg.extend(record);
                         mux.write(id, &msg).map_err(|e| e.to_string())?;
                         mux.close(id);
                         Sub::Identify { buf: Vec::new() }
