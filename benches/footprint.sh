@@ -26,6 +26,7 @@ if [ -z "${SKIP_CROSS:-}" ]; then
   targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
 fi
 for t in "${targets[@]}"; do
+  [ "$t" = "$host" ] || rustup target add "$t" >/dev/null 2>&1 || true
   for feat in "default" "no-tls" "no-devnet"; do
     case $feat in
       default) flags=() ;;
@@ -37,7 +38,9 @@ for t in "${targets[@]}"; do
       row "$t ($feat)" "$(awk -v s="$size" 'BEGIN{printf "%d bytes (%.2f MB)", s, s/1048576}')"
       result["size-$t-$feat"]=$size
     else
-      row "$t ($feat)" "build failed: $(tail -n1 "$tmp/build.log")"
+      # The first error line says why (cargo's last line is only "build failed, waiting ...").
+      why=$(grep -m1 -E '(^error|fatal error|error:)' "$tmp/build.log")
+      row "$t ($feat)" "build failed: ${why:-$(tail -n1 "$tmp/build.log")}"
     fi
   done
 done
