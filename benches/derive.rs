@@ -19,16 +19,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use op_lite::batcher::{self, BatchKind, Compressor};
 use op_lite::core::{self, CoreParams};
-use op_lite::derive::l1_chain::L1ChainSpec;
 use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::driver::l1_poll::{L1Label, L1Poller};
 use op_lite::driver::status::StatusTracker;
 use op_lite::event::{Event, Request, System as EventSystem, MAX_QUEUED_EVENTS};
+use op_lite::protocol::channel_out::{self, BatchKind, Compressor};
 use op_lite::protocol::frame::batcher_tx_data;
+use op_lite::protocol::l1_chain::L1ChainSpec;
 use op_lite::protocol::primitives::Bytes;
 use op_lite::protocol::tx::{SignedTx, EIP1559_TX_TYPE};
 use op_lite::time::Now;
@@ -136,7 +136,7 @@ fn synthetic(blocks: u64) {
     let mut batcher_key = Account::from_seed("op-lite devnet batcher");
     let (mut calldata, mut txs) = (0, 0);
     for (i, chunk) in l2.chunks(l2.len().div_ceil(10)).enumerate() {
-        let frames = batcher::channel_frames(
+        let frames = channel_out::channel_frames(
             &cfg,
             [i as u8 + 1; 16],
             BatchKind::Span,

@@ -22,13 +22,13 @@ use k256::ecdsa::SigningKey;
 use serde_json::Value;
 
 use op_lite::config::networks;
-use op_lite::config::rollup::RollupConfig;
 use op_lite::p2p::blocks::{block_topics, sign_block, BlockValidator, Publication, Signers, Validation};
 use op_lite::p2p::gossipsub::{Acceptance, Config, Protocol, Router};
 use op_lite::protocol::gossip::{decompress, message_id, recover_signer, SIGNATURE_LEN};
 use op_lite::protocol::header::Header;
 use op_lite::protocol::payload::{ExecutionPayloadEnvelope, PayloadAttributes};
 use op_lite::protocol::primitives::{keccak256, B256};
+use op_lite::protocol::rollup::RollupConfig;
 use op_lite::protocol::tx::address_of;
 
 /// Distinct signed copies of a block (other heights) cycled through the router, whose seen

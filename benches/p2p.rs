@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use op_lite::config::rollup::RollupConfig;
 use op_lite::p2p::blocks::Signers;
 use op_lite::p2p::identity::Keypair;
 use op_lite::p2p::multiaddr::Multiaddr;
 use op_lite::p2p::swarm::{ConnId, Swarm, SwarmConfig};
 use op_lite::protocol::primitives::Address;
+use op_lite::protocol::rollup::RollupConfig;
 use op_lite::time::Now;
 
 struct Counting;

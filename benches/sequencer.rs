@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use k256::ecdsa::SigningKey;
 
 use op_lite::core::{self, CoreParams};
-use op_lite::derive::l1_chain::L1ChainSpec;
 use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
@@ -29,6 +28,7 @@ use op_lite::driver::status::StatusTracker;
 use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
 use op_lite::p2p::blocks::{block_topics, sign_block};
 use op_lite::p2p::gossipsub::{Config, Protocol, Router};
+use op_lite::protocol::l1_chain::L1ChainSpec;
 use op_lite::time::Now;
 
 fn main() {
@@ -131,7 +131,7 @@ fn main() {
 }
 
 /// A router subscribed to the block topics with 8 mesh peers.
-fn mesh(cfg: &op_lite::config::rollup::RollupConfig, t0: Instant) -> Router<u32> {
+fn mesh(cfg: &op_lite::protocol::rollup::RollupConfig, t0: Instant) -> Router<u32> {
     let topics = block_topics(cfg.l2_chain_id);
     let mut r = Router::new(Config::op_node(topics.clone(), cfg.block_time), 1, t0).unwrap();
     let mut subs = Vec::new();

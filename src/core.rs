@@ -6,11 +6,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::config::rollup::RollupConfig;
-use crate::config::SyncMode;
 use crate::derive::data::{CacheLimits, ChainData, SharedData};
 use crate::derive::deriver::{ChainDataDeriver, PipelineDeriver};
-use crate::derive::l1_chain::L1ChainSpec;
 use crate::driver::finalizer::{Finalizer, DEFAULT_FINALITY_LOOKBACK, FINALITY_DELAY};
 use crate::driver::sched::{Backoff, StepScheduler};
 use crate::driver::sequencer::{Sequencer, SequencerConfig};
@@ -18,7 +15,10 @@ use crate::driver::status::StatusTracker;
 use crate::driver::sync::SyncDeriver;
 use crate::engine::attributes::AttributesHandler;
 use crate::engine::controller::{EngineController, DEFAULT_UNSAFE_QUEUE_BYTES};
+use crate::engine::SyncMode;
 use crate::event::{DuplicateDeriver, System};
+use crate::protocol::l1_chain::L1ChainSpec;
+use crate::protocol::rollup::RollupConfig;
 
 /// What the verifier's derivers are built from.
 #[derive(Debug, Clone)]

@@ -24,7 +24,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod batcher;
 pub mod config;
 pub mod core;
 pub mod derive;
@@ -43,5 +42,4 @@ pub mod rpc;
 pub mod safedb;
 pub mod time;
 pub mod tools;
-pub mod types;
 pub mod version;

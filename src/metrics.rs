@@ -15,10 +15,10 @@ use std::fmt::Write;
 
 use crate::derive::DeriveMetrics;
 use crate::event::EventMetrics;
+use crate::protocol::block_ref::{BlockId, L1BlockRef, L2BlockRef};
 use crate::protocol::primitives::B256;
 use crate::rpc::jsonrpc::CallRecord;
 use crate::time::Now;
-use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
 /// op-node's metric namespace with its default process name.
 pub const NAMESPACE: &str = "op_node_default";

@@ -12,7 +12,6 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::core::{self, CoreParams};
 use crate::derive::data::{Arrival, FetchRequest, SharedData};
-use crate::derive::l1_chain::L1ChainSpec;
 use crate::driver::l1_poll::L1Poller;
 use crate::driver::metrics::{MetricsRecorder, SharedMetrics, METRICS};
 use crate::driver::runtime_config::RuntimeConfigLoader;
@@ -25,6 +24,7 @@ use crate::io::workers::{SubmitError, Worker};
 use crate::io::{self, driver::Exit, driver::Shell};
 use crate::p2p::blocks::Signers;
 use crate::p2p::swarm::{Swarm, SwarmConfig};
+use crate::protocol::l1_chain::L1ChainSpec;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::rpc::deferred::{Deferred, RpcJob, RPC_CALLS};
 use crate::rpc::jsonrpc::Body;
@@ -726,7 +726,8 @@ impl Node {
             match q.peek() {
                 Some(next) => {
                     let p = &next.execution_payload;
-                    let id = crate::types::BlockId { hash: p.block_hash, number: p.block_number };
+                    let id =
+                        crate::protocol::block_ref::BlockId { hash: p.block_hash, number: p.block_number };
                     m.record_unsafe_payloads_buffer(q.len() as u64, q.mem_size(), id, now);
                 }
                 None => m.set_unsafe_payloads_buffer(0, 0),

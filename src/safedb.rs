@@ -23,9 +23,9 @@ use std::fmt;
 
 use crate::derive::data::{Arrival, SharedData};
 use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::block_ref::{BlockId, L2BlockRef};
 use crate::protocol::primitives::B256;
 use crate::time::Now;
-use crate::types::{BlockId, L2BlockRef};
 
 /// The name the deriver is registered under.
 pub const SAFE_DB: &str = "safe-db";
@@ -602,7 +602,11 @@ mod tests {
         let mut out = Emitter::with_cap(64);
         let derived = |n: u64| Event::SafeDerived {
             safe: l2(n, n),
-            source: crate::types::L1BlockRef { number: n, hash: B256([1; 32]), ..Default::default() },
+            source: crate::protocol::block_ref::L1BlockRef {
+                number: n,
+                hash: B256([1; 32]),
+                ..Default::default()
+            },
         };
         d.on_event(&derived(1), now, &mut out);
         let first = writes(&mut d);
@@ -632,7 +636,7 @@ mod tests {
         let mut out = Emitter::with_cap(8);
         let derived = |n: u64| Event::SafeDerived {
             safe: l2(n, n),
-            source: crate::types::L1BlockRef { number: n, ..Default::default() },
+            source: crate::protocol::block_ref::L1BlockRef { number: n, ..Default::default() },
         };
         d.on_event(&derived(0), now, &mut out);
         assert!(d.poll_write().is_some());

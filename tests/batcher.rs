@@ -5,21 +5,21 @@
 
 use std::path::PathBuf;
 
-use op_lite::batcher::{
+use op_lite::config::networks::op_mainnet;
+use op_lite::protocol::batch::BatchData;
+use op_lite::protocol::blob::decode_blob;
+use op_lite::protocol::block_ref::{BlockId, L1BlockRef};
+use op_lite::protocol::channel::{decompress, read_batches, Channel, StreamEnd};
+use op_lite::protocol::channel_out::{
     blob_payloads, BatchKind, ChannelOut, Compressor, L2BlockInput, MAX_BLOB_FRAME_SIZE,
     ZLIB_BEST_COMPRESSION,
 };
-use op_lite::config::networks::op_mainnet;
-use op_lite::config::rollup::{RollupConfig, MAX_RLP_BYTES_PER_CHANNEL_FJORD};
-use op_lite::protocol::batch::BatchData;
-use op_lite::protocol::blob::decode_blob;
-use op_lite::protocol::channel::{decompress, read_batches, Channel, StreamEnd};
 use op_lite::protocol::frame::{batcher_tx_data, Frame};
 use op_lite::protocol::primitives::{Bytes, B256};
 use op_lite::protocol::rlp;
+use op_lite::protocol::rollup::{RollupConfig, MAX_RLP_BYTES_PER_CHANNEL_FJORD};
 use op_lite::protocol::span_batch::{RawSpanBatch, SpanBatch};
 use op_lite::protocol::tx::{Transaction, DEPOSIT_TX_TYPE};
-use op_lite::types::{BlockId, L1BlockRef};
 
 use crate::support::fixtures;
 

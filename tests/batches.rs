@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use op_lite::config::rollup::{MAX_RLP_BYTES_PER_CHANNEL_BEDROCK, MAX_RLP_BYTES_PER_CHANNEL_FJORD};
 use op_lite::protocol::batch::{BatchData, SingularBatch};
+use op_lite::protocol::block_ref::L1BlockRef;
 use op_lite::protocol::channel::{
     decompress, read_batches, Channel, ChannelError, Compression, Decompressed, StreamEnd, FRAME_OVERHEAD,
 };
 use op_lite::protocol::frame::{batcher_tx_data, Frame, FrameError};
 use op_lite::protocol::primitives::{from_hex, keccak256, to_hex_prefixed, Address};
+use op_lite::protocol::rollup::{MAX_RLP_BYTES_PER_CHANNEL_BEDROCK, MAX_RLP_BYTES_PER_CHANNEL_FJORD};
 use op_lite::protocol::span_batch::{RawSpanBatch, SpanBatch};
 use op_lite::protocol::tx::{RpcTransaction, Transaction};
-use op_lite::types::L1BlockRef;
 
 use crate::support::fixtures;
 

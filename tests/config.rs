@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use op_lite::config::networks;
-use op_lite::config::rollup::RollupConfig;
 use op_lite::protocol::primitives::{Address, B256};
+use op_lite::protocol::rollup::RollupConfig;
 
 use crate::support::fixtures;
 

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use op_lite::config::networks;
-use op_lite::config::rollup::{ChainOpConfig, Fork, RollupConfig};
 use op_lite::protocol::deposit::{
     decode_deposit_log, l1_info_source, source_hash, upgrade_source, user_deposit_source, user_deposits,
     DEPOSIT_EVENT_TOPIC,
@@ -20,6 +19,7 @@ use op_lite::protocol::primitives::{
     from_hex, keccak256, parse_quantity, to_hex, Address, Bytes, B256, B64, U256,
 };
 use op_lite::protocol::receipt::{Log, Receipt};
+use op_lite::protocol::rollup::{ChainOpConfig, Fork, RollupConfig};
 use op_lite::protocol::system_config::SystemConfig;
 use op_lite::protocol::tx::{DepositTx, Transaction, TxBody};
 use op_lite::protocol::upgrades::{upgrade_gas, upgrade_txs};

@@ -9,16 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use op_lite::config::SyncMode;
 use op_lite::core::{self, CoreParams};
 use op_lite::derive::data::{Arrival, FetchRequest, SharedData};
-use op_lite::derive::l1_chain::L1ChainSpec;
 use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::driver::l1_poll::{L1Label, L1Poller};
 use op_lite::driver::status::{StatusTracker, SyncStatus};
 use op_lite::engine::api::EngineError;
+use op_lite::engine::SyncMode;
 use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::protocol::l1_chain::L1ChainSpec;
 use op_lite::time::Now;
 
 /// What goes wrong, and when (virtual seconds since start).

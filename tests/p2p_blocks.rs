@@ -11,7 +11,6 @@ use k256::ecdsa::SigningKey;
 use serde_json::Value;
 
 use op_lite::config::networks;
-use op_lite::config::rollup::RollupConfig;
 use op_lite::event::Event;
 use op_lite::p2p::blocks::{block_topics, sign_block, BlockError, BlockValidator, Signers, Validation};
 use op_lite::p2p::gossipsub::{Acceptance, Config, Protocol, Router};
@@ -19,6 +18,7 @@ use op_lite::protocol::gossip::BlockVersion;
 use op_lite::protocol::header::Header;
 use op_lite::protocol::payload::{ExecutionPayloadEnvelope, PayloadAttributes};
 use op_lite::protocol::primitives::{Address, B256};
+use op_lite::protocol::rollup::RollupConfig;
 use op_lite::protocol::tx::address_of;
 
 use crate::support::fixtures;

@@ -16,12 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k256::ecdsa::SigningKey;
-use op_lite::batcher::{
-    blob_payloads, calldata_payloads, channel_frames, BatchKind, Compressor, L2BlockInput,
-};
 use op_lite::config::networks::op_mainnet;
-use op_lite::config::rollup::RollupConfig;
-use op_lite::config::ReceiptsMethod;
 use op_lite::derive::data::{Arrival, BlockInfo, FetchRequest, L2Label};
 use op_lite::derive::deriver::digest_receipts;
 use op_lite::driver::l1_poll::L1Label;
@@ -33,20 +28,25 @@ use op_lite::event::Event;
 use op_lite::io::beacon::{BeaconClient, BeaconConfig};
 use op_lite::io::rpc_client::{ClientError, RpcClient};
 use op_lite::io::stub_http::{StubRequest, StubResponse, StubServer};
+use op_lite::io::upstream::ReceiptsMethod;
 use op_lite::io::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use op_lite::protocol::blob::{decode_blob, kzg_commitment, versioned_hash};
+use op_lite::protocol::block_ref::{BlockId, L1BlockRef};
+use op_lite::protocol::channel_out::{
+    blob_payloads, calldata_payloads, channel_frames, BatchKind, Compressor, L2BlockInput,
+};
 use op_lite::protocol::deposit::{encode_deposit_log, user_deposit_source};
 use op_lite::protocol::frame::Frame;
 use op_lite::protocol::payload::PayloadAttributes;
 use op_lite::protocol::primitives::{keccak256, quantity, Address, Bytes, B256, U256};
 use op_lite::protocol::proof::named_slot;
 use op_lite::protocol::rlp;
+use op_lite::protocol::rollup::RollupConfig;
 use op_lite::protocol::trie::ordered_root;
 use op_lite::protocol::tx::{
     address_of, AccessListItem, DepositTx, SignedTx, Transaction, TxBody, TxSignature, EIP1559_TX_TYPE,
     EIP2930_TX_TYPE, EIP4844_TX_TYPE, LEGACY_TX_TYPE,
 };
-use op_lite::types::{BlockId, L1BlockRef};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use op_lite::metrics::{Metrics, ProcStats};
+use op_lite::protocol::block_ref::L2BlockRef;
 use op_lite::rpc::CallRecord;
-use op_lite::types::L2BlockRef;
 use serde_json::{json, Value};
 
 use crate::support::bin;

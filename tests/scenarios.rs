@@ -7,14 +7,14 @@
 
 use std::time::Duration;
 
-use op_lite::batcher::{self, BatchKind, Compressor, L2BlockInput};
-use op_lite::config::rollup::Fork;
 use op_lite::devnet::chain::{Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::{abi_address, config_update_log, Account};
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::protocol::blob::{kzg_commitment, versioned_hash};
+use op_lite::protocol::channel_out::{self, BatchKind, Compressor, L2BlockInput};
 use op_lite::protocol::frame::{batcher_tx_data, Frame};
 use op_lite::protocol::primitives::{Bytes, B256};
+use op_lite::protocol::rollup::Fork;
 use op_lite::protocol::tx::{SignedTx, DEPOSIT_TX_TYPE, EIP1559_TX_TYPE, EIP4844_TX_TYPE};
 use op_lite::time::Now;
 
@@ -62,8 +62,8 @@ impl Scenario {
     fn frames(&mut self, kind: BatchKind, blocks: &[L2BlockInput], max_frame: usize) -> Vec<Frame> {
         self.channels += 1;
         let id = [self.channels; 16];
-        let zlib = Compressor::Zlib { level: batcher::ZLIB_BEST_COMPRESSION };
-        batcher::channel_frames(self.devnet.rollup_config(), id, kind, blocks, zlib, max_frame).unwrap()
+        let zlib = Compressor::Zlib { level: channel_out::ZLIB_BEST_COMPRESSION };
+        channel_out::channel_frames(self.devnet.rollup_config(), id, kind, blocks, zlib, max_frame).unwrap()
     }
 
     /// Puts a calldata transaction carrying `frames` into the next L1 block.
@@ -85,7 +85,7 @@ impl Scenario {
     /// Puts a blob transaction carrying `frames` (one per blob) into the next L1 block.
     fn post_blobs(&mut self, from: &mut Account, frames: &[Frame]) {
         let mut hashes = Vec::new();
-        for b in batcher::blob_payloads(frames).unwrap() {
+        for b in channel_out::blob_payloads(frames).unwrap() {
             let h = versioned_hash(&kzg_commitment(&b).unwrap());
             self.devnet.l1.add_blob(h, b);
             hashes.push(h);

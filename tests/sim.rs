@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use op_lite::config::rollup::RollupConfig;
 use op_lite::core::{self, CoreParams};
 use op_lite::derive::data::{Arrival, FetchRequest, L2Label, SharedData};
-use op_lite::derive::l1_chain::L1ChainSpec;
 use op_lite::devnet::engine_sim::EngineSim;
 use op_lite::devnet::l1_sim::{Account, L1Sim};
 use op_lite::devnet::{self, DEVNET_L1_CHAIN_ID};
 use op_lite::driver::status::{StatusTracker, SyncStatus};
 use op_lite::engine::controller::EngineController;
 use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::protocol::l1_chain::L1ChainSpec;
+use op_lite::protocol::rollup::RollupConfig;
 use op_lite::time::Now;
 
 /// A verifier core with its simulated L1 and engine (scenarios use different parts of it).

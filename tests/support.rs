@@ -133,7 +133,7 @@ impl Core {
         use op_lite::core::{self, CoreParams};
         use std::sync::Arc;
         let cfg = Arc::new(devnet.rollup_config().clone());
-        let l1 = op_lite::derive::l1_chain::L1ChainSpec::dev(op_lite::devnet::DEVNET_L1_CHAIN_ID);
+        let l1 = op_lite::protocol::l1_chain::L1ChainSpec::dev(op_lite::devnet::DEVNET_L1_CHAIN_ID);
         let p = CoreParams::new(cfg, Arc::new(l1), 5);
         let data = p.chain_data();
         let base = now.mono;

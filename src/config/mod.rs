@@ -5,7 +5,6 @@
 pub mod cli;
 pub mod flags;
 pub mod networks;
-pub mod rollup;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,11 +14,14 @@ use std::time::Duration;
 use log::LevelFilter;
 
 pub use cli::{RawArgs, UsageError};
-pub use rollup::{Fork, RollupConfig};
 
+use crate::driver::runtime_config::HaltLevel;
 use crate::driver::sequencer::{SequencerConfig, DEFAULT_SEALING_DURATION};
+use crate::engine::SyncMode;
 use crate::io::log::LogFormat;
+use crate::io::upstream::ReceiptsMethod;
 use crate::protocol::primitives::Address;
+use crate::protocol::rollup::{Fork, RollupConfig};
 
 /// Subcommands, for `--help`.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -33,41 +35,6 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "print batcher data, channels, L1 batcher txs, blobs or gossip blocks as JSON (decode --help)",
     ),
 ];
-
-/// op-node's sync modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncMode {
-    ConsensusLayer,
-    ExecutionLayer,
-}
-
-impl SyncMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncMode::ConsensusLayer => "consensus-layer",
-            SyncMode::ExecutionLayer => "execution-layer",
-        }
-    }
-}
-
-/// How receipts are fetched from L1 (`--l1.rpckind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReceiptsMethod {
-    /// `eth_getBlockReceipts`.
-    BlockReceipts,
-    /// `debug_getRawReceipts`.
-    DebugRawReceipts,
-    /// `eth_getTransactionReceipt` per transaction.
-    PerTransaction,
-}
-
-/// `--rollup.halt`: halt when L1 signals a required protocol version newer at this level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HaltLevel {
-    Major,
-    Minor,
-    Patch,
-}
 
 /// L1 endpoints and how to use them.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +58,7 @@ pub struct L1Config {
     pub runtime_config_reload_interval: Duration,
     pub verifier_confs: u64,
     /// `--rollup.l1-chain-config`: the L1's blob schedule when it is not a built-in chain.
-    pub chain_config: Option<crate::derive::l1_chain::L1ChainSpec>,
+    pub chain_config: Option<crate::protocol::l1_chain::L1ChainSpec>,
 }
 
 /// The execution engine.
@@ -256,7 +223,7 @@ impl Config {
             Some(path) => {
                 let text = read_file(&path)
                     .map_err(|e| err("rollup.l1-chain-config", format!("failed to read {path}: {e}")))?;
-                let spec = crate::derive::l1_chain::L1ChainSpec::from_json(&text)
+                let spec = crate::protocol::l1_chain::L1ChainSpec::from_json(&text)
                     .map_err(|e| err("rollup.l1-chain-config", format!("{path}: {e}")))?;
                 if spec.chain_id != rollup.l1_chain_id {
                     return Err(err(
@@ -552,7 +519,7 @@ mod tests {
 
     #[test]
     fn rollup_config_file_is_loaded_and_checked() {
-        let json = crate::config::rollup::tests_support::BASE_JSON;
+        let json = crate::protocol::rollup::tests_support::BASE_JSON;
         let read = |_: &str| Ok(json.to_string());
         let c =
             Config::from_raw(&raw(&["--rollup.config", "base.json", "--l1.rpckind", "debug_geth"]), &read)

@@ -6,10 +6,10 @@
 //! UnsafeBlockSigner). OP chains at registry commit 8336d2ae (2026-08); Base chains at 5b055be4, the
 //! last commit before Base left the registry (2026-04). `tests/` checks every value against those files.
 
-use super::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
+use crate::protocol::block_ref::BlockId;
 use crate::protocol::primitives::{Address, B256, B64};
+use crate::protocol::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
 use crate::protocol::system_config::SystemConfig;
-use crate::types::BlockId;
 
 /// A built-in network: its rollup config plus the registry facts op-node ships alongside it.
 #[derive(Debug, Clone)]
@@ -290,10 +290,10 @@ mod tests {
     #[test]
     fn fork_predicates_on_op_mainnet() {
         let c = op_mainnet().rollup;
-        assert!(c.is_active(crate::config::rollup::Fork::Holocene, 1736445601));
-        assert!(!c.is_active(crate::config::rollup::Fork::Holocene, 1736445600));
+        assert!(c.is_active(crate::protocol::rollup::Fork::Holocene, 1736445601));
+        assert!(!c.is_active(crate::protocol::rollup::Fork::Holocene, 1736445600));
         let s = op_sepolia().rollup;
-        assert!(s.is_active(crate::config::rollup::Fork::Jovian, 1763568001));
-        assert!(!s.is_active(crate::config::rollup::Fork::Jovian, 1763568000));
+        assert!(s.is_active(crate::protocol::rollup::Fork::Jovian, 1763568001));
+        assert!(!s.is_active(crate::protocol::rollup::Fork::Jovian, 1763568000));
     }
 }

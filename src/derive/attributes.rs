@@ -8,10 +8,10 @@ use super::batch_stage::BatchStage;
 use super::codec::{self, SingularBatch};
 use super::data::Miss;
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::Fork;
+use crate::protocol::block_ref::{BlockId, L1BlockRef, L2BlockRef};
 use crate::protocol::payload::PayloadAttributes;
 use crate::protocol::primitives::{Address, B256};
-use crate::types::{BlockId, L1BlockRef, L2BlockRef};
+use crate::protocol::rollup::Fork;
 
 /// The SequencerFeeVault predeploy: every derived block's fee recipient.
 pub const SEQUENCER_FEE_VAULT: Address =

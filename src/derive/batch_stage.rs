@@ -8,9 +8,9 @@ use super::channel_reader::ChannelReader;
 use super::codec::{Batch, SingularBatch, SpanBatch};
 use super::data::Miss;
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::{Fork, RollupConfig};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::tx::{DEPOSIT_TX_TYPE, EIP7702_TX_TYPE};
-use crate::types::{L1BlockRef, L2BlockRef};
 
 /// The outcome of checking a batch against the safe head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

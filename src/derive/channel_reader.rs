@@ -5,8 +5,8 @@
 use super::channel_stage::ChannelStage;
 use super::codec::{self, Batch};
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::Fork;
-use crate::types::L1BlockRef;
+use crate::protocol::block_ref::L1BlockRef;
+use crate::protocol::rollup::Fork;
 
 /// The decompressed channel being read.
 #[derive(Debug)]

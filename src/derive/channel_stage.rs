@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use super::frame_queue::FrameQueue;
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::Fork;
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::channel::Channel;
 use crate::protocol::frame::Frame;
-use crate::types::L1BlockRef;
+use crate::protocol::rollup::Fork;
 
 type ChannelId = [u8; 16];
 

@@ -2,20 +2,20 @@
 //! handle, channel decompression, blobs, deposits, SystemConfig updates, the L1-info deposit and
 //! network upgrade transactions.
 
-use crate::config::rollup::RollupConfig;
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::protocol::primitives::{Bytes, B256, U256};
 use crate::protocol::receipt::{Log, Receipt};
 use crate::protocol::rlp::Rlp;
+use crate::protocol::rollup::RollupConfig;
 use crate::protocol::system_config::SystemConfig;
 use crate::protocol::tx::{DepositTx, Transaction, TxBody};
 use crate::protocol::{blob, channel, deposit, l1_info, system_config, upgrades};
-use crate::types::{L1BlockRef, L2BlockRef};
 
 pub use crate::protocol::batch::{BatchData, SingularBatch};
 pub use crate::protocol::span_batch::SpanBatch;
 
 use super::data::BlockInfo;
-use super::l1_chain::{blob_base_fee, L1ChainSpec, CANCUN_UPDATE_FRACTION};
+use crate::protocol::l1_chain::{blob_base_fee, L1ChainSpec, CANCUN_UPDATE_FRACTION};
 
 /// A batch as the batch stages handle it: singular, or a span already expanded into blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]

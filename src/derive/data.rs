@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::protocol::header::Header;
 use crate::protocol::primitives::{Address, Bytes, B256};
 use crate::protocol::receipt::Log;
 use crate::protocol::system_config::SystemConfig;
 use crate::protocol::tx::Transaction;
-use crate::types::{L1BlockRef, L2BlockRef};
 
 /// Why data is not available now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,7 @@ impl ChainData {
     }
 
     /// Files an arrival; returns false for a failed fetch (which may be retried).
-    pub fn apply(&mut self, a: Arrival, cfg: &crate::config::rollup::RollupConfig) -> bool {
+    pub fn apply(&mut self, a: Arrival, cfg: &crate::protocol::rollup::RollupConfig) -> bool {
         match a {
             Arrival::L1Header(info) => self.insert_header(info),
             Arrival::L1Block(info, txs) => self.insert_block(info, txs),

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use super::data::{ReceiptsDigest, SharedData};
-use super::l1_chain::L1ChainSpec;
 use super::pipeline::{Pipeline, Step};
 use super::{codec, Cx, DeriveMetrics, StageError};
-use crate::config::rollup::RollupConfig;
 use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::l1_chain::L1ChainSpec;
 use crate::protocol::primitives::B256;
 use crate::protocol::receipt::Receipt;
+use crate::protocol::rollup::RollupConfig;
 use crate::time::Now;
 
 /// Files chain data into the shared caches and keeps the L1 confirmation limit. Registered
@@ -82,7 +82,7 @@ impl PipelineDeriver {
         }
     }
 
-    fn step(&mut self, pending_safe: &crate::types::L2BlockRef, out: &mut Emitter) {
+    fn step(&mut self, pending_safe: &crate::protocol::block_ref::L2BlockRef, out: &mut Emitter) {
         if self.need_confirmation {
             log::debug!("previously sent attributes are unconfirmed to be received");
             return;

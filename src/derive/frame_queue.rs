@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 
 use super::retrieval::L1Retrieval;
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::Fork;
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::frame::Frame;
-use crate::types::L1BlockRef;
+use crate::protocol::rollup::Fork;
 
 /// op-node `FrameQueue`.
 #[derive(Debug, Default)]

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use super::data::L2BlockData;
-use crate::config::rollup::{Fork, RollupConfig};
+use crate::protocol::block_ref::{BlockId, L2BlockRef};
 use crate::protocol::eip1559::ExtraData;
 use crate::protocol::l1_info::L1BlockInfo;
 use crate::protocol::primitives::{Bytes, B256, B64};
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::system_config::SystemConfig;
 use crate::protocol::tx::{Transaction, TxBody};
 use crate::protocol::upgrades::upgrade_gas_to_strip;
-use crate::types::{BlockId, L2BlockRef};
 
 /// The parts of an L2 block header and body the rollup reads.
 #[derive(Debug, Clone, Copy)]

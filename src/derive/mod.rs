@@ -14,7 +14,6 @@ pub mod codec;
 pub mod data;
 pub mod deriver;
 pub mod frame_queue;
-pub mod l1_chain;
 pub mod l2;
 pub mod pipeline;
 pub mod retrieval;
@@ -96,8 +95,8 @@ pub struct DeriveMetrics {
 
 /// What every stage call gets: configuration, the chain data caches, and the counters.
 pub struct Cx<'a> {
-    pub cfg: &'a crate::config::rollup::RollupConfig,
-    pub l1: &'a l1_chain::L1ChainSpec,
+    pub cfg: &'a crate::protocol::rollup::RollupConfig,
+    pub l1: &'a crate::protocol::l1_chain::L1ChainSpec,
     pub data: &'a mut data::ChainData,
     pub metrics: &'a mut DeriveMetrics,
 }

@@ -5,9 +5,9 @@
 use super::attributes::{AttributesQueue, AttributesWithParent};
 use super::data::Miss;
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::Fork;
+use crate::protocol::block_ref::{BlockId, L1BlockRef, L2BlockRef};
+use crate::protocol::rollup::Fork;
 use crate::protocol::system_config::SystemConfig;
-use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
 /// What one step produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

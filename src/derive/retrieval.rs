@@ -8,11 +8,11 @@ use super::codec;
 use super::data::Miss;
 use super::traversal::L1Traversal;
 use super::{Cx, StageError, StageResult};
-use crate::config::rollup::Fork;
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::primitives::{Address, B256};
+use crate::protocol::rollup::Fork;
 use crate::protocol::system_config::SystemConfig;
 use crate::protocol::tx::{Transaction, DEPOSIT_TX_TYPE, EIP4844_TX_TYPE};
-use crate::types::L1BlockRef;
 
 #[derive(Debug)]
 enum DataIter {

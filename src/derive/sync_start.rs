@@ -8,8 +8,8 @@
 //! walk is bounded (op-node's `MaxReorgSeqWindows`) and logs its progress.
 
 use super::data::{ChainData, L2Label, Miss};
-use crate::config::rollup::RollupConfig;
-use crate::types::{L1BlockRef, L2BlockRef};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
+use crate::protocol::rollup::RollupConfig;
 
 /// op-node `MaxReorgSeqWindows`: how deep an unsafe-chain reorg may go.
 pub const MAX_REORG_SEQ_WINDOWS: u64 = 5;
@@ -334,17 +334,17 @@ fn walk(w: &mut Walk, cfg: &RollupConfig, data: &mut ChainData) -> Result<FindHe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::networks;
     use crate::derive::data::{BlockInfo, CacheLimits, L2BlockData, L2Label};
+    use crate::protocol::block_ref::BlockId;
     use crate::protocol::header::Header;
     use crate::protocol::primitives::{keccak256, B256};
+    use crate::protocol::rollup::tests_support;
     use crate::protocol::system_config::SystemConfig;
-    use crate::types::BlockId;
     use std::sync::Arc;
 
     /// A config whose genesis is L1 block 0 / L2 block 0, with a small sequencing window.
     fn cfg() -> RollupConfig {
-        let mut c = networks::op_sepolia().rollup;
+        let mut c = RollupConfig::from_json(tests_support::BASE_JSON).unwrap();
         c.seq_window_size = 10;
         c
     }

@@ -3,8 +3,8 @@
 
 use super::codec;
 use super::{Cx, StageError, StageResult};
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::system_config::SystemConfig;
-use crate::types::L1BlockRef;
 
 /// op-node `L1Traversal`.
 #[derive(Debug, Default)]

@@ -8,11 +8,8 @@
 
 use std::sync::Arc;
 
-use crate::batcher::{self, BatchKind, Compressor, L2BlockInput};
-use crate::config::rollup::RollupConfig;
 use crate::derive::attributes::prepare_payload_attributes;
 use crate::derive::data::{Arrival, CacheLimits, ChainData, FetchRequest, L2Label};
-use crate::derive::l1_chain::L1ChainSpec;
 use crate::derive::{Cx, DeriveMetrics, StageError};
 use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
 use crate::engine::api::{
@@ -20,12 +17,15 @@ use crate::engine::api::{
     PayloadInfo,
 };
 use crate::protocol::blob::{kzg_commitment, versioned_hash};
+use crate::protocol::block_ref::L2BlockRef;
+use crate::protocol::channel_out::{self, BatchKind, Compressor, L2BlockInput};
 use crate::protocol::deposit::encode_deposit_log;
+use crate::protocol::l1_chain::L1ChainSpec;
 use crate::protocol::primitives::{keccak256, Address, Bytes, U256};
 use crate::protocol::proof::named_slot;
+use crate::protocol::rollup::RollupConfig;
 use crate::protocol::tx::{DepositTx, SignedTx, EIP1559_TX_TYPE, EIP4844_TX_TYPE};
 use crate::rng::Rng;
-use crate::types::L2BlockRef;
 
 use super::engine_sim::EngineSim;
 use super::l1_sim::{Account, L1Sim};
@@ -56,7 +56,7 @@ pub struct DevnetParams {
     pub manual_batcher: bool,
     /// Fork activation times, in seconds after genesis, replacing the devnet's (all forks
     /// through Jovian at genesis).
-    pub forks: Vec<(crate::config::rollup::Fork, u64)>,
+    pub forks: Vec<(crate::protocol::rollup::Fork, u64)>,
     /// L2 blocks come from an external sequencer (an op-lite node driving `seq` over the
     /// Engine API); the devnet only mines L1, fills the sequencer engine's mempool and batches
     /// what the sequencer produced.
@@ -386,20 +386,20 @@ impl Devnet {
             while self.carried.len() > 64 {
                 self.carried.pop_first();
             }
-            let id = batcher::random_channel_id(&mut self.rng);
+            let id = channel_out::random_channel_id(&mut self.rng);
             let use_blobs = self.l1_blocks_built % 2 == 0;
-            let max_frame = if use_blobs { batcher::MAX_BLOB_FRAME_SIZE } else { MAX_CALLDATA_FRAME };
-            let frames = batcher::channel_frames(
+            let max_frame = if use_blobs { channel_out::MAX_BLOB_FRAME_SIZE } else { MAX_CALLDATA_FRAME };
+            let frames = channel_out::channel_frames(
                 &self.cfg,
                 id,
                 BatchKind::Span,
                 &blocks,
-                Compressor::Zlib { level: batcher::ZLIB_BEST_COMPRESSION },
+                Compressor::Zlib { level: channel_out::ZLIB_BEST_COMPRESSION },
                 max_frame,
             )
             .map_err(|e| format!("batcher: {e}"))?;
             if use_blobs {
-                let blobs = batcher::blob_payloads(&frames).map_err(|e| format!("batcher: {e}"))?;
+                let blobs = channel_out::blob_payloads(&frames).map_err(|e| format!("batcher: {e}"))?;
                 let mut hashes = Vec::with_capacity(blobs.len());
                 for b in blobs {
                     let h = versioned_hash(&kzg_commitment(&b).map_err(|e| e.to_string())?);
@@ -420,7 +420,7 @@ impl Devnet {
                 self.l1.include(tx, Vec::new(), true);
                 self.posted.1 += 1;
             } else {
-                for data in batcher::calldata_payloads(&frames) {
+                for data in channel_out::calldata_payloads(&frames) {
                     let tx = SignedTx {
                         tx_type: EIP1559_TX_TYPE,
                         gas_price: 30_000_000_000,

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::config::rollup::{Fork, RollupConfig};
 use crate::derive::data::L2BlockData;
 use crate::derive::l2::{self, L2BlockParts};
 use crate::engine::api::{
@@ -20,6 +19,7 @@ use crate::protocol::eip1559::ExtraData;
 use crate::protocol::header::{Header, EMPTY_OMMERS_HASH};
 use crate::protocol::payload::{ExecutionPayload, ExecutionPayloadEnvelope, PayloadAttributes};
 use crate::protocol::primitives::{keccak256, Bytes, B256, B64, U256};
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::trie::EMPTY_ROOT;
 use crate::protocol::tx::DEPOSIT_TX_TYPE;
 

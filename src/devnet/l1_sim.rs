@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use k256::ecdsa::SigningKey;
 
 use crate::derive::data::BlockInfo;
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::header::{Header, Withdrawal, EMPTY_OMMERS_HASH};
 use crate::protocol::primitives::{keccak256, Address, Bloom, Bytes, B256, U256};
 use crate::protocol::proof::{SnapshotAccount, StateSnapshot, EMPTY_CODE_HASH};
 use crate::protocol::receipt::{Log, Receipt};
 use crate::protocol::trie::{ordered_root, EMPTY_ROOT};
 use crate::protocol::tx::{address_of, SignedTx, Transaction, TxBody, TxSignature};
-use crate::types::L1BlockRef;
 
 /// One simulated L1 block.
 #[derive(Debug, Clone)]

@@ -8,10 +8,10 @@ pub mod l1_sim;
 pub mod report;
 pub mod serve;
 
-use crate::config::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
+use crate::protocol::block_ref::BlockId;
 use crate::protocol::primitives::{Address, B256, B64};
+use crate::protocol::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
 use crate::protocol::system_config::SystemConfig;
-use crate::types::BlockId;
 
 /// L1 chain id of the devnet.
 pub const DEVNET_L1_CHAIN_ID: u64 = 900;

@@ -2,8 +2,8 @@
 //! view whenever they move, and asks the node to stop once its safe head reaches the target.
 
 use crate::event::{Deriver, Emitter, Event, Request};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::time::Now;
-use crate::types::{L1BlockRef, L2BlockRef};
 
 /// Watches the node's forkchoice.
 #[derive(Debug, Default)]

@@ -4,8 +4,8 @@
 
 use crate::derive::data::{Miss, SharedData};
 use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::block_ref::{BlockId, L1BlockRef, L2BlockRef};
 use crate::time::Now;
-use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
 /// op-node's default lookback: enough for the L1 finality delay of 2 epochs plus margin.
 pub const DEFAULT_FINALITY_LOOKBACK: usize = 4 * 32 + 1;

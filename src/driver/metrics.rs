@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use crate::event::{Deriver, Emitter, EngineHeads, Event};
 use crate::metrics::Metrics;
+use crate::protocol::block_ref::L1BlockRef;
 use crate::time::Now;
-use crate::types::L1BlockRef;
 
 /// The name the recorder is registered under.
 pub const METRICS: &str = "metrics";
@@ -69,7 +69,7 @@ impl Deriver for MetricsRecorder {
             Event::ResetPipelineRequest => m.record_pipeline_reset(now),
             Event::ReceivedUnsafePayload(env) => {
                 let p = &env.execution_payload;
-                let id = crate::types::BlockId { hash: p.block_hash, number: p.block_number };
+                let id = crate::protocol::block_ref::BlockId { hash: p.block_hash, number: p.block_number };
                 m.record_received_unsafe_payload(id, p.timestamp, now);
             }
             Event::DeriverIdle => m.set_derivation_idle(true),

@@ -9,10 +9,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::HaltLevel;
 use crate::event::{Deriver, Emitter, Event, Request};
 use crate::protocol::primitives::{Address, B256};
 use crate::time::Now;
+
+/// `--rollup.halt`: halt when L1 signals a required protocol version newer at this level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltLevel {
+    Major,
+    Minor,
+    Patch,
+}
 
 /// A protocol version (`specs/protocol/superchain-upgrades.md`): type byte 0, build at 8..16,
 /// then big-endian major, minor, patch and pre-release.

@@ -19,18 +19,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::rollup::{Fork, RollupConfig};
 use crate::derive::attributes::{prepare_payload_attributes, AttributesWithParent};
 use crate::derive::data::{Miss, SharedData};
-use crate::derive::l1_chain::L1ChainSpec;
 use crate::derive::l2::{self, L2BlockParts};
 use crate::derive::{Cx, DeriveMetrics, StageError};
 use crate::engine::api::PayloadInfo;
 use crate::event::{Deriver, Emitter, Event, Request};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
+use crate::protocol::l1_chain::L1ChainSpec;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::B256;
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::time::Now;
-use crate::types::{L1BlockRef, L2BlockRef};
 
 /// op-node's default `--sequencer.sealing-duration`.
 pub const DEFAULT_SEALING_DURATION: Duration = Duration::from_millis(50);

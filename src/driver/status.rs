@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::time::Now;
-use crate::types::{L1BlockRef, L2BlockRef};
 
 /// op-node `eth.SyncStatus`, with its JSON field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

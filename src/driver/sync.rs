@@ -22,9 +22,9 @@ impl SyncDeriver {
 
     /// With `--syncmode execution-layer` the engine starts in initial EL sync (op-node's
     /// `syncStatusWillStartEL`): derivation waits until the engine reports it finished.
-    pub fn for_mode(mode: crate::config::SyncMode) -> Self {
+    pub fn for_mode(mode: crate::engine::SyncMode) -> Self {
         SyncDeriver {
-            engine_syncing: mode == crate::config::SyncMode::ExecutionLayer,
+            engine_syncing: mode == crate::engine::SyncMode::ExecutionLayer,
             ..SyncDeriver::default()
         }
     }

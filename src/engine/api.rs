@@ -6,9 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::rollup::{Fork, RollupConfig};
 use crate::protocol::payload::{ExecutionPayloadEnvelope, PayloadAttributes};
 use crate::protocol::primitives::{B256, B64};
+use crate::protocol::rollup::{Fork, RollupConfig};
 
 /// Engine API error codes (execution-apis + op-service `eth.ErrorCode`).
 pub mod codes {
@@ -177,11 +177,11 @@ pub fn get_payload_version(cfg: &RollupConfig, t: u64) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::networks;
+    use crate::protocol::rollup::{tests_support, Fork};
 
     #[test]
     fn versions_follow_forks() {
-        let c = networks::op_mainnet().rollup;
+        let c = tests_support::with_forks_until(Fork::Karst, 1_000, 100);
         let canyon = c.forks.canyon_time.unwrap();
         let ecotone = c.forks.ecotone_time.unwrap();
         let isthmus = c.forks.isthmus_time.unwrap();

@@ -5,15 +5,15 @@
 
 use std::sync::Arc;
 
-use crate::config::rollup::{Fork, RollupConfig};
 use crate::derive::attributes::AttributesWithParent;
 use crate::derive::data::{Arrival, L2BlockData, Miss, SharedData};
 use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::block_ref::L2BlockRef;
 use crate::protocol::eip1559::{Eip1559Params, ExtraData};
 use crate::protocol::primitives::B256;
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::trie::EMPTY_ROOT;
 use crate::time::Now;
-use crate::types::L2BlockRef;
 
 /// Derived attributes waiting to be applied.
 pub struct AttributesHandler {

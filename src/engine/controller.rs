@@ -16,17 +16,17 @@ use super::api::{
 };
 use super::payload_queue::PayloadQueue;
 use super::{BuildJob, EngineHeads, SealedBlock};
-use crate::config::rollup::{Fork, RollupConfig};
-use crate::config::SyncMode;
 use crate::derive::attributes::AttributesWithParent;
 use crate::derive::data::{Arrival, L2Label, Miss, SharedData};
 use crate::derive::l2::{self, L2BlockParts};
 use crate::derive::sync_start::{FindHeadsResult, FindL2Heads, SyncStartError};
+use crate::engine::SyncMode;
 use crate::event::{Deriver, Emitter, Event, Request};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::tx::DEPOSIT_TX_TYPE;
 use crate::time::Now;
-use crate::types::{L1BlockRef, L2BlockRef};
 
 /// op-node's `maxUnsafePayloadsMemory` is 500 MiB; a small host gets a smaller default.
 pub const DEFAULT_UNSAFE_QUEUE_BYTES: u64 = 32 << 20;
@@ -610,7 +610,7 @@ impl EngineController {
                         if block.is_derived()
                             && self.cfg.is_active(Fork::Holocene, block.derived_from.timestamp)
                         {
-                            let parent = crate::types::BlockId {
+                            let parent = crate::protocol::block_ref::BlockId {
                                 hash: block.block_ref.parent_hash,
                                 number: block.block_ref.number.saturating_sub(1),
                             };

@@ -7,10 +7,26 @@ pub mod attributes;
 pub mod controller;
 pub mod payload_queue;
 
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
-use crate::types::{L1BlockRef, L2BlockRef};
 
 use api::PayloadInfo;
+
+/// op-node's sync modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    ConsensusLayer,
+    ExecutionLayer,
+}
+
+impl SyncMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::ConsensusLayer => "consensus-layer",
+            SyncMode::ExecutionLayer => "execution-layer",
+        }
+    }
+}
 
 /// The forkchoice heads as op-node tracks them (cross-safety equals local safety without
 /// interop).

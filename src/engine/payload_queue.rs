@@ -4,9 +4,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
+use crate::protocol::block_ref::L2BlockRef;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::B256;
-use crate::types::L2BlockRef;
 
 /// op-node's per-payload accounting: a fixed cost plus each transaction and an overhead.
 pub fn payload_mem_size(p: &ExecutionPayloadEnvelope) -> u64 {

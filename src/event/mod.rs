@@ -17,9 +17,9 @@ use crate::derive::attributes::AttributesWithParent;
 use crate::derive::data::{Arrival, FetchRequest};
 use crate::engine::api::{EngineCall, EngineError, EngineReply, PayloadInfo};
 pub use crate::engine::{BuildJob, EngineHeads, SealedBlock};
+use crate::protocol::block_ref::{BlockId, L1BlockRef, L2BlockRef};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::time::Now;
-use crate::types::{BlockId, L1BlockRef, L2BlockRef};
 
 /// Everything that happens inside the node, as one enum.
 ///

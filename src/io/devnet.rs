@@ -13,9 +13,9 @@ use mio::{Events, Poll, Token, Waker};
 
 use super::clock;
 use super::http_server::{HttpServer, DEFAULT_MAX_CONNS};
-use crate::config::rollup::RollupConfig;
 use crate::devnet::chain::{Devnet, DevnetParams};
 use crate::devnet::serve::DevnetService;
+use crate::protocol::rollup::RollupConfig;
 use crate::rpc::{self, Listener};
 
 const WAKE: Token = Token(0);

@@ -88,7 +88,7 @@ fn replace(path: &Path, bytes: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::BlockId;
+    use crate::protocol::block_ref::BlockId;
 
     fn id(n: u64) -> BlockId {
         BlockId { hash: B256([n as u8; 32]), number: n }

@@ -9,8 +9,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::rpc_client::{ClientError, RpcClient};
-use crate::config::rollup::{Fork, RollupConfig};
-use crate::config::ReceiptsMethod;
 use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
 use crate::derive::l2::{self, L2BlockParts};
 use crate::driver::l1_poll::L1Label;
@@ -23,6 +21,7 @@ use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::{keccak256, quantity, Address, Bytes, B256, U256};
 use crate::protocol::proof::{named_slot, AccountProof};
 use crate::protocol::receipt::{Receipt, RpcReceipt};
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::rpc::deferred::{RpcJob, RpcJobOutput, L2_TO_L1_MESSAGE_PASSER};
 
 /// Work for the L1 worker.
@@ -36,6 +35,17 @@ pub enum L1Job {
         system_config: Address,
         protocol_versions: Address,
     },
+}
+
+/// How receipts are fetched from L1 (`--l1.rpckind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptsMethod {
+    /// `eth_getBlockReceipts`.
+    BlockReceipts,
+    /// `debug_getRawReceipts`.
+    DebugRawReceipts,
+    /// `eth_getTransactionReceipt` per transaction.
+    PerTransaction,
 }
 
 /// The L1 execution RPC client.

@@ -17,7 +17,6 @@ use std::fmt;
 use k256::ecdsa::SigningKey;
 
 use super::gossipsub::Acceptance;
-use crate::config::rollup::RollupConfig;
 use crate::event::Event;
 use crate::protocol::gossip::{
     check_fields, decode_envelope, decompress, recover_signer, BlockVersion, GossipError, SignedBlock,
@@ -25,6 +24,7 @@ use crate::protocol::gossip::{
 };
 use crate::protocol::payload::{ExecutionPayloadEnvelope, PayloadError};
 use crate::protocol::primitives::{keccak256, Address, B256};
+use crate::protocol::rollup::RollupConfig;
 
 /// op-node's default `p2p.gossip.timestamp.threshold`: blocks older than this are rejected.
 pub const DEFAULT_TIMESTAMP_THRESHOLD: u64 = 60;
@@ -266,16 +266,16 @@ pub fn sign_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::rollup::Fork;
     use crate::protocol::gossip::compress;
     use crate::protocol::header::Withdrawal;
     use crate::protocol::payload::ExecutionPayload;
     use crate::protocol::primitives::{Bloom, Bytes, U256};
+    use crate::protocol::rollup::Fork;
     use crate::protocol::tx::address_of;
     use crate::rng::Rng;
 
     fn cfg() -> RollupConfig {
-        let mut cfg = RollupConfig::from_json(crate::config::rollup::tests_support::BASE_JSON).unwrap();
+        let mut cfg = RollupConfig::from_json(crate::protocol::rollup::tests_support::BASE_JSON).unwrap();
         cfg.apply_overrides(&[
             (Fork::Canyon, 1000),
             (Fork::Delta, 1000),

@@ -27,8 +27,8 @@ use super::multistream::Negotiation;
 use super::noise::{self, NoiseSession};
 use super::reqresp::{self, NotFoundResponder};
 use super::yamux::{self, Mode, StreamEvent};
-use crate::config::rollup::RollupConfig;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
+use crate::protocol::rollup::RollupConfig;
 use crate::time::Now;
 
 pub type ConnId = u64;
@@ -872,14 +872,14 @@ impl Swarm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::rollup::Fork;
     use crate::protocol::payload::ExecutionPayload;
     use crate::protocol::primitives::{Address, Bytes, U256};
+    use crate::protocol::rollup::Fork;
     use crate::protocol::tx::address_of;
     use crate::time::test_now;
 
     fn rollup() -> Arc<RollupConfig> {
-        let mut cfg = RollupConfig::from_json(crate::config::rollup::tests_support::BASE_JSON).unwrap();
+        let mut cfg = RollupConfig::from_json(crate::protocol::rollup::tests_support::BASE_JSON).unwrap();
         cfg.apply_overrides(&[
             (Fork::Canyon, 0),
             (Fork::Delta, 0),

@@ -7,7 +7,7 @@ use std::fmt;
 use super::primitives::{Bytes, B256};
 use super::rlp::{self, Rlp, RlpError};
 use super::span_batch::{RawSpanBatch, SpanBatchError};
-use crate::types::BlockId;
+use crate::protocol::block_ref::BlockId;
 
 /// The batch type byte of singular batches.
 pub const SINGULAR_BATCH_TYPE: u8 = 0;

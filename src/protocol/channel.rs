@@ -18,7 +18,7 @@ use super::batch::{BatchData, BatchError};
 use super::frame::{ChannelId, Frame};
 use super::primitives::to_hex;
 use super::rlp::{Rlp, RlpError};
-use crate::types::L1BlockRef;
+use crate::protocol::block_ref::L1BlockRef;
 
 /// Bytes a frame adds to its channel's size besides its data (spec, "Pruning").
 pub const FRAME_OVERHEAD: u64 = 200;

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use super::primitives::B64;
-use crate::config::rollup::{ChainOpConfig, Fork, RollupConfig};
+use crate::protocol::rollup::{ChainOpConfig, Fork, RollupConfig};
 
 /// The version byte of Holocene extraData.
 pub const HOLOCENE_EXTRA_DATA_VERSION: u8 = 0;

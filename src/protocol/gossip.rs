@@ -17,7 +17,7 @@ use super::header::Withdrawal;
 use super::payload::{ExecutionPayload, ExecutionPayloadEnvelope, MAX_EXTRA_DATA};
 use super::primitives::{keccak256, Address, Bloom, Bytes, B256, U256};
 use super::tx::recover_address;
-use crate::config::rollup::{Fork, RollupConfig};
+use crate::protocol::rollup::{Fork, RollupConfig};
 
 /// The largest decompressed message (and gossipsub RPC) op-node accepts.
 pub const MAX_GOSSIP_SIZE: usize = 10 << 20;
@@ -763,7 +763,7 @@ mod tests {
 
     #[test]
     fn versions_and_field_rules_follow_the_forks() {
-        let mut cfg = RollupConfig::from_json(crate::config::rollup::tests_support::BASE_JSON).unwrap();
+        let mut cfg = RollupConfig::from_json(crate::protocol::rollup::tests_support::BASE_JSON).unwrap();
         cfg.apply_overrides(&[
             (Fork::Canyon, 100),
             (Fork::Delta, 100),

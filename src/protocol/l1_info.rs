@@ -13,7 +13,7 @@ use super::header::Header;
 use super::primitives::{Address, Bytes, B256, U256};
 use super::system_config::{SystemConfig, SystemConfigError};
 use super::tx::DepositTx;
-use crate::config::rollup::{Fork, RollupConfig};
+use crate::protocol::rollup::{Fork, RollupConfig};
 
 /// The sender of L1-info deposits.
 pub const L1_INFO_DEPOSITOR: Address = Address([
@@ -475,8 +475,8 @@ pub fn blob_base_fee(excess_blob_gas: u64, update_fraction: u64) -> U256 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::rollup::tests_support::BASE_JSON;
     use crate::protocol::primitives::keccak256;
+    use crate::protocol::rollup::tests_support::BASE_JSON;
     use crate::rng::Rng;
 
     fn cfg() -> RollupConfig {

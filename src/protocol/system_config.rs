@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::eip1559::{Eip1559Error, Eip1559Params};
 use super::primitives::{Address, B256, B64};
 use super::receipt::{Log, Receipt};
-use crate::config::rollup::{Fork, RollupConfig};
+use crate::protocol::rollup::{Fork, RollupConfig};
 
 /// The rollup-relevant SystemConfig values in force at some L1 block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -405,8 +405,8 @@ impl SystemConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::rollup::tests_support::BASE_JSON;
     use crate::protocol::primitives::{keccak256, Bloom, Bytes};
+    use crate::protocol::rollup::tests_support::BASE_JSON;
     use crate::rng::Rng;
 
     fn cfg() -> RollupConfig {

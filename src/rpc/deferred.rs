@@ -16,10 +16,10 @@ use serde_json::value::RawValue;
 use super::jsonrpc::{CallId, CallRecord, PendingBody, RpcError, SERVER_ERROR, TIMEOUT};
 use super::Ticket;
 use crate::event::{Deriver, Emitter, Event};
+use crate::protocol::block_ref::L2BlockRef;
 use crate::protocol::output_root::OutputV0;
 use crate::protocol::primitives::Address;
 use crate::time::Now;
-use crate::types::L2BlockRef;
 
 /// The name the store is registered under in the event system.
 pub const RPC_CALLS: &str = "rpc-calls";

@@ -16,12 +16,12 @@ use crate::driver::sequencer::Sequencer;
 use crate::driver::status::{StatusTracker, SyncStatus};
 use crate::event::Event;
 use crate::node::Node;
+use crate::protocol::block_ref::{BlockId, L2BlockRef};
 use crate::protocol::output_root::OUTPUT_VERSION_V0;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::B256;
 use crate::safedb::{SafeDbDeriver, SAFE_DB};
 use crate::time::Now;
-use crate::types::{BlockId, L2BlockRef};
 
 /// Registers the methods that need no node part beyond the binary itself.
 pub fn register_static<C: RpcContext>(d: &mut Dispatcher<C>) -> Result<(), DuplicateMethod> {

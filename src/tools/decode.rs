@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::config::networks;
 use crate::protocol::batch::BatchData;
 use crate::protocol::blob::{self, BlobError};
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::channel::{self, Channel, ChannelError, Compression, StreamEnd};
 use crate::protocol::frame::{ChannelId, Frame, FrameError};
 use crate::protocol::gossip::{self, BlockVersion, GossipError, SignedBlock};
@@ -22,7 +23,6 @@ use crate::protocol::primitives::{
     from_hex, keccak256, strip_0x, to_hex_prefixed, Address, Bytes, HexError, B256,
 };
 use crate::protocol::tx::RpcTransaction;
-use crate::types::L1BlockRef;
 
 /// The largest FILE the tool reads (64 MiB).
 pub const MAX_INPUT: u64 = 64 << 20;

@@ -7,13 +7,13 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 
 use crate::config::{Config, RawArgs};
-use crate::derive::l1_chain::L1ChainSpec;
 use crate::devnet::chain::DevnetParams;
 use crate::devnet::report::Reporter;
 use crate::devnet::DEVNET_L1_CHAIN_ID;
 use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
 use crate::io::devnet::{DevnetHandle, DevnetOptions};
 use crate::node::{Node, RunOptions};
+use crate::protocol::l1_chain::L1ChainSpec;
 
 const USAGE: &str = "\
 usage: op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [NODE FLAGS...]

@@ -12,20 +12,20 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
 use crate::derive::attributes::AttributesWithParent;
 use crate::derive::data::{BlockInfo, CacheLimits, ChainData, FetchRequest};
 use crate::derive::deriver::digest_receipts;
-use crate::derive::l1_chain::L1ChainSpec;
 use crate::derive::l2::{self, L2BlockParts};
 use crate::derive::pipeline::{Pipeline, Step};
 use crate::derive::{codec, Cx, DeriveMetrics, StageError};
+use crate::protocol::block_ref::{BlockId, L2BlockRef};
 use crate::protocol::header::Header;
+use crate::protocol::l1_chain::L1ChainSpec;
 use crate::protocol::primitives::{keccak256, Address, Bytes, B256, U256};
 use crate::protocol::receipt::Receipt;
+use crate::protocol::rollup::{ChainOpConfig, ForkTimes, Genesis, RollupConfig};
 use crate::protocol::system_config::SystemConfig;
 use crate::protocol::tx::Transaction;
-use crate::types::{BlockId, L2BlockRef};
 
 /// Why a replay stopped with an error.
 #[derive(Debug)]
@@ -269,7 +269,7 @@ fn batch_claims(rec: &Recorded, cfg: &RollupConfig) -> HashMap<u64, B256> {
             };
             // Single-frame channels are all a recorded range needs here.
             for f in frames.iter().filter(|f| f.number == 0 && f.is_last) {
-                let fjord = cfg.is_active(crate::config::rollup::Fork::Fjord, info.time());
+                let fjord = cfg.is_active(crate::protocol::rollup::Fork::Fjord, info.time());
                 let Ok(data) =
                     codec::decompress_channel(&f.data, cfg.max_rlp_bytes_per_channel(info.time()), fjord)
                 else {

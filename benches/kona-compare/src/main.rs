@@ -92,7 +92,7 @@ fn main() {
     // case re-compresses the same batch data into a complete zlib stream for both readers.
     let decompressed = decompress(&channel, MAX_RLP, true).unwrap().data;
     let typed = Rlp::new(&decompressed).next_bytes().unwrap().to_vec();
-    let complete = op_lite::batcher::Compressor::Zlib { level: 9 }.compress(&decompressed);
+    let complete = op_lite::protocol::channel_out::Compressor::Zlib { level: 9 }.compress(&decompressed);
 
     // Both sides agree on the work before it is timed.
     let lite_blocks = |channel: &[u8], genesis, chain_id| {

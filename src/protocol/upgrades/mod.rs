@@ -26,7 +26,7 @@ use super::l1_info::{L1_BLOCK_ADDRESS, L1_INFO_DEPOSITOR};
 use super::primitives::{keccak256, Address, Bytes, U256};
 use super::rlp;
 use super::tx::DepositTx;
-use crate::config::rollup::{Fork, RollupConfig};
+use crate::protocol::rollup::{Fork, RollupConfig};
 
 /// Why upgrade transactions could not be produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,7 +380,7 @@ fn karst_txs() -> Result<Vec<DepositTx>, UpgradeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::rollup::tests_support::BASE_JSON;
+    use crate::protocol::rollup::tests_support::BASE_JSON;
 
     #[test]
     fn selectors_are_keccak_of_signatures() {

@@ -5,9 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::block_ref::BlockId;
 use crate::protocol::primitives::{Address, B256};
 use crate::protocol::system_config::SystemConfig;
-use crate::types::BlockId;
 
 /// `MAX_RLP_BYTES_PER_CHANNEL` before Fjord.
 pub const MAX_RLP_BYTES_PER_CHANNEL_BEDROCK: u64 = 10_000_000;
@@ -446,6 +446,19 @@ pub(crate) mod tests_support {
       "l1_system_config_address": "0x73a79fab69143498ed3712e519a88a918e1f4072",
       "some_future_field": {"ignored": true}
     }"#;
+
+    /// Base Mainnet's config with every fork from Canyon to `last` activated at
+    /// `first_time`, `first_time + step`, ... in fork order.
+    pub fn with_forks_until(last: super::Fork, first_time: u64, step: u64) -> super::RollupConfig {
+        use super::Fork::*;
+        let mut c = super::RollupConfig::from_json(BASE_JSON).expect("BASE_JSON parses");
+        let order = [Canyon, Delta, Ecotone, Fjord, Granite, Holocene, Isthmus, Jovian, Karst];
+        let n = order.iter().position(|f| *f == last).map_or(0, |i| i + 1);
+        for (i, f) in order.iter().take(n).enumerate() {
+            c.forks.set(*f, Some(first_time + step * i as u64));
+        }
+        c
+    }
 }
 
 #[cfg(test)]

@@ -14,16 +14,16 @@ use std::fmt;
 
 use miniz_oxide::deflate::compress_to_vec_zlib;
 
-use crate::config::rollup::RollupConfig;
 use crate::protocol::batch::{BatchData, SingularBatch};
 use crate::protocol::blob::{encode_blob, BlobError, MAX_BLOB_DATA_SIZE};
+use crate::protocol::block_ref::BlockId;
 use crate::protocol::channel::CHANNEL_VERSION_BROTLI;
 use crate::protocol::frame::{batcher_tx_data, ChannelId, Frame, FRAME_HEADER_LEN, MAX_FRAME_LEN};
 use crate::protocol::primitives::{Bytes, B256};
+use crate::protocol::rollup::RollupConfig;
 use crate::protocol::span_batch::{check_bytes, SpanBatch, SpanBatchElement, SpanBatchError};
 use crate::protocol::tx::DEPOSIT_TX_TYPE;
 use crate::rng::Rng;
-use crate::types::BlockId;
 
 /// op-batcher's max frame size for blobs: one frame plus the version byte fill a blob.
 pub const MAX_BLOB_FRAME_SIZE: usize = MAX_BLOB_DATA_SIZE - 1;
@@ -369,12 +369,12 @@ pub fn channel_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::networks::op_mainnet;
     use crate::protocol::blob::decode_blob;
+    use crate::protocol::block_ref::L1BlockRef;
     use crate::protocol::channel::{decompress, read_batches, Channel, StreamEnd};
     use crate::protocol::primitives::{keccak256, Address, U256};
+    use crate::protocol::rollup::tests_support::BASE_JSON;
     use crate::protocol::tx::{SignedTx, Transaction, TxBody, TxSignature, EIP1559_TX_TYPE, LEGACY_TX_TYPE};
-    use crate::types::L1BlockRef;
 
     const CHAIN_ID: u64 = 10;
     const GENESIS: u64 = 1_686_068_903;
@@ -385,8 +385,16 @@ mod tests {
     const ID: ChannelId = [0xc4; 16];
     const ZLIB: Compressor = Compressor::Zlib { level: ZLIB_BEST_COMPRESSION };
 
+    /// OP Mainnet's chain id, genesis time and fork times up to Fjord (its rollup.json).
     fn cfg() -> RollupConfig {
-        op_mainnet().rollup
+        let mut c = RollupConfig::from_json(BASE_JSON).unwrap();
+        c.l2_chain_id = CHAIN_ID;
+        c.genesis.l2_time = GENESIS;
+        c.forks.canyon_time = Some(1_704_992_401);
+        c.forks.delta_time = Some(1_708_560_000);
+        c.forks.ecotone_time = Some(1_710_374_401);
+        c.forks.fjord_time = Some(1_720_627_201);
+        c
     }
 
     fn tx(tx_type: u8, nonce: u64, input: Vec<u8>) -> Bytes {
