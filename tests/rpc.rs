@@ -710,7 +710,7 @@ impl Devnet {
     /// Calls the devnet's engine stand-in (behind JWT) through curl.
     fn engine(&self, method: &str, params: Value) -> Value {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let auth = format!("Authorization: Bearer {}", op_lite::io::jwt::token(&self.jwt, secs));
+        let auth = format!("Authorization: Bearer {}", op_lite::protocol::jwt::token(&self.jwt, secs));
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
         let (code, text) = curl(&[
             "-H",

@@ -440,7 +440,7 @@ impl DevnetService {
                 let secs = now.unix_ms / 1000;
                 if let Err(e) = token
                     .ok_or("missing token".to_string())
-                    .and_then(|t| crate::io::jwt::verify(&self.ctx.jwt, t, secs, 60))
+                    .and_then(|t| crate::protocol::jwt::verify(&self.ctx.jwt, t, secs, 60))
                 {
                     return rpc::Response::text(401, &format!("invalid token: {e}"));
                 }

@@ -66,7 +66,7 @@ impl RpcClient {
         let mut req = self.agent.post(&self.url).header("content-type", "application/json");
         if let Some(secret) = &self.jwt {
             let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            req = req.header("authorization", format!("Bearer {}", super::jwt::token(secret, iat)));
+            req = req.header("authorization", format!("Bearer {}", crate::protocol::jwt::token(secret, iat)));
         }
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());

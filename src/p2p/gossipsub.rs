@@ -1669,6 +1669,7 @@ impl MessageCache {
 /// shared.
 mod pb {
     use super::RouterError;
+    use crate::protocol::varint::{self, VarintError};
 
     pub const VARINT: u8 = 0;
     pub const LEN: u8 = 2;
@@ -1728,19 +1729,10 @@ mod pb {
 
     /// Reads a varint of at most 10 bytes; `Truncated` if `buf` ends inside it.
     pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, RouterError> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let b = *buf.get(*pos).ok_or(RouterError::Truncated)?;
-            *pos += 1;
-            if i == 9 && b > 1 {
-                return Err(RouterError::BadVarint);
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(RouterError::BadVarint)
+        varint::read_at(buf, pos).map_err(|e| match e {
+            VarintError::Truncated => RouterError::Truncated,
+            VarintError::Overflow => RouterError::BadVarint,
+        })
     }
 
     /// The fields of a message in wire order; stops after the first error.
@@ -1852,22 +1844,14 @@ mod pb {
         fields(buf).any(|f| matches!(f, Ok((n, _)) if n == field))
     }
 
-    pub fn varint_len(v: u64) -> usize {
-        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-    }
+    pub use crate::protocol::varint::len as varint_len;
 
     /// Encoded size of a length-delimited field with a one-byte key.
     pub fn field_len(len: usize) -> usize {
         1 + varint_len(len as u64) + len
     }
 
-    pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
+    pub use crate::protocol::varint::put as put_varint;
 
     pub fn put_key(out: &mut Vec<u8>, field: u64, wire: u8) {
         put_varint(out, field << 3 | u64::from(wire));

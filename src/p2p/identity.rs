@@ -9,6 +9,8 @@ use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::protocol::varint;
+
 /// `KeyType.Secp256k1` of the libp2p key protobuf.
 const KEY_TYPE_SECP256K1: u64 = 2;
 /// The multihash code of the identity "hash".
@@ -119,27 +121,19 @@ impl PublicKey {
 
     /// Parses a `PublicKey` protobuf (fields in any order, as protobuf allows).
     pub fn from_protobuf(pb: &[u8]) -> Result<PublicKey, IdentityError> {
+        let truncated = |_| IdentityError::BadPublicKey("truncated");
         let (mut ty, mut data) = (None, None);
         let mut pos = 0;
         while pos < pb.len() {
-            let key = pb[pos];
-            pos += 1;
-            match key {
-                0x08 => {
-                    let v = *pb.get(pos).ok_or(IdentityError::BadPublicKey("truncated"))?;
-                    if v & 0x80 != 0 {
-                        return Err(IdentityError::BadPublicKey("unknown key type"));
-                    }
-                    ty = Some(v as u64);
-                    pos += 1;
-                }
+            match varint::read_at(pb, &mut pos).map_err(truncated)? {
+                0x08 => ty = Some(varint::read_at(pb, &mut pos).map_err(truncated)?),
                 0x12 => {
-                    let len = *pb.get(pos).ok_or(IdentityError::BadPublicKey("truncated"))? as usize;
-                    if len & 0x80 != 0 {
-                        return Err(IdentityError::BadPublicKey("key too long"));
-                    }
-                    let end = pos + 1 + len;
-                    data = Some(pb.get(pos + 1..end).ok_or(IdentityError::BadPublicKey("truncated"))?);
+                    let len = varint::read_at(pb, &mut pos).map_err(truncated)?;
+                    let end = usize::try_from(len)
+                        .ok()
+                        .and_then(|n| pos.checked_add(n))
+                        .ok_or(IdentityError::BadPublicKey("key too long"))?;
+                    data = Some(pb.get(pos..end).ok_or(IdentityError::BadPublicKey("truncated"))?);
                     pos = end;
                 }
                 _ => return Err(IdentityError::BadPublicKey("unexpected field")),

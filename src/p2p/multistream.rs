@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::protocol::varint::{self, VarintError};
+
 pub const HEADER: &str = "/multistream/1.0.0";
 const NA: &str = "na";
 /// Protocol ids are short; a longer message is an attack or garbage.
@@ -71,35 +73,23 @@ pub struct Negotiation {
 }
 
 fn put_message(out: &mut Vec<u8>, msg: &str) {
-    let mut len = msg.len() as u64 + 1;
-    while len >= 0x80 {
-        out.push(len as u8 | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
+    varint::put(out, msg.len() as u64 + 1);
     out.extend_from_slice(msg.as_bytes());
     out.push(b'\n');
 }
 
 /// Splits one complete message off `buf` (`Ok(None)` until it is complete).
 fn take_message(buf: &mut Vec<u8>) -> Result<Option<String>, MultistreamError> {
-    let mut len = 0u64;
-    let mut i = 0;
-    loop {
-        let Some(&b) = buf.get(i) else { return Ok(None) };
-        if i >= 2 {
-            return Err(MultistreamError::BadVarint);
-        }
-        len |= ((b & 0x7f) as u64) << (7 * i);
-        i += 1;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    if len as usize > MAX_MESSAGE {
-        return Err(MultistreamError::MessageTooLong { len });
-    }
-    let end = i + len as usize;
+    // Messages are short: a length takes at most two bytes.
+    let (len, i) = match varint::read(buf.get(..2).unwrap_or(buf)) {
+        Ok(v) => v,
+        Err(VarintError::Truncated) if buf.len() < 2 => return Ok(None),
+        Err(_) => return Err(MultistreamError::BadVarint),
+    };
+    let end = match usize::try_from(len) {
+        Ok(n) if n <= MAX_MESSAGE => i + n,
+        _ => return Err(MultistreamError::MessageTooLong { len }),
+    };
     if buf.len() < end {
         return Ok(None);
     }

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use super::identity::{IdentityError, Keypair, PeerId, PublicKey};
+use crate::protocol::varint::{self, VarintError};
 
 pub const PROTOCOL: &str = "/noise";
 const PARAMS: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
@@ -89,28 +90,17 @@ fn encode_payload(identity: &Keypair, static_key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + sig.len() + 6);
     for (tag, field) in [(0x0a, &key), (0x12, &sig)] {
         out.push(tag);
-        let mut len = field.len();
-        while len >= 0x80 {
-            out.push(len as u8 | 0x80);
-            len >>= 7;
-        }
-        out.push(len as u8);
+        varint::put(&mut out, field.len() as u64);
         out.extend_from_slice(field);
     }
     out
 }
 
 fn read_varint(b: &[u8], pos: &mut usize) -> Result<u64, NoiseError> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let byte = *b.get(*pos).ok_or(NoiseError::Payload("truncated"))?;
-        *pos += 1;
-        v |= ((byte & 0x7f) as u64) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(NoiseError::Payload("bad varint"))
+    varint::read_at(b, pos).map_err(|e| match e {
+        VarintError::Truncated => NoiseError::Payload("truncated"),
+        VarintError::Overflow => NoiseError::Payload("bad varint"),
+    })
 }
 
 /// Decodes the payload and checks the signature over the remote static key; returns the

@@ -29,6 +29,7 @@ use super::reqresp::{self, NotFoundResponder};
 use super::yamux::{self, Mode, StreamEvent};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::rollup::RollupConfig;
+use crate::protocol::varint;
 use crate::time::Now;
 
 pub type ConnId = u64;
@@ -145,17 +146,9 @@ pub struct Swarm {
     pub stats: SwarmStats,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn put_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
-    put_varint(out, field << 3 | 2);
-    put_varint(out, b.len() as u64);
+    varint::put(out, field << 3 | 2);
+    varint::put(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
@@ -542,7 +535,7 @@ impl Swarm {
                     (false, IDENTIFY) => {
                         let mut msg = Vec::new();
                         let record = self.identify_record(c);
-                        put_varint(&mut msg, record.len() as u64);
+                        varint::put(&mut msg, record.len() as u64);
                         msg.extend(record);
                         mux.write(id, &msg).map_err(|e| e.to_string())?;
                         mux.close(id);

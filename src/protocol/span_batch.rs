@@ -16,6 +16,7 @@ use super::tx::{
     self, SignedTx, Transaction, TxBody, TxError, TxSignature, EIP1559_TX_TYPE, EIP2930_TX_TYPE,
     EIP7702_TX_TYPE, LEGACY_TX_TYPE,
 };
+use super::varint::{self, VarintError};
 
 /// The cap on blocks, and on transactions, in one span batch (Fjord; the spec's
 /// `MAX_SPAN_BATCH_ELEMENT_COUNT`).
@@ -260,14 +261,14 @@ impl RawSpanBatch {
 
     /// Appends the span batch body (without the batch type byte).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        put_uvarint(out, self.rel_timestamp);
-        put_uvarint(out, self.l1_origin_num);
+        varint::put(out, self.rel_timestamp);
+        varint::put(out, self.l1_origin_num);
         out.extend_from_slice(&self.parent_check);
         out.extend_from_slice(&self.l1_origin_check);
-        put_uvarint(out, self.block_tx_counts.len() as u64);
+        varint::put(out, self.block_tx_counts.len() as u64);
         self.origin_bits.encode(self.block_tx_counts.len(), out);
         for n in &self.block_tx_counts {
-            put_uvarint(out, *n);
+            varint::put(out, *n);
         }
         let total = self.txs.tx_datas.len();
         let t = &self.txs;
@@ -284,10 +285,10 @@ impl RawSpanBatch {
             out.extend_from_slice(d);
         }
         for n in &t.tx_nonces {
-            put_uvarint(out, *n);
+            varint::put(out, *n);
         }
         for g in &t.tx_gases {
-            put_uvarint(out, *g);
+            varint::put(out, *g);
         }
         let legacy = t.tx_datas.iter().filter(|d| counts_as_legacy(d)).count();
         t.protected_bits.encode(legacy, out);
@@ -612,14 +613,6 @@ fn encode_tx_data(t: &SignedTx) -> Vec<u8> {
     out
 }
 
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn to_array<const N: usize>(s: &[u8]) -> [u8; N] {
     let mut a = [0u8; N];
     a.copy_from_slice(s);
@@ -654,21 +647,13 @@ impl<'a> Cursor<'a> {
         self.take(n, field)
     }
 
-    /// Go's `binary.ReadUvarint`: at most 10 bytes, the 10th at most 1; non-minimal forms pass.
     fn uvarint(&mut self, field: &'static str) -> Result<u64, SpanBatchError> {
-        let mut x = 0u64;
-        for i in 0..10 {
-            let (&b, rest) = self.0.split_first().ok_or(SpanBatchError::Truncated(field))?;
-            self.0 = rest;
-            if b < 0x80 {
-                if i == 9 && b > 1 {
-                    return Err(SpanBatchError::VarintOverflow(field));
-                }
-                return Ok(x | (b as u64) << (7 * i));
-            }
-            x |= ((b & 0x7f) as u64) << (7 * i);
-        }
-        Err(SpanBatchError::VarintOverflow(field))
+        let (v, n) = varint::read(self.0).map_err(|e| match e {
+            VarintError::Truncated => SpanBatchError::Truncated(field),
+            VarintError::Overflow => SpanBatchError::VarintOverflow(field),
+        })?;
+        self.0 = self.0.get(n..).unwrap_or_default();
+        Ok(v)
     }
 
     fn uvarints(&mut self, count: usize, field: &'static str) -> Result<Vec<u64>, SpanBatchError> {
@@ -834,23 +819,23 @@ mod tests {
         let with = |tail: &[u8]| [head.as_slice(), tail].concat();
         assert_eq!(RawSpanBatch::decode(&with(&[0])), Err(SpanBatchError::Empty));
         let mut big = Vec::new();
-        put_uvarint(&mut big, MAX_SPAN_BATCH_ELEMENT_COUNT + 1);
+        varint::put(&mut big, MAX_SPAN_BATCH_ELEMENT_COUNT + 1);
         assert!(matches!(RawSpanBatch::decode(&with(&big)), Err(SpanBatchError::TooBig { .. })));
         // 10M blocks declared, nothing behind them: fails before allocating per-block state.
         let mut max = Vec::new();
-        put_uvarint(&mut max, MAX_SPAN_BATCH_ELEMENT_COUNT);
+        varint::put(&mut max, MAX_SPAN_BATCH_ELEMENT_COUNT);
         assert_eq!(RawSpanBatch::decode(&with(&max)), Err(SpanBatchError::Truncated("origin_bits")));
         // One block, origin bits with a stray high bit.
         assert_eq!(RawSpanBatch::decode(&with(&[1, 0b10])), Err(SpanBatchError::BitsOverflow("origin_bits")));
         // One block holding 10M transactions with no signatures behind them.
         let mut one = vec![1, 0];
-        put_uvarint(&mut one, MAX_SPAN_BATCH_ELEMENT_COUNT);
+        varint::put(&mut one, MAX_SPAN_BATCH_ELEMENT_COUNT);
         one.extend(vec![0u8; 2 * 1_250_000]);
         assert_eq!(RawSpanBatch::decode(&with(&one)), Err(SpanBatchError::Truncated("tx_sigs")));
         // Two blocks whose counts sum past the cap.
         let mut two = vec![2, 0];
-        put_uvarint(&mut two, MAX_SPAN_BATCH_ELEMENT_COUNT);
-        put_uvarint(&mut two, 1);
+        varint::put(&mut two, MAX_SPAN_BATCH_ELEMENT_COUNT);
+        varint::put(&mut two, 1);
         assert!(matches!(
             RawSpanBatch::decode(&with(&two)),
             Err(SpanBatchError::TooBig { field: "total tx count", .. })
