@@ -810,12 +810,7 @@ mod tests {
         assert!(matches!(decompress(&[0xff, 0xff, 0xff, 0xff, 0x0f]), Err(GossipError::TooLarge { .. })));
         let eleven_mib = 11u32 << 20;
         let mut hdr = Vec::new();
-        let mut n = eleven_mib;
-        while n >= 0x80 {
-            hdr.push(n as u8 | 0x80);
-            n >>= 7;
-        }
-        hdr.push(n as u8);
+        crate::protocol::varint::put(&mut hdr, eleven_mib.into());
         assert!(matches!(decompress(&hdr), Err(GossipError::TooLarge { .. })));
         assert_eq!(decompress(&[]), Err(GossipError::Snappy));
         assert!(compress(&vec![0; MAX_GOSSIP_SIZE + 1]).is_err());
