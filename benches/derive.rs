@@ -19,13 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use op_lite::core::{self, CoreParams};
 use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::driver::l1_poll::{L1Label, L1Poller};
-use op_lite::driver::status::StatusTracker;
-use op_lite::event::{Event, Request, System as EventSystem, MAX_QUEUED_EVENTS};
+use op_lite::event::{Event, Request};
+use op_lite::node::{Core, Params};
 use op_lite::protocol::channel_out::{self, BatchKind, Compressor};
 use op_lite::protocol::frame::batcher_tx_data;
 use op_lite::protocol::l1_chain::L1ChainSpec;
@@ -166,16 +165,11 @@ fn synthetic(blocks: u64) {
     let l1_blocks = devnet.l1.head().info.number();
 
     let now = Now::new(Instant::now(), (t0 + blocks * block_time + 12) * 1000);
-    let p = CoreParams::new(Arc::new(cfg), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 1);
+    let p = Params::new(Arc::new(cfg), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 1);
     let ((), took, heap) = phase(|| {
-        let data = p.chain_data();
-        let base = now.mono;
-        let mut system = EventSystem::new(MAX_QUEUED_EVENTS, Box::new(move || base));
-        core::register_verifier(&mut system, &p, &data).unwrap();
-        system
-            .register("l1-poller", Box::new(L1Poller::new(Duration::from_secs(12), Duration::from_secs(384))))
-            .unwrap();
-        system.emit(Event::StepReq { reset_backoff: false });
+        let mut core = Core::at(p.clone(), now);
+        core.derivers.l1_poller = Some(L1Poller::new(Duration::from_secs(12), Duration::from_secs(384)));
+        core.emit(Event::StepReq { reset_backoff: false });
         let mut now = now;
         let mut turns = 0u64;
         loop {
@@ -185,17 +179,16 @@ fn synthetic(blocks: u64) {
             if turns % 256 == 0 {
                 devnet.engine.prune(64);
             }
-            system.handle_timeout(now);
-            system.drain(now).expect("no critical error");
-            let mut reqs = system.take_requests();
-            reqs.extend(data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
-            if reqs.is_empty() && system.pending() == 0 {
-                let safe = system.get::<StatusTracker>(core::STATUS).unwrap().status.safe_l2.number;
+            core.handle_timeout(now);
+            core.drain(now).expect("no critical error");
+            let reqs = core.poll_requests();
+            if reqs.is_empty() && core.pending() == 0 {
+                let safe = core.status().safe_l2.number;
                 if safe >= blocks {
                     break;
                 }
                 // Waiting on a backoff timer: jump virtual time to it.
-                let next = system.poll_timeout().map(|(t, _)| t).expect("stalled with no timer");
+                let next = core.poll_timeout().map(|(t, _)| t).expect("stalled with no timer");
                 now = now.advance(next.saturating_duration_since(now.mono));
                 continue;
             }
@@ -214,7 +207,7 @@ fn synthetic(blocks: u64) {
                     }
                     _ => continue,
                 };
-                system.emit(ev);
+                core.emit(ev);
             }
         }
     });

@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 
 use k256::ecdsa::SigningKey;
 
-use op_lite::core::{self, CoreParams};
 use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::driver::l1_poll::{L1Label, L1Poller};
 use op_lite::driver::sequencer::SequencerConfig;
-use op_lite::driver::status::StatusTracker;
-use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::event::{Event, Request};
+use op_lite::node::{Core, Params};
 use op_lite::p2p::blocks::{block_topics, sign_block};
 use op_lite::p2p::gossipsub::{Config, Protocol, Router};
 use op_lite::protocol::l1_chain::L1ChainSpec;
@@ -37,38 +36,33 @@ fn main() {
     let mut now = Now::new(Instant::now(), params.genesis_time * 1000);
     let mut devnet = Devnet::new(params);
     let cfg = Arc::new(devnet.rollup_config().clone());
-    let p = CoreParams::new(cfg.clone(), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
-    let data = p.chain_data();
+    let p = Params::new(cfg.clone(), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
     let base = now.mono;
-    let mut system = System::new(MAX_QUEUED_EVENTS, Box::new(move || base));
-    core::register_verifier(&mut system, &p, &data).unwrap();
-    system
-        .register("l1-poller", Box::new(L1Poller::new(Duration::from_secs(2), Duration::from_secs(6))))
-        .unwrap();
+    let mut core = Core::at(p, now);
+    core.derivers.l1_poller = Some(L1Poller::new(Duration::from_secs(2), Duration::from_secs(6)));
     let conf = SequencerConfig {
         sealing_duration: Duration::from_secs(cfg.block_time),
         ..SequencerConfig::default()
     };
-    core::register_sequencer(&mut system, &p, &data, conf, now).unwrap();
-    system.emit(Event::StepReq { reset_backoff: false });
+    core.add_sequencer(conf, now);
+    core.emit(Event::StepReq { reset_backoff: false });
     let key = SigningKey::from_slice(&Account::from_seed("op-lite devnet sequencer").secret()).unwrap();
     let mut router = mesh(&cfg, base);
 
     let (mut built, mut gossiped, mut inserted) = (Vec::new(), Vec::new(), Vec::new());
     let (mut bytes, mut txs) = (0usize, 0usize);
-    while system.get::<StatusTracker>(core::STATUS).unwrap().status.unsafe_l2.number < blocks {
+    while core.status().unsafe_l2.number < blocks {
         now = now.advance(Duration::from_millis(250));
         devnet.advance_to(now.unix()).unwrap();
         let start = Instant::now();
         let mut sealed_at = None;
         let mut publish_time = Duration::ZERO;
         loop {
-            system.handle_timeout(now);
-            system.drain(now).expect("no critical error");
-            let mut reqs = system.take_requests();
-            reqs.extend(data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
-            let due = system.poll_timeout().is_some_and(|(t, _)| t <= now.mono);
-            if reqs.is_empty() && system.pending() == 0 && !due {
+            core.handle_timeout(now);
+            core.drain(now).expect("no critical error");
+            let reqs = core.poll_requests();
+            let due = core.poll_timeout().is_some_and(|(t, _)| t <= now.mono);
+            if reqs.is_empty() && core.pending() == 0 && !due {
                 break;
             }
             for r in reqs {
@@ -95,9 +89,9 @@ fn main() {
                         publish_time = t.elapsed();
                         continue;
                     }
-                    Request::LoadRuntimeConfig | Request::Stop => continue,
+                    Request::LoadRuntimeConfig | Request::Rpc(_) | Request::Stop => continue,
                 };
-                system.emit(ev);
+                core.emit(ev);
             }
         }
         if let Some(s) = sealed_at {

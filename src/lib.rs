@@ -25,7 +25,6 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod core;
 pub mod derive;
 #[cfg(feature = "devnet")]
 pub mod devnet;
@@ -39,7 +38,6 @@ pub mod p2p;
 pub mod protocol;
 pub mod rng;
 pub mod rpc;
-pub mod safedb;
 pub mod time;
 pub mod tools;
 pub mod version;

@@ -1,4 +1,4 @@
-//! The `op-lite` binary: flags -> Config -> Node -> run; errors -> exit code.
+//! The `op-lite` binary: flags -> Config -> node shell -> run; errors -> exit code.
 //!
 //! Exit codes: 0 clean stop, 1 runtime failure (init failed, critical error), 2 usage or
 //! configuration error, 3 halted by `--rollup.halt`, 130 forced exit on a second signal.
@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use op_lite::config::{cli, Config, RawArgs};
-use op_lite::node::{Node, RunOptions};
+use op_lite::io::node::{exit_code, RunOptions, Shell};
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -63,12 +63,12 @@ fn run_node(args: Vec<OsString>) -> ExitCode {
     for w in &raw.warnings {
         log::warn!("{w}");
     }
-    let mut node = match Node::new(config, RunOptions::default()) {
-        Ok(n) => n,
+    let mut shell = match Shell::start(config, RunOptions::default()) {
+        Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    ExitCode::from(op_lite::node::exit_code(&node.run()))
+    ExitCode::from(exit_code(&shell.run()))
 }

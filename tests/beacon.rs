@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::stub_http::{StubRequest, StubResponse, StubServer};
 use op_lite::io::beacon::{BeaconClient, BeaconConfig};
-use op_lite::io::stub_http::{StubRequest, StubResponse, StubServer};
 use op_lite::protocol::blob::{kzg_commitment, versioned_hash};
 use op_lite::protocol::primitives::{from_hex, from_hex_fixed, B256};
 use serde_json::Value;

@@ -9,15 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use op_lite::core::{self, CoreParams};
-use op_lite::derive::data::{Arrival, FetchRequest, SharedData};
+use op_lite::derive::data::{Arrival, FetchRequest};
 use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::driver::l1_poll::{L1Label, L1Poller};
-use op_lite::driver::status::{StatusTracker, SyncStatus};
+use op_lite::driver::status::SyncStatus;
 use op_lite::engine::api::EngineError;
 use op_lite::engine::SyncMode;
-use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::event::{Event, Request};
+use op_lite::node::{Core, Params};
 use op_lite::protocol::l1_chain::L1ChainSpec;
 use op_lite::time::Now;
 
@@ -45,8 +45,7 @@ enum Fault {
 }
 
 struct Net {
-    system: System,
-    data: SharedData,
+    core: Core,
     devnet: Devnet,
     now: Now,
     start_secs: u64,
@@ -85,20 +84,15 @@ impl Net {
         let start_secs = params.genesis_time;
         let devnet = Devnet::new(params);
         let cfg = Arc::new(devnet.rollup_config().clone());
-        let mut p = CoreParams::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
+        let mut p = Params::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
         p.sync_mode = sync_mode;
         p.el_sync_offset_blocks = 10;
-        let data = p.chain_data();
         let t0 = Now::new(std::time::Instant::now(), start_secs * 1000);
-        let base = t0.mono;
-        let mut system = System::new(MAX_QUEUED_EVENTS, Box::new(move || base));
-        core::register_verifier(&mut system, &p, &data).unwrap();
-        let poller = L1Poller::new(Duration::from_secs(2), Duration::from_secs(6));
-        system.register("l1-poller", Box::new(poller)).unwrap();
-        system.emit(Event::StepReq { reset_backoff: false });
+        let mut core = Core::at(p, t0);
+        core.derivers.l1_poller = Some(L1Poller::new(Duration::from_secs(2), Duration::from_secs(6)));
+        core.emit(Event::StepReq { reset_backoff: false });
         Net {
-            system,
-            data,
+            core,
             devnet,
             now: t0,
             start_secs,
@@ -167,23 +161,24 @@ impl Net {
                 };
                 Event::EngineReplied { id, result }
             }
-            Request::LoadRuntimeConfig | Request::Stop | Request::PublishBlock(_) => return None,
+            Request::LoadRuntimeConfig | Request::Stop | Request::PublishBlock(_) | Request::Rpc(_) => {
+                return None
+            }
         };
         Some(ev)
     }
 
     fn settle(&mut self) {
         for _ in 0..200_000 {
-            self.system.handle_timeout(self.now);
-            self.system.drain(self.now).expect("no critical error");
-            let mut reqs = self.system.take_requests();
-            reqs.extend(self.data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
-            if reqs.is_empty() && self.system.pending() == 0 {
+            self.core.handle_timeout(self.now);
+            self.core.drain(self.now).expect("no critical error");
+            let reqs = self.core.poll_requests();
+            if reqs.is_empty() && self.core.pending() == 0 {
                 return;
             }
             for r in reqs {
                 if let Some(ev) = self.answer(r) {
-                    self.system.emit(ev);
+                    self.core.emit(ev);
                 }
             }
         }
@@ -195,7 +190,7 @@ impl Net {
         let end = self.now.advance(Duration::from_secs(secs));
         while self.now.mono < end.mono {
             // To the next timer, at most 1 s, so the chain grows while the node follows.
-            let next = self.system.poll_timeout().map_or(end.mono, |(t, _)| t.min(end.mono));
+            let next = self.core.poll_timeout().map_or(end.mono, |(t, _)| t.min(end.mono));
             let step = next
                 .saturating_duration_since(self.now.mono)
                 .clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -218,7 +213,7 @@ impl Net {
         let head = self.devnet.sequenced_head();
         for n in self.gossiped.max(from)..=head {
             let env = self.devnet.sequenced_block(n).unwrap().envelope.clone();
-            self.system.emit(Event::ReceivedUnsafePayload(Box::new(env)));
+            self.core.emit(Event::ReceivedUnsafePayload(Box::new(env)));
         }
         self.gossiped = head + 1;
     }
@@ -251,7 +246,7 @@ impl Net {
     }
 
     fn status(&self) -> SyncStatus {
-        self.system.get::<StatusTracker>(core::STATUS).unwrap().status
+        self.core.status()
     }
 }
 
@@ -310,9 +305,9 @@ fn engine_down_for_30_seconds() {
 /// with the gossiped chain.
 #[test]
 fn execution_layer_sync_from_gossip_then_derivation_takes_over() {
-    use op_lite::engine::controller::{ElSyncStatus, EngineController};
+    use op_lite::engine::controller::ElSyncStatus;
     let mut net = Net::with(Fault::None, SyncMode::ExecutionLayer);
-    let el = |net: &Net| net.system.get::<EngineController>(core::ENGINE).unwrap().el_sync_status();
+    let el = |net: &Net| net.core.derivers.engine.el_sync_status();
     net.run(60);
     assert_eq!(net.status().unsafe_l2.number, 0, "no gossip yet, nothing derived in EL mode");
     net.gossip_from = Some(30);
@@ -348,7 +343,7 @@ fn l1_head_reorg_drops_batches_which_are_posted_again() {
     let mut net = Net::with_params(Fault::L1Reorg { at: 120, depth: 2 }, SyncMode::ConsensusLayer, params);
     net.run(119);
     let before = net.status();
-    let resets = net.system.metrics().get("reset-event").map_or(0, |c| c.emitted);
+    let resets = net.core.system.metrics().get("reset-event").map_or(0, |c| c.emitted);
     let reorged = net.devnet.l1.head().info.hash;
     net.run(2);
     assert_eq!(net.injected, 1);
@@ -359,7 +354,7 @@ fn l1_head_reorg_drops_batches_which_are_posted_again() {
         .is_some_and(|b| { net.devnet.l1.block_by_number(b.info.number()).unwrap().info.hash != reorged }));
     net.run(10);
     assert!(
-        net.system.metrics().get("reset-event").map_or(0, |c| c.emitted) > resets,
+        net.core.system.metrics().get("reset-event").map_or(0, |c| c.emitted) > resets,
         "no reset after the L1 reorg"
     );
     net.run(180);

@@ -22,5 +22,9 @@ mod rpc;
 mod scenarios;
 mod sequencer;
 mod sim;
+// The library's test upstream, shared with its unit tests (which use all of it).
+#[allow(dead_code)]
+#[path = "../src/io/stub_http.rs"]
+mod stub_http;
 mod support;
 mod untrusted;

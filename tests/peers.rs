@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::stub_http::{StubRequest, StubResponse, StubServer};
 use k256::ecdsa::SigningKey;
 use op_lite::config::networks::op_mainnet;
 use op_lite::derive::data::{Arrival, BlockInfo, FetchRequest, L2Label};
@@ -27,7 +28,6 @@ use op_lite::engine::api::{
 use op_lite::event::Event;
 use op_lite::io::beacon::{BeaconClient, BeaconConfig};
 use op_lite::io::rpc_client::{ClientError, RpcClient};
-use op_lite::io::stub_http::{StubRequest, StubResponse, StubServer};
 use op_lite::io::upstream::ReceiptsMethod;
 use op_lite::io::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use op_lite::protocol::blob::{decode_blob, kzg_commitment, versioned_hash};

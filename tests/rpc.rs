@@ -559,7 +559,7 @@ fn sequencer_admin_state_persists_across_restarts() {
 
 #[test]
 fn output_at_block_before_isthmus_proves_the_message_passer() {
-    use op_lite::io::stub_http::{StubRequest, StubResponse, StubServer};
+    use crate::stub_http::{StubRequest, StubResponse, StubServer};
     use op_lite::io::upstream::EngineClient;
     use op_lite::protocol::header::Header;
     use op_lite::protocol::primitives::{keccak256, B256, U256};

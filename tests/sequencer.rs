@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
-use op_lite::core;
 use op_lite::devnet::chain::{Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::driver::sequencer::{Sequencer, SequencerConfig};
@@ -88,7 +87,7 @@ impl Pair {
                 match self.validator.validate_topic(cfg, &msg.topic, &msg.data, &signers, self.now.unix()) {
                     Validation::Accept(a) => {
                         self.verdicts.0 += 1;
-                        self.ver.system.emit(a.into_event());
+                        self.ver.core.emit(a.into_event());
                     }
                     other => {
                         self.verdicts.1 += 1;
@@ -114,7 +113,7 @@ impl Pair {
                 for r in reqs {
                     if let Some(ev) = self.answer(sequencer, r) {
                         let side = if sequencer { &mut self.seq } else { &mut self.ver };
-                        side.system.emit(ev);
+                        side.core.emit(ev);
                     }
                 }
             }
@@ -143,7 +142,7 @@ impl Pair {
     fn run(&mut self, secs: u64) {
         let end = self.now.advance(Duration::from_secs(secs));
         while self.now.mono < end.mono {
-            let next = [self.seq.system.poll_timeout(), self.ver.system.poll_timeout()]
+            let next = [self.seq.core.poll_timeout(), self.ver.core.poll_timeout()]
                 .into_iter()
                 .flatten()
                 .map(|(t, _)| t)
@@ -160,11 +159,11 @@ impl Pair {
     }
 
     fn sequencer(&self) -> &Sequencer {
-        self.seq.system.get::<Sequencer>(core::SEQUENCER).unwrap()
+        self.seq.core.derivers.sequencer.as_ref().unwrap()
     }
 
     fn sequencer_mut(&mut self) -> &mut Sequencer {
-        self.seq.system.get_mut::<Sequencer>(core::SEQUENCER).unwrap()
+        self.seq.core.derivers.sequencer.as_mut().unwrap()
     }
 
     fn assert_one_block_per_height(&self) {

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use op_lite::core::{self, CoreParams};
-use op_lite::derive::data::{Arrival, FetchRequest, L2Label, SharedData};
+use op_lite::derive::data::{Arrival, FetchRequest, L2Label};
 use op_lite::devnet::engine_sim::EngineSim;
 use op_lite::devnet::l1_sim::{Account, L1Sim};
 use op_lite::devnet::{self, DEVNET_L1_CHAIN_ID};
-use op_lite::driver::status::{StatusTracker, SyncStatus};
-use op_lite::engine::controller::EngineController;
-use op_lite::event::{Event, Request, System, MAX_QUEUED_EVENTS};
+use op_lite::driver::status::SyncStatus;
+use op_lite::event::{Event, Request};
+use op_lite::node::{Core, Params};
 use op_lite::protocol::l1_chain::L1ChainSpec;
 use op_lite::protocol::rollup::RollupConfig;
 use op_lite::time::Now;
@@ -19,8 +18,7 @@ use op_lite::time::Now;
 /// A verifier core with its simulated L1 and engine (scenarios use different parts of it).
 #[allow(dead_code)]
 pub struct Sim {
-    pub system: System,
-    pub data: SharedData,
+    pub core: Core,
     pub l1: L1Sim,
     pub engine: EngineSim,
     pub cfg: Arc<RollupConfig>,
@@ -51,25 +49,21 @@ impl Sim {
             op_lite::io::log::init(level, op_lite::io::log::LogFormat::Text, false);
         }
         let cfg = Arc::new(cfg);
-        let params = CoreParams::new(cfg.clone(), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 7);
-        let data = params.chain_data();
+        let params = Params::new(cfg.clone(), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 7);
         let t0 = Now::new(std::time::Instant::now(), l1.head().info.time() * 1000);
-        let clock_base = t0.mono;
-        let mut system = System::new(MAX_QUEUED_EVENTS, Box::new(move || clock_base));
-        core::register_verifier(&mut system, &params, &data).unwrap();
+        let core = Core::at(params, t0);
         let engine = EngineSim::new(cfg.clone());
-        let mut sim =
-            Sim { system, data, l1, engine, cfg, now: t0, batcher, engine_calls: 0, engine_down: false };
+        let mut sim = Sim { core, l1, engine, cfg, now: t0, batcher, engine_calls: 0, engine_down: false };
         sim.announce_l1();
-        sim.system.emit(Event::StepReq { reset_backoff: false });
+        sim.core.emit(Event::StepReq { reset_backoff: false });
         sim
     }
 
     /// Tells the node about the L1 head, safe and finalized blocks.
     pub fn announce_l1(&mut self) {
-        self.system.emit(Event::L1HeadUpdated(self.l1.head().block_ref()));
-        self.system.emit(Event::L1SafeUpdated(self.l1.safe().block_ref()));
-        self.system.emit(Event::L1FinalizedUpdated(self.l1.finalized().block_ref()));
+        self.core.emit(Event::L1HeadUpdated(self.l1.head().block_ref()));
+        self.core.emit(Event::L1SafeUpdated(self.l1.safe().block_ref()));
+        self.core.emit(Event::L1FinalizedUpdated(self.l1.finalized().block_ref()));
     }
 
     fn serve_fetch(&self, req: FetchRequest) -> Arrival {
@@ -106,12 +100,11 @@ impl Sim {
     /// Runs events, timers and requests until nothing is left to do at the current time.
     pub fn settle(&mut self) {
         for _ in 0..100_000 {
-            self.system.handle_timeout(self.now);
-            self.system.drain(self.now).expect("no critical error");
-            let mut reqs = self.system.take_requests();
-            reqs.extend(self.data.borrow_mut().take_requests().into_iter().map(Request::Fetch));
-            if reqs.is_empty() && self.system.pending() == 0 {
-                let due = self.system.poll_timeout().is_some_and(|(t, _)| t <= self.now.mono);
+            self.core.handle_timeout(self.now);
+            self.core.drain(self.now).expect("no critical error");
+            let reqs = self.core.poll_requests();
+            if reqs.is_empty() && self.core.pending() == 0 {
+                let due = self.core.poll_timeout().is_some_and(|(t, _)| t <= self.now.mono);
                 if !due {
                     return;
                 }
@@ -132,7 +125,7 @@ impl Sim {
                     Request::LoadRuntimeConfig => {
                         Event::RuntimeConfigLoadFailed { err: "not simulated".into() }
                     }
-                    Request::Stop | Request::PublishBlock(_) => continue,
+                    Request::Stop | Request::PublishBlock(_) | Request::Rpc(_) => continue,
                     Request::PollL1(label) => {
                         use op_lite::driver::l1_poll::L1Label;
                         match label {
@@ -142,7 +135,7 @@ impl Sim {
                         }
                     }
                 };
-                self.system.emit(ev);
+                self.core.emit(ev);
             }
         }
         panic!("the node did not settle");
@@ -153,7 +146,7 @@ impl Sim {
         let end = self.now.advance(d);
         loop {
             self.settle();
-            match self.system.poll_timeout() {
+            match self.core.poll_timeout() {
                 Some((t, _)) if t <= end.mono => {
                     self.now = self.now.advance(t.saturating_duration_since(self.now.mono));
                 }
@@ -174,12 +167,12 @@ impl Sim {
     }
 
     pub fn status(&self) -> SyncStatus {
-        self.system.get::<StatusTracker>(core::STATUS).unwrap().status
+        self.core.status()
     }
 
     #[allow(dead_code)]
     pub fn engine_heads(&self) -> op_lite::engine::EngineHeads {
-        self.system.get::<EngineController>(core::ENGINE).unwrap().heads()
+        self.core.derivers.engine.heads()
     }
 }
 

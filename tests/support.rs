@@ -111,8 +111,7 @@ pub fn offline_node_args() -> Vec<String> {
 /// A node's sans-IO core on virtual time, answered from the devnet: the verifier's derivers
 /// (plus the sequencer when configured) over `engine`, the devnet's L1 and its beacon blobs.
 pub struct Core {
-    pub system: op_lite::event::System,
-    pub data: op_lite::derive::data::SharedData,
+    pub core: op_lite::node::Core,
 }
 
 /// Which of the devnet's engines a core drives.
@@ -130,30 +129,23 @@ impl Core {
         now: op_lite::time::Now,
         sequencer: Option<op_lite::driver::sequencer::SequencerConfig>,
     ) -> Core {
-        use op_lite::core::{self, CoreParams};
         use std::sync::Arc;
         let cfg = Arc::new(devnet.rollup_config().clone());
         let l1 = op_lite::protocol::l1_chain::L1ChainSpec::dev(op_lite::devnet::DEVNET_L1_CHAIN_ID);
-        let p = CoreParams::new(cfg, Arc::new(l1), 5);
-        let data = p.chain_data();
-        let base = now.mono;
-        let mut system =
-            op_lite::event::System::new(op_lite::event::MAX_QUEUED_EVENTS, Box::new(move || base));
-        core::register_verifier(&mut system, &p, &data).unwrap();
-        let poller = op_lite::driver::l1_poll::L1Poller::new(
+        let mut core = op_lite::node::Core::at(op_lite::node::Params::new(cfg, Arc::new(l1), 5), now);
+        core.derivers.l1_poller = Some(op_lite::driver::l1_poll::L1Poller::new(
             std::time::Duration::from_secs(2),
             std::time::Duration::from_secs(6),
-        );
-        system.register("l1-poller", Box::new(poller)).unwrap();
+        ));
         if let Some(conf) = sequencer {
-            core::register_sequencer(&mut system, &p, &data, conf, now).unwrap();
+            core.add_sequencer(conf, now);
         }
-        system.emit(op_lite::event::Event::StepReq { reset_backoff: false });
-        Core { system, data }
+        core.emit(op_lite::event::Event::StepReq { reset_backoff: false });
+        Core { core }
     }
 
     pub fn status(&self) -> op_lite::driver::status::SyncStatus {
-        self.system.get::<op_lite::driver::status::StatusTracker>(op_lite::core::STATUS).unwrap().status
+        self.core.status()
     }
 
     /// Answers a request from the devnet (published blocks are left to the caller).
@@ -184,12 +176,11 @@ impl Core {
     /// One turn: due timers, the queue, and the requests it made (taken out for answering).
     /// Returns the requests and whether the core is idle.
     pub fn turn(&mut self, now: op_lite::time::Now) -> (Vec<op_lite::event::Request>, bool) {
-        self.system.handle_timeout(now);
-        self.system.drain(now).expect("no critical error");
-        let mut reqs = self.system.take_requests();
-        reqs.extend(self.data.borrow_mut().take_requests().into_iter().map(op_lite::event::Request::Fetch));
-        let due = self.system.poll_timeout().is_some_and(|(t, _)| t <= now.mono);
-        let idle = reqs.is_empty() && self.system.pending() == 0 && !due;
+        self.core.handle_timeout(now);
+        self.core.drain(now).expect("no critical error");
+        let reqs = self.core.poll_requests();
+        let due = self.core.poll_timeout().is_some_and(|(t, _)| t <= now.mono);
+        let idle = reqs.is_empty() && self.core.pending() == 0 && !due;
         (reqs, idle)
     }
 
@@ -207,7 +198,7 @@ impl Core {
             }
             for r in reqs {
                 if let Ok(ev) = Core::answer(devnet, engine, r) {
-                    self.system.emit(ev);
+                    self.core.emit(ev);
                 }
             }
         }

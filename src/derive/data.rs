@@ -229,7 +229,7 @@ impl ChainData {
     }
 
     /// Requests made since the last call.
-    pub fn take_requests(&mut self) -> Vec<FetchRequest> {
+    pub fn poll_requests(&mut self) -> Vec<FetchRequest> {
         std::mem::take(&mut self.requests)
     }
 
@@ -549,7 +549,7 @@ mod tests {
         let mut d = data();
         assert_eq!(d.header_by_number(5), Err(Miss::Pending));
         assert_eq!(d.header_by_number(5), Err(Miss::Pending));
-        assert_eq!(d.take_requests(), vec![FetchRequest::L1HeaderByNumber(5)]);
+        assert_eq!(d.poll_requests(), vec![FetchRequest::L1HeaderByNumber(5)]);
         d.insert_header(info(5, B256::ZERO));
         assert_eq!(d.header_by_number(5).unwrap().number(), 5);
         assert_eq!(d.in_flight(), 0);
@@ -577,6 +577,6 @@ mod tests {
         i.header.logs_bloom.accrue(&[1; 20]);
         let i = BlockInfo::new(i.header);
         assert_eq!(d.receipts(&i), Err(Miss::Pending));
-        assert_eq!(d.take_requests(), vec![FetchRequest::L1Receipts(i.hash)]);
+        assert_eq!(d.poll_requests(), vec![FetchRequest::L1Receipts(i.hash)]);
     }
 }

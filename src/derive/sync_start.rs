@@ -497,7 +497,7 @@ mod tests {
             }
             rounds += 1;
             assert!(rounds < 1000);
-            for req in d.take_requests() {
+            for req in d.poll_requests() {
                 use crate::derive::data::FetchRequest::*;
                 match req {
                     L2BlockByLabel(L2Label::Unsafe) => labels(&mut d, l2[299], l2[250], None),

@@ -4,7 +4,7 @@
 //! calldata and as blobs — and a user deposits through the portal now and then. The node under
 //! test drives a second engine stand-in and must derive the same blocks from L1 alone.
 //!
-//! Pure: `io::devnet` serves it over HTTP (L1 JSON-RPC, the beacon API, the Engine API).
+//! Pure: `host` serves it over HTTP (L1 JSON-RPC, the beacon API, the Engine API).
 
 use std::sync::Arc;
 
@@ -242,7 +242,7 @@ impl Devnet {
             match prepare_payload_attributes(&mut cx, &parent, origin) {
                 Ok(a) => break a,
                 Err(StageError::NotYet) => {
-                    let reqs = self.seq_data.take_requests();
+                    let reqs = self.seq_data.poll_requests();
                     if reqs.is_empty() {
                         return Err("attributes wait for nothing".into());
                     }

@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod engine_sim;
+pub mod host;
 pub mod l1_sim;
 pub mod report;
 pub mod serve;

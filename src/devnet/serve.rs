@@ -1,7 +1,7 @@
 //! The devnet's endpoints, sans-IO: the L1 simulator's JSON-RPC (`eth_*` as the node's L1
 //! client uses it) and beacon API (genesis, spec, version, blobs, blob sidecars) on one listener,
 //! and the engine stand-in's Engine API plus `eth_getBlockBy*` behind JWT on another, in the
-//! forms real nodes answer. `io::devnet` binds them to sockets.
+//! forms real nodes answer. `host` serves them on loopback.
 
 use std::time::Instant;
 

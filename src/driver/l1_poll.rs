@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn requests(out: &mut Emitter) -> Vec<String> {
-        out.take_requests().iter().map(|r| format!("{r:?}")).collect()
+        out.poll_requests().iter().map(|r| format!("{r:?}")).collect()
     }
 
     #[test]

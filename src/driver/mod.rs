@@ -2,8 +2,8 @@
 
 pub mod finalizer;
 pub mod l1_poll;
-pub mod metrics;
 pub mod runtime_config;
+pub mod safedb;
 pub mod sched;
 pub mod sequencer;
 pub mod status;

@@ -310,14 +310,14 @@ mod tests {
         let mut out = Emitter::with_cap(16);
         let mut r = RuntimeConfigLoader::new(Duration::from_secs(600), Some(HaltLevel::Major));
         r.handle_timeout(now, &mut out);
-        assert_eq!(out.take_requests(), vec![Request::LoadRuntimeConfig]);
+        assert_eq!(out.poll_requests(), vec![Request::LoadRuntimeConfig]);
         r.handle_timeout(now, &mut out);
-        assert!(out.take_requests().is_empty(), "one load at a time");
+        assert!(out.poll_requests().is_empty(), "one load at a time");
         // A failure retries after 10 s.
         r.on_event(&Event::RuntimeConfigLoadFailed { err: "down".into() }, now, &mut out);
         assert_eq!(r.poll_timeout().unwrap().0, now.mono + RETRY_INTERVAL);
         r.handle_timeout(now.advance(RETRY_INTERVAL), &mut out);
-        assert_eq!(out.take_requests().len(), 1);
+        assert_eq!(out.poll_requests().len(), 1);
         // A minor bump does not halt at level major; the next reload is 10 min later.
         r.on_event(&loaded(ProtocolVersion::v0(12, 1, 0, 0)), now, &mut out);
         assert_eq!(out.pending(), 0);
@@ -330,11 +330,11 @@ mod tests {
         // Without --rollup.halt the node keeps going.
         let mut r = RuntimeConfigLoader::new(Duration::ZERO, None);
         r.handle_timeout(now, &mut out);
-        assert_eq!(out.take_requests().len(), 1);
+        assert_eq!(out.poll_requests().len(), 1);
         r.on_event(&loaded(ProtocolVersion::v0(99, 0, 0, 0)), now, &mut out);
         assert_eq!(out.pending(), 0);
         assert_eq!(r.poll_timeout(), None, "interval 0: loaded once, never reloaded");
         r.handle_timeout(now.advance(Duration::from_secs(3600)), &mut out);
-        assert!(out.take_requests().is_empty());
+        assert!(out.poll_requests().is_empty());
     }
 }

@@ -159,73 +159,71 @@ mod tests {
         s.metrics().get("step").map_or(0, |c| c.emitted)
     }
 
-    fn system(sc: StepScheduler) -> System {
+    fn system(sc: StepScheduler) -> (System, (&'static str, StepScheduler)) {
         let t = t0().mono;
-        let mut s = System::new(MAX_QUEUED_EVENTS, Box::new(move || t));
-        s.register("step-scheduler", Box::new(sc)).unwrap();
-        s
+        (System::new(MAX_QUEUED_EVENTS, Box::new(move || t)), ("step-scheduler", sc))
     }
 
     #[test]
     fn first_request_steps_immediately() {
         let now = t0();
-        let mut s = system(sched(0));
+        let (mut s, mut d) = system(sched(0));
         s.emit(Event::StepReq { reset_backoff: false });
-        s.drain(now).unwrap();
-        assert_eq!(s.poll_timeout(), Some((now.mono, "step")));
-        s.handle_timeout(now);
-        s.drain(now).unwrap();
+        s.drain(&mut d, now).unwrap();
+        assert_eq!(s.poll_timeout(&d), Some((now.mono, "step")));
+        s.handle_timeout(&mut d, now);
+        s.drain(&mut d, now).unwrap();
         assert_eq!(steps(&s), 1);
-        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.poll_timeout(&d), None);
     }
 
     #[test]
     fn retries_back_off_exponentially_to_the_cap() {
         let mut now = t0();
-        let mut s = system(sched(0));
+        let (mut s, mut d) = system(sched(0));
         s.emit(Event::StepReq { reset_backoff: false });
-        s.drain(now).unwrap();
-        s.handle_timeout(now);
-        s.drain(now).unwrap();
+        s.drain(&mut d, now).unwrap();
+        s.handle_timeout(&mut d, now);
+        s.drain(&mut d, now).unwrap();
         // Each failed step asks again; the delay doubles: 2, 4, 8, then the 10 s cap.
         for expected in [2u64, 4, 8, 10, 10] {
             s.emit(Event::StepReq { reset_backoff: false });
-            s.drain(now).unwrap();
-            let (due, what) = s.poll_timeout().unwrap();
+            s.drain(&mut d, now).unwrap();
+            let (due, what) = s.poll_timeout(&d).unwrap();
             assert_eq!(what, "delayed-step");
             assert_eq!(due - now.mono, Duration::from_secs(expected));
             // A second request while one is scheduled does not move it.
             s.emit(Event::StepReq { reset_backoff: false });
-            s.drain(now).unwrap();
-            assert_eq!(s.poll_timeout().unwrap().0, due);
+            s.drain(&mut d, now).unwrap();
+            assert_eq!(s.poll_timeout(&d).unwrap().0, due);
             // Not yet due: a spurious timeout does nothing.
-            s.handle_timeout(now);
+            s.handle_timeout(&mut d, now);
             assert_eq!(s.pending(), 0);
             now = now.advance(due - now.mono);
-            s.handle_timeout(now);
-            s.drain(now).unwrap();
+            s.handle_timeout(&mut d, now);
+            s.drain(&mut d, now).unwrap();
         }
         assert_eq!(steps(&s), 6);
-        assert_eq!(s.get::<StepScheduler>("step-scheduler").unwrap().attempts(), 6);
+        assert_eq!(d.1.attempts(), 6);
     }
 
     #[test]
     fn reset_backoff_makes_the_next_step_immediate() {
         let now = t0();
-        let mut s = system(sched(0));
+        let (mut s, mut d) = system(sched(0));
         for _ in 0..3 {
             s.emit(Event::StepAttempt);
         }
-        s.drain(now).unwrap();
+        s.drain(&mut d, now).unwrap();
         s.emit(Event::ResetStepBackoff);
         s.emit(Event::StepReq { reset_backoff: false });
-        s.drain(now).unwrap();
-        assert_eq!(s.poll_timeout(), Some((now.mono, "step")));
-        let mut s = system(sched(0));
+        s.drain(&mut d, now).unwrap();
+        assert_eq!(s.poll_timeout(&d), Some((now.mono, "step")));
+        let (mut s, mut d) = system(sched(0));
         s.emit(Event::StepAttempt);
         s.emit(Event::StepReq { reset_backoff: true });
-        s.drain(now).unwrap();
-        assert_eq!(s.poll_timeout(), Some((now.mono, "step")));
+        s.drain(&mut d, now).unwrap();
+        assert_eq!(s.poll_timeout(&d), Some((now.mono, "step")));
     }
 
     #[test]
@@ -243,13 +241,13 @@ mod tests {
     #[test]
     fn delayed_request_fires_once_due() {
         let now = t0();
-        let mut s = system(sched(0));
+        let (mut s, mut d) = system(sched(0));
         s.emit(Event::StepDelayedReq { delay: Duration::from_millis(500) });
-        s.drain(now).unwrap();
-        assert_eq!(s.poll_timeout(), Some((now.mono + Duration::from_millis(500), "delayed-step")));
+        s.drain(&mut d, now).unwrap();
+        assert_eq!(s.poll_timeout(&d), Some((now.mono + Duration::from_millis(500), "delayed-step")));
         let later = now.advance(Duration::from_millis(500));
-        s.handle_timeout(later);
-        s.drain(later).unwrap();
+        s.handle_timeout(&mut d, later);
+        s.drain(&mut d, later).unwrap();
         assert_eq!(steps(&s), 1);
     }
 }

@@ -23,7 +23,7 @@ pub struct SyncStatus {
     pub local_safe_l2: L2BlockRef,
 }
 
-/// Keeps the sync status current (reorg depths go to the metrics from `driver::metrics`).
+/// Keeps the sync status current (reorg depths go to the metrics from `metrics::recorder`).
 #[derive(Debug, Default)]
 pub struct StatusTracker {
     pub status: SyncStatus,

@@ -174,6 +174,20 @@ pub fn get_payload_version(cfg: &RollupConfig, t: u64) -> u8 {
     }
 }
 
+/// The Engine API methods op-lite calls, announced with `engine_exchangeCapabilities`.
+pub const ENGINE_METHODS: &[&str] = &[
+    "engine_forkchoiceUpdatedV1",
+    "engine_forkchoiceUpdatedV2",
+    "engine_forkchoiceUpdatedV3",
+    "engine_newPayloadV2",
+    "engine_newPayloadV3",
+    "engine_newPayloadV4",
+    "engine_getPayloadV2",
+    "engine_getPayloadV3",
+    "engine_getPayloadV4",
+    "engine_getPayloadV5",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,10 @@
 mod system;
 mod trace;
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub use system::{Aborted, DuplicateDeriver, System, MAX_QUEUED_EVENTS};
+pub use system::{Aborted, Clock, Derivers, System, MAX_QUEUED_EVENTS};
 pub use trace::{EventCounts, EventMetrics, LogTracer};
 
 use crate::derive::attributes::AttributesWithParent;
@@ -293,6 +292,8 @@ pub enum Request {
     LoadRuntimeConfig,
     /// Sign a block the sequencer sealed and publish it on the fork's gossip topic.
     PublishBlock(Box<ExecutionPayloadEnvelope>),
+    /// Work of an RPC call answered later; answered with `Event::RpcJobDone`.
+    Rpc(crate::rpc::deferred::RpcJob),
     /// Stop the node gracefully (e.g. the devnet reached its target).
     Stop,
 }
@@ -353,7 +354,7 @@ impl Emitter {
         self.requests.push(req);
     }
 
-    pub fn take_requests(&mut self) -> Vec<Request> {
+    pub fn poll_requests(&mut self) -> Vec<Request> {
         std::mem::take(&mut self.requests)
     }
 
@@ -385,7 +386,7 @@ impl Emitter {
 /// `on_event` returns whether the event concerned it (for tracing). Timers are exposed as a
 /// deadline in `poll_timeout`; the driver calls `handle_timeout` when it may have passed, and
 /// spurious calls must be no-ops.
-pub trait Deriver: AsAny {
+pub trait Deriver {
     fn on_event(&mut self, ev: &Event, now: Now, out: &mut Emitter) -> bool;
 
     fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
@@ -393,19 +394,4 @@ pub trait Deriver: AsAny {
     }
 
     fn handle_timeout(&mut self, _now: Now, _out: &mut Emitter) {}
-}
-
-/// Lets the node look up a registered deriver by its concrete type.
-pub trait AsAny: Any {
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-impl<T: Any> AsAny for T {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
 }

@@ -1,5 +1,9 @@
-//! The executor: named derivers, one FIFO queue, fan-out in registration order, tracing, and the
-//! abort flag.
+//! The executor: one FIFO queue, fan-out over a deriver set in its fixed order, tracing, and
+//! the abort flag.
+//!
+//! Call order (the driver loop): `emit` inputs, `handle_timeout(set, now)` for due timers,
+//! `drain_bounded(set, now, budget)` until `pending()` is 0, `poll_requests()` for I/O, then wait
+//! for `poll_timeout(set)`.
 
 use std::fmt;
 use std::time::Instant;
@@ -22,63 +26,56 @@ impl fmt::Display for Aborted {
 
 impl std::error::Error for Aborted {}
 
-/// A second deriver was registered under a name already taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DuplicateDeriver(pub &'static str);
-
-impl fmt::Display for DuplicateDeriver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a deriver with name {:?} already exists", self.0)
-    }
-}
-
-impl std::error::Error for DuplicateDeriver {}
-
 /// Reads the monotonic clock for processing-time metrics. `src/io/` passes the real clock;
 /// tests pass a fixed or stepped one.
 pub type Clock = Box<dyn Fn() -> Instant>;
 
-/// The event system: named derivers sharing one bounded queue.
+/// The derivers an event fans out to, in a fixed order. A node keeps its derivers as named
+/// fields (no registry, no look-up by name) and lists them here in op-node's order.
+pub trait Derivers {
+    /// Calls `f` with each deriver and its name, in fan-out order.
+    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver));
+
+    /// Calls `f` with each deriver, in fan-out order.
+    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver));
+}
+
+/// A list of boxed derivers: observers an embedding program adds (the devnet's reporter) and
+/// small sets in tests.
+impl Derivers for Vec<(&'static str, Box<dyn Deriver>)> {
+    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver)) {
+        for (name, d) in self.iter_mut() {
+            f(name, d.as_mut());
+        }
+    }
+
+    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver)) {
+        for (_, d) in self {
+            f(d.as_ref());
+        }
+    }
+}
+
+/// One deriver with its name: a set of one (unit tests of a single deriver).
+impl<D: Deriver> Derivers for (&'static str, D) {
+    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver)) {
+        f(self.0, &mut self.1);
+    }
+
+    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver)) {
+        f(&self.1);
+    }
+}
+
+/// The event system: one bounded queue that a deriver set drains.
 pub struct System {
-    derivers: Vec<(&'static str, Box<dyn Deriver>)>,
     out: Emitter,
     clock: Clock,
 }
 
 impl System {
     pub fn new(cap: usize, clock: Clock) -> Self {
-        System { derivers: Vec::new(), out: Emitter::with_cap(cap), clock }
-    }
-
-    /// Adds a deriver; events fan out to derivers in registration order.
-    pub fn register(&mut self, name: &'static str, d: Box<dyn Deriver>) -> Result<(), DuplicateDeriver> {
-        if self.derivers.iter().any(|(n, _)| *n == name) {
-            return Err(DuplicateDeriver(name));
-        }
-        self.derivers.push((name, d));
-        Ok(())
-    }
-
-    /// Removes a deriver, returning it.
-    pub fn unregister(&mut self, name: &str) -> Option<Box<dyn Deriver>> {
-        let i = self.derivers.iter().position(|(n, _)| *n == name)?;
-        Some(self.derivers.remove(i).1)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.derivers.iter().map(|(n, _)| *n)
-    }
-
-    /// A registered deriver by name and concrete type.
-    pub fn get<T: 'static>(&self, name: &str) -> Option<&T> {
-        self.derivers.iter().find(|(n, _)| *n == name).and_then(|(_, d)| d.as_any().downcast_ref::<T>())
-    }
-
-    pub fn get_mut<T: 'static>(&mut self, name: &str) -> Option<&mut T> {
-        self.derivers
-            .iter_mut()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, d)| d.as_any_mut().downcast_mut::<T>())
+        System { out: Emitter::with_cap(cap), clock }
     }
 
     /// Emits an event from outside any deriver (the driver loop, I/O results).
@@ -89,6 +86,11 @@ impl System {
 
     pub fn emitter(&mut self) -> &mut Emitter {
         &mut self.out
+    }
+
+    /// The monotonic clock the system was given.
+    pub fn mono(&self) -> Instant {
+        (self.clock)()
     }
 
     pub fn pending(&self) -> usize {
@@ -107,18 +109,24 @@ impl System {
         &self.out.metrics
     }
 
-    pub fn take_requests(&mut self) -> Vec<Request> {
-        self.out.take_requests()
+    /// Takes the I/O requests derivers made since the last call.
+    pub fn poll_requests(&mut self) -> Vec<Request> {
+        self.out.poll_requests()
     }
 
     /// Runs queued events until the queue is empty.
-    pub fn drain(&mut self, now: Now) -> Result<(), Aborted> {
-        self.drain_bounded(now, usize::MAX).map(|_| ())
+    pub fn drain(&mut self, set: &mut dyn Derivers, now: Now) -> Result<(), Aborted> {
+        self.drain_bounded(set, now, usize::MAX).map(|_| ())
     }
 
     /// Runs at most `budget` events; returns how many ran. Once aborted, only `CriticalError`
     /// events are still delivered (so every deriver sees why), the rest are discarded.
-    pub fn drain_bounded(&mut self, now: Now, budget: usize) -> Result<usize, Aborted> {
+    pub fn drain_bounded(
+        &mut self,
+        set: &mut dyn Derivers,
+        now: Now,
+        budget: usize,
+    ) -> Result<usize, Aborted> {
         let mut ran = 0;
         while ran < budget {
             let Some(ev) = self.out.pop() else { break };
@@ -127,7 +135,7 @@ impl System {
             if self.out.aborted().is_some() && !critical {
                 continue;
             }
-            self.dispatch(&ev, now);
+            self.dispatch(set, &ev, now);
         }
         match self.out.aborted() {
             Some(err) => Err(Aborted(err.to_string())),
@@ -135,34 +143,44 @@ impl System {
         }
     }
 
-    fn dispatch(&mut self, ev: &Event, now: Now) {
+    fn dispatch(&mut self, set: &mut dyn Derivers, ev: &Event, now: Now) {
         let start = (self.clock)();
         let mut effect = false;
-        for (name, d) in self.derivers.iter_mut() {
-            self.out.current = name;
-            let t0 = (self.clock)();
-            let handled = d.on_event(ev, now, &mut self.out);
+        let (out, clock) = (&mut self.out, &self.clock);
+        set.each(&mut |name, d| {
+            out.current = name;
+            let t0 = clock();
+            let handled = d.on_event(ev, now, out);
             if handled {
-                self.out.log.on_derive(name, ev, (self.clock)().saturating_duration_since(t0));
+                out.log.on_derive(name, ev, clock().saturating_duration_since(t0));
             }
             effect |= handled;
-        }
+        });
         self.out.current = "";
         let elapsed = (self.clock)().saturating_duration_since(start);
         self.out.metrics.on_processed(ev, elapsed, effect);
     }
 
-    /// The earliest deadline any deriver asked for.
-    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
-        self.derivers.iter().filter_map(|(_, d)| d.poll_timeout()).min_by_key(|(t, _)| *t)
+    /// The earliest deadline any deriver of `set` asked for.
+    pub fn poll_timeout(&self, set: &dyn Derivers) -> Option<(Instant, &'static str)> {
+        let mut first: Option<(Instant, &'static str)> = None;
+        set.each_ref(&mut |d| {
+            if let Some(t) = d.poll_timeout() {
+                if first.is_none_or(|f| t.0 < f.0) {
+                    first = Some(t);
+                }
+            }
+        });
+        first
     }
 
-    /// Lets every deriver fire its due timers.
-    pub fn handle_timeout(&mut self, now: Now) {
-        for (name, d) in self.derivers.iter_mut() {
-            self.out.current = name;
-            d.handle_timeout(now, &mut self.out);
-        }
+    /// Lets every deriver of `set` fire its due timers.
+    pub fn handle_timeout(&mut self, set: &mut dyn Derivers, now: Now) {
+        let out = &mut self.out;
+        set.each(&mut |name, d| {
+            out.current = name;
+            d.handle_timeout(now, out);
+        });
         self.out.current = "";
     }
 }
@@ -197,12 +215,16 @@ mod tests {
         }
     }
 
-    fn system(log: &Log) -> System {
+    type Set = Vec<(&'static str, Box<dyn Deriver>)>;
+
+    fn system(log: &Log) -> (System, Set) {
         let t0 = now().mono;
-        let mut s = System::new(MAX_QUEUED_EVENTS, Box::new(move || t0));
-        s.register("a", Box::new(Recorder { name: "a", log: log.clone() })).unwrap();
-        s.register("b", Box::new(Recorder { name: "b", log: log.clone() })).unwrap();
-        s
+        let s = System::new(MAX_QUEUED_EVENTS, Box::new(move || t0));
+        let set: Set = vec![
+            ("a", Box::new(Recorder { name: "a", log: log.clone() })),
+            ("b", Box::new(Recorder { name: "b", log: log.clone() })),
+        ];
+        (s, set)
     }
 
     fn now() -> Now {
@@ -212,11 +234,11 @@ mod tests {
     #[test]
     fn fifo_order_and_fan_out() {
         let log = Log::default();
-        let mut s = system(&log);
+        let (mut s, mut set) = system(&log);
         s.emit(Event::StepReq { reset_backoff: false });
         s.emit(Event::DeriverIdle);
-        s.drain(now()).unwrap();
-        // Both derivers see each event in registration order; the Step emitted while handling
+        s.drain(&mut set, now()).unwrap();
+        // Both derivers see each event in the set's order; the Step emitted while handling
         // the first event runs after the already-queued DeriverIdle.
         assert_eq!(
             *log.borrow(),
@@ -228,60 +250,49 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_names_are_rejected() {
-        let log = Log::default();
-        let mut s = system(&log);
-        let dup = s.register("a", Box::new(Recorder { name: "a", log: log.clone() }));
-        assert_eq!(dup, Err(DuplicateDeriver("a")));
-        assert!(s.get::<Recorder>("b").is_some());
-        assert!(s.unregister("b").is_some());
-        assert_eq!(s.names().collect::<Vec<_>>(), vec!["a"]);
-    }
-
-    #[test]
     fn queue_cap_drops_and_counts() {
         let log = Log::default();
         let t0 = now().mono;
         let mut s = System::new(3, Box::new(move || t0));
-        s.register("a", Box::new(Recorder { name: "a", log: log.clone() })).unwrap();
+        let mut set: Set = vec![("a", Box::new(Recorder { name: "a", log: log.clone() }))];
         for _ in 0..5 {
             s.emit(Event::DeriverMore);
         }
         assert_eq!(s.pending(), 3);
         assert_eq!(s.dropped(), 2);
         assert_eq!(s.metrics().get("deriver-more").unwrap().dropped, 2);
-        s.drain(now()).unwrap();
+        s.drain(&mut set, now()).unwrap();
         assert_eq!(log.borrow().len(), 3);
     }
 
     #[test]
     fn critical_error_aborts_draining() {
         let log = Log::default();
-        let mut s = system(&log);
+        let (mut s, mut set) = system(&log);
         s.emit(Event::DeriverMore);
         s.emit(Event::CriticalError { err: "boom".into() });
         s.emit(Event::DeriverIdle);
-        let r = s.drain(now());
+        let r = s.drain(&mut set, now());
         assert_eq!(r, Err(Aborted("boom".into())));
         // The abort flag is set at emission: nothing but the critical error itself is delivered.
         assert_eq!(*log.borrow(), vec!["a:critical-error", "b:critical-error"]);
         s.emit(Event::DeriverIdle);
-        assert!(s.drain(now()).is_err());
+        assert!(s.drain(&mut set, now()).is_err());
         assert_eq!(log.borrow().len(), 2);
     }
 
     #[test]
     fn bounded_drain_leaves_the_rest_queued() {
         let log = Log::default();
-        let mut s = system(&log);
+        let (mut s, mut set) = system(&log);
         for _ in 0..4 {
             s.emit(Event::DeriverMore);
         }
-        assert_eq!(s.drain_bounded(now(), 3), Ok(3));
+        assert_eq!(s.drain_bounded(&mut set, now(), 3), Ok(3));
         assert_eq!(s.pending(), 1);
     }
 
-    struct Timer(Option<Instant>, u32);
+    struct Timer(Option<Instant>, Rc<RefCell<u32>>);
     impl Deriver for Timer {
         fn on_event(&mut self, _: &Event, _: Now, _: &mut Emitter) -> bool {
             false
@@ -292,7 +303,7 @@ mod tests {
         fn handle_timeout(&mut self, now: Now, out: &mut Emitter) {
             if self.0.is_some_and(|t| t <= now.mono) {
                 self.0 = None;
-                self.1 += 1;
+                *self.1.borrow_mut() += 1;
                 out.emit(Event::StepAttempt);
             }
         }
@@ -303,14 +314,17 @@ mod tests {
         let n = now();
         let t0 = n.mono;
         let mut s = System::new(16, Box::new(move || t0));
-        s.register("late", Box::new(Timer(Some(n.mono + Duration::from_secs(5)), 0))).unwrap();
-        s.register("early", Box::new(Timer(Some(n.mono + Duration::from_secs(1)), 0))).unwrap();
-        assert_eq!(s.poll_timeout(), Some((n.mono + Duration::from_secs(1), "timer")));
-        s.handle_timeout(n);
+        let fired = Rc::new(RefCell::new(0));
+        let mut set: Set = vec![
+            ("late", Box::new(Timer(Some(n.mono + Duration::from_secs(5)), Rc::default()))),
+            ("early", Box::new(Timer(Some(n.mono + Duration::from_secs(1)), fired.clone()))),
+        ];
+        assert_eq!(s.poll_timeout(&set), Some((n.mono + Duration::from_secs(1), "timer")));
+        s.handle_timeout(&mut set, n);
         assert_eq!(s.pending(), 0);
-        s.handle_timeout(n.advance(Duration::from_secs(1)));
+        s.handle_timeout(&mut set, n.advance(Duration::from_secs(1)));
         assert_eq!(s.pending(), 1);
-        assert_eq!(s.get::<Timer>("early").unwrap().1, 1);
-        assert_eq!(s.poll_timeout().map(|t| t.0), Some(n.mono + Duration::from_secs(5)));
+        assert_eq!(*fired.borrow(), 1);
+        assert_eq!(s.poll_timeout(&set).map(|t| t.0), Some(n.mono + Duration::from_secs(5)));
     }
 }

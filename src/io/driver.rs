@@ -1,6 +1,6 @@
 //! The driver loop: one `mio::Poll` replaces op-node's `select`. Each turn fires due timers,
-//! drains events (bounded), hands requests to workers, then sleeps in `poll` until the earliest
-//! deadline, a socket, a worker result (via the `Waker`) or a signal.
+//! drains events (bounded), hands requests to workers, flushes socket writes, then sleeps in
+//! `poll` until the earliest deadline, a socket, a worker result (via the `Waker`) or a signal.
 
 use std::io::ErrorKind;
 use std::sync::mpsc::Receiver;
@@ -10,11 +10,10 @@ use std::time::Duration;
 use mio::{Events, Poll, Token, Waker};
 
 use super::clock;
-use super::http_server::HttpServer;
+use super::node::Shell;
 use super::signals::{SignalAction, SignalWatch};
 use super::workers::Completions;
 use crate::event::Event;
-use crate::node::Node;
 
 pub const WAKER: Token = Token(0);
 pub const SIGNALS: Token = Token(1);
@@ -37,23 +36,19 @@ pub enum Exit {
     Critical(String),
 }
 
-/// The loop's I/O resources.
-pub struct Shell {
+/// The poll, its waker, the signal source and the channel worker results arrive on.
+pub struct EventLoop {
     pub poll: Poll,
     pub waker: Arc<Waker>,
     signals: Option<SignalWatch>,
     completions_rx: Receiver<Event>,
     completions: Completions<Event>,
     stop_requested: bool,
-    /// The RPC and metrics servers that are running.
-    pub http: Vec<HttpServer>,
-    /// systemd notifications, when run as a `Type=notify` service.
-    pub notify: Option<super::sd_notify::SdNotify>,
     /// Number of times `poll` returned; the idle wake-up rate is measured from this.
     pub wakeups: u64,
 }
 
-impl Shell {
+impl EventLoop {
     /// Creates the poll, its waker and (when `watch_signals`) the SIGINT/SIGTERM source.
     pub fn new(watch_signals: bool) -> std::io::Result<Self> {
         let poll = Poll::new()?;
@@ -61,17 +56,7 @@ impl Shell {
         let signals =
             if watch_signals { Some(SignalWatch::register(poll.registry(), SIGNALS)?) } else { None };
         let (completions, completions_rx) = Completions::new(waker.clone());
-        Ok(Shell {
-            poll,
-            waker,
-            signals,
-            completions_rx,
-            completions,
-            stop_requested: false,
-            http: Vec::new(),
-            notify: super::sd_notify::SdNotify::from_env(),
-            wakeups: 0,
-        })
+        Ok(EventLoop { poll, waker, signals, completions_rx, completions, stop_requested: false, wakeups: 0 })
     }
 
     /// The channel that worker threads send their results (as events) through.
@@ -79,8 +64,7 @@ impl Shell {
         self.completions.clone()
     }
 
-    /// Asks the loop to stop gracefully at its next turn (e.g. from a test thread via the
-    /// waker, or after `--blocks N`).
+    /// Asks the loop to stop gracefully at its next turn (e.g. after `--blocks N`).
     pub fn request_stop(&mut self) {
         self.stop_requested = true;
     }
@@ -91,68 +75,60 @@ impl Shell {
 }
 
 /// Runs the node until a stop, a second signal or a critical error.
-pub fn run(node: &mut Node) -> Exit {
+pub fn run(shell: &mut Shell) -> Exit {
     let mut events = Events::with_capacity(256);
     loop {
         let now = clock::now();
-        node.system.handle_timeout(now);
-        node.service_http(now);
-        node.service_p2p(now);
-        if let Err(e) = node.system.drain_bounded(now, DRAIN_BUDGET) {
+        shell.node.handle_timeout(now);
+        shell.service_http(now);
+        shell.node.relay_gossip();
+        if let Err(e) = shell.node.drain_bounded(now, DRAIN_BUDGET) {
             log::error!("{e}");
             return Exit::Critical(e.0);
         }
-        node.dispatch_requests();
-        node.service_notify(now);
-        if node.shell.stop_requested {
+        shell.dispatch_requests(now);
+        shell.flush_p2p(now);
+        shell.service_notify(now);
+        if shell.event_loop().stop_requested {
             return Exit::Stopped;
         }
-        let timeout = if node.system.pending() > 0 {
+        let timeout = if shell.node.pending() > 0 {
             Some(Duration::ZERO)
         } else {
-            let http = node.shell.http.iter().filter_map(|s| s.poll_timeout());
-            let watchdog =
-                node.shell.notify.as_ref().and_then(|n| n.watchdog_deadline()).map(|t| (t, "watchdog"));
-            node.system
-                .poll_timeout()
-                .into_iter()
-                .chain(node.p2p_timeout())
-                .chain(http)
-                .chain(watchdog)
-                .min_by_key(|(t, _)| *t)
-                .map(|(t, _)| t.saturating_duration_since(now.mono))
+            shell.poll_timeout().map(|(t, _)| t.saturating_duration_since(now.mono))
         };
-        if let Err(e) = node.shell.poll.poll(&mut events, timeout) {
+        if let Err(e) = shell.event_loop().poll.poll(&mut events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 log::error!("poll failed: {e}");
                 return Exit::Critical(format!("poll failed: {e}"));
             }
             continue;
         }
-        node.shell.wakeups += 1;
+        shell.event_loop().wakeups += 1;
         for ev in events.iter() {
             match ev.token() {
                 WAKER => {
-                    while let Ok(ev) = node.shell.completions_rx.try_recv() {
+                    while let Ok(ev) = shell.event_loop().completions_rx.try_recv() {
                         // A stop from another thread (an embedded node's owner).
                         if matches!(ev, Event::ShutdownRequested) {
-                            node.shell.stop_requested = true;
+                            shell.event_loop().stop_requested = true;
                         }
-                        node.system.emit(ev);
+                        shell.node.emit(ev);
                     }
                 }
                 SIGNALS => {
-                    let action = node.shell.signals.as_mut().map_or(SignalAction::None, |s| s.on_readable());
+                    let action =
+                        shell.event_loop().signals.as_mut().map_or(SignalAction::None, |s| s.on_readable());
                     match action {
                         SignalAction::None => {}
                         SignalAction::GracefulStop => {
-                            node.shell.stop_requested = true;
-                            node.system.emit(Event::ShutdownRequested);
+                            shell.event_loop().stop_requested = true;
+                            shell.node.emit(Event::ShutdownRequested);
                         }
                         SignalAction::ExitNow => return Exit::Immediate,
                     }
                 }
-                token => node.on_socket_ready(token, ev),
+                token => shell.on_socket_ready(token, ev),
             }
         }
     }

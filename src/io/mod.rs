@@ -7,18 +7,19 @@
 pub mod admin_state;
 pub mod beacon;
 pub mod clock;
-#[cfg(feature = "devnet")]
-pub mod devnet;
 pub mod driver;
 pub mod http_server;
 pub mod jwt;
 pub mod log;
+pub mod node;
 pub mod p2p;
 pub mod procfs;
 pub mod rpc_client;
 pub mod safedb_file;
 pub mod sd_notify;
+pub mod server_thread;
 pub mod signals;
-pub mod stub_http;
+#[cfg(test)]
+pub(crate) mod stub_http;
 pub mod upstream;
 pub mod workers;

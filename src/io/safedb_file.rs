@@ -1,14 +1,14 @@
 //! The safe-head store's file (`--safedb.path`): read and replayed once at start (a torn tail
 //! cut off), then written by the `safedb` worker thread, appending records with `fdatasync`
 //! or replacing the file atomically (temporary file, sync, rename, sync of the directory).
-//! The format and all decisions are in `crate::safedb`.
+//! The format and all decisions are in `crate::driver::safedb`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::driver::safedb::{SafeDbWrite, SafeHeads, HEADER_LEN, SET_LEN};
 use crate::protocol::primitives::B256;
-use crate::safedb::{SafeDbWrite, SafeHeads, HEADER_LEN, SET_LEN};
 
 /// The open file.
 pub struct SafeDbFile {

@@ -1,7 +1,7 @@
 //! A small threaded HTTP/1.1 server whose answers a closure decides: the upstream that tests
 //! and fault scenarios talk to (canned beacon responses, an L1 that answers 500 or garbage, an
 //! engine that hangs). One thread, one request per connection, bounded request size. Not used by
-//! the node itself (LTO drops it from the binary).
+//! the node itself: compiled only into the unit tests and, by path, into the integration tests.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,7 +13,6 @@ use std::time::Duration;
 /// A request as the handler sees it.
 #[derive(Debug, Clone)]
 pub struct StubRequest {
-    pub method: String,
     /// Path with query string.
     pub path: String,
     /// Header names lower-cased.
@@ -94,7 +93,7 @@ fn serve_one(conn: TcpStream, handler: &dyn Fn(&StubRequest) -> StubResponse) ->
     let mut line = String::new();
     r.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
+    let _method = parts.next();
     let path = parts.next().unwrap_or_default().to_string();
     let mut headers = Vec::new();
     let mut len = 0usize;
@@ -116,7 +115,7 @@ fn serve_one(conn: TcpStream, handler: &dyn Fn(&StubRequest) -> StubResponse) ->
     }
     let mut body = vec![0; len];
     r.read_exact(&mut body)?;
-    let resp = handler(&StubRequest { method, path, headers, body });
+    let resp = handler(&StubRequest { path, headers, body });
     if !resp.delay.is_zero() {
         thread::sleep(resp.delay);
     }

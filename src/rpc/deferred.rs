@@ -2,7 +2,7 @@
 //! round trips the loop must not wait for: it `start`s a call here, hands an `RpcJob` to the
 //! node's RPC worker, and its response body waits (`hold`) with a hole for each such call.
 //! The worker's `Event::RpcJobDone`, or the call's deadline, finishes the call; the node takes
-//! finished calls (`take_done`), turns their outputs into JSON and `fill`s them in; a body whose
+//! finished calls (`poll_done`), turns their outputs into JSON and `fill`s them in; a body whose
 //! holes are all filled goes back to its HTTP connection by ticket.
 //!
 //! Bounded: at most `max_calls` calls are open at once (more get an error at once), and each
@@ -113,7 +113,7 @@ impl Deferred {
     }
 
     /// Takes the calls finished since the last call.
-    pub fn take_done(&mut self) -> Vec<Finished> {
+    pub fn poll_done(&mut self) -> Vec<Finished> {
         std::mem::take(&mut self.done)
     }
 
@@ -239,7 +239,7 @@ mod tests {
             let ev = Event::RpcJobDone { call: *call, result: Err("unused".into()) };
             ctx.store.on_event(&ev, ctx.now, &mut em);
         }
-        let done: Vec<CallId> = ctx.store.take_done().into_iter().map(|(c, _)| c).collect();
+        let done: Vec<CallId> = ctx.store.poll_done().into_iter().map(|(c, _)| c).collect();
         for (call, result) in answers.iter().filter(|(c, _)| done.contains(c)) {
             let result = result.clone().and_then(|v| raw_json(&v));
             let (rec, body) = ctx.store.fill(*call, &result, ctx.now.mono);
@@ -314,9 +314,9 @@ mod tests {
         assert_eq!(ctx.store.poll_timeout(), Some((t0.mono + Duration::from_secs(30), "rpc-call")));
         let mut em = Emitter::with_cap(8);
         ctx.store.handle_timeout(t0.advance(Duration::from_secs(29)), &mut em);
-        assert!(ctx.store.take_done().is_empty());
+        assert!(ctx.store.poll_done().is_empty());
         ctx.store.handle_timeout(t0.advance(Duration::from_secs(30)), &mut em);
-        let done = ctx.store.take_done();
+        let done = ctx.store.poll_done();
         assert_eq!(done.len(), 2);
         assert_eq!(ctx.store.poll_timeout(), None);
         // A worker answer after the deadline changes nothing.

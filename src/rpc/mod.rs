@@ -14,7 +14,6 @@ pub mod deferred;
 pub mod http;
 pub mod jsonrpc;
 pub mod methods;
-pub mod p2p;
 
 pub use http::{Request, Response};
 pub use jsonrpc::{CallRecord, Dispatcher, Params, RpcContext, RpcError};

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 
 use crate::config::{Config, RawArgs};
 use crate::devnet::chain::DevnetParams;
+use crate::devnet::host::{DevnetHandle, DevnetOptions};
 use crate::devnet::report::Reporter;
 use crate::devnet::DEVNET_L1_CHAIN_ID;
 use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
-use crate::io::devnet::{DevnetHandle, DevnetOptions};
-use crate::node::{Node, RunOptions};
+use crate::io::node::{exit_code, NodeThread, RunOptions, Shell};
 use crate::protocol::l1_chain::L1ChainSpec;
 
 const USAGE: &str = "\
@@ -120,7 +120,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             ..DevnetParams::default()
         },
     };
-    let devnet = match DevnetHandle::spawn(opts, jwt) {
+    let devnet = match DevnetHandle::spawn(opts, jwt, crate::io::clock::now()) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("op-lite devnet: failed to start the devnet servers: {e}");
@@ -256,7 +256,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match crate::io::devnet::NodeThread::spawn(seq_config, "sequencer") {
+            match NodeThread::spawn(seq_config, "sequencer") {
                 Ok(t) => Some(t),
                 Err(e) => {
                     log::error!("sequencer node: {e}");
@@ -282,22 +282,19 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
     for w in &warnings {
         log::warn!("{w}");
     }
-    let mut node = match Node::new(config, RunOptions::default()) {
-        Ok(n) => n,
+    let mut shell = match Shell::start(config, RunOptions::default()) {
+        Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
             return 1;
         }
     };
-    if let Err(e) = node.system.register("devnet-reporter", Box::new(Reporter::new(blocks))) {
-        log::error!("{e}");
-        return 1;
-    }
+    shell.node.core.derivers.extra.push(("devnet-reporter", Box::new(Reporter::new(blocks))));
     println!(
         "devnet: L1 and beacon at {}, engine stand-in at {}, node RPC at {}",
         devnet.l1_url,
         devnet.engine_url,
-        node.rpc_addr().map_or("(none)".into(), |a| format!("http://{a}"))
+        shell.rpc_addr().map_or("(none)".into(), |a| format!("http://{a}"))
     );
     if let (Some(s), Some(url)) = (&sequencer, &devnet.seq_engine_url) {
         println!(
@@ -305,7 +302,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
             s.rpc.map_or("(none)".into(), |a| format!("http://{a}"))
         );
     }
-    let code = crate::node::exit_code(&node.run());
+    let code = exit_code(&shell.run());
     drop(sequencer);
     for who in ["sequencer", "verifier"] {
         let _ = std::fs::remove_file(key_path(who));

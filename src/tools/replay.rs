@@ -466,7 +466,7 @@ pub fn run(
 
 /// Answers the pipeline's requests from the recording.
 fn serve(cfg: &RollupConfig, rec: &Recorded, data: &mut ChainData) -> Result<usize, ReplayError> {
-    let reqs = data.take_requests();
+    let reqs = data.poll_requests();
     let n = reqs.len();
     for req in reqs {
         log::debug!("replay serves {req:?}");

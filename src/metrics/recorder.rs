@@ -4,29 +4,28 @@
 //! derivation is idle. Counters kept by other parts (the pipeline's, the caches') are mirrored
 //! by the node; this deriver only observes.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
+use super::Metrics;
 use crate::event::{Deriver, Emitter, EngineHeads, Event};
-use crate::metrics::Metrics;
 use crate::protocol::block_ref::L1BlockRef;
 use crate::time::Now;
 
-/// The name the recorder is registered under.
-pub const METRICS: &str = "metrics";
-
-/// The node's metrics, shared by the node (RPC calls, scrapes) and this recorder.
-pub type SharedMetrics = Rc<RefCell<Metrics>>;
-
 /// Records metrics from events.
 pub struct MetricsRecorder {
-    metrics: SharedMetrics,
+    /// The node's metrics; the node records what it sees beside events here too (RPC calls,
+    /// peers, mirrored counters before a scrape).
+    pub metrics: Metrics,
     l1_head: L1BlockRef,
+}
+
+impl Default for MetricsRecorder {
+    fn default() -> Self {
+        MetricsRecorder::new(Metrics::new())
+    }
 }
 
 impl MetricsRecorder {
     /// Records into `metrics`.
-    pub fn new(metrics: SharedMetrics) -> Self {
+    pub fn new(metrics: Metrics) -> Self {
         MetricsRecorder { metrics, l1_head: L1BlockRef::default() }
     }
 
@@ -41,7 +40,7 @@ impl MetricsRecorder {
 
 impl Deriver for MetricsRecorder {
     fn on_event(&mut self, ev: &Event, now: Now, _out: &mut Emitter) -> bool {
-        let mut m = self.metrics.borrow_mut();
+        let m = &mut self.metrics;
         match ev {
             Event::L1HeadUpdated(x) => {
                 m.record_l1_ref("l1_head", x, now);
@@ -58,7 +57,7 @@ impl Deriver for MetricsRecorder {
             Event::L1SafeUpdated(x) => m.record_l1_ref("l1_safe", x, now),
             Event::L1FinalizedUpdated(x) => m.record_l1_ref("l1_finalized", x, now),
             Event::DeriverL1Status { origin, .. } => m.record_l1_ref("l1_derived", origin, now),
-            Event::ForkchoiceUpdate(h) | Event::EngineResetConfirmed(h) => Self::heads(&mut m, h, now),
+            Event::ForkchoiceUpdate(h) | Event::EngineResetConfirmed(h) => Self::heads(m, h, now),
             Event::UnsafeUpdate(r) => m.record_l2_ref("l2_unsafe", r, now),
             Event::PendingSafeUpdate { pending_safe, .. } => {
                 m.record_l2_ref("l2_pending_safe", pending_safe, now)
@@ -97,8 +96,7 @@ mod tests {
     #[test]
     fn heads_and_reorgs_become_metrics() {
         let now = crate::time::test_now();
-        let shared = SharedMetrics::default();
-        let mut r = MetricsRecorder::new(shared.clone());
+        let mut r = MetricsRecorder::default();
         let mut out = Emitter::with_cap(8);
         for ev in [
             Event::L1HeadUpdated(l1(10, 10, 9)),
@@ -111,7 +109,7 @@ mod tests {
             assert!(r.on_event(&ev, now, &mut out));
         }
         assert!(!r.on_event(&Event::Step, now, &mut out));
-        let text = shared.borrow().render();
+        let text = r.metrics.render();
         for line in [
             "op_node_default_refs_number{layer=\"l1\",type=\"l1_head\"} 10",
             "op_node_default_l1_reorg_depth_count 1",

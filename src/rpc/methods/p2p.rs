@@ -5,15 +5,15 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::jsonrpc::{Dispatcher, DuplicateMethod, Params, RpcError};
-use crate::node::{Node, P2pPart};
+use super::{GossipView, NodeApi};
 use crate::p2p::identity::PeerId;
 use crate::p2p::multiaddr::Multiaddr;
 use crate::p2p::swarm::{PeerInfo, IDENTIFY, PING};
+use crate::rpc::jsonrpc::{Dispatcher, DuplicateMethod, Params, RpcError};
 use crate::time::Now;
 
 /// Registers the `opp2p` namespace.
-pub fn register(d: &mut Dispatcher<Node>) -> Result<(), DuplicateMethod> {
+pub fn register<N: NodeApi>(d: &mut Dispatcher<N>) -> Result<(), DuplicateMethod> {
     d.register("opp2p_self", 0, self_info)?;
     d.register("opp2p_peers", 1, peers)?;
     d.register("opp2p_peerStats", 0, peer_stats)?;
@@ -24,8 +24,8 @@ pub fn register(d: &mut Dispatcher<Node>) -> Result<(), DuplicateMethod> {
     d.register("opp2p_listBlockedPeers", 0, list_blocked)
 }
 
-fn part(n: &mut Node) -> Result<&mut P2pPart, RpcError> {
-    n.p2p.as_mut().ok_or_else(|| RpcError::server("p2p is disabled"))
+fn part<N: NodeApi>(n: &mut N) -> Result<GossipView<'_>, RpcError> {
+    n.gossip().ok_or_else(|| RpcError::server("p2p is disabled"))
 }
 
 /// libp2p's `Connectedness` and `Direction` are numbers on the wire.
@@ -67,7 +67,7 @@ struct Info {
     scores: Scores,
 }
 
-fn info(n: &Node, p: &P2pPart, peer: &PeerInfo) -> Info {
+fn info(chain_id: u64, p: &GossipView<'_>, peer: &PeerInfo) -> Info {
     Info {
         peer_id: peer.peer.to_string(),
         node_id: "0".repeat(64),
@@ -79,7 +79,7 @@ fn info(n: &Node, p: &P2pPart, peer: &PeerInfo) -> Info {
         connectedness: CONNECTED,
         direction: if peer.outbound { OUTBOUND } else { INBOUND },
         protected: false,
-        chain_id: n.config.rollup.l2_chain_id,
+        chain_id,
         latency: 0,
         gossip_blocks: peer.gossip.is_some(),
         scores: Scores { gossip: GossipScores { total: p.swarm.score(&peer.peer).unwrap_or(0.0) } },
@@ -90,12 +90,11 @@ fn json<T: Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::server(e.to_string()))
 }
 
-fn self_info(n: &mut Node, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
-    let chain = n.config.rollup.l2_chain_id;
-    let p = n.p2p.as_ref().ok_or_else(|| RpcError::server("p2p is disabled"))?;
+fn self_info<N: NodeApi>(n: &mut N, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+    let chain = n.rollup_config().l2_chain_id;
+    let p = part(n)?;
     let me = p.swarm.local_peer();
-    let addresses =
-        p.net.local_addr().map(|a| Multiaddr::new(a, Some(me.clone())).to_string()).into_iter().collect();
+    let addresses = p.listen.map(|a| Multiaddr::new(a, Some(me.clone())).to_string()).into_iter().collect();
     let gossip: Vec<String> =
         crate::p2p::gossipsub::Protocol::SUPPORTED.iter().map(|p| p.id().to_string()).collect();
     json(Info {
@@ -130,13 +129,14 @@ struct Dump {
     banned_subnets: Vec<String>,
 }
 
-fn peers(n: &mut Node, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+fn peers<N: NodeApi>(n: &mut N, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
     let _connected_only: bool = p.required(0)?;
-    let part = n.p2p.as_ref().ok_or_else(|| RpcError::server("p2p is disabled"))?;
+    let chain = n.rollup_config().l2_chain_id;
+    let part = part(n)?;
     let list = part.swarm.peers();
     let mut peers = serde_json::Map::new();
     for peer in &list {
-        peers.insert(peer.peer.to_string(), json(info(n, part, peer))?);
+        peers.insert(peer.peer.to_string(), json(info(chain, &part, peer))?);
     }
     json(Dump {
         total_connected: list.len(),
@@ -160,8 +160,8 @@ struct Stats {
     known: usize,
 }
 
-fn peer_stats(n: &mut Node, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
-    let chain = n.config.rollup.l2_chain_id;
+fn peer_stats<N: NodeApi>(n: &mut N, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+    let chain = n.rollup_config().l2_chain_id;
     let p = part(n)?;
     let topics = crate::p2p::blocks::block_topics(chain);
     let on = |i: usize| topics.get(i).map_or(0, |t| p.swarm.topic_peer_count(t));
@@ -182,7 +182,7 @@ fn peer_arg(p: &Params<'_>) -> Result<PeerId, RpcError> {
     PeerId::parse(&s).map_err(|e| RpcError::invalid_params(format!("invalid peer ID: {e}")))
 }
 
-fn connect_peer(n: &mut Node, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
+fn connect_peer<N: NodeApi>(n: &mut N, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
     let s: String = p.required(0)?;
     let addr =
         Multiaddr::parse(&s).map_err(|e| RpcError::server(format!("failed to parse multi addr: {e}")))?;
@@ -191,33 +191,30 @@ fn connect_peer(n: &mut Node, p: &Params<'_>, now: Now) -> Result<Value, RpcErro
     }
     let part = part(n)?;
     part.swarm.dial(&addr, now).map_err(|e| RpcError::server(format!("failed to connect to peer: {e}")))?;
-    part.net.flush(&mut part.swarm, now);
     Ok(Value::Null)
 }
 
-fn disconnect_peer(n: &mut Node, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
+fn disconnect_peer<N: NodeApi>(n: &mut N, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
     let peer = peer_arg(p)?;
     let part = part(n)?;
     part.swarm.disconnect(&peer, now);
-    part.net.flush(&mut part.swarm, now);
     Ok(Value::Null)
 }
 
-fn block_peer(n: &mut Node, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
+fn block_peer<N: NodeApi>(n: &mut N, p: &Params<'_>, now: Now) -> Result<Value, RpcError> {
     let peer = peer_arg(p)?;
     let part = part(n)?;
     part.swarm.block(peer, now);
-    part.net.flush(&mut part.swarm, now);
     Ok(Value::Null)
 }
 
-fn unblock_peer(n: &mut Node, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+fn unblock_peer<N: NodeApi>(n: &mut N, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
     let peer = peer_arg(p)?;
     part(n)?.swarm.unblock(&peer);
     Ok(Value::Null)
 }
 
-fn list_blocked(n: &mut Node, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+fn list_blocked<N: NodeApi>(n: &mut N, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
     let list: Vec<String> = part(n)?.swarm.blocked().iter().map(PeerId::to_string).collect();
     json(list)
 }

@@ -1,0 +1,360 @@
+//! The node as sans-IO state: op-node's `OpNode` without its sockets. `Node` holds the derivers
+//! with their event queue (`Core`), the JSON-RPC method table, and the gossip node; it serves
+//! HTTP requests (`rpc::Service`) and RPC methods (`rpc::methods::NodeApi`) from that state and
+//! asks its `Host` (the shell in `io::node`) for the few effects outside it: the admin-state
+//! file, the log level, process statistics.
+//!
+//! Call order (the shell's loop): inputs through `emit` and the servers, `handle_timeout(now)`,
+//! `relay_gossip()`, `drain_bounded(now, budget)`; then drain the outputs: `poll_requests(now)`
+//! (I/O for the workers), `poll_safedb_write()`, `poll_rpc_responses(now)` (answers for waiting
+//! HTTP connections); then wait for `poll_timeout()`.
+
+pub mod derivers;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::driver::safedb::{SafeDbWrite, SafeHeads};
+use crate::driver::sequencer::Sequencer;
+use crate::driver::status::SyncStatus;
+use crate::event::{Aborted, Event, Request};
+use crate::metrics::{Metrics, ProcStats, CONTENT_TYPE};
+use crate::p2p::blocks::Signers;
+use crate::p2p::swarm::Swarm;
+use crate::protocol::block_ref::BlockId;
+use crate::protocol::primitives::B256;
+use crate::protocol::rollup::RollupConfig;
+use crate::rpc::deferred::{Deferred, CALL_TIMEOUT, MAX_CALLS};
+use crate::rpc::jsonrpc::{self, Body, DuplicateMethod};
+use crate::rpc::methods::{self, GossipView, NodeApi};
+use crate::rpc::{self, CallRecord, Dispatcher, Listener, Reply, Response, RpcContext, Ticket};
+use crate::time::Now;
+use crate::version::VERSION_WITH_META;
+
+pub use derivers::{Core, Derivers, Params};
+
+/// What the node asks of the process it runs in. The shell carries these out with files and
+/// the logger; tests keep them in memory.
+pub trait Host {
+    /// Persists the sequencer's started state (`--rpc.admin-state`); nothing to do without it.
+    fn persist_sequencer_state(&mut self, started: bool) -> Result<(), String>;
+    /// Sets the log level by its op-node name (`admin_setLogLevel`).
+    fn set_log_level(&mut self, level: &str) -> Result<(), String>;
+    /// The process's CPU, memory and descriptor figures, for a metrics scrape.
+    fn process_stats(&mut self) -> Option<ProcStats>;
+}
+
+/// The gossip node.
+pub struct Gossip {
+    pub swarm: Swarm,
+    /// The address its listener is bound to.
+    pub listen: Option<SocketAddr>,
+}
+
+/// The sans-IO node.
+pub struct Node {
+    pub core: Core,
+    /// The JSON-RPC method table; the shell registers the methods as their parts start.
+    pub rpc: Dispatcher<Node>,
+    pub gossip: Option<Gossip>,
+    host: Box<dyn Host>,
+    /// The ticket of the last RPC request answered later.
+    last_ticket: Ticket,
+}
+
+impl Node {
+    /// A node over `core`; `enable_admin` serves the `admin_*` namespace.
+    pub fn new(core: Core, enable_admin: bool, host: Box<dyn Host>) -> Node {
+        let rpc = Dispatcher::new(VERSION_WITH_META, enable_admin, jsonrpc::Limits::default());
+        let mut node = Node { core, rpc, gossip: None, host, last_ticket: 0 };
+        node.metrics().record_info(VERSION_WITH_META);
+        node.metrics().record_up();
+        node
+    }
+
+    /// Serves the node's RPC methods (and `opp2p_*` when gossip runs) with a store for calls
+    /// answered later.
+    pub fn serve_rpc(&mut self) -> Result<(), DuplicateMethod> {
+        methods::register_static(&mut self.rpc)?;
+        methods::register_node(&mut self.rpc)?;
+        if self.gossip.is_some() {
+            methods::p2p::register(&mut self.rpc)?;
+        }
+        self.core.derivers.rpc_calls = Some(Deferred::new(MAX_CALLS, CALL_TIMEOUT));
+        Ok(())
+    }
+
+    /// op-node's metrics.
+    pub fn metrics(&mut self) -> &mut Metrics {
+        &mut self.core.derivers.metrics.metrics
+    }
+
+    /// Starts driving: the first step request, as op-node's event loop does on start.
+    pub fn start(&mut self) {
+        self.core.emit(Event::StepReq { reset_backoff: false });
+    }
+
+    /// Queues an input event.
+    pub fn emit(&mut self, ev: Event) {
+        self.core.emit(ev);
+    }
+
+    /// Fires the derivers' and the gossip node's due timers.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.core.handle_timeout(now);
+        if let Some(g) = &mut self.gossip {
+            if g.swarm.poll_timeout().is_some_and(|(t, _)| t <= now.mono) {
+                g.swarm.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Moves the gossip node's validated blocks to the engine controller and keeps its block
+    /// signer in step with the runtime config.
+    pub fn relay_gossip(&mut self) {
+        let Some(g) = &mut self.gossip else { return };
+        if let Some(rc) = self.core.derivers.runtime_config.as_ref().and_then(|l| l.current.as_ref()) {
+            g.swarm.set_signers(Signers::only(rc.unsafe_block_signer));
+        }
+        let blocks = g.swarm.take_blocks();
+        let peers = g.swarm.peer_count();
+        self.metrics().set_peer_count(peers);
+        for env in blocks {
+            self.core.emit(Event::ReceivedUnsafePayload(Box::new(env)));
+        }
+    }
+
+    /// Runs at most `budget` queued events.
+    pub fn drain_bounded(&mut self, now: Now, budget: usize) -> Result<usize, Aborted> {
+        self.core.drain_bounded(now, budget)
+    }
+
+    /// Events queued and not yet run.
+    pub fn pending(&self) -> usize {
+        self.core.pending()
+    }
+
+    /// The I/O the node needs from its shell. Sealed blocks are gossiped here (the gossip node
+    /// is part of the node); `Request::Stop` asks the shell to stop.
+    pub fn poll_requests(&mut self, now: Now) -> Vec<Request> {
+        let reqs = self.core.poll_requests();
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            match r {
+                Request::PublishBlock(env) => self.publish_block(*env, now),
+                r => out.push(r),
+            }
+        }
+        out
+    }
+
+    fn publish_block(&mut self, env: crate::protocol::payload::ExecutionPayloadEnvelope, now: Now) {
+        let (number, hash) = (env.execution_payload.block_number, env.execution_payload.block_hash);
+        let Some(g) = &mut self.gossip else {
+            log::debug!("not gossiping sequenced block number={number} hash={hash}: P2P is disabled");
+            return;
+        };
+        match g.swarm.publish_block(env, now) {
+            Ok(()) => log::debug!("gossiped sequenced block number={number} hash={hash}"),
+            Err(e) => {
+                log::warn!("failed to gossip sequenced block number={number} hash={hash}: {e}");
+                self.metrics().record_publishing_error(now);
+            }
+        }
+    }
+
+    /// The event that answers a request no worker can take, so the deriver waiting for it
+    /// moves on (`None` for requests nobody waits on).
+    pub fn unanswerable(req: Request, why: &str) -> Option<Event> {
+        use crate::derive::data::{Arrival, FetchRequest};
+        Some(match req {
+            Request::Fetch(f) => {
+                let msg = match &f {
+                    FetchRequest::Blobs { .. } => format!("no L1 beacon API to fetch blobs from ({why})"),
+                    _ => why.to_string(),
+                };
+                Event::ChainDataArrived(Box::new(Arrival::Failed(f, msg)))
+            }
+            Request::Engine { id, .. } => Event::EngineReplied {
+                id,
+                result: Err(crate::engine::api::EngineError::Transport(why.to_string())),
+            },
+            Request::PollL1(label) => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
+            Request::LoadRuntimeConfig => Event::RuntimeConfigLoadFailed { err: why.to_string() },
+            Request::Rpc(crate::rpc::deferred::RpcJob::OutputAtBlock { call, .. }) => {
+                Event::RpcJobDone { call, result: Err(why.to_string()) }
+            }
+            Request::Stop | Request::PublishBlock(_) => return None,
+        })
+    }
+
+    /// The safe-head store's next write, one at a time (`SafeDbWritten` ends it).
+    pub fn poll_safedb_write(&mut self) -> Option<SafeDbWrite> {
+        self.core.derivers.safedb.as_mut()?.poll_write()
+    }
+
+    /// Responses completed since the last call, for the HTTP connections waiting on them.
+    pub fn poll_rpc_responses(&mut self, now: Now) -> Vec<(Ticket, Response)> {
+        let done = match &mut self.core.derivers.rpc_calls {
+            Some(d) => d.poll_done(),
+            None => return Vec::new(),
+        };
+        if done.is_empty() {
+            return Vec::new();
+        }
+        let status = self.core.status();
+        let Some(store) = &mut self.core.derivers.rpc_calls else { return Vec::new() };
+        let metrics = &mut self.core.derivers.metrics.metrics;
+        let mut ready = Vec::new();
+        for (call, out) in done {
+            let result = out.and_then(|o| methods::deferred_result(&o, &status));
+            let (record, body) = store.fill(call, &result, now.mono);
+            if let Some(r) = record {
+                metrics.record_rpc_call(&r);
+            }
+            ready.extend(body.map(|(ticket, body)| (ticket, rpc::json_response(body))));
+        }
+        ready
+    }
+
+    /// The earliest deadline of the derivers and the gossip node.
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        let gossip = self.gossip.as_ref().and_then(|g| g.swarm.poll_timeout());
+        self.core.poll_timeout().into_iter().chain(gossip).min_by_key(|(t, _)| *t)
+    }
+
+    /// The sync status.
+    pub fn status(&self) -> SyncStatus {
+        self.core.status()
+    }
+
+    /// Whether the engine has answered (its heads are known).
+    pub fn engine_answered(&self) -> bool {
+        self.core.status().unsafe_l2.hash != B256::ZERO
+    }
+
+    /// The heads in one line (systemd `STATUS=`).
+    pub fn status_line(&self) -> String {
+        let s = self.core.status();
+        format!(
+            "unsafe #{} safe #{} finalized #{} l1 #{}",
+            s.unsafe_l2.number, s.safe_l2.number, s.finalized_l2.number, s.head_l1.number
+        )
+    }
+
+    /// Copies counters kept elsewhere into the metrics before a scrape.
+    fn update_metrics(&mut self, now: Now) {
+        let process = self.host.process_stats();
+        let d = &mut self.core.derivers;
+        let m = &mut d.metrics.metrics;
+        m.update_events(self.core.system.metrics(), self.core.system.pending());
+        if let Some(p) = process {
+            m.set_process(&p);
+        }
+        m.sync_derive(&d.pipeline.metrics, now);
+        let q = &d.engine.unsafe_payloads;
+        match q.peek() {
+            Some(next) => {
+                let p = &next.execution_payload;
+                let id = BlockId { hash: p.block_hash, number: p.block_number };
+                m.record_unsafe_payloads_buffer(q.len() as u64, q.mem_size(), id, now);
+            }
+            None => m.set_unsafe_payloads_buffer(0, 0),
+        }
+        let data = self.core.data.borrow();
+        m.set_chain_data(data.receipts_skipped_by_bloom, data.bytes());
+    }
+
+    /// Serves a JSON-RPC body; a body with deferred calls waits in the store under a ticket.
+    fn serve_json_rpc(&mut self, req: &rpc::Request, now: Now) -> Reply {
+        // The table is taken out while its methods run on the node.
+        let table = std::mem::take(&mut self.rpc);
+        let reply = rpc::serve_rpc_deferred(req, VERSION_WITH_META, |body| {
+            match table.handle_body(self, body, now) {
+                Body::Ready(b) => Ok(b),
+                Body::Pending(mut p) => {
+                    self.last_ticket += 1;
+                    let ticket = self.last_ticket;
+                    let Some(store) = &mut self.core.derivers.rpc_calls else {
+                        for r in p.fail_open(&jsonrpc::no_store(), now.mono) {
+                            self.metrics().record_rpc_call(&r);
+                        }
+                        return Ok(Some(p.into_bytes()));
+                    };
+                    store.hold(ticket, p);
+                    Err(ticket)
+                }
+            }
+        });
+        self.rpc = table;
+        reply
+    }
+}
+
+impl rpc::Service for Node {
+    fn serve(&mut self, listener: Listener, req: &rpc::Request, now: Now) -> Reply {
+        match listener {
+            Listener::Rpc => self.serve_json_rpc(req, now),
+            Listener::Metrics => {
+                self.update_metrics(now);
+                let text = self.metrics().render();
+                Response::new(200, CONTENT_TYPE, text.into_bytes()).into()
+            }
+            Listener::DevnetL1 | Listener::DevnetEngine | Listener::DevnetSeqEngine => {
+                Response::text(404, "404 page not found").into()
+            }
+        }
+    }
+}
+
+impl RpcContext for Node {
+    fn mono(&self) -> Instant {
+        self.core.system.mono()
+    }
+
+    fn record_call(&mut self, call: &CallRecord<'_>) {
+        self.metrics().record_rpc_call(call);
+    }
+}
+
+impl NodeApi for Node {
+    fn sync_status(&self) -> SyncStatus {
+        self.core.status()
+    }
+
+    fn rollup_config(&self) -> &RollupConfig {
+        &self.core.params.rollup
+    }
+
+    fn sequencer(&mut self) -> Option<&mut Sequencer> {
+        self.core.derivers.sequencer.as_mut()
+    }
+
+    fn safe_heads(&self) -> Option<&SafeHeads> {
+        self.core.derivers.safedb.as_ref().map(|d| &d.store)
+    }
+
+    fn deferred_calls(&mut self) -> Option<&mut Deferred> {
+        self.core.derivers.rpc_calls.as_mut()
+    }
+
+    fn gossip(&mut self) -> Option<GossipView<'_>> {
+        self.gossip.as_mut().map(|g| GossipView { swarm: &mut g.swarm, listen: g.listen })
+    }
+
+    fn emit(&mut self, ev: Event) {
+        self.core.emit(ev);
+    }
+
+    fn request(&mut self, req: Request) {
+        self.core.system.emitter().request(req);
+    }
+
+    fn persist_sequencer_state(&mut self, started: bool) -> Result<(), String> {
+        self.host.persist_sequencer_state(started)
+    }
+
+    fn set_log_level(&mut self, level: &str) -> Result<(), String> {
+        self.host.set_log_level(level)
+    }
+}
