@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use op_lite::config::{cli, Config, RawArgs};
+use op_lite::io;
 use op_lite::io::node::{exit_code, RunOptions, Shell};
 
 const EXIT_FAILURE: u8 = 1;
@@ -55,7 +56,7 @@ fn run_node(args: Vec<OsString>) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
-    let config = match Config::from_raw(&raw, &|p| std::fs::read_to_string(p)) {
+    let config = match Config::from_raw(&raw, &|p| io::files::read_to_string(p, io::files::MAX_CONFIG_FILE)) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };

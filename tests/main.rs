@@ -1,6 +1,7 @@
 //! Integration tests: one binary (ripgrep's layout).
 
-#![allow(clippy::disallowed_methods)]
+// Tests drive the real process, real sockets and files, and take their t0 from the clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod batcher;
 mod batches;

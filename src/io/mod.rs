@@ -8,6 +8,7 @@ pub mod admin_state;
 pub mod beacon;
 pub mod clock;
 pub mod driver;
+pub mod files;
 pub mod http_server;
 pub mod jwt;
 pub mod log;

@@ -117,11 +117,6 @@ fn route_rpc(req: &Request, app_version: &str) -> Result<(), Response> {
     }
 }
 
-/// Answers a scrape with the rendered metrics.
-pub fn serve_metrics(text: String) -> Response {
-    Response::new(200, crate::metrics::CONTENT_TYPE, text.into_bytes())
-}
-
 /// op-service's health response: the app version as JSON, with Go's encoder newline.
 fn healthz(app_version: &str) -> Response {
     let mut body = serde_json::to_vec(&serde_json::json!({ "version": app_version })).unwrap_or_default();

@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
@@ -265,17 +265,11 @@ fn parse_version(s: &str, chain_id: u64) -> Option<BlockVersion> {
 
 /// Reads FILE (`-`: stdin), refusing more than `MAX_INPUT` bytes.
 fn read_input(path: String) -> Result<Vec<u8>, DecodeError> {
-    let io = |e: std::io::Error| DecodeError::Read { path: path.clone(), msg: e.to_string() };
-    let mut buf = Vec::new();
-    // One byte over the limit tells a file at the limit from a larger one.
-    if path == "-" {
-        std::io::stdin().lock().take(MAX_INPUT + 1).read_to_end(&mut buf).map_err(io)?;
-    } else {
-        std::fs::File::open(&path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf)).map_err(io)?;
-    }
-    if buf.len() as u64 > MAX_INPUT {
-        return Err(DecodeError::TooLarge { path });
-    }
+    let buf = match crate::io::files::read(&path, MAX_INPUT) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => return Err(DecodeError::TooLarge { path }),
+        Err(e) => return Err(DecodeError::Read { path: path.clone(), msg: e.to_string() }),
+    };
     if buf.is_empty() {
         return Err(DecodeError::Empty);
     }

@@ -12,6 +12,7 @@ use crate::devnet::host::{DevnetHandle, DevnetOptions};
 use crate::devnet::report::Reporter;
 use crate::devnet::DEVNET_L1_CHAIN_ID;
 use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
+use crate::io::files;
 use crate::io::node::{exit_code, NodeThread, RunOptions, Shell};
 use crate::protocol::l1_chain::L1ChainSpec;
 
@@ -100,8 +101,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
     };
     let node_flags = p.finish();
 
-    let jwt_path = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", std::process::id()));
-    let _ = std::fs::remove_file(&jwt_path);
+    let jwt_path = files::temp_path(&format!("op-lite-devnet-{}.jwt", std::process::id()));
+    files::remove(&jwt_path);
     let jwt = match crate::io::jwt::load_or_create_secret(&jwt_path) {
         Ok(s) => s,
         Err(e) => {
@@ -124,7 +125,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Ok(d) => d,
         Err(e) => {
             eprintln!("op-lite devnet: failed to start the devnet servers: {e}");
-            let _ = std::fs::remove_file(&jwt_path);
+            files::remove(&jwt_path);
             return 1;
         }
     };
@@ -137,7 +138,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         run_node(&devnet, &jwt_path, node_flags, blocks)
     };
     drop(devnet);
-    let _ = std::fs::remove_file(&jwt_path);
+    files::remove(&jwt_path);
     code
 }
 
@@ -150,7 +151,7 @@ fn serve(devnet: &DevnetHandle, jwt: &std::path::Path, extra: &[OsString]) -> u8
     }
     let rollup = jwt.with_extension("rollup.json");
     let json = serde_json::to_string_pretty(&devnet.rollup).unwrap_or_default();
-    if let Err(e) = std::fs::write(&rollup, json) {
+    if let Err(e) = files::write(&rollup, json.as_bytes()) {
         eprintln!("op-lite devnet: {}: {e}", rollup.display());
         return 1;
     }
@@ -162,7 +163,7 @@ fn serve(devnet: &DevnetHandle, jwt: &std::path::Path, extra: &[OsString]) -> u8
         j = jwt.display()
     );
     let r = crate::io::signals::wait_for_stop();
-    let _ = std::fs::remove_file(&rollup);
+    files::remove(&rollup);
     match r {
         Ok(()) => 0,
         Err(e) => {
@@ -218,7 +219,7 @@ fn node_config(
         if p == DEVNET_ROLLUP {
             Ok(rollup_json.clone())
         } else {
-            std::fs::read_to_string(p)
+            files::read_to_string(p, files::MAX_CONFIG_FILE)
         }
     };
     let mut config = Config::from_raw(&raw, &read).map_err(|e| {
@@ -245,7 +246,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
                 &crate::devnet::l1_sim::Account::from_seed("op-lite devnet sequencer").secret(),
             );
             let path = key_path("sequencer");
-            let _ = std::fs::remove_file(&path);
+            files::remove(&path);
             let mut extra: Vec<OsString> =
                 ["--sequencer.enabled", "--rpc.port", "0", "--p2p.sequencer.key", &key, "--p2p.priv.path"]
                     .iter()
@@ -269,7 +270,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
     let mut user = user;
     if let Some(addr) = sequencer.as_ref().and_then(|s| s.p2p.as_ref()) {
         let path = key_path("verifier");
-        let _ = std::fs::remove_file(&path);
+        files::remove(&path);
         user.splice(
             0..0,
             [OsString::from("--p2p.static"), addr.to_string().into(), "--p2p.priv.path".into(), path.into()],
@@ -305,7 +306,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
     let code = exit_code(&shell.run());
     drop(sequencer);
     for who in ["sequencer", "verifier"] {
-        let _ = std::fs::remove_file(key_path(who));
+        files::remove(&key_path(who));
     }
     code
 }

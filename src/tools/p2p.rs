@@ -2,8 +2,8 @@
 //! input (or `--file`) and prints its libp2p peer id; `genkey` prints a new private key.
 
 use std::ffi::OsString;
-use std::io::Read;
 
+use crate::io::files::{read_to_string, MAX_CONFIG_FILE};
 use crate::p2p::identity::Keypair;
 
 const USAGE: &str = "\
@@ -28,11 +28,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 }
             };
             let text = match file {
-                Some(f) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}")),
-                None => {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s).map(|_| s).map_err(|e| format!("stdin: {e}"))
-                }
+                Some(f) => read_to_string(&f, MAX_CONFIG_FILE).map_err(|e| format!("{f}: {e}")),
+                None => read_to_string("-", MAX_CONFIG_FILE).map_err(|e| format!("stdin: {e}")),
             };
             match text.and_then(|t| Keypair::from_hex(&t).map_err(|e| e.to_string())) {
                 Ok(k) => {

@@ -576,6 +576,9 @@ fn apply(
 }
 
 /// Parses `op-lite replay` arguments and runs it, printing JSON lines. Returns the exit code.
+/// The largest fixture `op-lite replay` reads (the real OP Mainnet range is 6 MB).
+pub const MAX_FIXTURE: u64 = 256 << 20;
+
 pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     let mut p = pico_args::Arguments::from_vec(args);
     let check = p.contains("--check");
@@ -593,7 +596,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
         eprintln!("usage: op-lite replay FIXTURE [--check] [--log.level LEVEL]");
         return 2;
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::io::files::read_to_string(&path, MAX_FIXTURE) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("op-lite replay: {path}: {e}");

@@ -1,0 +1,69 @@
+//! Files the commands read and write outside the node's own stores: bounded reads of input
+//! files (a config, a fixture or a key cannot make the process hold more than its limit), and
+//! the devnet's temporary files.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Largest `--rollup.config` / `--rollup.l1-chain-config` / key file read (op-node's largest
+/// rollup.json is a few KB).
+pub const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// Reads at most `max` bytes of `path` (`-`: stdin); a longer input is an error of kind
+/// `FileTooLarge`.
+pub fn read(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    // One byte over the limit tells an input at the limit from a larger one.
+    if path == "-" {
+        std::io::stdin().lock().take(max + 1).read_to_end(&mut buf)?;
+    } else {
+        std::fs::File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
+    }
+    if buf.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// Reads at most `max` bytes of UTF-8 text.
+pub fn read_to_string(path: &str, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read(path, max)?).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Writes `data` to `path`, replacing it.
+pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, data)
+}
+
+/// Removes `path` if it exists.
+pub fn remove(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+/// A path in the system's temporary directory.
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_bounded() {
+        let path = temp_path(&format!("op-lite-files-test-{}", std::process::id()));
+        write(&path, b"0123456789").unwrap();
+        let p = path.to_str().unwrap();
+        assert_eq!(read(p, 10).unwrap(), b"0123456789");
+        assert!(read(p, 9).is_err());
+        assert_eq!(read_to_string(p, 10).unwrap(), "0123456789");
+        write(&path, &[0xff, 0xfe]).unwrap();
+        assert!(read_to_string(p, 10).is_err());
+        remove(&path);
+        assert!(read(p, 10).is_err());
+        remove(&path);
+    }
+}
