@@ -129,7 +129,7 @@ fn synthetic(blocks: u64) {
     let mut devnet = Devnet::new(params);
     let block_time = devnet.rollup_config().block_time;
     devnet.advance_to(t0 + blocks * block_time).unwrap();
-    let l2 = devnet.take_unbatched();
+    let l2 = devnet.poll_unbatched();
     assert_eq!(l2.len() as u64, blocks);
     let cfg = devnet.rollup_config().clone();
     let mut batcher_key = Account::from_seed("op-lite devnet batcher");

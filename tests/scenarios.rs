@@ -136,7 +136,7 @@ fn batcher_key() -> Account {
 fn batches_from_strangers_are_ignored_and_failed_txs_still_count() {
     let mut s = Scenario::new(DevnetParams::default());
     s.run(13);
-    let blocks = s.devnet.take_unbatched();
+    let blocks = s.devnet.poll_unbatched();
     assert!(blocks.len() >= 6);
     let frames = s.frames(BatchKind::Span, &blocks, 120_000);
     s.post(&mut Account::from_seed("a stranger"), &frames, true);
@@ -162,7 +162,7 @@ fn out_of_order_frames_are_dropped_from_holocene_and_reassembled_before() {
         };
         let mut s = Scenario::new(DevnetParams { forks, ..DevnetParams::default() });
         s.run(13);
-        let blocks = s.devnet.take_unbatched();
+        let blocks = s.devnet.poll_unbatched();
         let frames = s.frames(BatchKind::Singular, &blocks, 200);
         assert!(frames.len() >= 3, "{} frames", frames.len());
         let (first, rest) = frames.split_first().unwrap();
@@ -190,7 +190,7 @@ fn out_of_order_frames_are_dropped_from_holocene_and_reassembled_before() {
 fn a_channel_not_completed_within_the_timeout_is_dropped() {
     let mut s = Scenario::new(DevnetParams { seq_window_size: 400, ..DevnetParams::default() });
     s.run(13);
-    let blocks = s.devnet.take_unbatched();
+    let blocks = s.devnet.poll_unbatched();
     let frames = s.frames(BatchKind::Span, &blocks, 150);
     assert!(frames.len() >= 2);
     let (last, head) = frames.split_last().unwrap();
@@ -260,7 +260,7 @@ fn a_batcher_and_gas_limit_update_take_effect_from_their_l1_block() {
     s.mine();
     let changed_at = s.devnet.l1.head().info.number();
     s.run(13);
-    let blocks = s.devnet.take_unbatched();
+    let blocks = s.devnet.poll_unbatched();
     let frames = s.frames(BatchKind::Span, &blocks, 120_000);
     s.post(&mut batcher_key(), &frames, true);
     s.mine();
@@ -289,7 +289,7 @@ fn a_batcher_and_gas_limit_update_take_effect_from_their_l1_block() {
 fn holocene_drops_future_and_past_batches() {
     let mut s = Scenario::new(DevnetParams::default());
     s.run(13);
-    let blocks = s.devnet.take_unbatched();
+    let blocks = s.devnet.poll_unbatched();
     assert!(blocks.len() >= 4);
     let (early, late) = blocks.split_at(2);
     let late_frames = s.frames(BatchKind::Singular, late, 120_000);
@@ -326,7 +326,7 @@ fn every_fork_from_delta_to_jovian_activates_mid_chain() {
     let forks: Vec<_> = order.iter().enumerate().map(|(i, f)| (*f, 12 * (i as u64 + 1))).collect();
     let mut s = Scenario::new(DevnetParams { forks, ..DevnetParams::default() });
     s.run(100);
-    let blocks = s.devnet.take_unbatched();
+    let blocks = s.devnet.poll_unbatched();
     let frames = s.frames(BatchKind::Singular, &blocks, 120_000);
     s.post(&mut batcher_key(), &frames, true);
     s.mine();

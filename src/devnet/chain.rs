@@ -444,7 +444,7 @@ impl Devnet {
     }
 
     /// The sequenced blocks not batched yet (with `manual_batcher`, all of them), oldest first.
-    pub fn take_unbatched(&mut self) -> Vec<L2BlockInput> {
+    pub fn poll_unbatched(&mut self) -> Vec<L2BlockInput> {
         std::mem::take(&mut self.unbatched)
     }
 

@@ -133,7 +133,7 @@ impl HttpServer {
         };
         if let Some(Some(slot)) = self.conns.get_mut(i) {
             slot.awaiting = None;
-            slot.http.respond(now.mono, resp);
+            slot.http.handle_response(now.mono, resp);
         }
         self.pump(i, now, svc);
         true
@@ -271,7 +271,7 @@ impl Slot {
                     break;
                 };
                 match svc.serve(kind, &req, now) {
-                    Reply::Now(resp) => self.http.respond(now.mono, resp),
+                    Reply::Now(resp) => self.http.handle_response(now.mono, resp),
                     Reply::Later(ticket) => self.awaiting = Some(ticket),
                 }
                 progress = true;

@@ -1,6 +1,7 @@
 //! Calls answered later, sans-IO. A deferred method (`optimism_outputAtBlock`) needs engine
-//! round trips the loop must not wait for: it `start`s a call here, hands an `RpcJob` to the
-//! node's RPC worker, and its response body waits (`hold`) with a hole for each such call.
+//! round trips the loop must not wait for: it `start`s a call here and asks for an `RpcJob`
+//! (`Request::Rpc`, which the shell hands to its RPC worker), and its response body waits
+//! (`hold`) with a hole for each such call.
 //! The worker's `Event::RpcJobDone`, or the call's deadline, finishes the call; the node takes
 //! finished calls (`poll_done`), turns their outputs into JSON and `fill`s them in; a body whose
 //! holes are all filled goes back to its HTTP connection by ticket.
@@ -95,11 +96,6 @@ impl Deferred {
         let deadline = now.mono + self.timeout;
         self.calls.insert(self.next, CallState { deadline, ticket: None, finished: false });
         Ok(self.next)
-    }
-
-    /// Forgets a call whose job could not be started.
-    pub fn abandon(&mut self, call: CallId) {
-        self.calls.remove(&call);
     }
 
     /// Keeps a response body until its calls are filled in.

@@ -1,6 +1,11 @@
 //! A sans-IO HTTP/1.1 server connection (quinn-proto's shape): bytes in through `handle_input`
-//! and `handle_eof`, complete requests out through `poll_request`, answers in through `respond`,
-//! bytes out through `poll_transmit`, and deadlines through `poll_timeout` / `handle_timeout`.
+//! and `handle_eof`, complete requests out through `poll_request`, answers in through
+//! `handle_response`, bytes out through `poll_transmit` (and `handle_sent` for what the socket
+//! took), and deadlines through `poll_timeout` / `handle_timeout`.
+//!
+//! Call order: after each input (`handle_input`, `handle_eof`, `handle_response`,
+//! `handle_timeout`), drain `poll_request` until `None` and answer each, then `poll_transmit`
+//! and report with `handle_sent`; then wait for readable input or `poll_timeout`.
 //!
 //! Keep-alive and pipelining are supported; responses leave in request order. Only
 //! `Content-Length` bodies are accepted (a `Transfer-Encoding` gets 411). Every buffer is bounded
@@ -252,7 +257,7 @@ impl Conn {
     }
 
     /// Answers the request last returned by `poll_request` (ignored if there is none).
-    pub fn respond(&mut self, now: Instant, resp: Response) {
+    pub fn handle_response(&mut self, now: Instant, resp: Response) {
         let Some(meta) = self.outstanding.take() else {
             return;
         };
@@ -592,7 +597,7 @@ mod tests {
     /// Answers every request with its body echoed and returns all output.
     fn answer_all(c: &mut Conn, now: Instant) -> Vec<u8> {
         while let Some(req) = c.poll_request() {
-            c.respond(now, Response::new(200, "text/plain", req.body));
+            c.handle_response(now, Response::new(200, "text/plain", req.body));
         }
         let mut out = Vec::new();
         c.poll_transmit(&mut out);
@@ -612,7 +617,7 @@ mod tests {
         let req = c.poll_request().unwrap();
         assert_eq!((req.method.as_str(), req.path(), req.query()), ("GET", "/healthz", Some("x=1")));
         assert!(c.poll_request().is_none());
-        c.respond(t, Response::new(200, "application/json", b"{}".to_vec()));
+        c.handle_response(t, Response::new(200, "application/json", b"{}".to_vec()));
         let mut out = Vec::new();
         assert!(c.poll_transmit(&mut out));
         assert_eq!(
@@ -768,12 +773,12 @@ mod tests {
         assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
         c.handle_input(t, b"hi");
         assert_eq!(c.poll_request().unwrap().body, b"hi");
-        c.respond(t, Response::empty(200));
+        c.handle_response(t, Response::empty(200));
 
         let mut c = Conn::new(t, Limits::default());
         c.handle_input(t, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
         c.poll_request().unwrap();
-        c.respond(t, Response::new(200, "application/json", b"{}".to_vec()));
+        c.handle_response(t, Response::new(200, "application/json", b"{}".to_vec()));
         let mut out = Vec::new();
         c.poll_transmit(&mut out);
         assert!(text(&out).ends_with("Content-Length: 2\r\n\r\n"));
