@@ -209,144 +209,187 @@ impl EngineController {
     fn start(&mut self, op: Op, out: &mut Emitter) -> Started {
         match op {
             Op::UpdateForkchoice => self.start_update_forkchoice(out),
-            Op::BackupReorg => {
-                if !self.should_try_backup_reorg() {
-                    return Started::Done;
-                }
-                self.need_backup_reorg = false;
-                log::warn!(
-                    "trying to restore unsafe head backup_unsafe={} unsafe={}",
-                    self.backup_unsafe,
-                    self.heads.unsafe_head
-                );
-                let state = self.forkchoice(&self.backup_unsafe);
-                Started::Call(
-                    EngineCall::ForkchoiceUpdated { version: 3, state, attributes: None },
-                    Op::BackupReorg,
-                )
-            }
+            Op::BackupReorg => self.start_backup_reorg(),
             Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start } => {
-                if self.el_sync == ElSyncStatus::WillStart {
-                    let finalized = match self.data.borrow_mut().l2_by_label(L2Label::Finalized) {
-                        Ok(f) => f,
-                        Err(_) => {
-                            return Started::Blocked(Op::InsertUnsafe {
-                                envelope,
-                                block_ref,
-                                stage: InsertStage::Start,
-                            })
-                        }
-                    };
-                    match finalized {
-                        Some(f) if f.hash != self.cfg.genesis.l2.hash => {
-                            log::info!("skipping EL sync and going straight to CL sync because there is a finalized block id={f}");
-                            self.el_sync = ElSyncStatus::Finished;
-                            out.emit(Event::EngineSyncStatus { syncing: false });
-                            return Started::Done;
-                        }
-                        _ => {
-                            log::info!("starting EL sync");
-                            self.el_sync = ElSyncStatus::Started;
-                            out.emit(Event::EngineSyncStatus { syncing: true });
-                        }
-                    }
-                }
-                let version = new_payload_version(&self.cfg, envelope.execution_payload.timestamp);
-                let call = EngineCall::NewPayload { version, envelope: envelope.clone() };
-                Started::Call(call, Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start })
+                self.start_insert_unsafe(envelope, block_ref, out)
             }
             Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::ElSyncOffset } => {
-                // Safe and finalized follow the synced tip, offset behind (op-node
-                // `--syncmode.offset-el-safe`), never moving back.
-                let target = block_ref
-                    .number
-                    .saturating_sub(self.el_sync_offset_blocks)
-                    .max(self.cfg.genesis.l2.number);
-                let offset_ref = if target < block_ref.number {
-                    match self.data.borrow_mut().l2_by_number(target) {
-                        Ok(d) => d.block_ref,
-                        Err(Miss::Pending) => {
-                            return Started::Blocked(Op::InsertUnsafe {
-                                envelope,
-                                block_ref,
-                                stage: InsertStage::ElSyncOffset,
-                            })
-                        }
-                        Err(Miss::NotFound) => {
-                            out.emit(Event::EngineTemporaryError {
-                                err: format!("EL sync offset-derived head at block {target} not available"),
-                            });
-                            return Started::Done;
-                        }
-                    }
-                } else {
-                    block_ref
-                };
-                let mut fc = self.forkchoice(&block_ref);
-                let finalized = if offset_ref.number < self.heads.finalized.number {
-                    self.heads.finalized
-                } else {
-                    offset_ref
-                };
-                let safe =
-                    if offset_ref.number < self.heads.safe.number { self.heads.safe } else { offset_ref };
-                fc.safe_block_hash = safe.hash;
-                fc.finalized_block_hash = finalized.hash;
-                self.heads.unsafe_head = block_ref;
-                out.emit(Event::UnsafeUpdate(block_ref));
-                self.heads.local_safe = safe;
-                self.heads.safe = safe;
-                self.heads.finalized = finalized;
-                Started::Call(
-                    EngineCall::ForkchoiceUpdated { version: 3, state: fc, attributes: None },
-                    Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) },
-                )
+                self.start_el_sync_offset(envelope, block_ref, out)
             }
-            Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) } => Started::Call(
-                EngineCall::ForkchoiceUpdated { version: 3, state: fc, attributes: None },
-                Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) },
-            ),
-            Op::BuildStart(attrs) => {
-                if attrs.is_derived() && self.pending_safe.hash != attrs.parent.hash {
-                    log::warn!(
-                        "block-attributes derived from L1 do not build on pending safe head, likely reorg pending_safe={} attributes_parent={}",
-                        self.pending_safe,
-                        attrs.parent
-                    );
+            Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) } => {
+                Self::start_insert_forkchoice(envelope, block_ref, fc)
+            }
+            Op::BuildStart(attrs) => self.start_build(attrs, out),
+            Op::BuildSeal(job) => self.start_build_seal(job),
+            Op::PayloadProcess(block) => self.start_payload_process(block),
+            Op::BuildCancel { info, force } => self.start_build_cancel(info, force),
+        }
+    }
+
+    /// op-node `tryBackupUnsafeReorg`: a forkchoice update back onto the backup unsafe head.
+    fn start_backup_reorg(&mut self) -> Started {
+        if !self.should_try_backup_reorg() {
+            return Started::Done;
+        }
+        self.need_backup_reorg = false;
+        log::warn!(
+            "trying to restore unsafe head backup_unsafe={} unsafe={}",
+            self.backup_unsafe,
+            self.heads.unsafe_head
+        );
+        let state = self.forkchoice(&self.backup_unsafe);
+        Started::Call(EngineCall::ForkchoiceUpdated { version: 3, state, attributes: None }, Op::BackupReorg)
+    }
+
+    /// op-node `insertUnsafePayload`, first half: newPayload (the first payload may start EL sync).
+    fn start_insert_unsafe(
+        &mut self,
+        envelope: Box<ExecutionPayloadEnvelope>,
+        block_ref: L2BlockRef,
+        out: &mut Emitter,
+    ) -> Started {
+        if self.el_sync == ElSyncStatus::WillStart {
+            match self.begin_el_sync(out) {
+                Err(_) => {
+                    return Started::Blocked(Op::InsertUnsafe {
+                        envelope,
+                        block_ref,
+                        stage: InsertStage::Start,
+                    })
                 }
-                if attrs.parent.number < self.heads.finalized.number {
-                    out.emit(Event::CriticalError {
-                        err: format!(
-                            "invalid block-building pre-state, unsafe head {} is behind finalized head {}",
-                            attrs.parent, self.heads.finalized
-                        ),
+                Ok(false) => return Started::Done,
+                Ok(true) => {}
+            }
+        }
+        let version = new_payload_version(&self.cfg, envelope.execution_payload.timestamp);
+        let call = EngineCall::NewPayload { version, envelope: envelope.clone() };
+        Started::Call(call, Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start })
+    }
+
+    /// Before the first unsafe payload with EL sync pending: a finalized block past genesis
+    /// skips EL sync (`Ok(false)`: the payload is not inserted), else EL sync starts.
+    fn begin_el_sync(&mut self, out: &mut Emitter) -> Result<bool, Miss> {
+        let finalized = self.data.borrow_mut().l2_by_label(L2Label::Finalized)?;
+        match finalized {
+            Some(f) if f.hash != self.cfg.genesis.l2.hash => {
+                log::info!(
+                    "skipping EL sync and going straight to CL sync because there is a finalized block id={f}"
+                );
+                self.el_sync = ElSyncStatus::Finished;
+                out.emit(Event::EngineSyncStatus { syncing: false });
+                Ok(false)
+            }
+            _ => {
+                log::info!("starting EL sync");
+                self.el_sync = ElSyncStatus::Started;
+                out.emit(Event::EngineSyncStatus { syncing: true });
+                Ok(true)
+            }
+        }
+    }
+
+    /// EL sync reached the tip: safe and finalized follow it, offset behind (op-node
+    /// `--syncmode.offset-el-safe`), never moving back; then the forkchoice update.
+    fn start_el_sync_offset(
+        &mut self,
+        envelope: Box<ExecutionPayloadEnvelope>,
+        block_ref: L2BlockRef,
+        out: &mut Emitter,
+    ) -> Started {
+        let target =
+            block_ref.number.saturating_sub(self.el_sync_offset_blocks).max(self.cfg.genesis.l2.number);
+        let offset_ref = if target < block_ref.number {
+            match self.data.borrow_mut().l2_by_number(target) {
+                Ok(d) => d.block_ref,
+                Err(Miss::Pending) => {
+                    return Started::Blocked(Op::InsertUnsafe {
+                        envelope,
+                        block_ref,
+                        stage: InsertStage::ElSyncOffset,
+                    })
+                }
+                Err(Miss::NotFound) => {
+                    out.emit(Event::EngineTemporaryError {
+                        err: format!("EL sync offset-derived head at block {target} not available"),
                     });
                     return Started::Done;
                 }
-                let state = self.forkchoice(&attrs.parent);
-                let version = fcu_version(&self.cfg, attrs.attributes.timestamp);
-                let call = EngineCall::ForkchoiceUpdated {
-                    version,
-                    state,
-                    attributes: Some(Box::new(attrs.attributes.clone())),
-                };
-                Started::Call(call, Op::BuildStart(attrs))
             }
-            Op::BuildSeal(job) => {
-                let version = get_payload_version(&self.cfg, job.info.timestamp);
-                Started::Call(EngineCall::GetPayload { version, info: job.info }, Op::BuildSeal(job))
-            }
-            Op::PayloadProcess(block) => {
-                let version = new_payload_version(&self.cfg, block.envelope.execution_payload.timestamp);
-                let call = EngineCall::NewPayload { version, envelope: Box::new(block.envelope.clone()) };
-                Started::Call(call, Op::PayloadProcess(block))
-            }
-            Op::BuildCancel { info, force } => {
-                log::warn!("cancelling old block building job id={}", info.id);
-                let version = get_payload_version(&self.cfg, info.timestamp);
-                Started::Call(EngineCall::GetPayload { version, info }, Op::BuildCancel { info, force })
-            }
+        } else {
+            block_ref
+        };
+        let mut fc = self.forkchoice(&block_ref);
+        let finalized =
+            if offset_ref.number < self.heads.finalized.number { self.heads.finalized } else { offset_ref };
+        let safe = if offset_ref.number < self.heads.safe.number { self.heads.safe } else { offset_ref };
+        fc.safe_block_hash = safe.hash;
+        fc.finalized_block_hash = finalized.hash;
+        self.heads.unsafe_head = block_ref;
+        out.emit(Event::UnsafeUpdate(block_ref));
+        self.heads.local_safe = safe;
+        self.heads.safe = safe;
+        self.heads.finalized = finalized;
+        Self::start_insert_forkchoice(envelope, block_ref, fc)
+    }
+
+    /// op-node `insertUnsafePayload`, second half: the forkchoice update onto the new block.
+    fn start_insert_forkchoice(
+        envelope: Box<ExecutionPayloadEnvelope>,
+        block_ref: L2BlockRef,
+        fc: ForkchoiceState,
+    ) -> Started {
+        Started::Call(
+            EngineCall::ForkchoiceUpdated { version: 3, state: fc, attributes: None },
+            Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Forkchoice(fc) },
+        )
+    }
+
+    /// op-node `onBuildStart`: a forkchoice update with the attributes on their parent.
+    fn start_build(&mut self, attrs: Box<AttributesWithParent>, out: &mut Emitter) -> Started {
+        if attrs.is_derived() && self.pending_safe.hash != attrs.parent.hash {
+            log::warn!(
+                "block-attributes derived from L1 do not build on pending safe head, likely reorg pending_safe={} attributes_parent={}",
+                self.pending_safe,
+                attrs.parent
+            );
         }
+        if attrs.parent.number < self.heads.finalized.number {
+            out.emit(Event::CriticalError {
+                err: format!(
+                    "invalid block-building pre-state, unsafe head {} is behind finalized head {}",
+                    attrs.parent, self.heads.finalized
+                ),
+            });
+            return Started::Done;
+        }
+        let state = self.forkchoice(&attrs.parent);
+        let version = fcu_version(&self.cfg, attrs.attributes.timestamp);
+        let call = EngineCall::ForkchoiceUpdated {
+            version,
+            state,
+            attributes: Some(Box::new(attrs.attributes.clone())),
+        };
+        Started::Call(call, Op::BuildStart(attrs))
+    }
+
+    /// op-node `onBuildSeal`: getPayload.
+    fn start_build_seal(&self, job: Box<BuildJob>) -> Started {
+        let version = get_payload_version(&self.cfg, job.info.timestamp);
+        Started::Call(EngineCall::GetPayload { version, info: job.info }, Op::BuildSeal(job))
+    }
+
+    /// op-node `onPayloadProcess`: newPayload of a sealed block.
+    fn start_payload_process(&self, block: Box<SealedBlock>) -> Started {
+        let version = new_payload_version(&self.cfg, block.envelope.execution_payload.timestamp);
+        let call = EngineCall::NewPayload { version, envelope: Box::new(block.envelope.clone()) };
+        Started::Call(call, Op::PayloadProcess(block))
+    }
+
+    /// op-node `onBuildCancel`: getPayload, which stops the job.
+    fn start_build_cancel(&self, info: PayloadInfo, force: bool) -> Started {
+        log::warn!("cancelling old block building job id={}", info.id);
+        let version = get_payload_version(&self.cfg, info.timestamp);
+        Started::Call(EngineCall::GetPayload { version, info }, Op::BuildCancel { info, force })
     }
 
     /// op-node `initializeUnknowns`: heads not known yet come from the engine's labels.
