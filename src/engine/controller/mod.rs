@@ -510,180 +510,209 @@ impl EngineController {
     /// Continues the operation in flight with the engine's answer.
     fn complete(&mut self, op: Op, result: Result<EngineReply, EngineError>, out: &mut Emitter) {
         match op {
+            Op::UpdateForkchoice => self.complete_update_forkchoice(result, out),
+            Op::BackupReorg => self.complete_backup_reorg(result, out),
+            Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start } => {
+                self.complete_insert_unsafe(envelope, block_ref, result, out)
+            }
             // Makes no call of its own: it becomes the forkchoice stage when it starts.
             Op::InsertUnsafe { stage: InsertStage::ElSyncOffset, .. } => {}
-            Op::UpdateForkchoice => {
-                let fc = self.forkchoice(&self.heads.unsafe_head);
-                let res = match result {
-                    Ok(EngineReply::Forkchoice(r)) => r,
-                    Ok(_) => {
-                        return out.emit(Event::EngineTemporaryError {
-                            err: "unexpected engine reply to forkchoiceUpdated".into(),
-                        })
-                    }
-                    Err(e) => return Self::fcu_error(&e, "", out),
-                };
-                if !self.fcu_status_ok(res.payload_status.status) {
-                    return out.emit(Event::Reset {
-                        err: format!(
-                            "forkchoice update returned unexpected status {}, need reset to re-sync with engine",
-                            res.payload_status
-                        ),
-                    });
-                }
-                self.log_progress(&fc);
-                self.last_forkchoice = fc;
-                if res.payload_status.status == ExecutionStatus::Valid {
-                    self.emit_forkchoice_update(out);
-                }
-                if self.heads.unsafe_head == self.heads.safe && self.heads.safe == self.pending_safe {
-                    self.backup_unsafe = L2BlockRef::default();
-                    self.need_backup_reorg = false;
-                }
-            }
-            Op::BackupReorg => {
-                let res = match result {
-                    Ok(EngineReply::Forkchoice(r)) => r,
-                    Ok(_) => return,
-                    Err(e) => {
-                        if e.code() == Some(codes::INVALID_FORKCHOICE_STATE) {
-                            self.backup_unsafe = L2BlockRef::default();
-                        } else {
-                            self.need_backup_reorg = true;
-                        }
-                        return Self::fcu_error(&e, "backup-unsafe", out);
-                    }
-                };
-                if res.payload_status.status == ExecutionStatus::Valid {
-                    log::info!(
-                        "successfully reorged unsafe head using backupUnsafe unsafe={}",
-                        self.backup_unsafe
-                    );
-                    self.heads.unsafe_head = self.backup_unsafe;
-                    self.last_forkchoice = self.forkchoice(&self.backup_unsafe);
-                    self.backup_unsafe = L2BlockRef::default();
-                    self.emit_forkchoice_update(out);
-                } else {
-                    self.backup_unsafe = L2BlockRef::default();
-                    out.emit(Event::EngineTemporaryError {
-                        err: format!(
-                            "cannot restore unsafe chain using backupUnsafe: {}",
-                            res.payload_status
-                        ),
-                    });
-                }
-            }
-            Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start } => {
-                let status = match result {
-                    Ok(EngineReply::NewPayload(s)) => s,
-                    Ok(_) => return,
-                    Err(e) => {
-                        return out.emit(Event::EngineTemporaryError {
-                            err: format!("failed to update insert payload: {e}"),
-                        })
-                    }
-                };
-                if status.status == ExecutionStatus::Invalid {
-                    out.emit(Event::PayloadInvalid { block: block_ref.id(), err: status.to_string() });
-                }
-                if !self.new_payload_status_ok(status.status) {
-                    return out.emit(Event::EngineTemporaryError {
-                        err: format!(
-                            "cannot process unsafe payload: new - {}; parent: {}; err: {status}",
-                            block_ref, block_ref.parent_hash
-                        ),
-                    });
-                }
-                let stage = if self.el_sync == ElSyncStatus::FinishedButNotFinalized {
-                    InsertStage::ElSyncOffset
-                } else {
-                    InsertStage::Forkchoice(self.forkchoice(&block_ref))
-                };
-                self.ops.push_front(Op::InsertUnsafe { envelope, block_ref, stage });
-            }
             Op::InsertUnsafe { block_ref, stage: InsertStage::Forkchoice(fc), .. } => {
-                let res = match result {
-                    Ok(EngineReply::Forkchoice(r)) => r,
-                    Ok(_) => return,
-                    Err(e) => return Self::fcu_error(&e, "pre-unsafe-block", out),
-                };
-                if !self.fcu_status_ok(res.payload_status.status) {
-                    return out.emit(Event::EngineTemporaryError {
-                        err: format!(
-                            "cannot prepare unsafe chain for new payload {block_ref}: {}",
-                            res.payload_status
-                        ),
-                    });
-                }
-                self.log_progress(&fc);
-                self.heads.unsafe_head = block_ref;
-                self.last_forkchoice = fc;
-                out.emit(Event::UnsafeUpdate(block_ref));
-                if self.el_sync == ElSyncStatus::FinishedButNotFinalized {
-                    log::info!(
-                        "finished EL sync unsafe_block={block_ref} safe_finalized_block={}",
-                        self.heads.safe
-                    );
-                    self.el_sync = ElSyncStatus::Finished;
-                    out.emit(Event::EngineSyncStatus { syncing: false });
-                }
-                if res.payload_status.status == ExecutionStatus::Valid {
-                    self.emit_forkchoice_update(out);
-                }
-                log::info!(
-                    "inserted new L2 unsafe block hash={} number={}",
-                    block_ref.hash,
-                    block_ref.number
-                );
+                self.complete_insert_forkchoice(block_ref, fc, result, out)
             }
             Op::BuildStart(attrs) => self.complete_build_start(attrs, result, out),
             Op::BuildSeal(job) => self.complete_build_seal(job, result, out),
-            Op::PayloadProcess(block) => {
-                let status = match result {
-                    Ok(EngineReply::NewPayload(s)) => s,
-                    Ok(_) => return,
-                    Err(e) => {
-                        return out.emit(Event::EngineTemporaryError {
-                            err: format!("failed to insert execution payload: {e}"),
-                        })
-                    }
-                };
-                match status.status {
-                    ExecutionStatus::Invalid | ExecutionStatus::InvalidBlockHash => {
-                        if block.is_derived()
-                            && self.cfg.is_active(Fork::Holocene, block.derived_from.timestamp)
-                        {
-                            let parent = crate::protocol::block_ref::BlockId {
-                                hash: block.block_ref.parent_hash,
-                                number: block.block_ref.number.saturating_sub(1),
-                            };
-                            out.emit(Event::DepositsOnlyAttributesRequest {
-                                parent,
-                                derived_from: block.derived_from,
-                            });
-                        } else {
-                            out.emit(Event::PayloadInvalid {
-                                block: block.block_ref.id(),
-                                err: status.to_string(),
-                            });
-                        }
-                    }
-                    ExecutionStatus::Valid => out.emit(Event::PayloadSuccess(block)),
-                    _ => out.emit(Event::EngineTemporaryError {
-                        err: format!("new payload {} returned {status}", block.block_ref),
-                    }),
+            Op::PayloadProcess(block) => self.complete_payload_process(block, result, out),
+            Op::BuildCancel { info, force } => Self::complete_build_cancel(info, force, result, out),
+        }
+    }
+
+    fn complete_update_forkchoice(&mut self, result: Result<EngineReply, EngineError>, out: &mut Emitter) {
+        let fc = self.forkchoice(&self.heads.unsafe_head);
+        let res = match result {
+            Ok(EngineReply::Forkchoice(r)) => r,
+            Ok(_) => {
+                return out.emit(Event::EngineTemporaryError {
+                    err: "unexpected engine reply to forkchoiceUpdated".into(),
+                })
+            }
+            Err(e) => return Self::fcu_error(&e, "", out),
+        };
+        if !self.fcu_status_ok(res.payload_status.status) {
+            return out.emit(Event::Reset {
+                err: format!(
+                    "forkchoice update returned unexpected status {}, need reset to re-sync with engine",
+                    res.payload_status
+                ),
+            });
+        }
+        self.log_progress(&fc);
+        self.last_forkchoice = fc;
+        if res.payload_status.status == ExecutionStatus::Valid {
+            self.emit_forkchoice_update(out);
+        }
+        if self.heads.unsafe_head == self.heads.safe && self.heads.safe == self.pending_safe {
+            self.backup_unsafe = L2BlockRef::default();
+            self.need_backup_reorg = false;
+        }
+    }
+
+    fn complete_backup_reorg(&mut self, result: Result<EngineReply, EngineError>, out: &mut Emitter) {
+        let res = match result {
+            Ok(EngineReply::Forkchoice(r)) => r,
+            Ok(_) => return,
+            Err(e) => {
+                if e.code() == Some(codes::INVALID_FORKCHOICE_STATE) {
+                    self.backup_unsafe = L2BlockRef::default();
+                } else {
+                    self.need_backup_reorg = true;
+                }
+                return Self::fcu_error(&e, "backup-unsafe", out);
+            }
+        };
+        if res.payload_status.status == ExecutionStatus::Valid {
+            log::info!("successfully reorged unsafe head using backupUnsafe unsafe={}", self.backup_unsafe);
+            self.heads.unsafe_head = self.backup_unsafe;
+            self.last_forkchoice = self.forkchoice(&self.backup_unsafe);
+            self.backup_unsafe = L2BlockRef::default();
+            self.emit_forkchoice_update(out);
+        } else {
+            self.backup_unsafe = L2BlockRef::default();
+            out.emit(Event::EngineTemporaryError {
+                err: format!("cannot restore unsafe chain using backupUnsafe: {}", res.payload_status),
+            });
+        }
+    }
+
+    /// The newPayload of an unsafe block was answered: the forkchoice stage goes next, ahead of
+    /// anything queued meanwhile.
+    fn complete_insert_unsafe(
+        &mut self,
+        envelope: Box<ExecutionPayloadEnvelope>,
+        block_ref: L2BlockRef,
+        result: Result<EngineReply, EngineError>,
+        out: &mut Emitter,
+    ) {
+        let status = match result {
+            Ok(EngineReply::NewPayload(s)) => s,
+            Ok(_) => return,
+            Err(e) => {
+                return out.emit(Event::EngineTemporaryError {
+                    err: format!("failed to update insert payload: {e}"),
+                })
+            }
+        };
+        if status.status == ExecutionStatus::Invalid {
+            out.emit(Event::PayloadInvalid { block: block_ref.id(), err: status.to_string() });
+        }
+        if !self.new_payload_status_ok(status.status) {
+            return out.emit(Event::EngineTemporaryError {
+                err: format!(
+                    "cannot process unsafe payload: new - {}; parent: {}; err: {status}",
+                    block_ref, block_ref.parent_hash
+                ),
+            });
+        }
+        let stage = if self.el_sync == ElSyncStatus::FinishedButNotFinalized {
+            InsertStage::ElSyncOffset
+        } else {
+            InsertStage::Forkchoice(self.forkchoice(&block_ref))
+        };
+        self.ops.push_front(Op::InsertUnsafe { envelope, block_ref, stage });
+    }
+
+    fn complete_insert_forkchoice(
+        &mut self,
+        block_ref: L2BlockRef,
+        fc: ForkchoiceState,
+        result: Result<EngineReply, EngineError>,
+        out: &mut Emitter,
+    ) {
+        let res = match result {
+            Ok(EngineReply::Forkchoice(r)) => r,
+            Ok(_) => return,
+            Err(e) => return Self::fcu_error(&e, "pre-unsafe-block", out),
+        };
+        if !self.fcu_status_ok(res.payload_status.status) {
+            return out.emit(Event::EngineTemporaryError {
+                err: format!(
+                    "cannot prepare unsafe chain for new payload {block_ref}: {}",
+                    res.payload_status
+                ),
+            });
+        }
+        self.log_progress(&fc);
+        self.heads.unsafe_head = block_ref;
+        self.last_forkchoice = fc;
+        out.emit(Event::UnsafeUpdate(block_ref));
+        self.finish_el_sync(block_ref, out);
+        if res.payload_status.status == ExecutionStatus::Valid {
+            self.emit_forkchoice_update(out);
+        }
+        log::info!("inserted new L2 unsafe block hash={} number={}", block_ref.hash, block_ref.number);
+    }
+
+    /// The first unsafe block inserted after EL sync reached the tip ends EL sync.
+    fn finish_el_sync(&mut self, block_ref: L2BlockRef, out: &mut Emitter) {
+        if self.el_sync == ElSyncStatus::FinishedButNotFinalized {
+            log::info!("finished EL sync unsafe_block={block_ref} safe_finalized_block={}", self.heads.safe);
+            self.el_sync = ElSyncStatus::Finished;
+            out.emit(Event::EngineSyncStatus { syncing: false });
+        }
+    }
+
+    /// op-node `onPayloadProcess` result: success, or an invalid block (Holocene retries the
+    /// derived block as deposits only).
+    fn complete_payload_process(
+        &mut self,
+        block: Box<SealedBlock>,
+        result: Result<EngineReply, EngineError>,
+        out: &mut Emitter,
+    ) {
+        let status = match result {
+            Ok(EngineReply::NewPayload(s)) => s,
+            Ok(_) => return,
+            Err(e) => {
+                return out.emit(Event::EngineTemporaryError {
+                    err: format!("failed to insert execution payload: {e}"),
+                })
+            }
+        };
+        match status.status {
+            ExecutionStatus::Invalid | ExecutionStatus::InvalidBlockHash => {
+                if block.is_derived() && self.cfg.is_active(Fork::Holocene, block.derived_from.timestamp) {
+                    let parent = crate::protocol::block_ref::BlockId {
+                        hash: block.block_ref.parent_hash,
+                        number: block.block_ref.number.saturating_sub(1),
+                    };
+                    out.emit(Event::DepositsOnlyAttributesRequest {
+                        parent,
+                        derived_from: block.derived_from,
+                    });
+                } else {
+                    out.emit(Event::PayloadInvalid { block: block.block_ref.id(), err: status.to_string() });
                 }
             }
-            Op::BuildCancel { info, force } => {
-                if let Err(e) = result {
-                    if e.code() == Some(codes::UNKNOWN_PAYLOAD) {
-                        log::warn!("tried cancelling unknown block building job id={}", info.id);
-                    } else {
-                        log::error!("failed to cancel block building job id={}: {e}", info.id);
-                        if !force {
-                            out.emit(Event::EngineTemporaryError { err: e.to_string() });
-                        }
-                    }
+            ExecutionStatus::Valid => out.emit(Event::PayloadSuccess(block)),
+            _ => out.emit(Event::EngineTemporaryError {
+                err: format!("new payload {} returned {status}", block.block_ref),
+            }),
+        }
+    }
+
+    fn complete_build_cancel(
+        info: PayloadInfo,
+        force: bool,
+        result: Result<EngineReply, EngineError>,
+        out: &mut Emitter,
+    ) {
+        if let Err(e) = result {
+            if e.code() == Some(codes::UNKNOWN_PAYLOAD) {
+                log::warn!("tried cancelling unknown block building job id={}", info.id);
+            } else {
+                log::error!("failed to cancel block building job id={}: {e}", info.id);
+                if !force {
+                    out.emit(Event::EngineTemporaryError { err: e.to_string() });
                 }
             }
         }
