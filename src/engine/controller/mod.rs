@@ -22,7 +22,7 @@ use crate::derive::l2::{self, L2BlockParts};
 use crate::derive::sync_start::{FindHeadsResult, FindL2Heads, SyncStartError};
 use crate::engine::SyncMode;
 use crate::event::{Deriver, Emitter, Event, Request};
-use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
+use crate::protocol::block_ref::{BlockId, L1BlockRef, L2BlockRef};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::tx::DEPOSIT_TX_TYPE;
@@ -681,7 +681,7 @@ impl EngineController {
         match status.status {
             ExecutionStatus::Invalid | ExecutionStatus::InvalidBlockHash => {
                 if block.is_derived() && self.cfg.is_active(Fork::Holocene, block.derived_from.timestamp) {
-                    let parent = crate::protocol::block_ref::BlockId {
+                    let parent = BlockId {
                         hash: block.block_ref.parent_hash,
                         number: block.block_ref.number.saturating_sub(1),
                     };
@@ -967,167 +967,200 @@ impl Deriver for EngineController {
             Event::TryUpdateEngine | Event::DeriverL1Status { .. } | Event::DeriverIdle => {
                 self.queue(Op::UpdateForkchoice)
             }
-            Event::UnsafeUpdate(r) => {
-                self.heads.cross_unsafe = *r;
-                self.queue(Op::UpdateForkchoice);
-            }
-            Event::LocalSafeUpdate { safe, source } => {
-                // op-node PromoteSafe: without interop, local safety is full safety.
-                self.heads.safe = *safe;
-                out.emit(Event::SafeDerived { safe: *safe, source: *source });
-                if safe.number > self.heads.cross_unsafe.number {
-                    self.heads.cross_unsafe = *safe;
-                }
-            }
+            Event::UnsafeUpdate(r) => self.on_unsafe_update(*r),
+            Event::LocalSafeUpdate { safe, source } => self.promote_safe(*safe, *source, out),
             Event::SafeConsolidated { safe, concluding, source } => {
                 self.try_update_safe(*safe, *concluding, *source, out)
             }
-            Event::TryBackupUnsafeReorg => {
-                if self.need_backup_reorg {
-                    self.queue(Op::BackupReorg);
-                }
-            }
-            Event::PendingSafeRequest => {
-                // While resetting, the heads are not settled: derivation waits.
-                if self.resetting.is_none() {
-                    out.emit(Event::PendingSafeUpdate {
-                        pending_safe: self.pending_safe,
-                        unsafe_head: self.heads.unsafe_head,
-                    });
-                }
-            }
+            Event::TryBackupUnsafeReorg => self.on_try_backup_unsafe_reorg(),
+            Event::PendingSafeRequest => self.on_pending_safe_request(out),
             Event::ForkchoiceUpdate(heads) => self.on_forkchoice_update(heads),
-            // op-node `OnUnsafeL2Payload`: with EL sync every payload above the unsafe head is
-            // inserted at once (a gap is what drives the engine's own sync); with CL sync it
-            // waits in the queue until it applies on the unsafe head.
-            Event::ReceivedUnsafePayload(env) if self.sync_mode == SyncMode::ExecutionLayer => {
-                let p = &env.execution_payload;
-                let parts = L2BlockParts::of_payload(p);
-                match l2::block_ref(&self.cfg, &parts) {
-                    Ok(block_ref) if block_ref.number > self.heads.unsafe_head.number => {
-                        log::info!(
-                            "inserting unsafe L2 execution payload to drive EL sync id={}",
-                            block_ref.id()
-                        );
-                        self.queue(Op::InsertUnsafe {
-                            envelope: env.clone(),
-                            block_ref,
-                            stage: InsertStage::Start,
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(e) => log::error!("failed to turn execution payload into a block ref: {e}"),
-                }
-            }
-            Event::ReceivedUnsafePayload(env) => match self.unsafe_payloads.push(env.clone()) {
-                Ok(()) => self.emit_forkchoice_update(out),
-                Err(e) => {
-                    log::warn!("could not add unsafe payload id={}: {e}", env.execution_payload.block_hash)
-                }
-            },
-            Event::PayloadInvalid { block, .. } => {
-                if self.unsafe_payloads.peek().is_some_and(|p| p.execution_payload.block_hash == block.hash) {
-                    log::warn!("dropping invalid unsafe payload hash={} number={}", block.hash, block.number);
-                    self.unsafe_payloads.pop();
-                }
-            }
-            Event::PromoteFinalized(r) => {
-                if r.number < self.heads.finalized.number {
-                    log::error!("cannot rewind finality ref={r} finalized={}", self.heads.finalized);
-                } else if r.number > self.heads.safe.number {
-                    log::error!(
-                        "block must be safe before it can be finalized ref={r} safe={}",
-                        self.heads.safe
-                    );
-                } else {
-                    self.heads.finalized = *r;
-                    out.emit(Event::FinalizedUpdate(*r));
-                    self.queue(Op::UpdateForkchoice);
-                }
-            }
-            Event::ResetEngineRequest => {
-                if self.resetting.is_none() {
-                    let mut search = FindL2Heads::new(&mut self.data.borrow_mut());
-                    search.el_sync_offset_blocks = self.el_sync_offset_blocks;
-                    self.resetting = Some(search);
-                    self.ops.clear();
-                    self.blocked = None;
-                    self.last_forkchoice = ForkchoiceState::default();
-                }
-                self.step_reset(out);
-            }
-            Event::ChainDataArrived(a) => {
-                if let Arrival::Failed(..) = **a {
-                    // Failed fetches are retried by the next step, with backoff.
-                    if self.resetting.is_some() {
-                        self.resetting = None;
-                        out.emit(Event::EngineTemporaryError {
-                            err: "engine reset: chain data fetch failed".into(),
-                        });
-                    }
-                    self.blocked = None;
-                } else {
-                    self.step_reset(out);
-                }
-            }
+            Event::ReceivedUnsafePayload(env) => self.on_unsafe_payload(env, out),
+            Event::PayloadInvalid { block, .. } => self.on_payload_invalid(*block),
+            Event::PromoteFinalized(r) => self.promote_finalized(*r, out),
+            Event::ResetEngineRequest => self.on_reset_engine_request(out),
+            Event::ChainDataArrived(a) => self.on_chain_data_arrived(a, out),
             Event::BuildStart(attrs) => self.queue(Op::BuildStart(attrs.clone())),
-            Event::BuildStarted(job) => {
-                if job.is_derived() {
-                    out.emit(Event::BuildSeal(job.clone()));
-                }
-            }
+            Event::BuildStarted(job) => Self::on_build_started(job, out),
             Event::BuildSeal(job) => self.queue(Op::BuildSeal(job.clone())),
-            Event::BuildSealed(block) => {
-                if block.is_derived() {
-                    out.emit(Event::PayloadProcess(block.clone()));
-                }
-            }
+            Event::BuildSealed(block) => Self::on_build_sealed(block, out),
             Event::PayloadProcess(block) => self.queue(Op::PayloadProcess(block.clone())),
-            Event::PayloadSuccess(block) => {
-                self.try_update_unsafe(block.block_ref, out);
-                if block.is_derived() {
-                    self.try_update_safe(block.block_ref, block.concluding, block.derived_from, out);
-                }
-                self.queue(Op::UpdateForkchoice);
-                log::info!(
-                    "inserted new L2 block hash={} number={}",
-                    block.block_ref.hash,
-                    block.block_ref.number
-                );
-            }
-            Event::BuildInvalid { attributes, err } => {
-                log::warn!("could not process payload attributes err={err}");
-                let deposits_only =
-                    attributes.attributes.transactions.iter().all(|t| t.first() == Some(&DEPOSIT_TX_TYPE));
-                if deposits_only {
-                    out.emit(Event::CriticalError {
-                        err: format!("failed to process block with only deposit transactions: {err}"),
-                    });
-                } else if attributes.is_derived()
-                    && self.cfg.is_active(Fork::Holocene, attributes.derived_from.timestamp)
-                {
-                    out.emit(Event::DepositsOnlyAttributesRequest {
-                        parent: attributes.parent.id(),
-                        derived_from: attributes.derived_from,
-                    });
-                } else {
-                    out.emit(Event::InvalidPayloadAttributes {
-                        attributes: attributes.clone(),
-                        err: err.clone(),
-                    });
-                }
-            }
+            Event::PayloadSuccess(block) => self.on_payload_success(block, out),
+            Event::BuildInvalid { attributes, err } => self.on_build_invalid(attributes, err, out),
             Event::BuildCancel { info, force } => self.queue(Op::BuildCancel { info: *info, force: *force }),
-            Event::EngineReplied { id, result } => match self.in_flight.take() {
-                Some((want, op)) if want == *id => self.complete(op, result.clone(), out),
-                other => {
-                    log::warn!("ignoring stale engine reply id={id}");
-                    self.in_flight = other;
-                }
-            },
+            Event::EngineReplied { id, result } => self.on_engine_replied(*id, result, out),
             _ => return false,
         }
         self.pump(out);
         true
+    }
+}
+
+impl EngineController {
+    /// Hands the reply to the operation in flight; a reply with another id is stale.
+    fn on_engine_replied(&mut self, id: u64, result: &Result<EngineReply, EngineError>, out: &mut Emitter) {
+        match self.in_flight.take() {
+            Some((want, op)) if want == id => self.complete(op, result.clone(), out),
+            other => {
+                log::warn!("ignoring stale engine reply id={id}");
+                self.in_flight = other;
+            }
+        }
+    }
+
+    /// Chain data feeds the reset search and the parked operation. A failed fetch ends the
+    /// search and drops the parked operation: the next step retries both, with backoff.
+    fn on_chain_data_arrived(&mut self, a: &Arrival, out: &mut Emitter) {
+        if let Arrival::Failed(..) = a {
+            if self.resetting.is_some() {
+                self.resetting = None;
+                out.emit(Event::EngineTemporaryError { err: "engine reset: chain data fetch failed".into() });
+            }
+            self.blocked = None;
+        } else {
+            self.step_reset(out);
+        }
+    }
+
+    /// Without interop an unsafe block is cross-unsafe at once (op-node `PromoteCrossUnsafe`).
+    fn on_unsafe_update(&mut self, r: L2BlockRef) {
+        self.heads.cross_unsafe = r;
+        self.queue(Op::UpdateForkchoice);
+    }
+
+    /// op-node `PromoteSafe`: without interop, local safety is full safety.
+    fn promote_safe(&mut self, safe: L2BlockRef, source: L1BlockRef, out: &mut Emitter) {
+        self.heads.safe = safe;
+        out.emit(Event::SafeDerived { safe, source });
+        if safe.number > self.heads.cross_unsafe.number {
+            self.heads.cross_unsafe = safe;
+        }
+    }
+
+    fn on_try_backup_unsafe_reorg(&mut self) {
+        if self.need_backup_reorg {
+            self.queue(Op::BackupReorg);
+        }
+    }
+
+    /// While resetting, the heads are not settled: derivation waits.
+    fn on_pending_safe_request(&self, out: &mut Emitter) {
+        if self.resetting.is_none() {
+            out.emit(Event::PendingSafeUpdate {
+                pending_safe: self.pending_safe,
+                unsafe_head: self.heads.unsafe_head,
+            });
+        }
+    }
+
+    /// op-node `PromoteFinalized`: finality never rewinds and never passes the safe head.
+    fn promote_finalized(&mut self, r: L2BlockRef, out: &mut Emitter) {
+        if r.number < self.heads.finalized.number {
+            log::error!("cannot rewind finality ref={r} finalized={}", self.heads.finalized);
+        } else if r.number > self.heads.safe.number {
+            log::error!("block must be safe before it can be finalized ref={r} safe={}", self.heads.safe);
+        } else {
+            self.heads.finalized = r;
+            out.emit(Event::FinalizedUpdate(r));
+            self.queue(Op::UpdateForkchoice);
+        }
+    }
+
+    /// op-node `OnUnsafeL2Payload`: with EL sync every payload above the unsafe head is
+    /// inserted at once (a gap is what drives the engine's own sync); with CL sync it waits in
+    /// the queue until it applies on the unsafe head.
+    fn on_unsafe_payload(&mut self, env: &ExecutionPayloadEnvelope, out: &mut Emitter) {
+        if self.sync_mode == SyncMode::ExecutionLayer {
+            return self.insert_to_drive_el_sync(env);
+        }
+        match self.unsafe_payloads.push(Box::new(env.clone())) {
+            Ok(()) => self.emit_forkchoice_update(out),
+            Err(e) => log::warn!("could not add unsafe payload id={}: {e}", env.execution_payload.block_hash),
+        }
+    }
+
+    fn insert_to_drive_el_sync(&mut self, env: &ExecutionPayloadEnvelope) {
+        let parts = L2BlockParts::of_payload(&env.execution_payload);
+        match l2::block_ref(&self.cfg, &parts) {
+            Ok(block_ref) if block_ref.number > self.heads.unsafe_head.number => {
+                log::info!("inserting unsafe L2 execution payload to drive EL sync id={}", block_ref.id());
+                let envelope = Box::new(env.clone());
+                self.queue(Op::InsertUnsafe { envelope, block_ref, stage: InsertStage::Start });
+            }
+            Ok(_) => {}
+            Err(e) => log::error!("failed to turn execution payload into a block ref: {e}"),
+        }
+    }
+
+    /// An invalid block at the front of the unsafe queue is dropped.
+    fn on_payload_invalid(&mut self, block: BlockId) {
+        if self.unsafe_payloads.peek().is_some_and(|p| p.execution_payload.block_hash == block.hash) {
+            log::warn!("dropping invalid unsafe payload hash={} number={}", block.hash, block.number);
+            self.unsafe_payloads.pop();
+        }
+    }
+
+    /// op-node `onResetEngine`: starts the sync-start search (once) and steps it.
+    fn on_reset_engine_request(&mut self, out: &mut Emitter) {
+        if self.resetting.is_none() {
+            let mut search = FindL2Heads::new(&mut self.data.borrow_mut());
+            search.el_sync_offset_blocks = self.el_sync_offset_blocks;
+            self.resetting = Some(search);
+            self.ops.clear();
+            self.blocked = None;
+            self.last_forkchoice = ForkchoiceState::default();
+        }
+        self.step_reset(out);
+    }
+
+    /// op-node `onBuildStarted`: a derived block is sealed at once.
+    fn on_build_started(job: &BuildJob, out: &mut Emitter) {
+        if job.is_derived() {
+            out.emit(Event::BuildSeal(Box::new(*job)));
+        }
+    }
+
+    /// op-node `onBuildSealed`: a derived block is inserted at once.
+    fn on_build_sealed(block: &SealedBlock, out: &mut Emitter) {
+        if block.is_derived() {
+            out.emit(Event::PayloadProcess(Box::new(block.clone())));
+        }
+    }
+
+    /// op-node `onPayloadSuccess`: the block becomes the unsafe head (and, if derived, the
+    /// pending or local safe head).
+    fn on_payload_success(&mut self, block: &SealedBlock, out: &mut Emitter) {
+        self.try_update_unsafe(block.block_ref, out);
+        if block.is_derived() {
+            self.try_update_safe(block.block_ref, block.concluding, block.derived_from, out);
+        }
+        self.queue(Op::UpdateForkchoice);
+        log::info!("inserted new L2 block hash={} number={}", block.block_ref.hash, block.block_ref.number);
+    }
+
+    /// op-node `onBuildInvalid`: deposits-only attributes that fail are critical; after
+    /// Holocene derived attributes are retried as deposits only; else the attributes are
+    /// dropped.
+    fn on_build_invalid(&mut self, attributes: &AttributesWithParent, err: &str, out: &mut Emitter) {
+        log::warn!("could not process payload attributes err={err}");
+        let deposits_only =
+            attributes.attributes.transactions.iter().all(|t| t.first() == Some(&DEPOSIT_TX_TYPE));
+        if deposits_only {
+            out.emit(Event::CriticalError {
+                err: format!("failed to process block with only deposit transactions: {err}"),
+            });
+        } else if attributes.is_derived()
+            && self.cfg.is_active(Fork::Holocene, attributes.derived_from.timestamp)
+        {
+            out.emit(Event::DepositsOnlyAttributesRequest {
+                parent: attributes.parent.id(),
+                derived_from: attributes.derived_from,
+            });
+        } else {
+            out.emit(Event::InvalidPayloadAttributes {
+                attributes: Box::new(attributes.clone()),
+                err: err.to_string(),
+            });
+        }
     }
 }
