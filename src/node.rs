@@ -16,6 +16,7 @@ use crate::driver::l1_poll::L1Poller;
 use crate::driver::metrics::{MetricsRecorder, SharedMetrics, METRICS};
 use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::driver::status::StatusTracker;
+use crate::engine::api::ENGINE_METHODS;
 use crate::event::{Event, Request, System, MAX_QUEUED_EVENTS};
 use crate::io::beacon::{BeaconClient, BeaconConfig};
 use crate::io::http_server::{HttpServer, DEFAULT_MAX_CONNS};
@@ -74,19 +75,6 @@ const L1_RPC_TIMEOUT: Duration = Duration::from_secs(20);
 const BEACON_TIMEOUT: Duration = Duration::from_secs(30);
 /// Stack of the beacon worker: c-kzg keeps whole blobs (128 KiB) on the stack.
 const BEACON_STACK: usize = 2 << 20;
-/// The Engine API methods op-lite calls, announced with `engine_exchangeCapabilities`.
-pub const ENGINE_METHODS: &[&str] = &[
-    "engine_forkchoiceUpdatedV1",
-    "engine_forkchoiceUpdatedV2",
-    "engine_forkchoiceUpdatedV3",
-    "engine_newPayloadV2",
-    "engine_newPayloadV3",
-    "engine_newPayloadV4",
-    "engine_getPayloadV2",
-    "engine_getPayloadV3",
-    "engine_getPayloadV4",
-    "engine_getPayloadV5",
-];
 
 /// The worker threads for the upstreams, and requests waiting for room in their queues.
 #[derive(Default)]
