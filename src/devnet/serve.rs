@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use super::chain::Devnet;
 use super::engine_sim::EngineSim;
-use crate::engine::api::{EngineCall, EngineError, EngineReply, ForkchoiceState, PayloadInfo};
+use crate::engine::api::{
+    EngineCall, EngineError, EngineReply, ForkchoiceState, PayloadInfo, ENGINE_METHODS,
+};
 use crate::protocol::blob::{kzg_commitment, versioned_hash};
 use crate::protocol::header::Header;
 use crate::protocol::payload::{ExecutionPayload, ExecutionPayloadEnvelope, PayloadAttributes};
@@ -313,20 +315,6 @@ versioned!(gp2, get_payload, 2);
 versioned!(gp3, get_payload, 3);
 versioned!(gp4, get_payload, 4);
 versioned!(gp5, get_payload, 5);
-
-/// The Engine API methods the stand-in serves.
-pub const ENGINE_METHODS: &[&str] = &[
-    "engine_forkchoiceUpdatedV1",
-    "engine_forkchoiceUpdatedV2",
-    "engine_forkchoiceUpdatedV3",
-    "engine_newPayloadV2",
-    "engine_newPayloadV3",
-    "engine_newPayloadV4",
-    "engine_getPayloadV2",
-    "engine_getPayloadV3",
-    "engine_getPayloadV4",
-    "engine_getPayloadV5",
-];
 
 fn exchange_capabilities(_: &mut DevnetCtx, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
     let _theirs: Vec<String> = p.required(0)?;

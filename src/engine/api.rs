@@ -138,6 +138,21 @@ impl fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
+/// The Engine API methods op-lite calls (every version `fcu_version`, `new_payload_version` and
+/// `get_payload_version` pick), announced with `engine_exchangeCapabilities`.
+pub const ENGINE_METHODS: &[&str] = &[
+    "engine_forkchoiceUpdatedV1",
+    "engine_forkchoiceUpdatedV2",
+    "engine_forkchoiceUpdatedV3",
+    "engine_newPayloadV2",
+    "engine_newPayloadV3",
+    "engine_newPayloadV4",
+    "engine_getPayloadV2",
+    "engine_getPayloadV3",
+    "engine_getPayloadV4",
+    "engine_getPayloadV5",
+];
+
 /// forkchoiceUpdated: V3 from Ecotone, V2 from Canyon, else V1 (by the attributes' or the
 /// head's timestamp).
 pub fn fcu_version(cfg: &RollupConfig, t: u64) -> u8 {
@@ -174,20 +189,6 @@ pub fn get_payload_version(cfg: &RollupConfig, t: u64) -> u8 {
     }
 }
 
-/// The Engine API methods op-lite calls, announced with `engine_exchangeCapabilities`.
-pub const ENGINE_METHODS: &[&str] = &[
-    "engine_forkchoiceUpdatedV1",
-    "engine_forkchoiceUpdatedV2",
-    "engine_forkchoiceUpdatedV3",
-    "engine_newPayloadV2",
-    "engine_newPayloadV3",
-    "engine_newPayloadV4",
-    "engine_getPayloadV2",
-    "engine_getPayloadV3",
-    "engine_getPayloadV4",
-    "engine_getPayloadV5",
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +208,20 @@ mod tests {
         assert_eq!(new_payload_version(&c, isthmus), 4);
         assert_eq!(get_payload_version(&c, isthmus), 4);
         assert_eq!(get_payload_version(&c, karst), 5);
+    }
+
+    #[test]
+    fn engine_methods_are_the_versions_called() {
+        let c = tests_support::with_forks_until(Fork::Karst, 1_000, 100);
+        let mut called = std::collections::BTreeSet::new();
+        for t in (0..2_000).step_by(50) {
+            called.insert(format!("engine_forkchoiceUpdatedV{}", fcu_version(&c, t)));
+            called.insert(format!("engine_newPayloadV{}", new_payload_version(&c, t)));
+            called.insert(format!("engine_getPayloadV{}", get_payload_version(&c, t)));
+        }
+        let listed: std::collections::BTreeSet<String> =
+            ENGINE_METHODS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(called, listed);
     }
 
     #[test]

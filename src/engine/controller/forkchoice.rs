@@ -1,0 +1,294 @@
+//! The forkchoice heads and forkchoice updates: op-node's `tryUpdateEngine`, the `tryUpdate*`
+//! and `Promote*` head moves, the pending-safe answer to derivation, and the backup-unsafe
+//! reorg (`tryBackupUnsafeReorg`).
+
+use super::{ElSyncStatus, EngineController, Op, Started};
+use crate::derive::data::{L2Label, Miss};
+use crate::engine::api::{codes, EngineCall, EngineError, EngineReply, ExecutionStatus, ForkchoiceState};
+use crate::engine::SyncMode;
+use crate::event::{Emitter, Event};
+use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
+
+impl EngineController {
+    /// The forkchoice state with `head` on top of the current safe and finalized heads.
+    pub(super) fn forkchoice(&self, head: &L2BlockRef) -> ForkchoiceState {
+        ForkchoiceState {
+            head_block_hash: head.hash,
+            safe_block_hash: self.heads.safe.hash,
+            finalized_block_hash: self.heads.finalized.hash,
+        }
+    }
+
+    pub(super) fn emit_forkchoice_update(&self, out: &mut Emitter) {
+        out.emit(Event::ForkchoiceUpdate(Box::new(self.heads)));
+    }
+
+    /// Without interop an unsafe block is cross-unsafe at once (op-node `PromoteCrossUnsafe`).
+    pub(super) fn on_unsafe_update(&mut self, r: L2BlockRef) {
+        self.heads.cross_unsafe = r;
+        self.queue(Op::UpdateForkchoice);
+    }
+
+    /// op-node `tryUpdateUnsafe`.
+    pub(super) fn try_update_unsafe(&mut self, r: L2BlockRef, out: &mut Emitter) {
+        if self.heads.unsafe_head.number >= r.number {
+            self.backup_unsafe = self.heads.unsafe_head;
+            self.need_backup_reorg = false;
+        }
+        self.heads.unsafe_head = r;
+        out.emit(Event::UnsafeUpdate(r));
+    }
+
+    /// op-node `tryUpdatePendingSafe` and `tryUpdateLocalSafe`.
+    pub(super) fn try_update_safe(
+        &mut self,
+        r: L2BlockRef,
+        concluding: bool,
+        source: L1BlockRef,
+        out: &mut Emitter,
+    ) {
+        if r.number > self.pending_safe.number {
+            self.pending_safe = r;
+            out.emit(Event::PendingSafeUpdate { pending_safe: r, unsafe_head: self.heads.unsafe_head });
+        }
+        if concluding && r.number > self.heads.local_safe.number {
+            self.heads.local_safe = r;
+            out.emit(Event::LocalSafeUpdate { safe: r, source });
+        }
+    }
+
+    /// op-node `PromoteSafe`: without interop, local safety is full safety.
+    pub(super) fn promote_safe(&mut self, safe: L2BlockRef, source: L1BlockRef, out: &mut Emitter) {
+        self.heads.safe = safe;
+        out.emit(Event::SafeDerived { safe, source });
+        if safe.number > self.heads.cross_unsafe.number {
+            self.heads.cross_unsafe = safe;
+        }
+    }
+
+    /// op-node `PromoteFinalized`: finality never rewinds and never passes the safe head.
+    pub(super) fn promote_finalized(&mut self, r: L2BlockRef, out: &mut Emitter) {
+        if r.number < self.heads.finalized.number {
+            log::error!("cannot rewind finality ref={r} finalized={}", self.heads.finalized);
+        } else if r.number > self.heads.safe.number {
+            log::error!("block must be safe before it can be finalized ref={r} safe={}", self.heads.safe);
+        } else {
+            self.heads.finalized = r;
+            out.emit(Event::FinalizedUpdate(r));
+            self.queue(Op::UpdateForkchoice);
+        }
+    }
+
+    /// While resetting, the heads are not settled: derivation waits.
+    pub(super) fn on_pending_safe_request(&self, out: &mut Emitter) {
+        if self.resetting.is_none() {
+            out.emit(Event::PendingSafeUpdate {
+                pending_safe: self.pending_safe,
+                unsafe_head: self.heads.unsafe_head,
+            });
+        }
+    }
+
+    /// op-node `tryUpdateEngine`: a forkchoice update onto the unsafe head, unless the engine
+    /// already has this forkchoice.
+    pub(super) fn start_update_forkchoice(&mut self, out: &mut Emitter) -> Started {
+        match self.initialize_unknowns() {
+            Ok(()) => {}
+            Err(Miss::Pending) => return Started::Blocked(Op::UpdateForkchoice),
+            Err(Miss::NotFound) => {
+                out.emit(Event::EngineTemporaryError {
+                    err: "cannot update engine until engine forkchoice is initialized: no unsafe head".into(),
+                });
+                return Started::Done;
+            }
+        }
+        if self.heads.unsafe_head.number < self.heads.finalized.number {
+            out.emit(Event::CriticalError {
+                err: format!(
+                    "invalid forkchoice state, unsafe head {} is behind finalized head {}",
+                    self.heads.unsafe_head, self.heads.finalized
+                ),
+            });
+            return Started::Done;
+        }
+        let fc = self.forkchoice(&self.heads.unsafe_head);
+        if fc == self.last_forkchoice {
+            return Started::Done;
+        }
+        if self.is_initial_el_syncing() {
+            log::warn!("attempting to update forkchoice state while EL syncing");
+        }
+        Started::Call(
+            EngineCall::ForkchoiceUpdated { version: 3, state: fc, attributes: None },
+            Op::UpdateForkchoice,
+        )
+    }
+
+    /// op-node `initializeUnknowns`: heads not known yet come from the engine's labels.
+    fn initialize_unknowns(&mut self) -> Result<(), Miss> {
+        if self.heads.unsafe_head == L2BlockRef::default() {
+            let r = self.data.borrow_mut().l2_by_label(L2Label::Unsafe)?;
+            self.heads.unsafe_head = r.ok_or(Miss::NotFound)?;
+            log::info!("loaded initial local-unsafe block ref local_unsafe={}", self.heads.unsafe_head);
+        }
+        if self.heads.finalized == L2BlockRef::default() {
+            let r = self.data.borrow_mut().l2_by_label(L2Label::Finalized)?;
+            self.heads.finalized = r.unwrap_or_default();
+        }
+        if self.heads.local_safe == L2BlockRef::default() {
+            let r = self.data.borrow_mut().l2_by_label(L2Label::Safe)?;
+            self.heads.local_safe = r.unwrap_or(self.heads.finalized);
+        }
+        if self.heads.safe == L2BlockRef::default() {
+            self.heads.safe = self.heads.local_safe;
+        }
+        if self.heads.cross_unsafe == L2BlockRef::default() {
+            self.heads.cross_unsafe = self.heads.safe;
+        }
+        Ok(())
+    }
+
+    pub(super) fn complete_update_forkchoice(
+        &mut self,
+        result: Result<EngineReply, EngineError>,
+        out: &mut Emitter,
+    ) {
+        let fc = self.forkchoice(&self.heads.unsafe_head);
+        let res = match result {
+            Ok(EngineReply::Forkchoice(r)) => r,
+            Ok(_) => {
+                return out.emit(Event::EngineTemporaryError {
+                    err: "unexpected engine reply to forkchoiceUpdated".into(),
+                })
+            }
+            Err(e) => return Self::fcu_error(&e, "", out),
+        };
+        if !self.fcu_status_ok(res.payload_status.status) {
+            return out.emit(Event::Reset {
+                err: format!(
+                    "forkchoice update returned unexpected status {}, need reset to re-sync with engine",
+                    res.payload_status
+                ),
+            });
+        }
+        self.log_progress(&fc);
+        self.last_forkchoice = fc;
+        if res.payload_status.status == ExecutionStatus::Valid {
+            self.emit_forkchoice_update(out);
+        }
+        if self.heads.unsafe_head == self.heads.safe && self.heads.safe == self.pending_safe {
+            self.backup_unsafe = L2BlockRef::default();
+            self.need_backup_reorg = false;
+        }
+    }
+
+    /// op-node `checkForkchoiceUpdatedStatus`.
+    pub(super) fn fcu_status_ok(&mut self, status: ExecutionStatus) -> bool {
+        if self.sync_mode == SyncMode::ExecutionLayer {
+            if status == ExecutionStatus::Valid && self.el_sync == ElSyncStatus::Started {
+                self.el_sync = ElSyncStatus::FinishedButNotFinalized;
+            }
+            return matches!(status, ExecutionStatus::Valid | ExecutionStatus::Syncing);
+        }
+        status == ExecutionStatus::Valid
+    }
+
+    /// Maps a failed forkchoice update to op-node's error severity.
+    pub(super) fn fcu_error(e: &EngineError, what: &str, out: &mut Emitter) {
+        match e.code() {
+            Some(codes::INVALID_FORKCHOICE_STATE) => out.emit(Event::Reset {
+                err: format!(
+                    "{what} forkchoice update was inconsistent with engine, need reset to resolve: {e}"
+                ),
+            }),
+            Some(_) => out.emit(Event::EngineTemporaryError {
+                err: format!("unexpected error code in forkchoice-updated response: {e}"),
+            }),
+            None => out.emit(Event::EngineTemporaryError {
+                err: format!("failed to sync forkchoice with engine: {e}"),
+            }),
+        }
+    }
+
+    pub(super) fn log_progress(&self, fc: &ForkchoiceState) {
+        if *fc != self.last_forkchoice {
+            log::info!(
+                "sync progress l2_finalized={} l2_safe={} l2_pending_safe={} l2_unsafe={} l2_time={}",
+                self.heads.finalized,
+                self.heads.safe,
+                self.pending_safe,
+                self.heads.unsafe_head,
+                self.heads.unsafe_head.timestamp
+            );
+        }
+    }
+
+    /// Queues the backup-unsafe reorg when one is due.
+    pub(super) fn on_try_backup_unsafe_reorg(&mut self) {
+        if self.need_backup_reorg {
+            self.queue(Op::BackupReorg);
+        }
+    }
+
+    /// op-node `tryBackupUnsafeReorg`: a forkchoice update back onto the backup unsafe head.
+    pub(super) fn start_backup_reorg(&mut self) -> Started {
+        if !self.should_try_backup_reorg() {
+            return Started::Done;
+        }
+        self.need_backup_reorg = false;
+        log::warn!(
+            "trying to restore unsafe head backup_unsafe={} unsafe={}",
+            self.backup_unsafe,
+            self.heads.unsafe_head
+        );
+        let state = self.forkchoice(&self.backup_unsafe);
+        Started::Call(EngineCall::ForkchoiceUpdated { version: 3, state, attributes: None }, Op::BackupReorg)
+    }
+
+    fn should_try_backup_reorg(&mut self) -> bool {
+        if !self.need_backup_reorg {
+            return false;
+        }
+        if self.is_initial_el_syncing() {
+            log::warn!("attempting to unsafe reorg using backupUnsafe while EL syncing");
+            return false;
+        }
+        if self.backup_unsafe == L2BlockRef::default() {
+            log::warn!("attempting to unsafe reorg using backupUnsafe even though it is empty");
+            self.need_backup_reorg = false;
+            return false;
+        }
+        true
+    }
+
+    pub(super) fn complete_backup_reorg(
+        &mut self,
+        result: Result<EngineReply, EngineError>,
+        out: &mut Emitter,
+    ) {
+        let res = match result {
+            Ok(EngineReply::Forkchoice(r)) => r,
+            Ok(_) => return,
+            Err(e) => {
+                if e.code() == Some(codes::INVALID_FORKCHOICE_STATE) {
+                    self.backup_unsafe = L2BlockRef::default();
+                } else {
+                    self.need_backup_reorg = true;
+                }
+                return Self::fcu_error(&e, "backup-unsafe", out);
+            }
+        };
+        if res.payload_status.status == ExecutionStatus::Valid {
+            log::info!("successfully reorged unsafe head using backupUnsafe unsafe={}", self.backup_unsafe);
+            self.heads.unsafe_head = self.backup_unsafe;
+            self.last_forkchoice = self.forkchoice(&self.backup_unsafe);
+            self.backup_unsafe = L2BlockRef::default();
+            self.emit_forkchoice_update(out);
+        } else {
+            self.backup_unsafe = L2BlockRef::default();
+            out.emit(Event::EngineTemporaryError {
+                err: format!("cannot restore unsafe chain using backupUnsafe: {}", res.payload_status),
+            });
+        }
+    }
+}
