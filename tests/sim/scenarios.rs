@@ -18,7 +18,7 @@ use op_lite::protocol::rollup::Fork;
 use op_lite::protocol::tx::{SignedTx, DEPOSIT_TX_TYPE, EIP1559_TX_TYPE, EIP4844_TX_TYPE};
 use op_lite::time::Now;
 
-use crate::support::{Core, EngineOf};
+use super::{Core, EngineOf};
 
 struct Scenario {
     devnet: Devnet,

@@ -16,7 +16,7 @@ use op_lite::p2p::blocks::{sign_block, BlockValidator, Signers, Validation};
 use op_lite::protocol::primitives::B256;
 use op_lite::time::Now;
 
-use crate::support::{Core, EngineOf};
+use super::{Core, EngineOf};
 
 struct Pair {
     devnet: Devnet,

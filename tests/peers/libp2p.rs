@@ -193,7 +193,12 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
     // The rust peer restarts on the same address and key: op-lite redials its static peer.
     let port = rust_addr.split("/tcp/").nth(1).unwrap().split('/').next().unwrap().to_string();
     drop(rust);
-    std::thread::sleep(Duration::from_millis(300));
+    // The old process's listener is gone once its port can be bound again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpListener::bind(format!("127.0.0.1:{port}")).is_err() {
+        assert!(Instant::now() < deadline, "port {port} still taken 10 s after the rust peer stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let rust = RustPeer::spawn(&exe, &peer_args(&format!("/ip4/127.0.0.1/tcp/{port}"), &key_args));
     rust.wait(60, "op-lite's redial", is("connected"));
     rust.wait(40, "a valid block after the restart", |v| v["event"] == "received" && v["valid"] == true);
