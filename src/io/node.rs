@@ -2,7 +2,7 @@
 //! needs. `Shell::start` runs op-node's init sequence (tracer, event system, L1, beacon, L2,
 //! runtime config, P2P, RPC server, metrics server), each part binding its sockets and spawning
 //! its workers; `run` drives the loop (`io::driver`); `stop` shuts parts down in reverse order.
-//! A failing init step is reported as "failed to init <part>: <cause>" after stopping whatever
+//! A failing init step is reported as `failed to init <part>: <cause>` after stopping whatever
 //! had already started.
 //!
 //! Each loop turn the shell hands the node's requests to the worker threads (a request that
