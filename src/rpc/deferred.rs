@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
-use super::jsonrpc::{CallId, CallRecord, PendingBody, RpcError, SERVER_ERROR, TIMEOUT};
+use super::jsonrpc::{write_error, write_result, CallId, CallRecord, RpcError, SERVER_ERROR, TIMEOUT};
 use super::Ticket;
 use crate::event::{Deriver, Emitter, Event};
 use crate::protocol::block_ref::L2BlockRef;
@@ -176,6 +176,104 @@ impl Deriver for Deferred {
         for call in due {
             self.finish(call, Err(RpcError::new(TIMEOUT, "request timed out")));
         }
+    }
+}
+
+/// A response body with holes where deferred calls will write their responses.
+#[derive(Debug)]
+pub struct PendingBody {
+    parts: Vec<Part>,
+    open: usize,
+}
+
+#[derive(Debug)]
+pub(super) enum Part {
+    Bytes(Vec<u8>),
+    Hole(Box<Hole>),
+}
+
+#[derive(Debug)]
+pub(super) struct Hole {
+    pub(super) call: CallId,
+    /// The request id, echoed verbatim.
+    pub(super) id: Box<RawValue>,
+    pub(super) method: &'static str,
+    pub(super) params_bytes: usize,
+    pub(super) started: Instant,
+    pub(super) filled: Option<Vec<u8>>,
+}
+
+impl PendingBody {
+    pub(super) fn new(parts: Vec<Part>, open: usize) -> Self {
+        PendingBody { parts, open }
+    }
+
+    /// Returns the ids of the calls still open.
+    pub fn open_calls(&self) -> impl Iterator<Item = CallId> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Hole(h) if h.filled.is_none() => Some(h.call),
+            _ => None,
+        })
+    }
+
+    /// Writes the response of deferred call `call`, finished at `mono`; returns its record for
+    /// the RPC metrics, or `None` when the call is not one of this body's open holes.
+    pub fn fill(
+        &mut self,
+        call: CallId,
+        result: &Result<Box<RawValue>, RpcError>,
+        mono: Instant,
+    ) -> Option<CallRecord<'static>> {
+        let h = self.parts.iter_mut().find_map(|p| match p {
+            Part::Hole(h) if h.call == call && h.filled.is_none() => Some(h),
+            _ => None,
+        })?;
+        let mut out = Vec::new();
+        let result_bytes = match result {
+            Ok(v) => {
+                write_result(&mut out, &h.id, &**v);
+                out.len()
+            }
+            Err(e) => {
+                write_error(&mut out, Some(&*h.id), e.code, &e.message, e.data.as_ref());
+                0
+            }
+        };
+        h.filled = Some(out);
+        self.open = self.open.saturating_sub(1);
+        Some(CallRecord {
+            method: h.method,
+            served: true,
+            notification: false,
+            params_bytes: h.params_bytes,
+            result_bytes,
+            error_code: result.as_ref().err().map(|e| e.code),
+            took: mono.saturating_duration_since(h.started),
+        })
+    }
+
+    /// Answers every open call with `err` (no store to wait in); returns their records.
+    pub fn fail_open(&mut self, err: &RpcError, mono: Instant) -> Vec<CallRecord<'static>> {
+        let calls: Vec<CallId> = self.open_calls().collect();
+        let err = Err(err.clone());
+        calls.into_iter().filter_map(|c| self.fill(c, &err, mono)).collect()
+    }
+
+    /// Tells whether every hole was filled.
+    pub fn is_complete(&self) -> bool {
+        self.open == 0
+    }
+
+    /// Joins the parts into the response body (holes still open stay empty).
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in self.parts {
+            match p {
+                Part::Bytes(b) => out.extend_from_slice(&b),
+                Part::Hole(h) => out.extend_from_slice(h.filled.as_deref().unwrap_or_default()),
+            }
+        }
+        out
     }
 }
 

@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::deferred::{Hole, Part, PendingBody};
 use crate::time::Now;
 
 /// Invalid JSON.
@@ -246,100 +247,6 @@ pub enum Body {
     Pending(PendingBody),
 }
 
-/// A response body with holes where deferred calls will write their responses.
-#[derive(Debug)]
-pub struct PendingBody {
-    parts: Vec<Part>,
-    open: usize,
-}
-
-#[derive(Debug)]
-enum Part {
-    Bytes(Vec<u8>),
-    Hole(Box<Hole>),
-}
-
-#[derive(Debug)]
-struct Hole {
-    call: CallId,
-    /// The request id, echoed verbatim.
-    id: Box<RawValue>,
-    method: &'static str,
-    params_bytes: usize,
-    started: Instant,
-    filled: Option<Vec<u8>>,
-}
-
-impl PendingBody {
-    /// Returns the ids of the calls still open.
-    pub fn open_calls(&self) -> impl Iterator<Item = CallId> + '_ {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Hole(h) if h.filled.is_none() => Some(h.call),
-            _ => None,
-        })
-    }
-
-    /// Writes the response of deferred call `call`, finished at `mono`; returns its record for
-    /// the RPC metrics, or `None` when the call is not one of this body's open holes.
-    pub fn fill(
-        &mut self,
-        call: CallId,
-        result: &Result<Box<RawValue>, RpcError>,
-        mono: Instant,
-    ) -> Option<CallRecord<'static>> {
-        let h = self.parts.iter_mut().find_map(|p| match p {
-            Part::Hole(h) if h.call == call && h.filled.is_none() => Some(h),
-            _ => None,
-        })?;
-        let mut out = Vec::new();
-        let result_bytes = match result {
-            Ok(v) => {
-                write_result(&mut out, &h.id, &**v);
-                out.len()
-            }
-            Err(e) => {
-                write_error(&mut out, Some(&*h.id), e.code, &e.message, e.data.as_ref());
-                0
-            }
-        };
-        h.filled = Some(out);
-        self.open = self.open.saturating_sub(1);
-        Some(CallRecord {
-            method: h.method,
-            served: true,
-            notification: false,
-            params_bytes: h.params_bytes,
-            result_bytes,
-            error_code: result.as_ref().err().map(|e| e.code),
-            took: mono.saturating_duration_since(h.started),
-        })
-    }
-
-    /// Answers every open call with `err` (no store to wait in); returns their records.
-    pub fn fail_open(&mut self, err: &RpcError, mono: Instant) -> Vec<CallRecord<'static>> {
-        let calls: Vec<CallId> = self.open_calls().collect();
-        let err = Err(err.clone());
-        calls.into_iter().filter_map(|c| self.fill(c, &err, mono)).collect()
-    }
-
-    /// Tells whether every hole was filled.
-    pub fn is_complete(&self) -> bool {
-        self.open == 0
-    }
-
-    /// Joins the parts into the response body (holes still open stay empty).
-    pub fn into_bytes(self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in self.parts {
-            match p {
-                Part::Bytes(b) => out.extend_from_slice(&b),
-                Part::Hole(h) => out.extend_from_slice(h.filled.as_deref().unwrap_or_default()),
-            }
-        }
-        out
-    }
-}
-
 /// Collects a response body: bytes, and holes for deferred calls.
 #[derive(Default)]
 struct Writer {
@@ -373,7 +280,7 @@ impl Writer {
             return Body::Ready(Some(self.cur));
         }
         self.parts.push(Part::Bytes(self.cur));
-        Body::Pending(PendingBody { parts: self.parts, open: self.holes })
+        Body::Pending(PendingBody::new(self.parts, self.holes))
     }
 }
 
@@ -798,7 +705,7 @@ impl serde::Serialize for Json {
 }
 
 /// Writes `{"jsonrpc":"2.0","id":..,"result":..}` (geth's field order).
-fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &(impl serde::Serialize + ?Sized)) {
+pub(super) fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &(impl serde::Serialize + ?Sized)) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.get().as_bytes());
     out.extend_from_slice(b",\"result\":");
@@ -808,7 +715,13 @@ fn write_result(out: &mut Vec<u8>, id: &RawValue, result: &(impl serde::Serializ
 }
 
 /// Writes `{"jsonrpc":"2.0","id":..,"error":{"code":..,"message":..[,"data":..]}}`.
-fn write_error(out: &mut Vec<u8>, id: Option<&RawValue>, code: i64, message: &str, data: Option<&Value>) {
+pub(super) fn write_error(
+    out: &mut Vec<u8>,
+    id: Option<&RawValue>,
+    code: i64,
+    message: &str,
+    data: Option<&Value>,
+) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.map_or("null", |i| i.get()).as_bytes());
     out.extend_from_slice(format!(",\"error\":{{\"code\":{code},\"message\":").as_bytes());
