@@ -107,13 +107,14 @@ impl Swarm {
         loop {
             match std::mem::replace(&mut c.phase, Phase::Closed) {
                 Phase::Security(mut neg) => {
-                    neg.on_data(&input).map_err(|e| format!("multistream: {e}"))?;
+                    neg.handle_input(&input).map_err(|e| format!("multistream: {e}"))?;
                     neg.poll_transmit(&mut c.out);
                     if neg.protocol().is_none() {
                         c.phase = Phase::Security(neg);
                         return Ok(());
                     }
-                    input = neg.take_remaining();
+                    input.clear();
+                    neg.poll_remaining(&mut input);
                     let mut s = if c.outbound {
                         NoiseSession::initiator(&self.key, c.expected.clone())
                     } else {
@@ -149,7 +150,7 @@ impl Swarm {
                     if !input.is_empty() {
                         s.on_data(&input).map_err(|e| e.to_string())?;
                     }
-                    neg.on_data(&s.take_plaintext()).map_err(|e| format!("muxer multistream: {e}"))?;
+                    neg.handle_input(&s.take_plaintext()).map_err(|e| format!("muxer multistream: {e}"))?;
                     let mut plain = Vec::new();
                     neg.poll_transmit(&mut plain);
                     s.send(&plain).map_err(|e| e.to_string())?;
@@ -159,7 +160,9 @@ impl Swarm {
                         return Ok(());
                     }
                     let mut mux = yamux::Session::new(if c.outbound { Mode::Client } else { Mode::Server });
-                    mux.on_data(&neg.take_remaining()).map_err(|e| format!("yamux: {e}"))?;
+                    let mut rest = Vec::new();
+                    neg.poll_remaining(&mut rest);
+                    mux.on_data(&rest).map_err(|e| format!("yamux: {e}"))?;
                     input = Vec::new();
                     c.phase = Phase::Open(s, mux);
                 }

@@ -128,7 +128,7 @@ impl Swarm {
         let mut data = data.to_vec();
         let sub = match sub {
             Sub::Negotiating { mut neg, ours } => {
-                if neg.on_data(&data).is_err() {
+                if neg.handle_input(&data).is_err() {
                     mux.reset(id);
                     return Ok(());
                 }
@@ -141,7 +141,8 @@ impl Swarm {
                     c.subs.insert(id, Sub::Negotiating { neg, ours });
                     return Ok(());
                 };
-                data = neg.take_remaining();
+                data.clear();
+                neg.poll_remaining(&mut data);
                 if !c.protocols.contains(&proto) {
                     c.protocols.push(proto.clone());
                 }
