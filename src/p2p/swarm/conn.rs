@@ -162,7 +162,7 @@ impl Swarm {
                     let mut mux = yamux::Session::new(if c.outbound { Mode::Client } else { Mode::Server });
                     let mut rest = Vec::new();
                     neg.poll_remaining(&mut rest);
-                    mux.on_data(&rest).map_err(|e| format!("yamux: {e}"))?;
+                    mux.handle_input(&rest).map_err(|e| format!("yamux: {e}"))?;
                     input = Vec::new();
                     c.phase = Phase::Open(s, mux);
                 }

@@ -215,7 +215,7 @@ impl Swarm {
         let handshakes = self.conns.values().filter_map(|c| c.deadline).map(|t| (t, "p2p handshake"));
         let redials = self.statics.iter().filter(|s| s.conn.is_none()).map(|s| (s.next_dial, "p2p redial"));
         let keepalives = self.conns.values().filter_map(|c| match &c.phase {
-            Phase::Open(_, mux) => mux.poll_timeout().map(|t| (t, "yamux keep-alive")),
+            Phase::Open(_, mux) => mux.poll_timeout(),
             _ => None,
         });
         self.router

@@ -57,7 +57,7 @@ impl Swarm {
         }
         let plain = s.take_plaintext();
         if !plain.is_empty() {
-            mux.on_data(&plain).map_err(|e| format!("yamux: {e}"))?;
+            mux.handle_input(&plain).map_err(|e| format!("yamux: {e}"))?;
         }
         let peer = c.peer.clone().ok_or("no peer after the handshake")?;
         if c.mesh_out.is_none() && !c.subs.values().any(|s| matches!(s, Sub::Negotiating { ours: true, .. }))
