@@ -3,9 +3,11 @@
 //! key and its signature over `"noise-libp2p-static-key:" ‖ static X25519 key` — and 2-byte
 //! big-endian length framing of every Noise message (at most 65,535 bytes).
 //!
-//! Sans-IO: ciphertext in (`on_data`, any split), ciphertext out (`poll_transmit`), plaintext
-//! in (`send`) and out (`take_plaintext`). The handshake authenticates the remote peer id
-//! (checked against the expected one when dialling); any failure ends the session.
+//! Sans-IO, with no timers: call `handle_input` with received ciphertext (any split) and `send`
+//! with plaintext once `is_established`, then drain `poll_transmit` (ciphertext for the
+//! socket) and `poll_plaintext` (decrypted data for the layer above) until they return false.
+//! The handshake authenticates the remote peer id (checked against the expected one when
+//! dialling); any failure ends the session.
 
 use std::fmt;
 
@@ -205,7 +207,7 @@ impl NoiseSession {
     }
 
     /// Feeds received bytes.
-    pub fn on_data(&mut self, data: &[u8]) -> Result<(), NoiseError> {
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), NoiseError> {
         if self.is_failed() {
             return Err(NoiseError::Closed);
         }
@@ -311,9 +313,18 @@ impl NoiseSession {
         true
     }
 
-    /// Decrypted application data received so far.
-    pub fn take_plaintext(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.plain)
+    /// Moves the decrypted application data received so far into `out`; returns whether there
+    /// was any.
+    pub fn poll_plaintext(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.plain.is_empty() {
+            return false;
+        }
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.plain);
+        } else {
+            out.append(&mut self.plain);
+        }
+        true
     }
 
     /// Bytes waiting to be sent (for back-pressure).
@@ -333,7 +344,7 @@ mod tests {
         let mut rest = &bytes[..];
         while !rest.is_empty() {
             let n = 1 + rng.below(rest.len() as u64) as usize;
-            dst.on_data(&rest[..n]).unwrap();
+            dst.handle_input(&rest[..n]).unwrap();
             rest = &rest[n..];
         }
     }
@@ -359,8 +370,9 @@ mod tests {
         a.send(&big).unwrap();
         b.send(b"pong").unwrap();
         pump(&mut a, &mut b, &mut rng);
-        assert_eq!(b.take_plaintext(), big);
-        assert_eq!(a.take_plaintext(), b"pong");
+        let (mut got_b, mut got_a) = (Vec::new(), Vec::new());
+        assert!(b.poll_plaintext(&mut got_b) && a.poll_plaintext(&mut got_a));
+        assert_eq!((got_b, got_a), (big, b"pong".to_vec()));
     }
 
     #[test]
@@ -372,11 +384,11 @@ mod tests {
         let mut b = NoiseSession::responder(&kb).unwrap();
         let mut m1 = Vec::new();
         a.poll_transmit(&mut m1);
-        b.on_data(&m1).unwrap();
+        b.handle_input(&m1).unwrap();
         let mut m2 = Vec::new();
         b.poll_transmit(&mut m2);
-        assert!(matches!(a.on_data(&m2), Err(NoiseError::UnexpectedPeer { .. })));
-        assert_eq!(a.on_data(&[0]), Err(NoiseError::Closed));
+        assert!(matches!(a.handle_input(&m2), Err(NoiseError::UnexpectedPeer { .. })));
+        assert_eq!(a.handle_input(&[0]), Err(NoiseError::Closed));
 
         let mut a = NoiseSession::initiator(&ka, None).unwrap();
         let mut b = NoiseSession::responder(&kb).unwrap();
@@ -386,7 +398,7 @@ mod tests {
         a.poll_transmit(&mut c);
         let last = c.len() - 1;
         c[last] ^= 1;
-        assert!(matches!(b.on_data(&c), Err(NoiseError::Noise(_))));
+        assert!(matches!(b.handle_input(&c), Err(NoiseError::Noise(_))));
         assert!(b.is_failed());
     }
 
@@ -400,16 +412,16 @@ mod tests {
         a.poll_transmit(&mut m1);
         for n in 0..m1.len() {
             let mut b = NoiseSession::responder(&kb).unwrap();
-            b.on_data(&m1[..n]).unwrap();
+            b.handle_input(&m1[..n]).unwrap();
             assert!(!b.is_established());
         }
         for _ in 0..2000 {
             let mut bytes = vec![0u8; rng.below(200) as usize];
             rng.fill(&mut bytes);
             let mut b = NoiseSession::responder(&kb).unwrap();
-            let _ = b.on_data(&bytes);
+            let _ = b.handle_input(&bytes);
             let mut a = NoiseSession::initiator(&ka, None).unwrap();
-            let _ = a.on_data(&bytes);
+            let _ = a.handle_input(&bytes);
         }
         // Payloads: truncations and garbage are errors.
         let good = encode_payload(&ka, &[9; 32]);

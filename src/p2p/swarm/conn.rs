@@ -125,7 +125,7 @@ impl Swarm {
                     c.phase = Phase::Handshake(s);
                 }
                 Phase::Handshake(mut s) => {
-                    s.on_data(&input).map_err(|e| e.to_string())?;
+                    s.handle_input(&input).map_err(|e| e.to_string())?;
                     s.poll_transmit(&mut c.out);
                     if !s.is_established() {
                         c.phase = Phase::Handshake(s);
@@ -148,9 +148,11 @@ impl Swarm {
                 }
                 Phase::Muxer(mut s, mut neg) => {
                     if !input.is_empty() {
-                        s.on_data(&input).map_err(|e| e.to_string())?;
+                        s.handle_input(&input).map_err(|e| e.to_string())?;
                     }
-                    neg.handle_input(&s.take_plaintext()).map_err(|e| format!("muxer multistream: {e}"))?;
+                    let mut received = Vec::new();
+                    s.poll_plaintext(&mut received);
+                    neg.handle_input(&received).map_err(|e| format!("muxer multistream: {e}"))?;
                     let mut plain = Vec::new();
                     neg.poll_transmit(&mut plain);
                     s.send(&plain).map_err(|e| e.to_string())?;

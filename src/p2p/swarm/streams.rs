@@ -53,10 +53,10 @@ impl Swarm {
         now: Now,
     ) -> Result<(), String> {
         if !input.is_empty() {
-            s.on_data(input).map_err(|e| e.to_string())?;
+            s.handle_input(input).map_err(|e| e.to_string())?;
         }
-        let plain = s.take_plaintext();
-        if !plain.is_empty() {
+        let mut plain = Vec::new();
+        if s.poll_plaintext(&mut plain) {
             mux.handle_input(&plain).map_err(|e| format!("yamux: {e}"))?;
         }
         let peer = c.peer.clone().ok_or("no peer after the handshake")?;
