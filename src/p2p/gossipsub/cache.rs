@@ -154,16 +154,16 @@ mod tests {
         r.subscribe(TOPIC, t0).unwrap();
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();
         let f = frame(|rpc| msg(rpc, TOPIC, b"again"));
-        r.on_data(&1, &f, t0).unwrap();
-        let id = r.take_received()[0].id;
+        r.handle_input(&1, &f, t0).unwrap();
+        let id = received(&mut r)[0].id;
         r.report_validation(&id, Acceptance::Ignore, t0);
         let t = t0 + Duration::from_secs(64);
         r.handle_timeout(t);
-        r.on_data(&1, &f, t).unwrap();
-        assert!(r.take_received().is_empty());
+        r.handle_input(&1, &f, t).unwrap();
+        assert!(received(&mut r).is_empty());
         let t = t0 + Duration::from_secs(66);
         r.handle_timeout(t);
-        r.on_data(&1, &f, t).unwrap();
-        assert_eq!(r.take_received().len(), 1);
+        r.handle_input(&1, &f, t).unwrap();
+        assert_eq!(received(&mut r).len(), 1);
     }
 }

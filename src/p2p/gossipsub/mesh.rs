@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn prune_backoff_is_kept_and_early_grafts_are_penalised() {
         let (mut r, t) = meshed(cfg(), Protocol::V11);
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 60))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 60))), t).unwrap();
         assert!(r.mesh_peers(TOPIC).is_empty());
         // No regraft during the backoff.
         for s in 1..=10 {
@@ -430,34 +430,34 @@ mod tests {
         let g = frame(|rpc| ctl(rpc, |c| graft(c, TOPIC)));
         let at = t + Duration::from_secs(5);
         for n in 1..=4 {
-            r.on_data(&1, &g, at).unwrap();
+            r.handle_input(&1, &g, at).unwrap();
             assert_eq!(sent(&mut r, 1).prune, [(TOPIC.to_string(), Some(60))], "graft {n}");
             assert!(r.mesh_peers(TOPIC).is_empty());
         }
         assert_eq!(r.score(&1), Some(-16.0 * 2.0 * 2.0));
         // Graylisted below -40: further RPCs are ignored.
-        r.on_data(&1, &g, at).unwrap();
+        r.handle_input(&1, &g, at).unwrap();
         assert!(sent(&mut r, 1).prune.is_empty());
         assert_eq!(r.stats().graylisted_rpcs, 1);
         // Five GRAFTs in one RPC reach the ban threshold.
         let (mut r, t) = meshed(cfg(), Protocol::V11);
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 60))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 60))), t).unwrap();
         let flood = frame(|rpc| ctl(rpc, |c| (0..5).for_each(|_| graft(c, TOPIC))));
-        r.on_data(&1, &flood, t).unwrap();
+        r.handle_input(&1, &flood, t).unwrap();
         assert!(r.is_banned(&1, t));
-        assert_eq!(r.take_disconnects(), [(1, Disconnect::Banned)]);
+        assert_eq!(disconnects(&mut r), [(1, Disconnect::Banned)]);
     }
 
     #[test]
     fn the_mesh_is_regrafted_after_the_backoff() {
         let (mut r, t) = meshed(cfg(), Protocol::V11);
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 30))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 30))), t).unwrap();
         r.handle_timeout(t + Duration::from_secs(30));
         assert!(sent(&mut r, 1).graft.is_empty(), "a heartbeat of slack");
         r.handle_timeout(t + Duration::from_millis(30_600));
         assert_eq!(sent(&mut r, 1).graft, [TOPIC]);
         // A GRAFT after the backoff is accepted.
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| graft(c, TOPIC))), t + Duration::from_secs(31)).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| graft(c, TOPIC))), t + Duration::from_secs(31)).unwrap();
         assert_eq!(r.mesh_peers(TOPIC), [1]);
         assert_eq!(r.score(&1), Some(0.0));
     }
@@ -479,7 +479,7 @@ mod tests {
         r.unsubscribe(TOPIC, t).unwrap();
         assert_eq!(sent(&mut r, 1).prune, [(TOPIC.to_string(), None)]);
         // GRAFTs for topics without a mesh are ignored, not answered.
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| graft(c, TOPIC))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| graft(c, TOPIC))), t).unwrap();
         assert!(sent(&mut r, 1).prune.is_empty());
         assert_eq!(r.score(&1), Some(0.0));
     }
@@ -491,11 +491,11 @@ mod tests {
         r.subscribe(TOPIC, t0).unwrap();
         for p in 0..20u32 {
             r.add_peer(p, p >= 17, ip(p), Protocol::V11, t0).unwrap();
-            r.on_data(&p, &frame(|rpc| sub(rpc, TOPIC, true)), t0).unwrap();
+            r.handle_input(&p, &frame(|rpc| sub(rpc, TOPIC, true)), t0).unwrap();
         }
         // Inbound GRAFTs beyond Dhi are refused; outbound ones are always taken.
         for p in 0..20u32 {
-            r.on_data(&p, &frame(|rpc| ctl(rpc, |c| graft(c, TOPIC))), t0).unwrap();
+            r.handle_input(&p, &frame(|rpc| ctl(rpc, |c| graft(c, TOPIC))), t0).unwrap();
         }
         assert_eq!(r.mesh_peers(TOPIC).len(), 15);
         r.handle_timeout(t0 + Duration::from_millis(500));
@@ -513,7 +513,7 @@ mod tests {
         assert_eq!(sent(&mut r, 1).msgs, [b"block".to_vec()]);
         let f = frame(|rpc| ctl(rpc, |c| iwant(c, &[id, [9; 20]])));
         for _ in 0..5 {
-            r.on_data(&1, &f, t).unwrap();
+            r.handle_input(&1, &f, t).unwrap();
         }
         assert_eq!(sent(&mut r, 1).msgs.len(), 3);
         // Gone once the cache shifted past its 12 windows.
@@ -523,10 +523,10 @@ mod tests {
             now += Duration::from_millis(500);
             r.handle_timeout(now);
         }
-        r.on_data(&2, &frame(|rpc| ctl(rpc, |c| iwant(c, &[id]))), now).unwrap();
+        r.handle_input(&2, &frame(|rpc| ctl(rpc, |c| iwant(c, &[id]))), now).unwrap();
         assert_eq!(sent(&mut r, 2).msgs.len(), 1);
         r.handle_timeout(now + Duration::from_millis(500));
-        r.on_data(&2, &frame(|rpc| ctl(rpc, |c| iwant(c, &[id]))), now).unwrap();
+        r.handle_input(&2, &frame(|rpc| ctl(rpc, |c| iwant(c, &[id]))), now).unwrap();
         assert!(sent(&mut r, 2).msgs.is_empty());
     }
 
@@ -536,7 +536,7 @@ mod tests {
         // Each IHAVE answered with an IWANT tracks one promise.
         for n in 0..8u8 {
             let ids: Vec<MsgId> = (0..3).map(|i| [n * 3 + i; 20]).collect();
-            r.on_data(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &ids))), t).unwrap();
+            r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &ids))), t).unwrap();
             assert_eq!(sent(&mut r, 1).iwant, ids, "ihave {n}");
         }
         r.handle_timeout(t + Duration::from_millis(2500));
@@ -551,12 +551,12 @@ mod tests {
         let data = b"delivered".to_vec();
         let id = message_id(TOPIC, &data);
         let have = frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &[id])));
-        r.on_data(&1, &have, t).unwrap();
+        r.handle_input(&1, &have, t).unwrap();
         assert_eq!(sent(&mut r, 1).iwant, [id]);
-        r.on_data(&1, &frame(|rpc| msg(rpc, TOPIC, &data)), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| msg(rpc, TOPIC, &data)), t).unwrap();
         r.handle_timeout(t + Duration::from_secs(4));
         assert_eq!(r.stats().broken_promises, 0);
-        r.on_data(&1, &have, t).unwrap();
+        r.handle_input(&1, &have, t).unwrap();
         assert!(sent(&mut r, 1).iwant.is_empty(), "seen");
     }
 
@@ -570,13 +570,13 @@ mod tests {
                 id
             })
             .collect();
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &ids))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &ids))), t).unwrap();
         assert_eq!(sent(&mut r, 1).iwant.len(), 5000);
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &ids[..10]))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, TOPIC, &ids[..10]))), t).unwrap();
         assert!(sent(&mut r, 1).iwant.is_empty());
         // IHAVE for a topic without a mesh is ignored.
         r.handle_timeout(t + Duration::from_secs(1));
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, OTHER, &[[1; 20]]))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| ihave(c, OTHER, &[[1; 20]]))), t).unwrap();
         assert!(sent(&mut r, 1).iwant.is_empty());
     }
 
@@ -586,9 +586,9 @@ mod tests {
         let mut r = router(cfg(), t0);
         for p in 0..12 {
             r.add_peer(p, true, ip(p), Protocol::V11, t0).unwrap();
-            r.on_data(&p, &frame(|rpc| sub(rpc, OTHER, true)), t0).unwrap();
+            r.handle_input(&p, &frame(|rpc| sub(rpc, OTHER, true)), t0).unwrap();
         }
-        r.take_outbound();
+        discard_outbound(&mut r);
         r.publish(OTHER, b"from the sequencer".to_vec(), t0).unwrap();
         let first: BTreeSet<u32> =
             sent_all(&mut r).into_iter().filter(|(_, s)| s.msgs.len() == 1).map(|(p, _)| p).collect();

@@ -5,18 +5,23 @@
 //! 10 MiB RPC limit, no peer exchange, no flood publishing, an allowlist of topics.
 //!
 //! Inputs: `add_peer` / `remove_peer` as the transport's `/meshsub` streams come and go, the
-//! bytes of a peer's inbound stream (`on_data`: varint-length-prefixed `RPC` protobufs, any
-//! split), `subscribe` / `publish` from the application, validation verdicts
-//! (`report_validation`) and `handle_timeout`. Outputs: framed RPCs per peer (`poll_transmit`
-//! or `take_outbound`), messages to validate (`take_received`), and peers to disconnect
-//! (`take_disconnects`: malformed streams and temporary bans).
+//! bytes of a peer's inbound stream (`handle_input`: varint-length-prefixed `RPC` protobufs,
+//! any split), `subscribe` / `publish` from the application, validation verdicts
+//! (`report_validation`) and `handle_timeout`. Outputs: framed RPCs per peer (`poll_transmit`,
+//! or `poll_outbound` for every peer), messages to validate (`poll_received`), and peers to
+//! disconnect (`poll_disconnect`: malformed streams and temporary bans).
+//!
+//! Call order: after any input, drain `poll_received` until `None` (answering each with
+//! `report_validation`), `poll_disconnect` until `None`, and `poll_transmit` for each peer until
+//! it returns false; then wait for `poll_timeout` and call `handle_timeout` (early calls are
+//! no-ops).
 //!
 //! The transport's part: `P` is its peer id (libp2p `PeerId` bytes; `Clone + Ord`). Per
 //! connected peer it opens one outbound stream, negotiating `Protocol::SUPPORTED` in order, and
 //! then calls `add_peer` with the negotiated version, whether it dialled the connection (for
 //! the outbound mesh quota) and the remote IP; it feeds the bytes of the peer's inbound
-//! `/meshsub` stream to `on_data`, writes `poll_transmit` frames to the outbound stream, calls
-//! `remove_peer` when the connection closes, closes `take_disconnects` peers and refuses
+//! `/meshsub` stream to `handle_input`, writes `poll_transmit` frames to the outbound stream,
+//! calls `remove_peer` when the connection closes, closes `poll_disconnect` peers and refuses
 //! banned ones (`is_banned`) until the ban ends.
 //!
 //! Only messages the application accepts enter the message cache and are forwarded (op-node
@@ -94,7 +99,7 @@ pub enum Acceptance {
     Ignore,
 }
 
-/// A message to validate, from `take_received`.
+/// A message to validate, from `poll_received`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received<P> {
     pub id: MsgId,
@@ -346,7 +351,7 @@ pub struct Router<P> {
     promises: BTreeMap<MsgId, Vec<(u64, Instant)>>,
     retained: BTreeMap<P, Retained>,
     bans: BTreeMap<P, Instant>,
-    disconnects: Vec<(P, Disconnect)>,
+    disconnects: VecDeque<(P, Disconnect)>,
     dirty: BTreeSet<u64>,
     /// Peers whose mesh control waits for queue room; retried every heartbeat.
     stalled: BTreeSet<u64>,
@@ -416,7 +421,7 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
             promises: BTreeMap::new(),
             retained: BTreeMap::new(),
             bans: BTreeMap::new(),
-            disconnects: Vec::new(),
+            disconnects: VecDeque::new(),
             dirty: BTreeSet::new(),
             stalled: BTreeSet::new(),
             buffered: 0,
@@ -498,8 +503,8 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
     }
 
     /// Feeds bytes read from the peer's inbound stream: every complete RPC frame is processed
-    /// and a partial one buffered. On error the peer is dropped (see `take_disconnects`).
-    pub fn on_data(&mut self, key: &P, data: &[u8], now: Instant) -> Result<(), RouterError> {
+    /// and a partial one buffered. On error the peer is dropped (see `poll_disconnect`).
+    pub fn handle_input(&mut self, key: &P, data: &[u8], now: Instant) -> Result<(), RouterError> {
         let Some(&idx) = self.ids.get(key) else { return Err(RouterError::UnknownPeer) };
         let result = self.read_frames(idx, data, now);
         if let Err(e) = &result {
@@ -662,27 +667,25 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
         true
     }
 
-    /// Every queued frame of every peer (one frame per entry).
-    pub fn take_outbound(&mut self) -> Vec<(P, Vec<u8>)> {
-        let keys: Vec<P> = self.ids.keys().cloned().collect();
-        let mut out = Vec::new();
-        for key in keys {
-            let mut frame = Vec::new();
-            while self.poll_transmit(&key, &mut frame) {
-                out.push((key.clone(), std::mem::take(&mut frame)));
-            }
-        }
-        out
+    /// The next queued RPC frame of any peer, with the peer: every frame of the lowest peer
+    /// first, as `poll_transmit` would give them.
+    pub fn poll_outbound(&mut self) -> Option<(P, Vec<u8>)> {
+        let (key, _) =
+            self.ids.iter().find(|(_, i)| self.peers.get(i).is_some_and(|p| !p.queue.is_empty()))?;
+        let key = key.clone();
+        let mut frame = Vec::new();
+        self.poll_transmit(&key, &mut frame);
+        Some((key, frame))
     }
 
-    /// Messages awaiting validation; answer each with `report_validation`.
-    pub fn take_received(&mut self) -> Vec<Received<P>> {
-        self.received.drain(..).collect()
+    /// The next message awaiting validation; answer each with `report_validation`.
+    pub fn poll_received(&mut self) -> Option<Received<P>> {
+        self.received.pop_front()
     }
 
-    /// Peers to disconnect, with the reason; the router has already forgotten them.
-    pub fn take_disconnects(&mut self) -> Vec<(P, Disconnect)> {
-        std::mem::take(&mut self.disconnects)
+    /// The next peer to disconnect, with the reason; the router has already forgotten it.
+    pub fn poll_disconnect(&mut self) -> Option<(P, Disconnect)> {
+        self.disconnects.pop_front()
     }
 
     /// Peers banned at `now`, with the ban's end.
@@ -803,7 +806,7 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
     fn drop_peer(&mut self, idx: u64, reason: Disconnect, now: Instant) {
         let Some(key) = self.peers.get(&idx).map(|p| p.key.clone()) else { return };
         self.remove_peer(&key, now);
-        self.disconnects.push((key, reason));
+        self.disconnects.push_back((key, reason));
     }
 
     /// Queues a message for a peer, or drops and counts it when the queue is full.
@@ -962,7 +965,7 @@ mod tests {
     /// Everything `r` queued, decoded per peer.
     pub(super) fn sent_all(r: &mut Router<u32>) -> BTreeMap<u32, Sent> {
         let mut all: BTreeMap<u32, Sent> = BTreeMap::new();
-        for (to, f) in r.take_outbound() {
+        while let Some((to, f)) = r.poll_outbound() {
             decode_into(all.entry(to).or_default(), &f);
         }
         all
@@ -973,7 +976,22 @@ mod tests {
         sent_all(r).remove(&peer).unwrap_or_default()
     }
 
-    /// Routers wired together in memory through `take_outbound` / `on_data`.
+    /// Every message awaiting validation.
+    pub(super) fn received(r: &mut Router<u32>) -> Vec<Received<u32>> {
+        std::iter::from_fn(|| r.poll_received()).collect()
+    }
+
+    /// Every peer to disconnect.
+    pub(super) fn disconnects(r: &mut Router<u32>) -> Vec<(u32, Disconnect)> {
+        std::iter::from_fn(|| r.poll_disconnect()).collect()
+    }
+
+    /// Discards every queued frame.
+    pub(super) fn discard_outbound(r: &mut Router<u32>) {
+        while r.poll_outbound().is_some() {}
+    }
+
+    /// Routers wired together in memory through `poll_outbound` / `handle_input`.
     pub(super) struct Net {
         pub(super) nodes: BTreeMap<u32, Router<u32>>,
         pub(super) now: Instant,
@@ -1013,15 +1031,15 @@ mod tests {
                 let mut moved = false;
                 let ids: Vec<u32> = self.nodes.keys().copied().collect();
                 for from in &ids {
-                    for (to, f) in self.node(*from).take_outbound() {
+                    while let Some((to, f)) = self.node(*from).poll_outbound() {
                         moved = true;
                         if let Some(r) = self.nodes.get_mut(&to) {
-                            r.on_data(from, &f, now).unwrap();
+                            r.handle_input(from, &f, now).unwrap();
                         }
                     }
                 }
                 for (id, r) in self.nodes.iter_mut() {
-                    for m in r.take_received() {
+                    while let Some(m) = r.poll_received() {
                         if let Some(v) = self.verdict {
                             assert!(r.report_validation(&m.id, v, now));
                         }
@@ -1059,7 +1077,7 @@ mod tests {
         r.subscribe(TOPIC, t0).unwrap();
         r.add_peer(1, false, ip(1), protocol, t0).unwrap();
         assert_eq!(sent(&mut r, 1).subs, [(true, TOPIC.to_string())]);
-        r.on_data(&1, &frame(|rpc| sub(rpc, TOPIC, true)), t0).unwrap();
+        r.handle_input(&1, &frame(|rpc| sub(rpc, TOPIC, true)), t0).unwrap();
         let t = t0 + Duration::from_millis(500);
         r.handle_timeout(t);
         assert_eq!(sent(&mut r, 1).graft, [TOPIC]);
@@ -1138,23 +1156,23 @@ mod tests {
             r.add_peer(p, false, ip(p), Protocol::V11, t0).unwrap();
         }
         let f = frame(|rpc| msg(rpc, TOPIC, b"hello"));
-        r.on_data(&1, &f, t0).unwrap();
-        r.on_data(&1, &f, t0).unwrap();
-        r.on_data(&2, &f, t0).unwrap();
-        let got = r.take_received();
+        r.handle_input(&1, &f, t0).unwrap();
+        r.handle_input(&1, &f, t0).unwrap();
+        r.handle_input(&2, &f, t0).unwrap();
+        let got = received(&mut r);
         assert_eq!(got.len(), 1);
         assert_eq!((got[0].from, &*got[0].data, got[0].topic.as_str()), (1, &b"hello"[..], TOPIC));
         assert_eq!(got[0].id, message_id(TOPIC, b"hello"));
         assert_eq!(r.stats().duplicates, 2);
         // Not forwarded back to either sender.
-        r.take_outbound();
+        discard_outbound(&mut r);
         assert!(r.report_validation(&got[0].id, Acceptance::Accept, t0));
         assert!(!r.report_validation(&got[0].id, Acceptance::Accept, t0));
         assert!(sent(&mut r, 1).msgs.is_empty());
         // Messages on topics we did not join are dropped.
-        r.on_data(&1, &frame(|rpc| msg(rpc, OTHER, b"x")), t0).unwrap();
-        r.on_data(&1, &frame(|rpc| msg(rpc, "/other", b"x")), t0).unwrap();
-        assert!(r.take_received().is_empty());
+        r.handle_input(&1, &frame(|rpc| msg(rpc, OTHER, b"x")), t0).unwrap();
+        r.handle_input(&1, &frame(|rpc| msg(rpc, "/other", b"x")), t0).unwrap();
+        assert!(received(&mut r).is_empty());
         assert_eq!(r.stats().unknown_topic, 2);
     }
 
@@ -1165,15 +1183,15 @@ mod tests {
         r.subscribe(TOPIC, t0).unwrap();
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();
         for n in 0..4u8 {
-            r.on_data(&1, &frame(|rpc| msg(rpc, TOPIC, &[n; 1000])), t0).unwrap();
+            r.handle_input(&1, &frame(|rpc| msg(rpc, TOPIC, &[n; 1000])), t0).unwrap();
         }
-        assert_eq!((r.take_received().len(), r.stats().throttled), (2, 2));
+        assert_eq!((received(&mut r).len(), r.stats().throttled), (2, 2));
         let many = frame(|rpc| (0..200u8).for_each(|n| msg(rpc, TOPIC, &[n; 10])));
         let mut r = router(cfg(), t0);
         r.subscribe(TOPIC, t0).unwrap();
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();
-        r.on_data(&1, &many, t0).unwrap();
-        assert_eq!((r.take_received().len(), r.stats().throttled), (128, 72));
+        r.handle_input(&1, &many, t0).unwrap();
+        assert_eq!((received(&mut r).len(), r.stats().throttled), (128, 72));
     }
 
     #[test]
@@ -1182,8 +1200,8 @@ mod tests {
         let mut r = router(cfg(), t0);
         r.subscribe(TOPIC, t0).unwrap();
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();
-        r.on_data(&1, &frame(|rpc| msg(rpc, TOPIC, b"slow")), t0).unwrap();
-        let id = r.take_received()[0].id;
+        r.handle_input(&1, &frame(|rpc| msg(rpc, TOPIC, b"slow")), t0).unwrap();
+        let id = received(&mut r)[0].id;
         r.handle_timeout(t0 + Duration::from_secs(4));
         assert!(!r.report_validation(&id, Acceptance::Accept, t0 + Duration::from_secs(4)));
         assert_eq!(r.stats().validation_timeouts, 1);
@@ -1211,7 +1229,7 @@ mod tests {
         for n in 0..256u32 {
             r.publish(TOPIC, n.to_le_bytes().to_vec(), t).unwrap();
         }
-        r.on_data(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 1))), t).unwrap();
+        r.handle_input(&1, &frame(|rpc| ctl(rpc, |c| prune(c, TOPIC, 1))), t).unwrap();
         r.handle_timeout(t + Duration::from_secs(2));
         assert_eq!(r.mesh_peers(TOPIC), [1]);
         let mut s = Sent::default();
@@ -1239,10 +1257,10 @@ mod tests {
                 });
             }
         });
-        r.on_data(&1, &f, t0).unwrap();
-        assert!(r.take_received().is_empty());
+        r.handle_input(&1, &f, t0).unwrap();
+        assert!(received(&mut r).is_empty());
         assert_eq!(r.stats().unexpected_auth, 4);
-        assert_eq!(r.take_disconnects(), [(1, Disconnect::Banned)]);
+        assert_eq!(disconnects(&mut r), [(1, Disconnect::Banned)]);
     }
 
     #[test]

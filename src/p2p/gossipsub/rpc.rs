@@ -193,11 +193,11 @@ mod tests {
             let mut r = router(cfg(), t0);
             r.subscribe(TOPIC, t0).unwrap();
             r.add_peer(1, true, ip(1), Protocol::V11, t0).unwrap();
-            r.on_data(&1, &s[..cut], t0).unwrap();
-            r.on_data(&1, &s[cut..cut2], t0).unwrap();
-            r.on_data(&1, &s[cut2..], t0).unwrap();
+            r.handle_input(&1, &s[..cut], t0).unwrap();
+            r.handle_input(&1, &s[cut..cut2], t0).unwrap();
+            r.handle_input(&1, &s[cut2..], t0).unwrap();
             assert_eq!(r.buffered, 0);
-            let got: Vec<Vec<u8>> = r.take_received().iter().map(|m| m.data.to_vec()).collect();
+            let got: Vec<Vec<u8>> = received(&mut r).iter().map(|m| m.data.to_vec()).collect();
             (got, sent(&mut r, 1).iwant, r.mesh_peers(TOPIC), r.stats().rpcs)
         };
         let whole = run(s.len(), s.len());
@@ -231,9 +231,9 @@ mod tests {
         for (bytes, want) in cases {
             let mut r = router(cfg(), t0);
             r.add_peer(1, true, ip(1), Protocol::V11, t0).unwrap();
-            assert_eq!(r.on_data(&1, &bytes, t0), Err(want.clone()));
-            assert_eq!(r.take_disconnects(), [(1, Disconnect::Malformed(want))]);
-            assert_eq!((r.score(&1), r.on_data(&1, &[0], t0)), (None, Err(RouterError::UnknownPeer)));
+            assert_eq!(r.handle_input(&1, &bytes, t0), Err(want.clone()));
+            assert_eq!(disconnects(&mut r), [(1, Disconnect::Malformed(want))]);
+            assert_eq!((r.score(&1), r.handle_input(&1, &[0], t0)), (None, Err(RouterError::UnknownPeer)));
             // Reconnecting carries the penalty.
             r.add_peer(1, true, ip(1), Protocol::V11, t0).unwrap();
             assert_eq!(r.score(&1), Some(-10.0));
@@ -248,7 +248,7 @@ mod tests {
             pb::put_key(rpc, 12, 5);
             rpc.extend_from_slice(&[0; 4]);
         });
-        assert_eq!(r.on_data(&1, &f, t0), Ok(()));
+        assert_eq!(r.handle_input(&1, &f, t0), Ok(()));
     }
 
     #[test]
@@ -280,15 +280,15 @@ mod tests {
                 }
             }
             buf.truncate(rng.below(buf.len() as u64 + 1) as usize);
-            if r.on_data(&peer, &buf, t0).is_err() {
+            if r.handle_input(&peer, &buf, t0).is_err() {
                 errors += 1;
                 assert!(r.score(&peer).is_none(), "a failing peer is dropped");
             }
-            for m in r.take_received() {
+            while let Some(m) = r.poll_received() {
                 r.report_validation(&m.id, Acceptance::Ignore, t0);
             }
-            r.take_outbound();
-            r.take_disconnects();
+            discard_outbound(&mut r);
+            disconnects(&mut r);
             assert!(r.buffered <= 1 << 16);
             assert!(r.pending.len() <= 256 && r.seen.map.len() <= 4096);
         }
@@ -298,11 +298,11 @@ mod tests {
         r.add_peer(1, true, ip(1), Protocol::V11, t0).unwrap();
         let mut hdr = Vec::new();
         pb::put_varint(&mut hdr, 10 << 20);
-        r.on_data(&1, &hdr, t0).unwrap();
+        r.handle_input(&1, &hdr, t0).unwrap();
         let chunk = vec![0u8; 64 << 10];
         let mut result = Ok(());
         for _ in 0..20 {
-            result = r.on_data(&1, &chunk, t0);
+            result = r.handle_input(&1, &chunk, t0);
             if result.is_err() {
                 break;
             }

@@ -220,23 +220,23 @@ mod tests {
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();
         r.add_peer(2, false, ip(2), Protocol::V11, t0).unwrap();
         for n in 0..4u8 {
-            r.on_data(&1, &frame(|rpc| msg(rpc, TOPIC, &[n; 100])), t0).unwrap();
+            r.handle_input(&1, &frame(|rpc| msg(rpc, TOPIC, &[n; 100])), t0).unwrap();
         }
-        let got = r.take_received();
+        let got = received(&mut r);
         assert_eq!(got.len(), 4);
         for (n, m) in got.iter().enumerate().take(3) {
             r.report_validation(&m.id, Acceptance::Reject, t0);
             assert_eq!(r.score(&1), Some(-10.0 * ((n + 1) * (n + 1)) as f64));
         }
         // Graylisted: RPCs are ignored.
-        r.on_data(&1, &frame(|rpc| msg(rpc, TOPIC, b"more")), t0).unwrap();
-        assert!(r.take_received().is_empty());
+        r.handle_input(&1, &frame(|rpc| msg(rpc, TOPIC, b"more")), t0).unwrap();
+        assert!(received(&mut r).is_empty());
         assert_eq!(r.stats().graylisted_rpcs, 1);
         // A duplicate of a rejected message costs its sender too.
-        r.on_data(&2, &frame(|rpc| msg(rpc, TOPIC, &[0; 100])), t0).unwrap();
+        r.handle_input(&2, &frame(|rpc| msg(rpc, TOPIC, &[0; 100])), t0).unwrap();
         assert_eq!(r.score(&2), Some(-10.0));
         r.report_validation(&got[3].id, Acceptance::Reject, t0);
-        assert_eq!(r.take_disconnects(), [(1, Disconnect::Banned)]);
+        assert_eq!(disconnects(&mut r), [(1, Disconnect::Banned)]);
         assert_eq!(r.score(&1), None);
         assert_eq!(r.banned_peers(t0), [(1, t0 + Duration::from_secs(3600))]);
         assert!(matches!(r.add_peer(1, true, ip(1), Protocol::V11, t0), Err(RouterError::Banned { .. })));
@@ -253,8 +253,8 @@ mod tests {
         let mut r = router(cfg(), t0);
         r.subscribe(TOPIC, t0).unwrap();
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();
-        r.on_data(&1, &frame(|rpc| msg(rpc, TOPIC, b"bad")), t0).unwrap();
-        let id = r.take_received()[0].id;
+        r.handle_input(&1, &frame(|rpc| msg(rpc, TOPIC, b"bad")), t0).unwrap();
+        let id = received(&mut r)[0].id;
         r.report_validation(&id, Acceptance::Reject, t0);
         r.remove_peer(&1, t0);
         r.add_peer(1, false, ip(1), Protocol::V11, t0).unwrap();

@@ -170,7 +170,7 @@ impl Swarm {
     /// Router work after input: validation of received messages, disconnects, output.
     fn after_io(&mut self, now: Now) {
         self.validate(now);
-        for (peer, why) in self.router.take_disconnects() {
+        while let Some((peer, why)) = self.router.poll_disconnect() {
             if let Some(id) = self.by_peer.get(&peer).copied() {
                 self.fail(id, &format!("gossipsub: {why:?}"), now);
             }
@@ -183,7 +183,7 @@ impl Swarm {
     }
 
     fn validate(&mut self, now: Now) {
-        for m in self.router.take_received() {
+        while let Some(m) = self.router.poll_received() {
             let v = self.validator.validate_topic(&self.rollup, &m.topic, &m.data, &self.signers, now.unix());
             match &v {
                 Validation::Accept(a) => {

@@ -180,7 +180,7 @@ impl Swarm {
         let keep = match sub {
             Sub::MeshIn => {
                 if !data.is_empty() {
-                    self.router.on_data(peer, &data, now.mono).map_err(|e| format!("gossipsub: {e}"))?;
+                    self.router.handle_input(peer, &data, now.mono).map_err(|e| format!("gossipsub: {e}"))?;
                 }
                 Some(Sub::MeshIn)
             }
