@@ -400,7 +400,7 @@ impl Node {
             p.swarm.set_signers(Signers::only(rc.unsafe_block_signer));
         }
         p.net.flush(&mut p.swarm, now);
-        let blocks = p.swarm.take_blocks();
+        let blocks: Vec<_> = std::iter::from_fn(|| p.swarm.poll_block()).collect();
         let peers = p.swarm.peer_count();
         self.metrics.borrow_mut().set_peer_count(peers);
         for env in blocks {

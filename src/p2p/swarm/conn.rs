@@ -1,6 +1,6 @@
 //! One connection's upgrade, as libp2p upgrades TCP: multistream-select `/noise`, the Noise XX
 //! handshake, multistream-select `/yamux/1.0.0` inside the secure channel, then the yamux
-//! session whose streams `streams` serves. Bytes from the socket go in (`on_data`); bytes for
+//! session whose streams `streams` serves. Bytes from the socket go in (`handle_input`); bytes for
 //! it collect in the connection's buffer for `Swarm::poll_transmit`. A handshake must finish
 //! within 10 s, an open session answer yamux keep-alives, and a peer must read what it is sent.
 
@@ -82,7 +82,7 @@ impl Swarm {
     }
 
     /// Bytes from the socket of `conn`.
-    pub fn on_data(&mut self, id: ConnId, data: &[u8], now: Now) {
+    pub fn handle_input(&mut self, id: ConnId, data: &[u8], now: Now) {
         if let Err(e) = self.process(id, data, now) {
             self.fail(id, &e, now);
         }
@@ -242,7 +242,7 @@ mod tests {
         let mut b = swarm(2, None, Address::ZERO, now);
         let ca =
             a.dial(&Multiaddr::new("10.0.0.2:9222".parse().unwrap(), Some(b.local_peer())), now).unwrap();
-        let cb = b.on_inbound("10.0.0.1:40000".parse().unwrap(), now).unwrap();
+        let cb = b.handle_inbound("10.0.0.1:40000".parse().unwrap(), now).unwrap();
         pump(&mut a, ca, &mut b, cb, now, &mut rng);
         assert_eq!(a.peer_count(), 1);
         // While b answers, pings keep the connection for minutes.
@@ -262,7 +262,7 @@ mod tests {
             a.poll_transmit(ca, &mut sink);
         }
         assert_eq!(a.peer_count(), 0);
-        assert!(a.take_closes().contains(&ca));
+        assert!(std::iter::from_fn(|| a.poll_close()).any(|c| c == ca));
     }
 
     #[test]
@@ -271,15 +271,15 @@ mod tests {
         let mut a = swarm(1, None, Address::ZERO, now);
         let mut rng = crate::rng::Rng::new(5);
         for _ in 0..500 {
-            let id = a.on_inbound("10.0.0.9:1".parse().unwrap(), now).unwrap();
+            let id = a.handle_inbound("10.0.0.9:1".parse().unwrap(), now).unwrap();
             let mut junk = vec![0u8; rng.below(300) as usize];
             rng.fill(&mut junk);
-            a.on_data(id, &junk, now);
-            a.on_closed(id, now);
+            a.handle_input(id, &junk, now);
+            a.handle_closed(id, now);
         }
         assert!(a.conns.is_empty());
-        let id = a.on_inbound("10.0.0.9:2".parse().unwrap(), now).unwrap();
+        let id = a.handle_inbound("10.0.0.9:2".parse().unwrap(), now).unwrap();
         a.handle_timeout(now.advance(HANDSHAKE_TIMEOUT + Duration::from_secs(1)));
-        assert!(a.take_closes().contains(&id), "the silent connection is closed");
+        assert!(std::iter::from_fn(|| a.poll_close()).any(|c| c == id), "the silent connection is closed");
     }
 }

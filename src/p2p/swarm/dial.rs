@@ -31,7 +31,7 @@ impl StaticPeer {
 
 impl Swarm {
     /// Dials `addr` (`opp2p_connectPeer` and static peers): the I/O layer takes the dial from
-    /// `take_dials` and reports `on_closed` if it fails.
+    /// `poll_dial` and reports `handle_closed` if it fails.
     pub fn dial(&mut self, addr: &Multiaddr, now: Now) -> Result<ConnId, String> {
         if let Some(p) = &addr.peer {
             if self.blocked.contains(p) {
@@ -45,12 +45,12 @@ impl Swarm {
             return Err(format!("at the peer limit ({})", self.cfg.peers_hi));
         }
         let id = self.new_conn(true, addr.addr, addr.peer.clone(), now);
-        self.dials.push((id, addr.addr));
+        self.dials.push_back((id, addr.addr));
         Ok(id)
     }
 
     /// An inbound TCP connection; `None` refuses it (at the limit).
-    pub fn on_inbound(&mut self, remote: SocketAddr, now: Now) -> Option<ConnId> {
+    pub fn handle_inbound(&mut self, remote: SocketAddr, now: Now) -> Option<ConnId> {
         if self.conns.len() >= self.cfg.peers_hi {
             log::debug!("refusing inbound connection from {remote}: at the peer limit");
             return None;
@@ -58,25 +58,26 @@ impl Swarm {
         Some(self.new_conn(false, remote, None, now))
     }
 
-    pub fn take_dials(&mut self) -> Vec<(ConnId, SocketAddr)> {
-        std::mem::take(&mut self.dials)
+    /// The next connection the I/O layer must open, and where to.
+    pub fn poll_dial(&mut self) -> Option<(ConnId, SocketAddr)> {
+        self.dials.pop_front()
     }
 
-    /// Connections the I/O layer must close.
-    pub fn take_closes(&mut self) -> Vec<ConnId> {
-        std::mem::take(&mut self.closes)
+    /// The next connection the I/O layer must close.
+    pub fn poll_close(&mut self) -> Option<ConnId> {
+        self.closes.pop_front()
     }
 
     pub(super) fn fail(&mut self, id: ConnId, why: &str, now: Now) {
         if let Some(c) = self.conns.get(&id) {
             log::debug!("closing connection {id} to {} ({:?}): {why}", c.remote, c.peer);
         }
-        self.closes.push(id);
-        self.on_closed(id, now);
+        self.closes.push_back(id);
+        self.handle_closed(id, now);
     }
 
     /// The socket closed (or a dial failed).
-    pub fn on_closed(&mut self, id: ConnId, now: Now) {
+    pub fn handle_closed(&mut self, id: ConnId, now: Now) {
         let Some(c) = self.conns.remove(&id) else { return };
         if c.deadline.is_some() {
             self.stats.handshake_failures += 1;

@@ -8,9 +8,16 @@
 //! The swarm owns the router and op-node's block validator: messages on the block topics are
 //! validated against the unsafe block signer (from the runtime config) and the wall clock, the
 //! verdict goes back to the router (only accepted blocks are relayed), and accepted blocks wait
-//! in `take_blocks` for the engine controller. Static peers and bootnodes are dialled and
+//! in `poll_block` for the engine controller. Static peers and bootnodes are dialled and
 //! redialled with exponential backoff; connections are limited by `--p2p.peers.hi`, blocked
 //! and banned peers refused, and a handshake must finish within 10 s.
+//!
+//! Call order: feed the sockets' events — `handle_inbound` (an accepted TCP connection),
+//! `handle_input` (bytes read), `handle_closed` (a socket closed or a dial failed) — and the
+//! commands (`dial`, `publish_block`, `disconnect`, `block`); then drain `poll_dial`
+//! (connections to open) and `poll_close` (sockets to close) until `None`, `poll_transmit` for
+//! every `writable` connection, and `poll_block` until `None`; then wait for `poll_timeout` and
+//! call `handle_timeout` (only what is due fires, so a spurious call is harmless).
 //!
 //! This file holds the `Swarm` type, its configuration and public API; `conn` upgrades one
 //! connection, `dial` decides who is connected, `streams` negotiates and serves yamux streams.
@@ -19,7 +26,7 @@ mod conn;
 mod dial;
 mod streams;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -91,9 +98,9 @@ pub struct Swarm {
     statics: Vec<StaticPeer>,
     blocked: BTreeSet<PeerId>,
     next_conn: ConnId,
-    dials: Vec<(ConnId, SocketAddr)>,
-    closes: Vec<ConnId>,
-    blocks: Vec<ExecutionPayloadEnvelope>,
+    dials: VecDeque<(ConnId, SocketAddr)>,
+    closes: VecDeque<ConnId>,
+    blocks: VecDeque<ExecutionPayloadEnvelope>,
     pub stats: SwarmStats,
 }
 
@@ -130,9 +137,9 @@ impl Swarm {
             statics,
             blocked: BTreeSet::new(),
             next_conn: 1,
-            dials: Vec::new(),
-            closes: Vec::new(),
-            blocks: Vec::new(),
+            dials: VecDeque::new(),
+            closes: VecDeque::new(),
+            blocks: VecDeque::new(),
             stats: SwarmStats::default(),
         })
     }
@@ -146,9 +153,9 @@ impl Swarm {
         self.signers = signers;
     }
 
-    /// Validated blocks for the engine controller.
-    pub fn take_blocks(&mut self) -> Vec<ExecutionPayloadEnvelope> {
-        std::mem::take(&mut self.blocks)
+    /// The next validated block for the engine controller.
+    pub fn poll_block(&mut self) -> Option<ExecutionPayloadEnvelope> {
+        self.blocks.pop_front()
     }
 
     /// Bytes for the socket of `conn`.
@@ -195,7 +202,7 @@ impl Swarm {
                         p.block_hash,
                         m.from
                     );
-                    self.blocks.push(*a.envelope.clone());
+                    self.blocks.push_back(*a.envelope.clone());
                 }
                 Validation::Reject(e) => {
                     self.stats.blocks_rejected += 1;
@@ -355,7 +362,7 @@ mod tests {
                     let mut rest = &bytes[..];
                     while !rest.is_empty() {
                         let n = 1 + rng.below(rest.len() as u64) as usize;
-                        dst.on_data(dc, &rest[..n], now);
+                        dst.handle_input(dc, &rest[..n], now);
                         rest = &rest[n..];
                     }
                 }
@@ -400,8 +407,8 @@ mod tests {
         let mut b = swarm(2, Some(&seq_key), signer, now);
         let target = Multiaddr::new("10.0.0.2:9222".parse().unwrap(), Some(b.local_peer()));
         let ca = a.dial(&target, now).unwrap();
-        assert_eq!(a.take_dials(), vec![(ca, target.addr)]);
-        let cb = b.on_inbound("10.0.0.1:40000".parse().unwrap(), now).unwrap();
+        assert_eq!((a.poll_dial(), a.poll_dial()), (Some((ca, target.addr)), None));
+        let cb = b.handle_inbound("10.0.0.1:40000".parse().unwrap(), now).unwrap();
         pump(&mut a, ca, &mut b, cb, now, &mut rng);
         assert_eq!(a.peers().len(), 1);
         assert_eq!(a.peers()[0].peer, b.local_peer());
@@ -420,14 +427,14 @@ mod tests {
         let env = block(&cfg, 7, t);
         b.publish_block(env.clone(), t).unwrap();
         pump(&mut a, ca, &mut b, cb, t, &mut rng);
-        let got = a.take_blocks();
+        let got: Vec<_> = std::iter::from_fn(|| a.poll_block()).collect();
         assert_eq!(got.len(), 1, "stats {:?}", a.stats);
         assert_eq!(got[0], env);
         // The same block again is a duplicate: not delivered twice.
         b.publish_block(env, t).unwrap_err();
         // A signer the node does not trust: rejected.
         let mut c = swarm(3, Some(&SigningKey::from_slice(&[43; 32]).unwrap()), signer, t);
-        let cc = c.on_inbound("10.0.0.1:40001".parse().unwrap(), t).unwrap();
+        let cc = c.handle_inbound("10.0.0.1:40001".parse().unwrap(), t).unwrap();
         let target = Multiaddr::new("10.0.0.3:9222".parse().unwrap(), Some(c.local_peer()));
         let ca2 = a.dial(&target, t).unwrap();
         pump(&mut a, ca2, &mut c, cc, t, &mut rng);
@@ -439,7 +446,7 @@ mod tests {
         }
         c.publish_block(block(&cfg, 8, t), t).unwrap();
         pump(&mut a, ca2, &mut c, cc, t, &mut rng);
-        assert!(a.take_blocks().is_empty());
+        assert_eq!(a.poll_block(), None);
         assert_eq!(a.stats.blocks_rejected, 1);
     }
 }
