@@ -59,6 +59,7 @@ fn swarm(seed: u32, cfg: &Arc<RollupConfig>, now: Now) -> Swarm {
         Signers::only(Address::ZERO),
         None,
         seed as u64,
+        op_lite::io::p2p::noise_rng(),
         now,
     )
     .unwrap()

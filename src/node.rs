@@ -374,8 +374,9 @@ impl Node {
             agent: format!("op-lite/{}", crate::version::VERSION_WITH_META),
         };
         let rollup = Arc::new(self.config.rollup.clone());
+        let rng = io::p2p::noise_rng();
         let swarm =
-            Swarm::new(key, cfg, rollup, Signers::only(signer), sequencer_key, seed, io::clock::now())?;
+            Swarm::new(key, cfg, rollup, Signers::only(signer), sequencer_key, seed, rng, io::clock::now())?;
         log::info!(
             "started P2P host addr=/ip4/{}/tcp/{}/p2p/{} peer_id={}",
             listen.map_or("0.0.0.0".into(), |a| a.ip().to_string()),

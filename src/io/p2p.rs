@@ -51,6 +51,11 @@ pub fn generate_key() -> Result<Keypair, String> {
     }
 }
 
+/// The OS's randomness, for the key material of the swarm's Noise handshakes.
+pub fn noise_rng() -> Box<dyn rand_core::CryptoRngCore + Send> {
+    Box::new(rand_core::OsRng)
+}
+
 /// Reads the identity key from `path`, creating it (32 random bytes, hex, mode 0600) when the
 /// file does not exist.
 pub fn load_or_create_key(path: &Path) -> Result<Keypair, String> {

@@ -115,10 +115,11 @@ impl Swarm {
                     }
                     input.clear();
                     neg.poll_remaining(&mut input);
+                    let rng = &mut *self.noise_rng;
                     let mut s = if c.outbound {
-                        NoiseSession::initiator(&self.key, c.expected.clone())
+                        NoiseSession::initiator(&self.key, c.expected.clone(), rng)
                     } else {
-                        NoiseSession::responder(&self.key)
+                        NoiseSession::responder(&self.key, rng)
                     }
                     .map_err(|e| e.to_string())?;
                     s.poll_transmit(&mut c.out);

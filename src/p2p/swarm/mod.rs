@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k256::ecdsa::SigningKey;
+use rand_core::CryptoRngCore;
 
 use self::conn::{Conn, Phase};
 use self::dial::StaticPeer;
@@ -93,6 +94,8 @@ pub struct Swarm {
     validator: BlockValidator,
     signers: Signers,
     sequencer_key: Option<SigningKey>,
+    /// Key material for the Noise handshakes.
+    noise_rng: Box<dyn CryptoRngCore + Send>,
     conns: BTreeMap<ConnId, Conn>,
     by_peer: BTreeMap<PeerId, ConnId>,
     statics: Vec<StaticPeer>,
@@ -105,6 +108,10 @@ pub struct Swarm {
 }
 
 impl Swarm {
+    /// A swarm with no connections. `seed` drives the router's peer selection; `noise_rng`
+    /// gives the Noise handshakes their key material and must be cryptographically secure
+    /// outside tests (the I/O layer passes the OS's).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         key: Keypair,
         cfg: SwarmConfig,
@@ -112,6 +119,7 @@ impl Swarm {
         signers: Signers,
         sequencer_key: Option<SigningKey>,
         seed: u64,
+        noise_rng: Box<dyn CryptoRngCore + Send>,
         now: Now,
     ) -> Result<Swarm, String> {
         let topics = block_topics(rollup.l2_chain_id);
@@ -132,6 +140,7 @@ impl Swarm {
             validator: BlockValidator::default(),
             signers,
             sequencer_key,
+            noise_rng,
             conns: BTreeMap::new(),
             by_peer: BTreeMap::new(),
             statics,
@@ -300,6 +309,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::p2p::noise::test_rng::TestRng;
     use crate::protocol::payload::ExecutionPayload;
     use crate::protocol::primitives::{Address, Bytes, U256};
     use crate::protocol::rollup::Fork;
@@ -337,6 +347,7 @@ mod tests {
             Signers::only(signer),
             seq.cloned(),
             seed as u64,
+            Box::new(TestRng::new(seed as u64)),
             now,
         )
         .unwrap()
