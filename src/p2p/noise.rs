@@ -124,7 +124,10 @@ fn verify_payload(payload: &[u8], remote_static: &[u8]) -> Result<PeerId, NoiseE
             }
             2 => {
                 let len = read_varint(payload, &mut pos)?;
-                let end = pos.checked_add(len as usize).filter(|e| *e <= payload.len());
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .filter(|e| *e <= payload.len());
                 let end = end.ok_or(NoiseError::Payload("truncated field"))?;
                 let field = &payload[pos..end];
                 match tag >> 3 {
@@ -238,7 +241,7 @@ impl NoiseSession {
     fn process(&mut self) -> Result<(), NoiseError> {
         let mut pos = 0;
         while self.inbuf.len() >= pos + 2 {
-            let len = u16::from_be_bytes([self.inbuf[pos], self.inbuf[pos + 1]]) as usize;
+            let len = usize::from(u16::from_be_bytes([self.inbuf[pos], self.inbuf[pos + 1]]));
             if self.inbuf.len() < pos + 2 + len {
                 break;
             }

@@ -262,7 +262,8 @@ impl Session {
     fn flush(&mut self, id: u32) {
         let Some(s) = self.streams.get_mut(&id) else { return };
         while !s.backlog.is_empty() && s.send_window > 0 {
-            let n = s.backlog.len().min(s.send_window as usize).min(MAX_FRAME);
+            let window = usize::try_from(s.send_window).unwrap_or(usize::MAX);
+            let n = s.backlog.len().min(window).min(MAX_FRAME);
             header(&mut self.out, TYPE_DATA, 0, id, n as u32);
             self.out.extend(s.backlog.drain(..n));
             s.send_window -= n as u32;
@@ -302,7 +303,10 @@ impl Session {
                 } else if len > INITIAL_WINDOW {
                     break Err(YamuxError::WindowExceeded { stream: id });
                 }
-                let Some(b) = self.inbuf.get(pos + HEADER..pos + HEADER + len as usize) else { break Ok(()) };
+                let Ok(body_len) = usize::try_from(len) else {
+                    break Err(YamuxError::WindowExceeded { stream: id });
+                };
+                let Some(b) = self.inbuf.get(pos + HEADER..pos + HEADER + body_len) else { break Ok(()) };
                 b.to_vec()
             } else {
                 Vec::new()

@@ -114,10 +114,10 @@ pub(super) fn split_frame(buf: &[u8], max: usize) -> Result<Option<(usize, usize
         Err(RouterError::Truncated) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if len > max as u64 {
-        return Err(RouterError::FrameTooLarge { len, max });
-    }
-    let len = len as usize;
+    let len = match usize::try_from(len) {
+        Ok(n) if n <= max => n,
+        _ => return Err(RouterError::FrameTooLarge { len, max }),
+    };
     Ok((buf.len() - pos >= len).then_some((pos, len)))
 }
 
