@@ -1,8 +1,9 @@
 //! One connection's upgrade, as libp2p upgrades TCP: multistream-select `/noise`, the Noise XX
 //! handshake, multistream-select `/yamux/1.0.0` inside the secure channel, then the yamux
-//! session whose streams `streams` serves. Bytes from the socket go in (`handle_input`); bytes for
-//! it collect in the connection's buffer for `Swarm::poll_transmit`. A handshake must finish
-//! within 10 s, an open session answer yamux keep-alives, and a peer must read what it is sent.
+//! session whose streams `streams` serves. Bytes from the socket go in (`handle_input`);
+//! bytes for it collect in the connection's buffer for `Swarm::poll_transmit`. A handshake
+//! must finish within 10 s, an open session must answer yamux keep-alives, and a peer must
+//! read what it is sent.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
