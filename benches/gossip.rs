@@ -105,12 +105,12 @@ fn node(cfg: &RollupConfig, t0: Instant) -> Router<u32> {
     length_prefixed(&mut hello, &subs);
     for p in 0..9u32 {
         r.add_peer(p, true, IpAddr::V4(Ipv4Addr::new(10, 0, 0, p as u8)), Protocol::V11, t0).unwrap();
-        r.on_data(&p, &hello, t0).unwrap();
+        r.handle_input(&p, &hello, t0).unwrap();
     }
     for t in &topics {
         r.subscribe(t, t0).unwrap();
     }
-    r.take_outbound();
+    while r.poll_outbound().is_some() {}
     r
 }
 
@@ -205,14 +205,14 @@ fn main() {
                 router = node(&cfg, t0);
                 validator = BlockValidator::default();
             }
-            router.on_data(&0, black_box(&frames[n % VARIANTS]), t0).unwrap();
-            for m in router.take_received() {
+            router.handle_input(&0, black_box(&frames[n % VARIANTS]), t0).unwrap();
+            while let Some(m) = router.poll_received() {
                 let verdict = validator.validate_topic(&cfg, &m.topic, &m.data, &signers, now);
                 assert_eq!(verdict.acceptance(), Acceptance::Accept);
                 router.report_validation(&m.id, verdict.acceptance(), t0);
                 black_box(verdict);
             }
-            assert!(router.take_outbound().len() >= 7);
+            assert!(std::iter::from_fn(|| router.poll_outbound()).count() >= 7);
             n += 1;
         });
         report("receive", name, iters, each, "router + validation + relay to the mesh");

@@ -59,6 +59,7 @@ fn swarm(seed: u32, cfg: &Arc<RollupConfig>, now: Now) -> Swarm {
         Signers::only(Address::ZERO),
         None,
         seed as u64,
+        op_lite::io::p2p::noise_rng(),
         now,
     )
     .unwrap()
@@ -70,12 +71,12 @@ fn pump(a: &mut Swarm, ca: ConnId, b: &mut Swarm, cb: ConnId, now: Now) {
     loop {
         let mut moved = false;
         if a.poll_transmit(ca, &mut buf) {
-            b.on_data(cb, &buf, now);
+            b.handle_input(cb, &buf, now);
             buf.clear();
             moved = true;
         }
         if b.poll_transmit(cb, &mut buf) {
-            a.on_data(ca, &buf, now);
+            a.handle_input(ca, &buf, now);
             buf.clear();
             moved = true;
         }
@@ -88,8 +89,9 @@ fn pump(a: &mut Swarm, ca: ConnId, b: &mut Swarm, cb: ConnId, now: Now) {
 fn connect(a: &mut Swarm, b: &mut Swarm, i: u16, now: Now) {
     let addr = Multiaddr::new(std::net::SocketAddr::from(([10, 0, 0, 2], 9222)), Some(b.local_peer()));
     let ca = a.dial(&addr, now).unwrap();
-    a.take_dials();
-    let cb = b.on_inbound(std::net::SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 4000)), now).unwrap();
+    while a.poll_dial().is_some() {}
+    let cb =
+        b.handle_inbound(std::net::SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 4000)), now).unwrap();
     pump(a, ca, b, cb, now);
     assert!(a.peers().iter().any(|p| p.peer == b.local_peer()), "connected");
 }

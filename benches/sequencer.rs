@@ -85,7 +85,9 @@ fn main() {
                         let msg = sign_block(&cfg, *env, &key).unwrap();
                         bytes += msg.data.len();
                         router.publish(&msg.topic, msg.data, now.mono).unwrap();
-                        std::hint::black_box(router.take_outbound());
+                        std::hint::black_box(
+                            std::iter::from_fn(|| router.poll_outbound()).collect::<Vec<_>>(),
+                        );
                         publish_time = t.elapsed();
                         continue;
                     }
@@ -139,12 +141,12 @@ fn mesh(cfg: &op_lite::protocol::rollup::RollupConfig, t0: Instant) -> Router<u3
     length_prefixed(&mut hello, &subs);
     for p in 0..8u32 {
         r.add_peer(p, true, IpAddr::V4(Ipv4Addr::new(10, 0, 0, p as u8)), Protocol::V11, t0).unwrap();
-        r.on_data(&p, &hello, t0).unwrap();
+        r.handle_input(&p, &hello, t0).unwrap();
     }
     for t in &topics {
         r.subscribe(t, t0).unwrap();
     }
-    r.take_outbound();
+    while r.poll_outbound().is_some() {}
     r
 }
 

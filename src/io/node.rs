@@ -401,7 +401,9 @@ impl Parts {
             agent: format!("op-lite/{VERSION_WITH_META}"),
         };
         let rollup = Arc::new(self.config.rollup.clone());
-        let swarm = Swarm::new(key, cfg, rollup, Signers::only(signer), sequencer_key, seed, clock::now())?;
+        let rng = super::p2p::noise_rng();
+        let swarm =
+            Swarm::new(key, cfg, rollup, Signers::only(signer), sequencer_key, seed, rng, clock::now())?;
         log::info!(
             "started P2P host addr=/ip4/{}/tcp/{}/p2p/{} peer_id={}",
             listen.map_or("0.0.0.0".into(), |a| a.ip().to_string()),

@@ -1,5 +1,5 @@
 //! The gossip transport's sockets on the node's mio loop: the `--p2p.listen.*` TCP listener,
-//! outbound dials the swarm asks for, reads into `Swarm::on_data` and writes of what
+//! outbound dials the swarm asks for, reads into `Swarm::handle_input` and writes of what
 //! `Swarm::poll_transmit` hands out (kept while a socket is not writable). Also the identity
 //! key file (`--p2p.priv.path`), created on first start as op-node does.
 
@@ -49,6 +49,11 @@ pub fn generate_key() -> Result<Keypair, String> {
             return Ok(k);
         }
     }
+}
+
+/// The OS's randomness, for the key material of the swarm's Noise handshakes.
+pub fn noise_rng() -> Box<dyn rand_core::CryptoRngCore + Send> {
+    Box::new(rand_core::OsRng)
 }
 
 /// Reads the identity key from `path`, creating it (32 random bytes, hex, mode 0600) when the
@@ -153,7 +158,7 @@ impl P2pNet {
                 Err(e) => {
                     log::debug!("dial of connection {conn} failed: {e}");
                     self.drop_slot(slot);
-                    swarm.on_closed(conn, now);
+                    swarm.handle_closed(conn, now);
                     return;
                 }
             }
@@ -165,16 +170,16 @@ impl P2pNet {
                 match s.stream.read(&mut buf) {
                     Ok(0) => {
                         self.drop_slot(slot);
-                        swarm.on_closed(conn, now);
+                        swarm.handle_closed(conn, now);
                         return;
                     }
-                    Ok(n) => swarm.on_data(conn, &buf[..n], now),
+                    Ok(n) => swarm.handle_input(conn, &buf[..n], now),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => {
                         log::debug!("read on connection {conn} failed: {e}");
                         self.drop_slot(slot);
-                        swarm.on_closed(conn, now);
+                        swarm.handle_closed(conn, now);
                         return;
                     }
                 }
@@ -187,11 +192,11 @@ impl P2pNet {
         loop {
             let Some(l) = &self.listener else { return };
             match l.accept() {
-                Ok((stream, remote)) => match swarm.on_inbound(remote, now) {
+                Ok((stream, remote)) => match swarm.handle_inbound(remote, now) {
                     Some(conn) => {
                         if let Err(e) = self.add(stream, conn, true) {
                             log::warn!("cannot take connection from {remote}: {e}");
-                            swarm.on_closed(conn, now);
+                            swarm.handle_closed(conn, now);
                         }
                     }
                     None => drop(stream),
@@ -208,21 +213,21 @@ impl P2pNet {
 
     /// Starts requested dials, closes what the swarm dropped, and writes pending bytes.
     pub fn flush(&mut self, swarm: &mut Swarm, now: Now) {
-        for (conn, addr) in swarm.take_dials() {
+        while let Some((conn, addr)) = swarm.poll_dial() {
             match TcpStream::connect(addr) {
                 Ok(stream) => {
                     if let Err(e) = self.add(stream, conn, false) {
                         log::debug!("dial {addr}: {e}");
-                        swarm.on_closed(conn, now);
+                        swarm.handle_closed(conn, now);
                     }
                 }
                 Err(e) => {
                     log::debug!("dial {addr}: {e}");
-                    swarm.on_closed(conn, now);
+                    swarm.handle_closed(conn, now);
                 }
             }
         }
-        for conn in swarm.take_closes() {
+        while let Some(conn) = swarm.poll_close() {
             if let Some(slot) = self.by_conn.get(&conn).copied() {
                 self.drop_slot(slot);
             }
@@ -257,7 +262,7 @@ impl P2pNet {
         for slot in dead {
             if let Some(conn) = self.sockets.get(&slot).map(|s| s.conn) {
                 self.drop_slot(slot);
-                swarm.on_closed(conn, now);
+                swarm.handle_closed(conn, now);
             }
         }
     }

@@ -116,12 +116,11 @@ impl Node {
         if let Some(rc) = self.core.derivers.runtime_config.as_ref().and_then(|l| l.current.as_ref()) {
             g.swarm.set_signers(Signers::only(rc.unsafe_block_signer));
         }
-        let blocks = g.swarm.take_blocks();
-        let peers = g.swarm.peer_count();
-        self.metrics().set_peer_count(peers);
-        for env in blocks {
+        while let Some(env) = g.swarm.poll_block() {
             self.core.emit(Event::ReceivedUnsafePayload(Box::new(env)));
         }
+        let peers = g.swarm.peer_count();
+        self.metrics().set_peer_count(peers);
     }
 
     /// Runs at most `budget` queued events.

@@ -64,7 +64,7 @@ impl PeerId {
     pub fn from_bytes(b: &[u8]) -> Result<PeerId, IdentityError> {
         match b {
             [IDENTITY_MULTIHASH, len, key @ ..]
-                if *len as usize == key.len() && key.len() <= MAX_INLINE_KEY =>
+                if usize::from(*len) == key.len() && key.len() <= MAX_INLINE_KEY =>
             {
                 Ok(PeerId(b.to_vec()))
             }
@@ -233,7 +233,7 @@ pub fn base58_encode(bytes: &[u8]) -> String {
     }
     let mut s = String::with_capacity(zeros + digits.len());
     s.extend(std::iter::repeat_n('1', zeros));
-    s.extend(digits.iter().rev().map(|d| ALPHABET[*d as usize] as char));
+    s.extend(digits.iter().rev().map(|d| char::from(ALPHABET[usize::from(*d)])));
     s
 }
 

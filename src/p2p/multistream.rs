@@ -1,8 +1,12 @@
 //! multistream-select 1.0 (`/multistream/1.0.0`): how a connection and each yamux stream agree
 //! on a protocol. Messages are varint-length-prefixed lines; the dialer proposes protocols in
 //! order (sending the header and its first proposal at once), the listener echoes a protocol it
-//! speaks or answers `na`. Sans-IO: bytes in (`on_data`), bytes out (`poll_transmit`), and the
-//! bytes that followed the negotiation (`take_remaining`) belong to the negotiated protocol.
+//! speaks or answers `na`.
+//!
+//! Sans-IO, with no timers: call `handle_input` with received bytes (any split), then drain
+//! `poll_transmit` until it returns false. Once `protocol` names the agreed protocol,
+//! `poll_remaining` hands over the bytes that followed the negotiation: they belong to that
+//! protocol.
 
 use std::fmt;
 
@@ -144,7 +148,7 @@ impl Negotiation {
     }
 
     /// Feeds received bytes; the negotiation advances as far as they allow.
-    pub fn on_data(&mut self, data: &[u8]) -> Result<(), MultistreamError> {
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), MultistreamError> {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
@@ -228,9 +232,14 @@ impl Negotiation {
         }
     }
 
-    /// Bytes received after the negotiation: the start of the protocol's own data.
-    pub fn take_remaining(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.inbuf)
+    /// Moves the bytes received after the negotiation (the start of the protocol's own data)
+    /// into `out`; returns whether there were any.
+    pub fn poll_remaining(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.inbuf.is_empty() {
+            return false;
+        }
+        out.append(&mut self.inbuf);
+        true
     }
 }
 
@@ -250,7 +259,7 @@ mod tests {
                 let mut rest = &bytes[..];
                 while !rest.is_empty() {
                     let n = 1 + rng.below(rest.len() as u64) as usize;
-                    let _ = dst.on_data(&rest[..n]);
+                    let _ = dst.handle_input(&rest[..n]);
                     rest = &rest[n..];
                 }
             }
@@ -282,9 +291,11 @@ mod tests {
         d.poll_transmit(&mut out);
         assert_eq!(out, b"\x13/multistream/1.0.0\n\x07/noise\n");
         // The listener's echo arrives together with the first bytes of the Noise handshake.
-        d.on_data(b"\x13/multistream/1.0.0\n\x07/noise\n\x00\x20abc").unwrap();
+        d.handle_input(b"\x13/multistream/1.0.0\n\x07/noise\n\x00\x20abc").unwrap();
         assert_eq!(d.protocol(), Some("/noise"));
-        assert_eq!(d.take_remaining(), b"\x00\x20abc");
+        let mut rest = Vec::new();
+        assert!(d.poll_remaining(&mut rest));
+        assert_eq!(rest, b"\x00\x20abc");
     }
 
     #[test]
@@ -295,27 +306,27 @@ mod tests {
         put_message(&mut good, "/noise");
         for n in 0..good.len() {
             let mut l = Negotiation::listener(&["/noise"]);
-            l.on_data(&good[..n]).unwrap();
+            l.handle_input(&good[..n]).unwrap();
             assert!(l.protocol().is_none());
         }
         for _ in 0..3000 {
             let mut b = vec![0u8; rng.below(64) as usize];
             rng.fill(&mut b);
             let mut l = Negotiation::listener(&["/noise"]);
-            let _ = l.on_data(&b);
+            let _ = l.handle_input(&b);
             let mut d = Negotiation::dialer(&["/noise"]);
-            let _ = d.on_data(&b);
+            let _ = d.handle_input(&b);
         }
         let mut l = Negotiation::listener(&["/noise"]);
-        assert_eq!(l.on_data(&[0xff, 0xff, 0x7f]), Err(MultistreamError::BadVarint));
+        assert_eq!(l.handle_input(&[0xff, 0xff, 0x7f]), Err(MultistreamError::BadVarint));
         let mut l = Negotiation::listener(&["/noise"]);
-        assert!(matches!(l.on_data(&[0x80, 0x10]), Err(MultistreamError::MessageTooLong { .. })));
+        assert!(matches!(l.handle_input(&[0x80, 0x10]), Err(MultistreamError::MessageTooLong { .. })));
         // Endless refused proposals end the negotiation.
         let mut l = Negotiation::listener(&["/noise"]);
         let mut msgs = good[..20].to_vec();
         for i in 0..20 {
             put_message(&mut msgs, &format!("/p/{i}"));
         }
-        assert_eq!(l.on_data(&msgs), Err(MultistreamError::TooManyProposals));
+        assert_eq!(l.handle_input(&msgs), Err(MultistreamError::TooManyProposals));
     }
 }

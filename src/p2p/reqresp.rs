@@ -7,6 +7,11 @@
 //! request, 3 other error); only success carries a version and payload. As op-node does on a
 //! failed request, the responder writes the single result byte and closes the stream: not
 //! found for a whole request, "other error" for one cut short or not read within 10 s.
+//!
+//! Sans-IO, one `NotFoundResponder` per stream: call `handle_input` with the stream's bytes (it
+//! returns how many it consumed) and `handle_eof` when the requester closes its side, then
+//! drain `poll_transmit` and close the stream once `is_done`; wait for `poll_timeout` and call
+//! `handle_timeout` (a call before the deadline does nothing).
 
 use std::time::{Duration, Instant};
 

@@ -4,11 +4,13 @@
 //! listener, a 256 KiB receive window per stream replenished once half is consumed, and sends
 //! held back until the peer's window allows them.
 //!
-//! Sans-IO: decrypted bytes in (`on_data`, any split), bytes out (`poll_transmit`), stream
-//! events out (`poll_event`: inbound streams, data, remote close, reset), and a keep-alive ping
-//! every 30 s that must be answered within 60 s (`poll_timeout` / `handle_timeout`). Everything is bounded:
-//! streams per session, the send backlog per stream, a frame beyond the receive window is a
-//! protocol error that ends the session with GoAway.
+//! Sans-IO: call `handle_input` with decrypted bytes from the connection (any split) and the
+//! stream commands (`open_stream`, `write`, `close`, `reset`) as the application needs them,
+//! then drain `poll_event` until `None` (inbound streams, data, remote close, reset) and
+//! `poll_transmit` until it returns false, then wait for `poll_timeout` and call
+//! `handle_timeout`: a keep-alive ping goes out every 30 s and must be answered within 60 s.
+//! Everything is bounded: streams per session, the send backlog per stream, a frame beyond the
+//! receive window is a protocol error that ends the session with GoAway.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -153,11 +155,12 @@ impl Session {
     }
 
     /// The next keep-alive deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.ping_sent {
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        let at = match self.ping_sent {
             Some((_, sent)) => Some(sent + KEEPALIVE_TIMEOUT),
             None => self.ping_due,
-        }
+        };
+        at.map(|t| (t, "yamux keep-alive"))
     }
 
     /// Keep-alive: sends a ping every interval and fails the session when one goes unanswered.
@@ -259,7 +262,8 @@ impl Session {
     fn flush(&mut self, id: u32) {
         let Some(s) = self.streams.get_mut(&id) else { return };
         while !s.backlog.is_empty() && s.send_window > 0 {
-            let n = s.backlog.len().min(s.send_window as usize).min(MAX_FRAME);
+            let window = usize::try_from(s.send_window).unwrap_or(usize::MAX);
+            let n = s.backlog.len().min(window).min(MAX_FRAME);
             header(&mut self.out, TYPE_DATA, 0, id, n as u32);
             self.out.extend(s.backlog.drain(..n));
             s.send_window -= n as u32;
@@ -274,7 +278,7 @@ impl Session {
     }
 
     /// Feeds decrypted bytes from the connection.
-    pub fn on_data(&mut self, data: &[u8]) -> Result<(), YamuxError> {
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), YamuxError> {
         if self.closed && self.streams.is_empty() {
             return Err(YamuxError::SessionClosed);
         }
@@ -299,7 +303,10 @@ impl Session {
                 } else if len > INITIAL_WINDOW {
                     break Err(YamuxError::WindowExceeded { stream: id });
                 }
-                let Some(b) = self.inbuf.get(pos + HEADER..pos + HEADER + len as usize) else { break Ok(()) };
+                let Ok(body_len) = usize::try_from(len) else {
+                    break Err(YamuxError::WindowExceeded { stream: id });
+                };
+                let Some(b) = self.inbuf.get(pos + HEADER..pos + HEADER + body_len) else { break Ok(()) };
                 b.to_vec()
             } else {
                 Vec::new()
@@ -413,7 +420,7 @@ mod tests {
         let mut rest = &bytes[..];
         while !rest.is_empty() {
             let n = 1 + rng.below(rest.len() as u64) as usize;
-            dst.on_data(&rest[..n]).unwrap();
+            dst.handle_input(&rest[..n]).unwrap();
             rest = &rest[n..];
         }
     }
@@ -471,20 +478,20 @@ mod tests {
     fn header_layout_ping_reset_and_go_away() {
         let mut s = Session::new(Mode::Server);
         // A ping (SYN) is answered with ACK and the same opaque value.
-        s.on_data(&[0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34]).unwrap();
+        s.handle_input(&[0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0x12, 0x34]).unwrap();
         let mut out = Vec::new();
         s.poll_transmit(&mut out);
         assert_eq!(out, [0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0x12, 0x34]);
         // Stream 1 opened with data + SYN, then reset by the peer.
-        s.on_data(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']).unwrap();
+        s.handle_input(&[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']).unwrap();
         assert_eq!(drain(&mut s), [StreamEvent::Inbound(1), StreamEvent::Data(1, b"hi".to_vec())]);
         out.clear();
         s.poll_transmit(&mut out);
         assert_eq!(out, [0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0], "window update with ACK");
-        s.on_data(&[0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap();
+        s.handle_input(&[0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap();
         assert_eq!(drain(&mut s), [StreamEvent::Reset(1)]);
         // GoAway ends the session.
-        s.on_data(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        s.handle_input(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
         assert!(s.is_closed());
         assert_eq!(s.open_stream(), Err(YamuxError::SessionClosed));
     }
@@ -495,7 +502,7 @@ mod tests {
         let mut rng = Rng::new(3);
         let (mut c, mut s) = (Session::new(Mode::Client), Session::new(Mode::Server));
         c.handle_timeout(t0).unwrap();
-        assert_eq!(c.poll_timeout(), Some(t0 + KEEPALIVE_INTERVAL));
+        assert_eq!(c.poll_timeout(), Some((t0 + KEEPALIVE_INTERVAL, "yamux keep-alive")));
         // An answering peer keeps the session up for hours.
         let mut t = t0;
         for _ in 0..300 {
@@ -522,15 +529,15 @@ mod tests {
         let mut s = Session::new(Mode::Server);
         let mut f = vec![0, 0, 0, 1, 0, 0, 0, 1];
         f.extend_from_slice(&(INITIAL_WINDOW + 1).to_be_bytes());
-        assert_eq!(s.on_data(&f), Err(YamuxError::WindowExceeded { stream: 1 }));
+        assert_eq!(s.handle_input(&f), Err(YamuxError::WindowExceeded { stream: 1 }));
         let mut out = Vec::new();
         s.poll_transmit(&mut out);
         assert_eq!(&out[out.len() - 12..], &[0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], "GoAway protocol error");
         // A new stream with our own parity, a bad version.
         let mut s = Session::new(Mode::Server);
-        assert_eq!(s.on_data(&[0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]), Err(YamuxError::BadStreamId(2)));
+        assert_eq!(s.handle_input(&[0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]), Err(YamuxError::BadStreamId(2)));
         let mut s = Session::new(Mode::Server);
-        assert_eq!(s.on_data(&[1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]), Err(YamuxError::BadVersion(1)));
+        assert_eq!(s.handle_input(&[1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]), Err(YamuxError::BadVersion(1)));
         // Past the stream limit, new streams are reset, not accepted.
         let mut s = Session::new(Mode::Server);
         for i in 0..=MAX_STREAMS as u32 {
@@ -538,7 +545,7 @@ mod tests {
             let mut f = vec![0, 1, 0, 1];
             f.extend_from_slice(&id.to_be_bytes());
             f.extend_from_slice(&[0, 0, 0, 0]);
-            s.on_data(&f).unwrap();
+            s.handle_input(&f).unwrap();
         }
         assert_eq!(s.stream_count(), MAX_STREAMS);
     }
@@ -554,8 +561,8 @@ mod tests {
                 b[0] = 0;
                 b[1] = (rng.below(4)) as u8;
             }
-            let _ = s.on_data(&b);
-            let _ = s.on_data(&b);
+            let _ = s.handle_input(&b);
+            let _ = s.handle_input(&b);
             let mut out = Vec::new();
             s.poll_transmit(&mut out);
         }

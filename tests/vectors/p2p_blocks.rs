@@ -168,15 +168,16 @@ fn blocks_travel_from_the_sequencer_through_gossip_to_the_engine() {
         for _ in 0..20 {
             let mut moved = false;
             for from in 0..3 {
-                let out = nodes.get_mut(&from).unwrap().take_outbound();
+                let out: Vec<_> =
+                    std::iter::from_fn(|| nodes.get_mut(&from).unwrap().poll_outbound()).collect();
                 for (to, frame) in out {
                     moved = true;
-                    nodes.get_mut(&to).unwrap().on_data(&from, &frame, now).unwrap();
+                    nodes.get_mut(&to).unwrap().handle_input(&from, &frame, now).unwrap();
                 }
             }
             for (id, v) in validators.iter_mut() {
                 let r = nodes.get_mut(id).unwrap();
-                for m in r.take_received() {
+                while let Some(m) = r.poll_received() {
                     let verdict = v.validate_topic(&cfg, &m.topic, &m.data, &signers, unix);
                     r.report_validation(&m.id, verdict.acceptance(), now);
                     if let Validation::Accept(a) = verdict {
