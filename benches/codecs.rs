@@ -8,8 +8,12 @@
 
 #![allow(clippy::disallowed_methods)]
 
+// Each bench uses part of what the benches share.
+#[allow(dead_code)]
+mod common;
+
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use op_lite::protocol::channel::{decompress, read_batches};
@@ -32,19 +36,6 @@ struct Input {
     genesis_time: u64,
     /// Blocks and transactions of its span batch, as the fixture's PROVENANCE.md gives them.
     expected: (usize, usize),
-}
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("OP_LITE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if dir.join("INDEX.md").exists() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("fixtures not found at {} (required under CI=true)", dir.display());
-    }
-    None
 }
 
 fn hex_file(path: &Path) -> Vec<u8> {
@@ -130,7 +121,7 @@ fn report(case: &str, input: &str, iters: u64, each: Duration, figures: &[String
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let budget = if bench { Duration::from_secs(1) } else { Duration::ZERO };
-    let Some(fx) = fixtures() else {
+    let Some(fx) = common::fixtures() else {
         println!("skipped: fixtures not found");
         return;
     };

@@ -13,9 +13,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+// Each bench uses part of what the benches share.
+#[allow(dead_code)]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,41 +33,8 @@ use op_lite::protocol::primitives::Bytes;
 use op_lite::protocol::tx::{SignedTx, EIP1559_TX_TYPE};
 use op_lite::time::Now;
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Runs `f`, returning its result, the time it took and the heap it peaked at above the start.
-fn phase<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let start = Instant::now();
-    let out = f();
-    (out, start.elapsed(), PEAK.load(Ordering::Relaxed) - base)
-}
-
-fn mb(bytes: usize) -> String {
-    format!("{:.2} MB", bytes as f64 / 1_048_576.0)
-}
+static ALLOC: common::Counting = common::Counting;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -75,26 +43,15 @@ fn main() {
     synthetic(if full { 10_000 } else { 500 });
 }
 
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("OP_LITE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if dir.join("INDEX.md").exists() {
-        return Some(dir);
-    }
-    assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "fixtures not found (required under CI=true)");
-    None
-}
-
 fn replay(runs: u32) {
-    let Some(fx) = fixtures() else {
+    let Some(fx) = common::fixtures() else {
         println!("replay: skipped: fixtures not found");
         return;
     };
     let path = fx.join("derivation-e2e/op-mainnet-bedrock-l1-18090205-18090218/fixture.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut payloads = 0;
-    let (_, took, heap) = phase(|| {
+    let (_, took, heap) = common::phase(|| {
         for _ in 0..runs {
             let out = op_lite::tools::replay::run(&text, true, &mut |_| {}).unwrap();
             payloads += out.derived.len();
@@ -105,8 +62,8 @@ fn replay(runs: u32) {
         "  replay     {payloads:>6} payloads in {:>8.1} ms: {:>9.0} payloads/s, peak heap {} (fixture text {})",
         took.as_secs_f64() * 1e3,
         payloads as f64 / took.as_secs_f64(),
-        mb(heap),
-        mb(text.len())
+        common::mb(heap),
+        common::mb(text.len())
     );
 }
 
@@ -166,7 +123,7 @@ fn synthetic(blocks: u64) {
 
     let now = Now::new(Instant::now(), (t0 + blocks * block_time + 12) * 1000);
     let p = Params::new(Arc::new(cfg), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 1);
-    let ((), took, heap) = phase(|| {
+    let ((), took, heap) = common::phase(|| {
         let mut core = Core::at(p.clone(), now);
         core.derivers.l1_poller = Some(L1Poller::new(Duration::from_secs(12), Duration::from_secs(384)));
         core.emit(Event::StepReq { reset_backoff: false });
@@ -220,8 +177,8 @@ fn synthetic(blocks: u64) {
         "  synthetic  {blocks:>6} payloads in {:>8.1} ms: {:>9.0} payloads/s, peak heap {} ({} L1 blocks, {txs} brotli span-batch txs, {} calldata)",
         took.as_secs_f64() * 1e3,
         blocks as f64 / took.as_secs_f64(),
-        mb(heap),
+        common::mb(heap),
         l1_blocks,
-        mb(calldata)
+        common::mb(calldata)
     );
 }

@@ -13,17 +13,20 @@
 
 #![allow(clippy::disallowed_methods)]
 
+// Each bench uses part of what the benches share.
+#[allow(dead_code)]
+mod common;
+
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k256::ecdsa::SigningKey;
 use serde_json::Value;
 
 use op_lite::config::networks;
-use op_lite::p2p::blocks::{block_topics, sign_block, BlockValidator, Publication, Signers, Validation};
-use op_lite::p2p::gossipsub::{Acceptance, Config, Protocol, Router};
+use op_lite::p2p::blocks::{sign_block, BlockValidator, Publication, Signers, Validation};
+use op_lite::p2p::gossipsub::Acceptance;
 use op_lite::protocol::gossip::{decompress, message_id, recover_signer, SIGNATURE_LEN};
 use op_lite::protocol::header::Header;
 use op_lite::protocol::payload::{ExecutionPayloadEnvelope, PayloadAttributes};
@@ -35,19 +38,6 @@ use op_lite::protocol::tx::address_of;
 /// cache drops repeats.
 const VARIANTS: usize = 64;
 const HEAVY_TXS: usize = 400;
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("OP_LITE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if dir.join("INDEX.md").exists() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("fixtures not found at {} (required under CI=true)", dir.display());
-    }
-    None
-}
 
 fn json_file(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -90,50 +80,16 @@ fn variant(cfg: &RollupConfig, env: &ExecutionPayloadEnvelope, key: &SigningKey,
     sign_block(cfg, env, key).unwrap()
 }
 
-/// A node subscribed to the block topics with peer 0 (the sender) and 8 more in its mesh.
-fn node(cfg: &RollupConfig, t0: Instant) -> Router<u32> {
-    let topics = block_topics(cfg.l2_chain_id);
-    let mut r = Router::new(Config::op_node(topics.clone(), cfg.block_time), 1, t0).unwrap();
-    let mut subs = Vec::new();
-    for t in &topics {
-        let mut opts = vec![0x08, 0x01, 0x12];
-        length_prefixed(&mut opts, t.as_bytes());
-        subs.push(0x0a);
-        length_prefixed(&mut subs, &opts);
-    }
-    let mut hello = Vec::new();
-    length_prefixed(&mut hello, &subs);
-    for p in 0..9u32 {
-        r.add_peer(p, true, IpAddr::V4(Ipv4Addr::new(10, 0, 0, p as u8)), Protocol::V11, t0).unwrap();
-        r.handle_input(&p, &hello, t0).unwrap();
-    }
-    for t in &topics {
-        r.subscribe(t, t0).unwrap();
-    }
-    while r.poll_outbound().is_some() {}
-    r
-}
-
-fn length_prefixed(out: &mut Vec<u8>, data: &[u8]) {
-    let mut v = data.len();
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-    out.extend_from_slice(data);
-}
-
 /// An RPC frame carrying one message (`data`, `topic`), as a peer sends it.
 fn frame(topic: &str, data: &[u8]) -> Vec<u8> {
     let mut msg = vec![0x12];
-    length_prefixed(&mut msg, data);
+    common::length_prefixed(&mut msg, data);
     msg.push(0x22);
-    length_prefixed(&mut msg, topic.as_bytes());
+    common::length_prefixed(&mut msg, topic.as_bytes());
     let mut rpc = vec![0x12];
-    length_prefixed(&mut rpc, &msg);
+    common::length_prefixed(&mut rpc, &msg);
     let mut out = Vec::new();
-    length_prefixed(&mut out, &rpc);
+    common::length_prefixed(&mut out, &rpc);
     out
 }
 
@@ -161,7 +117,7 @@ fn report(case: &str, input: &str, iters: u64, each: Duration, extra: &str) {
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let budget = if bench { Duration::from_secs(1) } else { Duration::ZERO };
-    let Some(fx) = fixtures() else {
+    let Some(fx) = common::fixtures() else {
         println!("skipped: fixtures not found");
         return;
     };
@@ -198,11 +154,11 @@ fn main() {
 
         let frames: Vec<Vec<u8>> = variants.iter().map(|v| frame(&v.topic, &v.data)).collect();
         let mut n = 0;
-        let mut router = node(&cfg, t0);
+        let mut router = common::mesh(&cfg, 9, t0);
         let mut validator = BlockValidator::default();
         let (iters, each) = time(budget, || {
             if n % VARIANTS == 0 {
-                router = node(&cfg, t0);
+                router = common::mesh(&cfg, 9, t0);
                 validator = BlockValidator::default();
             }
             router.handle_input(&0, black_box(&frames[n % VARIANTS]), t0).unwrap();

@@ -7,8 +7,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+// Each bench uses part of what the benches share.
+#[allow(dead_code)]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,26 +22,8 @@ use op_lite::protocol::primitives::Address;
 use op_lite::protocol::rollup::RollupConfig;
 use op_lite::time::Now;
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            CURRENT.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::Counting = common::Counting;
 
 fn swarm(seed: u32, cfg: &Arc<RollupConfig>, now: Now) -> Swarm {
     let mut secret = [1u8; 32];
@@ -117,14 +101,14 @@ fn main() {
 
     let peers = if full { 32 } else { 4 };
     let mut hub = swarm(1000, &cfg, now);
-    let before = CURRENT.load(Ordering::Relaxed);
+    let before = common::heap_now();
     let mut others: Vec<Swarm> = (0..peers).map(|i| swarm(2000 + i, &cfg, now)).collect();
     for (i, o) in others.iter_mut().enumerate() {
         connect(o, &mut hub, i as u16, now);
     }
     // The dialling swarms are freed entirely; what remains is the hub's growth.
     drop(others);
-    let per_peer = CURRENT.load(Ordering::Relaxed).saturating_sub(before) / peers as usize;
+    let per_peer = common::heap_now().saturating_sub(before) / peers as usize;
     println!("heap per connected peer at a node: {:.1} KB ({peers} peers)", per_peer as f64 / 1024.0);
     println!("connected peers at the hub: {}", hub.peer_count());
 }

@@ -12,7 +12,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::net::{IpAddr, Ipv4Addr};
+// Each bench uses part of what the benches share.
+#[allow(dead_code)]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,8 +28,7 @@ use op_lite::driver::l1_poll::{L1Label, L1Poller};
 use op_lite::driver::sequencer::SequencerConfig;
 use op_lite::event::{Event, Request};
 use op_lite::node::{Core, Params};
-use op_lite::p2p::blocks::{block_topics, sign_block};
-use op_lite::p2p::gossipsub::{Config, Protocol, Router};
+use op_lite::p2p::blocks::sign_block;
 use op_lite::protocol::l1_chain::L1ChainSpec;
 use op_lite::time::Now;
 
@@ -47,7 +49,7 @@ fn main() {
     core.add_sequencer(conf, now);
     core.emit(Event::StepReq { reset_backoff: false });
     let key = SigningKey::from_slice(&Account::from_seed("op-lite devnet sequencer").secret()).unwrap();
-    let mut router = mesh(&cfg, base);
+    let mut router = common::mesh(&cfg, 8, base);
 
     let (mut built, mut gossiped, mut inserted) = (Vec::new(), Vec::new(), Vec::new());
     let (mut bytes, mut txs) = (0usize, 0usize);
@@ -124,38 +126,4 @@ fn main() {
     }
     let all: Duration = built.iter().chain(&gossiped).sum();
     println!("  attributes -> gossiped mean {:.1} us", (all / n).as_secs_f64() * 1e6);
-}
-
-/// A router subscribed to the block topics with 8 mesh peers.
-fn mesh(cfg: &op_lite::protocol::rollup::RollupConfig, t0: Instant) -> Router<u32> {
-    let topics = block_topics(cfg.l2_chain_id);
-    let mut r = Router::new(Config::op_node(topics.clone(), cfg.block_time), 1, t0).unwrap();
-    let mut subs = Vec::new();
-    for t in &topics {
-        let mut opts = vec![0x08, 0x01, 0x12];
-        length_prefixed(&mut opts, t.as_bytes());
-        subs.push(0x0a);
-        length_prefixed(&mut subs, &opts);
-    }
-    let mut hello = Vec::new();
-    length_prefixed(&mut hello, &subs);
-    for p in 0..8u32 {
-        r.add_peer(p, true, IpAddr::V4(Ipv4Addr::new(10, 0, 0, p as u8)), Protocol::V11, t0).unwrap();
-        r.handle_input(&p, &hello, t0).unwrap();
-    }
-    for t in &topics {
-        r.subscribe(t, t0).unwrap();
-    }
-    while r.poll_outbound().is_some() {}
-    r
-}
-
-fn length_prefixed(out: &mut Vec<u8>, b: &[u8]) {
-    let mut v = b.len() as u64;
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-    out.extend_from_slice(b);
 }
