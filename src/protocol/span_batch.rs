@@ -231,7 +231,8 @@ impl RawSpanBatch {
         if block_count == 0 {
             return Err(SpanBatchError::Empty);
         }
-        let block_count = block_count as usize;
+        let block_count = usize::try_from(block_count)
+            .map_err(|_| SpanBatchError::TooBig { field: "block_count", count: block_count })?;
         let origin_bits = BitList::decode(&mut r, block_count, "origin_bits")?;
         let mut block_tx_counts = Vec::with_capacity(block_count.min(r.0.len()));
         let mut total = 0u64;
@@ -247,7 +248,9 @@ impl RawSpanBatch {
         if total > MAX_SPAN_BATCH_ELEMENT_COUNT {
             return Err(SpanBatchError::TooBig { field: "total tx count", count: total });
         }
-        let txs = SpanBatchTxs::decode(&mut r, total as usize)?;
+        let total = usize::try_from(total)
+            .map_err(|_| SpanBatchError::TooBig { field: "total tx count", count: total })?;
+        let txs = SpanBatchTxs::decode(&mut r, total)?;
         Ok(RawSpanBatch {
             rel_timestamp,
             l1_origin_num,
@@ -333,7 +336,11 @@ impl RawSpanBatch {
             .map(|i| SpanBatchElement {
                 epoch_num: origins[i],
                 timestamp: start.wrapping_add(block_time.wrapping_mul(i as u64)),
-                transactions: txs.by_ref().take(self.block_tx_counts[i] as usize).collect(),
+                // Each count was checked against `total` above.
+                transactions: txs
+                    .by_ref()
+                    .take(usize::try_from(self.block_tx_counts[i]).unwrap_or(0))
+                    .collect(),
             })
             .collect();
         Ok(SpanBatch { parent_check: self.parent_check, l1_origin_check: self.l1_origin_check, blocks })

@@ -495,7 +495,7 @@ impl Conn {
             content_type,
             authorization,
             // Bounded by max_body above.
-            body_len: body_len as usize,
+            body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
             meta: Meta {
                 keep_alive: if http10 { keep_alive && !close } else { !close },
                 http10,
