@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use op_lite::derive::data::{Arrival, FetchRequest, L2Label};
+use op_lite::devnet::chain::serve_fetch;
 use op_lite::devnet::engine_sim::EngineSim;
 use op_lite::devnet::l1_sim::{Account, L1Sim};
 use op_lite::devnet::{self, DEVNET_L1_CHAIN_ID};
@@ -66,37 +66,6 @@ impl Sim {
         self.core.emit(Event::L1FinalizedUpdated(self.l1.finalized().block_ref()));
     }
 
-    fn serve_fetch(&self, req: FetchRequest) -> Arrival {
-        use FetchRequest::*;
-        let l1 = &self.l1;
-        let found = match &req {
-            L1HeaderByNumber(n) => l1.block_by_number(*n).map(|b| Arrival::L1Header(b.info.clone())),
-            L1HeaderByHash(h) => l1.block_by_hash(h).map(|b| Arrival::L1Header(b.info.clone())),
-            L1BlockByHash(h) => l1.block_by_hash(h).map(|b| Arrival::L1Block(b.info.clone(), b.txs.clone())),
-            L1Receipts(h) => l1.block_by_hash(h).map(|b| Arrival::L1Receipts(*h, b.receipts.clone())),
-            Blobs { block, hashes } => hashes
-                .iter()
-                .map(|h| l1.blob(h))
-                .collect::<Option<Vec<_>>>()
-                .map(|blobs| Arrival::Blobs { block: *block, hashes: hashes.clone(), blobs }),
-            L2BlockByNumber(n) => self
-                .engine
-                .block_by_number(*n)
-                .and_then(|b| self.engine.block_data(&b.envelope.execution_payload.block_hash))
-                .map(Arrival::L2Block),
-            L2BlockByHash(h) => self.engine.block_data(h).map(Arrival::L2Block),
-            L2BlockByLabel(label) => {
-                let h = match label {
-                    L2Label::Unsafe => self.engine.head,
-                    L2Label::Safe => self.engine.safe,
-                    L2Label::Finalized => self.engine.finalized,
-                };
-                return Arrival::L2Label(*label, self.engine.block_data(&h));
-            }
-        };
-        found.unwrap_or(Arrival::NotFound(req))
-    }
-
     /// Runs events, timers and requests until nothing is left to do at the current time.
     pub fn settle(&mut self) {
         for _ in 0..100_000 {
@@ -112,7 +81,9 @@ impl Sim {
             }
             for r in reqs {
                 let ev = match r {
-                    Request::Fetch(f) => Event::ChainDataArrived(Box::new(self.serve_fetch(f))),
+                    Request::Fetch(f) => {
+                        Event::ChainDataArrived(Box::new(serve_fetch(&self.l1, &self.engine, f)))
+                    }
                     Request::Engine { id, call } => {
                         self.engine_calls += 1;
                         let result = if self.engine_down {
