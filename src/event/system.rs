@@ -34,22 +34,22 @@ pub type Clock = Box<dyn Fn() -> Instant>;
 /// fields (no registry, no look-up by name) and lists them here in op-node's order.
 pub trait Derivers {
     /// Calls `f` with each deriver and its name, in fan-out order.
-    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver));
+    fn each(&mut self, f: &mut impl FnMut(&'static str, &mut dyn Deriver));
 
     /// Calls `f` with each deriver, in fan-out order.
-    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver));
+    fn each_ref(&self, f: &mut impl FnMut(&dyn Deriver));
 }
 
 /// A list of boxed derivers: observers an embedding program adds (the devnet's reporter) and
 /// small sets in tests.
 impl Derivers for Vec<(&'static str, Box<dyn Deriver>)> {
-    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver)) {
+    fn each(&mut self, f: &mut impl FnMut(&'static str, &mut dyn Deriver)) {
         for (name, d) in self.iter_mut() {
             f(name, d.as_mut());
         }
     }
 
-    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver)) {
+    fn each_ref(&self, f: &mut impl FnMut(&dyn Deriver)) {
         for (_, d) in self {
             f(d.as_ref());
         }
@@ -58,11 +58,11 @@ impl Derivers for Vec<(&'static str, Box<dyn Deriver>)> {
 
 /// One deriver with its name: a set of one (unit tests of a single deriver).
 impl<D: Deriver> Derivers for (&'static str, D) {
-    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver)) {
+    fn each(&mut self, f: &mut impl FnMut(&'static str, &mut dyn Deriver)) {
         f(self.0, &mut self.1);
     }
 
-    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver)) {
+    fn each_ref(&self, f: &mut impl FnMut(&dyn Deriver)) {
         f(&self.1);
     }
 }
@@ -115,7 +115,7 @@ impl System {
     }
 
     /// Runs queued events until the queue is empty.
-    pub fn drain(&mut self, set: &mut dyn Derivers, now: Now) -> Result<(), Aborted> {
+    pub fn drain(&mut self, set: &mut impl Derivers, now: Now) -> Result<(), Aborted> {
         self.drain_bounded(set, now, usize::MAX).map(|_| ())
     }
 
@@ -123,7 +123,7 @@ impl System {
     /// events are still delivered (so every deriver sees why), the rest are discarded.
     pub fn drain_bounded(
         &mut self,
-        set: &mut dyn Derivers,
+        set: &mut impl Derivers,
         now: Now,
         budget: usize,
     ) -> Result<usize, Aborted> {
@@ -143,7 +143,7 @@ impl System {
         }
     }
 
-    fn dispatch(&mut self, set: &mut dyn Derivers, ev: &Event, now: Now) {
+    fn dispatch(&mut self, set: &mut impl Derivers, ev: &Event, now: Now) {
         let start = (self.clock)();
         let mut effect = false;
         let (out, clock) = (&mut self.out, &self.clock);
@@ -162,7 +162,7 @@ impl System {
     }
 
     /// The earliest deadline any deriver of `set` asked for.
-    pub fn poll_timeout(&self, set: &dyn Derivers) -> Option<(Instant, &'static str)> {
+    pub fn poll_timeout(&self, set: &impl Derivers) -> Option<(Instant, &'static str)> {
         let mut first: Option<(Instant, &'static str)> = None;
         set.each_ref(&mut |d| {
             if let Some(t) = d.poll_timeout() {
@@ -175,7 +175,7 @@ impl System {
     }
 
     /// Lets every deriver of `set` fire its due timers.
-    pub fn handle_timeout(&mut self, set: &mut dyn Derivers, now: Now) {
+    pub fn handle_timeout(&mut self, set: &mut impl Derivers, now: Now) {
         let out = &mut self.out;
         set.each(&mut |name, d| {
             out.current = name;

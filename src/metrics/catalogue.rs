@@ -469,8 +469,13 @@ impl Metrics {
         if timestamp != 0 {
             self.registry.set(self.refs_time, &labels, timestamp as f64);
             if self.latency_seen.get(name) != Some(hash) {
-                if self.latency_seen.len() < MAX_SERIES || self.latency_seen.contains_key(name) {
-                    self.latency_seen.insert(name.to_string(), *hash);
+                let room = self.latency_seen.len() < MAX_SERIES;
+                match self.latency_seen.get_mut(name) {
+                    Some(seen) => *seen = *hash,
+                    None if room => {
+                        self.latency_seen.insert(name.to_string(), *hash);
+                    }
+                    None => {}
                 }
                 let latency = timestamp as f64 - now.unix_ms as f64 / 1000.0;
                 self.registry.set(self.refs_latency, &labels, latency);

@@ -1,7 +1,6 @@
 //! A small single-threaded metrics registry: counter, gauge and histogram families with
 //! capped label sets, rendered in the Prometheus text exposition format (version 0.0.4).
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// op-node's metric namespace with its default process name.
@@ -45,7 +44,8 @@ struct Family {
     help: String,
     kind: Kind,
     labels: &'static [&'static str],
-    series: BTreeMap<Vec<String>, Series>,
+    /// Label values and their series, sorted by label values (the text's order).
+    series: Vec<(Vec<String>, Series)>,
 }
 
 /// Counter, gauge and histogram families with their label sets.
@@ -63,9 +63,9 @@ impl Registry {
         kind: Kind,
         labels: &'static [&'static str],
     ) -> Id {
-        let mut f = Family { name: name.into(), help: help.into(), kind, labels, series: BTreeMap::new() };
+        let mut f = Family { name: name.into(), help: help.into(), kind, labels, series: Vec::new() };
         if labels.is_empty() {
-            f.series.insert(Vec::new(), empty_series(kind));
+            f.series.push((Vec::new(), empty_series(kind)));
         }
         self.families.push(f);
         Id(self.families.len() - 1)
@@ -109,8 +109,8 @@ impl Registry {
     /// Returns a counter's or gauge's value, or a histogram's observation count.
     pub fn value(&self, id: Id, labels: &[&str]) -> Option<f64> {
         let f = self.families.get(id.0)?;
-        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-        match f.series.get(&key)? {
+        let i = f.series.binary_search_by(|(k, _)| by_labels(k, labels)).ok()?;
+        match &f.series.get(i)?.1 {
             Series::Value(v) => Some(*v),
             Series::Histogram { count, .. } => Some(*count as f64),
         }
@@ -122,12 +122,20 @@ impl Registry {
             log::debug!("metric {}: wrong number of labels", f.name);
             return None;
         }
-        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-        if !f.series.contains_key(&key) && f.series.len() >= MAX_SERIES {
-            log::debug!("metric {}: label set limit reached", f.name);
-            return None;
-        }
-        Some(f.series.entry(key).or_insert_with(|| empty_series(f.kind)))
+        // Found without allocating (recording runs on every head update).
+        let i = match f.series.binary_search_by(|(k, _)| by_labels(k, labels)) {
+            Ok(i) => i,
+            Err(_) if f.series.len() >= MAX_SERIES => {
+                log::debug!("metric {}: label set limit reached", f.name);
+                return None;
+            }
+            Err(i) => {
+                let key = labels.iter().map(|s| s.to_string()).collect();
+                f.series.insert(i, (key, empty_series(f.kind)));
+                i
+            }
+        };
+        f.series.get_mut(i).map(|(_, s)| s)
     }
 
     /// Renders every family in the text exposition format, sorted by name.
@@ -178,6 +186,11 @@ impl Registry {
             }
         }
     }
+}
+
+/// Orders stored label values against looked-up ones, as `Vec<String>`'s order does.
+fn by_labels(stored: &[String], labels: &[&str]) -> std::cmp::Ordering {
+    stored.iter().map(String::as_str).cmp(labels.iter().copied())
 }
 
 fn empty_series(kind: Kind) -> Series {

@@ -76,7 +76,8 @@ impl Params {
 /// The chain-data deriver comes before the derivation derivers so they see arrived data when
 /// the event reaches them; the sequencer comes after the verifier's derivers, as in op-node.
 pub struct Derivers {
-    pub metrics: MetricsRecorder,
+    /// op-node's metrics (a node always has them; a bare core for tests and benches need not).
+    pub metrics: Option<MetricsRecorder>,
     pub l1_poller: Option<L1Poller>,
     pub chain_data: ChainDataDeriver,
     pub sched: StepScheduler,
@@ -100,7 +101,7 @@ impl Derivers {
     pub fn verifier(p: &Params, data: &SharedData) -> Derivers {
         let cfg = &p.rollup;
         Derivers {
-            metrics: MetricsRecorder::default(),
+            metrics: None,
             l1_poller: None,
             chain_data: ChainDataDeriver::new(cfg.clone(), data.clone(), p.verifier_confs),
             sched: StepScheduler::new(Backoff::exponential(p.seed)),
@@ -126,8 +127,10 @@ impl Derivers {
 }
 
 impl event::Derivers for Derivers {
-    fn each(&mut self, f: &mut dyn FnMut(&'static str, &mut dyn Deriver)) {
-        f("metrics", &mut self.metrics);
+    fn each(&mut self, f: &mut impl FnMut(&'static str, &mut dyn Deriver)) {
+        if let Some(d) = &mut self.metrics {
+            f("metrics", d);
+        }
         if let Some(d) = &mut self.l1_poller {
             f("l1-poller", d);
         }
@@ -154,8 +157,10 @@ impl event::Derivers for Derivers {
         self.extra.each(f);
     }
 
-    fn each_ref(&self, f: &mut dyn FnMut(&dyn Deriver)) {
-        f(&self.metrics);
+    fn each_ref(&self, f: &mut impl FnMut(&dyn Deriver)) {
+        if let Some(d) = &self.metrics {
+            f(d);
+        }
         if let Some(d) = &self.l1_poller {
             f(d);
         }

@@ -18,7 +18,7 @@ use crate::driver::safedb::{SafeDbWrite, SafeHeads};
 use crate::driver::sequencer::Sequencer;
 use crate::driver::status::SyncStatus;
 use crate::event::{Aborted, Event, Request};
-use crate::metrics::{Metrics, ProcStats, CONTENT_TYPE};
+use crate::metrics::{Metrics, MetricsRecorder, ProcStats, CONTENT_TYPE};
 use crate::p2p::blocks::Signers;
 use crate::p2p::swarm::Swarm;
 use crate::protocol::block_ref::BlockId;
@@ -64,7 +64,8 @@ pub struct Node {
 
 impl Node {
     /// A node over `core`; `enable_admin` serves the `admin_*` namespace.
-    pub fn new(core: Core, enable_admin: bool, host: Box<dyn Host>) -> Node {
+    pub fn new(mut core: Core, enable_admin: bool, host: Box<dyn Host>) -> Node {
+        core.derivers.metrics.get_or_insert_with(MetricsRecorder::default);
         let rpc = Dispatcher::new(VERSION_WITH_META, enable_admin, jsonrpc::Limits::default());
         let mut node = Node { core, rpc, gossip: None, host, last_ticket: 0 };
         node.metrics().record_info(VERSION_WITH_META);
@@ -86,7 +87,7 @@ impl Node {
 
     /// op-node's metrics.
     pub fn metrics(&mut self) -> &mut Metrics {
-        &mut self.core.derivers.metrics.metrics
+        &mut self.core.derivers.metrics.get_or_insert_with(MetricsRecorder::default).metrics
     }
 
     /// Starts driving: the first step request, as op-node's event loop does on start.
@@ -203,7 +204,7 @@ impl Node {
         }
         let status = self.core.status();
         let Some(store) = &mut self.core.derivers.rpc_calls else { return Vec::new() };
-        let metrics = &mut self.core.derivers.metrics.metrics;
+        let metrics = &mut self.core.derivers.metrics.get_or_insert_with(MetricsRecorder::default).metrics;
         let mut ready = Vec::new();
         for (call, out) in done {
             let result = out.and_then(|o| methods::deferred_result(&o, &status));
@@ -245,7 +246,7 @@ impl Node {
     fn update_metrics(&mut self, now: Now) {
         let process = self.host.process_stats();
         let d = &mut self.core.derivers;
-        let m = &mut d.metrics.metrics;
+        let m = &mut d.metrics.get_or_insert_with(MetricsRecorder::default).metrics;
         m.update_events(self.core.system.metrics(), self.core.system.pending());
         if let Some(p) = process {
             m.set_process(&p);
