@@ -201,8 +201,8 @@ impl Parts {
     }
 
     fn init_event_system(&mut self, _seed: u64) -> Result<(), String> {
-        // The queue and the metrics recorder exist from `Shell::start` on; the derivers join as
-        // their parts start.
+        // The queue is built with the verifier's derivers (L2); the other derivers are made as
+        // their parts start, and all of them meet in the node once every part has started.
         log::debug!("event system ready (queue cap {MAX_QUEUED_EVENTS})");
         Ok(())
     }
