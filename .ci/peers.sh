@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real peers that tests/peers.rs talks to, pinned, from the npm registry into a
+# Installs the real peers that tests/peers/upstreams.rs talks to, pinned, from the npm registry into a
 # cache directory: anvil (the L1: execution RPC and beacon blobs endpoint) and EthereumJS (an
 # Engine API with JWT). Exports their paths as OP_LITE_ANVIL and OP_LITE_ETHEREUMJS.
 #
