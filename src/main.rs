@@ -10,7 +10,6 @@ use op_lite::config::{cli, Config, RawArgs};
 use op_lite::io;
 use op_lite::io::node::{exit_code, RunOptions, Shell};
 
-const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
@@ -68,7 +67,7 @@ fn run_node(args: Vec<OsString>) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
-            return ExitCode::from(EXIT_FAILURE);
+            return ExitCode::from(e.exit_code());
         }
     };
     ExitCode::from(exit_code(&shell.run()))

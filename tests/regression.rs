@@ -66,3 +66,46 @@ fn a_second_signal_waited_for_a_blocked_engine_call() {
     let log = log.join().unwrap();
     assert_eq!(code, Some(130), "{log}");
 }
+
+/// `--l2.jwt-secret /dev/zero` was read until the kernel's OOM killer stopped the node (24 GB);
+/// the P2P key, admin state and safe-head store reads were unbounded too. Each read is bounded
+/// by what the file can hold, and an unusable file is a configuration error: exit 2 at once,
+/// naming the file.
+#[test]
+fn unbounded_file_reads_ran_the_node_out_of_memory() {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(format!("op-lite-regression-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, &[&str]); 4] = [
+        ("--l2.jwt-secret", &[]),
+        ("--p2p.priv.path", &["--p2p.listen.tcp", "0"]),
+        ("--rpc.admin-state", &["--sequencer.enabled"]),
+        ("--safedb.path", &[]),
+    ];
+    for (flag, extra) in cases {
+        let mut args: Vec<String> = crate::support::offline_node_args();
+        if flag == "--l2.jwt-secret" {
+            let i = args.iter().position(|a| a == flag).unwrap();
+            args[i + 1] = "/dev/zero".into();
+        } else {
+            args.extend([flag.to_string(), "/dev/zero".to_string()]);
+        }
+        if flag == "--p2p.priv.path" {
+            args.retain(|a| a != "--p2p.disable");
+        }
+        let start = Instant::now();
+        let out = Command::new(crate::support::bin())
+            .args(&args)
+            .args(extra)
+            .args(["--rpc.port", "0"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(start.elapsed() < Duration::from_secs(5), "{flag}: took {:?}", start.elapsed());
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains("/dev/zero"), "{flag}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,14 +16,11 @@ struct Persisted {
 
 /// The persisted state: `None` when the file does not exist yet.
 pub fn read(path: &Path) -> Result<Option<bool>, String> {
-    let data = match fs::read(path) {
+    let data = match super::files::read(path, super::files::MAX_SMALL_FILE) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("read config file ({}): {e}", path.display())),
     };
-    if data.len() > 4096 {
-        return Err(format!("invalid config file ({}): {} bytes", path.display(), data.len()));
-    }
     let p: Persisted = serde_json::from_slice(&data)
         .map_err(|e| format!("invalid config file ({}): {e}", path.display()))?;
     match p.sequencer_started {

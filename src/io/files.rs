@@ -5,16 +5,22 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Largest `--rollup.config` / `--rollup.l1-chain-config` / key file read (op-node's largest
+/// Largest `--rollup.config` / `--rollup.l1-chain-config` file read (op-node's largest
 /// rollup.json is a few KB).
 pub const MAX_CONFIG_FILE: u64 = 1 << 20;
 
+/// Largest secret file read: the JWT secret (`--l2.jwt-secret`), the P2P identity key
+/// (`--p2p.priv.path`), the sequencer's admin state (`--rpc.admin-state`); each holds under 100
+/// bytes.
+pub const MAX_SMALL_FILE: u64 = 4 << 10;
+
 /// Reads at most `max` bytes of `path` (`-`: stdin); a longer input is an error of kind
-/// `FileTooLarge`.
-pub fn read(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+/// `FileTooLarge`. A device that never ends (`/dev/zero`) stops at the limit too.
+pub fn read(path: impl AsRef<Path>, max: u64) -> std::io::Result<Vec<u8>> {
+    let path = path.as_ref();
     let mut buf = Vec::new();
     // One byte over the limit tells an input at the limit from a larger one.
-    if path == "-" {
+    if path == Path::new("-") {
         std::io::stdin().lock().take(max + 1).read_to_end(&mut buf)?;
     } else {
         std::fs::File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
@@ -29,7 +35,7 @@ pub fn read(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
 }
 
 /// Reads at most `max` bytes of UTF-8 text.
-pub fn read_to_string(path: &str, max: u64) -> std::io::Result<String> {
+pub fn read_to_string(path: impl AsRef<Path>, max: u64) -> std::io::Result<String> {
     String::from_utf8(read(path, max)?).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -65,5 +71,7 @@ mod tests {
         remove(&path);
         assert!(read(p, 10).is_err());
         remove(&path);
+        let zero = read("/dev/zero", 4096).unwrap_err();
+        assert_eq!(zero.kind(), std::io::ErrorKind::FileTooLarge);
     }
 }

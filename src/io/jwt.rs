@@ -7,7 +7,7 @@ use std::path::Path;
 /// Reads the JWT secret file; when it is absent or empty, generates a secret and writes it
 /// (0600), as op-node does for `--l2.jwt-secret`.
 pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], String> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::files::read_to_string(path, super::files::MAX_SMALL_FILE) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(format!("failed to read JWT secret {}: {e}", path.display())),

@@ -48,6 +48,30 @@ use crate::version::VERSION_WITH_META;
 pub struct InitError {
     pub part: &'static str,
     pub cause: String,
+    /// A file the configuration names is unusable (bad content, too large, a foreign store):
+    /// a configuration error, which restarting cannot fix.
+    pub config: bool,
+}
+
+/// Why an init step failed.
+#[derive(Debug)]
+pub enum StepError {
+    /// A file the configuration names is unusable.
+    Config(String),
+    /// Anything else (a socket, a thread, an upstream).
+    Runtime(String),
+}
+
+impl From<String> for StepError {
+    fn from(s: String) -> StepError {
+        StepError::Runtime(s)
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(s: &str) -> StepError {
+        StepError::Runtime(s.to_string())
+    }
 }
 
 impl fmt::Display for InitError {
@@ -57,6 +81,18 @@ impl fmt::Display for InitError {
 }
 
 impl std::error::Error for InitError {}
+
+impl InitError {
+    /// The process exit code: 2 for a configuration error (not restarted by the systemd unit),
+    /// else 1.
+    pub fn exit_code(&self) -> u8 {
+        if self.config {
+            2
+        } else {
+            1
+        }
+    }
+}
 
 /// Options that are not op-node flags but shape how the node runs (tests, devnet).
 #[derive(Debug, Clone, Default)]
@@ -110,7 +146,7 @@ struct Parts {
 }
 
 /// One step of the init sequence.
-type InitStep = fn(&mut Parts, u64) -> Result<(), String>;
+type InitStep = fn(&mut Parts, u64) -> Result<(), StepError>;
 
 /// The node's effects outside its state.
 struct ShellHost {
@@ -149,8 +185,11 @@ impl Shell {
     pub fn start(config: Config, opts: RunOptions) -> Result<Shell, InitError> {
         log::info!("initializing rollup node version={VERSION_WITH_META}");
         let seed = opts.seed.unwrap_or_else(clock::seed);
-        let ev = EventLoop::new(!opts.no_signals)
-            .map_err(|e| InitError { part: "the event loop", cause: e.to_string() })?;
+        let ev = EventLoop::new(!opts.no_signals).map_err(|e| InitError {
+            part: "the event loop",
+            cause: e.to_string(),
+            config: false,
+        })?;
         let mut parts = Parts {
             config,
             ev,
@@ -176,9 +215,13 @@ impl Shell {
             ("the metrics server", Parts::init_metrics_server),
         ];
         for (part, init) in steps {
-            if let Err(cause) = init(&mut parts, seed) {
+            if let Err(e) = init(&mut parts, seed) {
                 parts.stop();
-                return Err(InitError { part, cause });
+                let (cause, config) = match e {
+                    StepError::Config(c) => (c, true),
+                    StepError::Runtime(c) => (c, false),
+                };
+                return Err(InitError { part, cause, config });
             }
             parts.started.push(part);
         }
@@ -186,28 +229,28 @@ impl Shell {
             Ok(node) => Ok(Shell { node, parts }),
             Err(cause) => {
                 parts.stop();
-                Err(InitError { part: "the RPC server", cause })
+                Err(InitError { part: "the RPC server", cause, config: false })
             }
         }
     }
 }
 
 impl Parts {
-    fn init_tracer(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_tracer(&mut self, _seed: u64) -> Result<(), StepError> {
         // The log tracer writes at trace level; the metrics tracer is always on (event counts
         // per name, served on /metrics).
         log::debug!("event tracing enabled (trace level)");
         Ok(())
     }
 
-    fn init_event_system(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_event_system(&mut self, _seed: u64) -> Result<(), StepError> {
         // The queue is built with the verifier's derivers (L2); the other derivers are made as
         // their parts start, and all of them meet in the node once every part has started.
         log::debug!("event system ready (queue cap {MAX_QUEUED_EVENTS})");
         Ok(())
     }
 
-    fn init_l1(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_l1(&mut self, _seed: u64) -> Result<(), StepError> {
         let c = &self.config.l1;
         let mut client = L1Client::new(&c.rpc, c.trust_rpc, c.receipts, L1_RPC_TIMEOUT)
             .with_max_batch(c.rpc_max_batch_size);
@@ -221,7 +264,7 @@ impl Parts {
     }
 
     /// op-node's `initL1BeaconAPI`: needed once Ecotone is scheduled.
-    fn init_l1_beacon_api(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_l1_beacon_api(&mut self, _seed: u64) -> Result<(), StepError> {
         let Some(ecotone) = self.config.rollup.forks.ecotone_time else {
             log::info!("no L1 beacon API needed: Ecotone is not scheduled");
             return Ok(());
@@ -239,7 +282,9 @@ impl Parts {
                 "The Ecotone upgrade requires a L1 Beacon API endpoint, to retrieve EIP-4844 blobs data. \
                  This can be ignored with the --l1.beacon.ignore option, but the node may be unable to sync from L1 without this endpoint."
             );
-            return Err(format!("missing L1 Beacon API endpoint (mandatory for Ecotone at t={ecotone})"));
+            return Err(
+                format!("missing L1 Beacon API endpoint (mandatory for Ecotone at t={ecotone})").into()
+            );
         };
         let bc = BeaconConfig {
             url: url.clone(),
@@ -261,11 +306,11 @@ impl Parts {
     }
 
     /// The engine client and the verifier's derivers (op-node's `initL2`, which builds the driver).
-    fn init_l2(&mut self, seed: u64) -> Result<(), String> {
+    fn init_l2(&mut self, seed: u64) -> Result<(), StepError> {
         let (Some(url), Some(jwt_path)) = (&self.config.l2.engine, &self.config.l2.jwt_secret) else {
             return Err("--l2 and --l2.jwt-secret are required".into());
         };
-        let secret = jwt::load_or_create_secret(jwt_path)?;
+        let secret = jwt::load_or_create_secret(jwt_path).map_err(StepError::Config)?;
         let rollup = Arc::new(self.config.rollup.clone());
         let timeout = self.config.l2.engine_rpc_timeout;
         let mut rpc_client = EngineClient::new(url, secret, timeout, rollup.clone());
@@ -322,7 +367,7 @@ impl Parts {
             // op-node: the persisted admin state wins over --sequencer.stopped, and the initial
             // state is persisted.
             if let Some(path) = &self.config.admin_state {
-                if let Some(started) = admin_state::read(path)? {
+                if let Some(started) = admin_state::read(path).map_err(StepError::Config)? {
                     log::info!("sequencer state from {}: started={started}", path.display());
                     conf.active = started;
                 }
@@ -341,14 +386,15 @@ impl Parts {
     }
 
     /// op-node opens its safe head database with L2 (`--safedb.path`; disabled if unset).
-    fn init_safedb(&mut self, core: &mut Core) -> Result<(), String> {
+    fn init_safedb(&mut self, core: &mut Core) -> Result<(), StepError> {
         let Some(path) = self.config.safedb_path.clone() else {
             return Ok(());
         };
         log::info!("safe head database enabled path={}", path.display());
         let genesis = self.config.rollup.genesis.l2;
-        let (store, mut file) = safedb_file::open(&path, genesis.hash, DEFAULT_MAX_ENTRIES)
-            .map_err(|e| format!("failed to create safe head database at {}: {e}", path.display()))?;
+        let (store, mut file) = safedb_file::open(&path, genesis.hash, DEFAULT_MAX_ENTRIES).map_err(|e| {
+            StepError::Config(format!("failed to create safe head database at {}: {e}", path.display()))
+        })?;
         let worker = Worker::spawn("safedb", WORKER_QUEUE, self.ev.completions(), move |w| {
             Event::SafeDbWritten { result: file.write(w) }
         })
@@ -358,7 +404,7 @@ impl Parts {
         Ok(())
     }
 
-    fn init_runtime_config(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_runtime_config(&mut self, _seed: u64) -> Result<(), StepError> {
         let interval = self.config.l1.runtime_config_reload_interval;
         self.runtime_config = Some(RuntimeConfigLoader::new(interval, self.config.rollup_halt));
         Ok(())
@@ -366,13 +412,13 @@ impl Parts {
 
     /// op-node's P2P setup: identity key, listener, static peers; gossip blocks go to the
     /// engine controller and the sequencer's blocks out to the network.
-    fn init_p2p(&mut self, seed: u64) -> Result<(), String> {
+    fn init_p2p(&mut self, seed: u64) -> Result<(), StepError> {
         if self.config.p2p_disabled {
             log::info!("P2P is disabled");
             return Ok(());
         }
         let c = self.config.p2p.clone();
-        let key = super::p2p::load_or_create_key(&c.priv_path)?;
+        let key = super::p2p::load_or_create_key(&c.priv_path).map_err(StepError::Config)?;
         if c.enr_bootnodes > 0 {
             log::warn!(
                 "ignoring {} ENR bootnodes: discv5 peer discovery is not implemented; give peers as multiaddrs in --p2p.static",
@@ -381,7 +427,8 @@ impl Parts {
         }
         let sequencer_key = match c.sequencer_key {
             Some(k) => Some(
-                k256::ecdsa::SigningKey::from_slice(&k).map_err(|e| format!("--p2p.sequencer.key: {e}"))?,
+                k256::ecdsa::SigningKey::from_slice(&k)
+                    .map_err(|e| StepError::Config(format!("--p2p.sequencer.key: {e}")))?,
             ),
             None => None,
         };
@@ -416,7 +463,7 @@ impl Parts {
         Ok(())
     }
 
-    fn init_rpc_server(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_rpc_server(&mut self, _seed: u64) -> Result<(), StepError> {
         if self.config.rpc_enable_admin {
             log::info!("Admin RPC enabled");
         }
@@ -428,7 +475,7 @@ impl Parts {
         Ok(())
     }
 
-    fn init_metrics_server(&mut self, _seed: u64) -> Result<(), String> {
+    fn init_metrics_server(&mut self, _seed: u64) -> Result<(), StepError> {
         if !self.config.metrics_enabled {
             log::info!("metrics disabled");
             return Ok(());

@@ -59,7 +59,7 @@ pub fn noise_rng() -> Box<dyn rand_core::CryptoRngCore + Send> {
 /// Reads the identity key from `path`, creating it (32 random bytes, hex, mode 0600) when the
 /// file does not exist.
 pub fn load_or_create_key(path: &Path) -> Result<Keypair, String> {
-    match std::fs::read_to_string(path) {
+    match super::files::read_to_string(path, super::files::MAX_SMALL_FILE) {
         Ok(text) => Keypair::from_hex(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let key = generate_key()?;

@@ -20,12 +20,15 @@ pub struct SafeDbFile {
 pub fn open(path: &Path, genesis: B256, max_entries: usize) -> Result<(SafeHeads, SafeDbFile), String> {
     // Compaction keeps a store's file near twice what its entries need.
     let limit = 4 * (HEADER_LEN + max_entries.saturating_mul(SET_LEN)) as u64;
-    if fs::metadata(path).is_ok_and(|m| m.len() > limit) {
-        return Err(format!("{} is larger than a safe head database can be ({limit} bytes)", path.display()));
-    }
-    let bytes = match fs::read(path) {
+    let bytes = match super::files::read(path, limit) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(format!(
+                "{} is larger than a safe head database can be ({limit} bytes)",
+                path.display()
+            ))
+        }
         Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
     };
     let loaded =

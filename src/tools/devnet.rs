@@ -287,7 +287,7 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
-            return 1;
+            return e.exit_code();
         }
     };
     shell.node.core.derivers.extra.push(("devnet-reporter", Box::new(Reporter::new(blocks))));
