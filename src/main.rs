@@ -23,11 +23,11 @@ fn main() -> ExitCode {
         }
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{}", cli::help_text());
+        io::out::print(&cli::help_text());
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "--version" || a == "-v") {
-        println!("{}", op_lite::version::long_version());
+        io::out::println(&op_lite::version::long_version());
         return ExitCode::SUCCESS;
     }
     run_node(args)

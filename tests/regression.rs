@@ -109,3 +109,35 @@ fn unbounded_file_reads_ran_the_node_out_of_memory() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `op-lite devnet | head -2` panicked on the closed pipe (exit 134, an abort) and left its
+/// temporary JWT secret behind. A closed standard output now stops the devnet cleanly.
+#[test]
+fn a_closed_stdout_aborted_the_devnet_and_left_its_jwt_file() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(crate::support::bin())
+        .args(["devnet", "--speed", "20", "--rpc.port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let jwt = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", child.id()));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..2 {
+        lines.next().unwrap().unwrap();
+    }
+    assert!(jwt.exists(), "the devnet's JWT secret is at {}", jwt.display());
+    drop(lines);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the devnet kept running with nobody reading its output");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(!jwt.exists(), "{} left behind", jwt.display());
+}

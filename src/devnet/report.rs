@@ -1,23 +1,39 @@
-//! The devnet's progress line: prints the node's unsafe / safe / finalized L2 heads and its L1
-//! view whenever they move, and asks the node to stop once its safe head reaches the target.
+//! The devnet's progress line: writes the node's unsafe / safe / finalized L2 heads and its L1
+//! view to a sink whenever they move, and asks the node to stop once its safe head reaches the
+//! target, or once the sink is closed (nobody reads the lines any more).
 
 use crate::event::{Deriver, Emitter, Event, Request};
 use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::time::Now;
 
+/// Where the lines go: returns false once they cannot be written (a closed pipe).
+pub type Sink = Box<dyn FnMut(&str) -> bool>;
+
 /// Watches the node's forkchoice.
-#[derive(Debug, Default)]
 pub struct Reporter {
     /// Stop once the safe head reaches this L2 block.
     pub target: Option<u64>,
+    sink: Sink,
     last: Option<(u64, u64, u64)>,
     l1_head: Option<L1BlockRef>,
     stopping: bool,
 }
 
 impl Reporter {
-    pub fn new(target: Option<u64>) -> Self {
-        Reporter { target, ..Reporter::default() }
+    pub fn new(target: Option<u64>, sink: Sink) -> Self {
+        Reporter { target, sink, last: None, l1_head: None, stopping: false }
+    }
+
+    /// Writes a line; a closed sink stops the node (once).
+    fn say(&mut self, line: &str, out: &mut Emitter) {
+        if self.stopping {
+            return;
+        }
+        if !(self.sink)(line) {
+            self.stopping = true;
+            log::info!("devnet: standard output is closed, stopping");
+            out.request(Request::Stop);
+        }
     }
 
     fn short(r: &L2BlockRef) -> String {
@@ -39,16 +55,17 @@ impl Deriver for Reporter {
                     return false;
                 }
                 self.last = Some(key);
-                println!(
+                let line = format!(
                     "l2 unsafe {}  safe {}  finalized {}  | l1 head #{}",
                     Self::short(&h.unsafe_head),
                     Self::short(&h.safe),
                     Self::short(&h.finalized),
                     self.l1_head.map_or(0, |r| r.number)
                 );
+                self.say(&line, out);
                 if let Some(t) = self.target.filter(|t| h.safe.number >= *t && !self.stopping) {
+                    self.say(&format!("safe head reached L2 block {t}: stopping"), out);
                     self.stopping = true;
-                    println!("safe head reached L2 block {t}: stopping");
                     out.request(Request::Stop);
                 }
                 true

@@ -13,6 +13,7 @@ pub mod http_server;
 pub mod jwt;
 pub mod log;
 pub mod node;
+pub mod out;
 pub mod p2p;
 pub mod procfs;
 pub mod rpc_client;

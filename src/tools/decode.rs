@@ -161,7 +161,7 @@ impl Default for ChannelOptions {
 pub fn main(args: Vec<OsString>) -> u8 {
     let first = args.first().and_then(|a| a.to_str());
     if first == Some("help") || args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{HELP}");
+        crate::io::out::print(HELP);
         return 0;
     }
     match run(args) {

@@ -66,7 +66,7 @@ fn flag<T: std::str::FromStr>(p: &mut pico_args::Arguments, name: &'static str) 
 pub fn main(args: Vec<OsString>) -> u8 {
     let mut p = pico_args::Arguments::from_vec(args);
     if p.contains(["-h", "--help"]) {
-        print!("{USAGE}");
+        crate::io::out::print(USAGE);
         return 0;
     }
     let parsed = (|| -> Result<_, String> {
@@ -155,13 +155,13 @@ fn serve(devnet: &DevnetHandle, jwt: &std::path::Path, extra: &[OsString]) -> u8
         eprintln!("op-lite devnet: {}: {e}", rollup.display());
         return 1;
     }
-    println!(
+    crate::io::out::println(&format!(
         "devnet serving: L1 and beacon at {l1}, engine stand-in at {en}\nrun the node with:\n  op-lite --rollup.config {r} --l1 {l1} --l1.beacon {l1} --l2 {en} --l2.jwt-secret {j} --l1.http-poll-interval 250ms --l1.epoch-poll-interval 1s --p2p.disable",
         l1 = devnet.l1_url,
         en = devnet.engine_url,
         r = rollup.display(),
         j = jwt.display()
-    );
+    ));
     let r = crate::io::signals::wait_for_stop();
     files::remove(&rollup);
     match r {
@@ -290,18 +290,20 @@ fn run_node(devnet: &DevnetHandle, jwt: &std::path::Path, user: Vec<OsString>, b
             return e.exit_code();
         }
     };
-    shell.node.core.derivers.extra.push(("devnet-reporter", Box::new(Reporter::new(blocks))));
-    println!(
+    // The progress lines go to standard output; once nobody reads it, the node stops.
+    let reporter = Reporter::new(blocks, Box::new(crate::io::out::println));
+    shell.node.core.derivers.extra.push(("devnet-reporter", Box::new(reporter)));
+    crate::io::out::println(&format!(
         "devnet: L1 and beacon at {}, engine stand-in at {}, node RPC at {}",
         devnet.l1_url,
         devnet.engine_url,
         shell.rpc_addr().map_or("(none)".into(), |a| format!("http://{a}"))
-    );
+    ));
     if let (Some(s), Some(url)) = (&sequencer, &devnet.seq_engine_url) {
-        println!(
+        crate::io::out::println(&format!(
             "devnet: sequencer node on engine {url}, its RPC at {}",
             s.rpc.map_or("(none)".into(), |a| format!("http://{a}"))
-        );
+        ));
     }
     let code = exit_code(&shell.run());
     drop(sequencer);

@@ -14,7 +14,7 @@ usage: op-lite p2p priv2id [--file PATH]   print the peer id of a hex private ke
 pub fn main(args: Vec<OsString>) -> u8 {
     let mut p = pico_args::Arguments::from_vec(args);
     if p.contains(["-h", "--help"]) {
-        print!("{USAGE}");
+        crate::io::out::print(USAGE);
         return 0;
     }
     let cmd: Option<String> = p.subcommand().ok().flatten();
@@ -33,7 +33,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             };
             match text.and_then(|t| Keypair::from_hex(&t).map_err(|e| e.to_string())) {
                 Ok(k) => {
-                    println!("{}", k.peer_id());
+                    crate::io::out::println(&k.peer_id().to_string());
                     0
                 }
                 Err(e) => {
@@ -44,7 +44,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
         Some("genkey") => match crate::io::p2p::generate_key() {
             Ok(k) => {
-                println!("{}", k.to_hex());
+                crate::io::out::println(&k.to_hex());
                 0
             }
             Err(e) => {
