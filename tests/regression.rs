@@ -141,3 +141,22 @@ fn a_closed_stdout_aborted_the_devnet_and_left_its_jwt_file() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(!jwt.exists(), "{} left behind", jwt.display());
 }
+
+/// `op-lite p2p priv2id FILE` ignored FILE and read standard input (exit 1 with a key error).
+/// Every command rejects arguments it does not take, naming them (exit 2).
+#[test]
+fn subcommands_ignored_unexpected_arguments() {
+    use std::process::{Command, Stdio};
+    for args in [
+        &["p2p", "priv2id", "key.txt"][..],
+        &["p2p", "genkey", "extra"],
+        &["replay", "fixture.json", "second.json"],
+        &["decode", "frames", "a.bin", "b.bin"],
+    ] {
+        let out = Command::new(crate::support::bin()).args(args).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let last = args[args.len() - 1];
+        assert!(err.contains(last), "{args:?}: {err}");
+    }
+}

@@ -6,3 +6,12 @@ pub mod decode;
 pub mod devnet;
 pub mod p2p;
 pub mod replay;
+
+/// The usage error for arguments a command did not take, naming them; `None` when none are
+/// left.
+pub fn unexpected(rest: &[std::ffi::OsString]) -> Option<String> {
+    (!rest.is_empty()).then(|| {
+        let names: Vec<_> = rest.iter().map(|a| a.to_string_lossy()).collect();
+        format!("unexpected argument{} {}", if rest.len() == 1 { "" } else { "s" }, names.join(" "))
+    })
+}

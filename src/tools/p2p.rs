@@ -27,6 +27,10 @@ pub fn main(args: Vec<OsString>) -> u8 {
                     return 2;
                 }
             };
+            if let Some(e) = super::unexpected(&p.finish()) {
+                eprintln!("op-lite p2p priv2id: {e} (the key file is given with --file)");
+                return 2;
+            }
             let text = match file {
                 Some(f) => read_to_string(&f, MAX_CONFIG_FILE).map_err(|e| format!("{f}: {e}")),
                 None => read_to_string("-", MAX_CONFIG_FILE).map_err(|e| format!("stdin: {e}")),
@@ -42,16 +46,22 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 }
             }
         }
-        Some("genkey") => match crate::io::p2p::generate_key() {
-            Ok(k) => {
-                crate::io::out::println(&k.to_hex());
-                0
-            }
-            Err(e) => {
+        Some("genkey") => {
+            if let Some(e) = super::unexpected(&p.finish()) {
                 eprintln!("op-lite p2p genkey: {e}");
-                1
+                return 2;
             }
-        },
+            match crate::io::p2p::generate_key() {
+                Ok(k) => {
+                    crate::io::out::println(&k.to_hex());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("op-lite p2p genkey: {e}");
+                    1
+                }
+            }
+        }
         _ => {
             eprint!("{USAGE}");
             2

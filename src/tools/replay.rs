@@ -591,8 +591,11 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
     };
     crate::io::log::init(level, crate::io::log::LogFormat::Text, false);
     let path: Option<String> = p.opt_free_from_str().ok().flatten();
-    let rest = p.finish();
-    let Some(path) = path.filter(|_| rest.is_empty()) else {
+    if let Some(e) = super::unexpected(&p.finish()) {
+        eprintln!("op-lite replay: {e}\nusage: op-lite replay FIXTURE [--check] [--log.level LEVEL]");
+        return 2;
+    }
+    let Some(path) = path else {
         eprintln!("usage: op-lite replay FIXTURE [--check] [--log.level LEVEL]");
         return 2;
     };
