@@ -160,3 +160,33 @@ fn subcommands_ignored_unexpected_arguments() {
         assert!(err.contains(last), "{args:?}: {err}");
     }
 }
+
+/// A 50 MB L1 answer was read whole and parsed (peak RSS 269 MB, 64 MB kept afterwards).
+/// Every upstream response is limited while it is read; a larger one fails the call.
+#[test]
+fn a_50_mb_l1_answer_was_read_whole() {
+    use op_lite::driver::l1_poll::L1Label;
+    use op_lite::event::Event;
+    use op_lite::io::rpc_client::MAX_RESPONSE_BYTES;
+    use op_lite::io::upstream::{L1Client, L1Job, ReceiptsMethod};
+    use std::time::Duration;
+    let big = vec![b' '; 50 << 20];
+    assert!(big.len() as u64 > MAX_RESPONSE_BYTES);
+    for close_delimited in [false, true] {
+        let body = big.clone();
+        let srv = crate::stub_http::StubServer::start(move |_: &crate::stub_http::StubRequest| {
+            crate::stub_http::StubResponse {
+                close_delimited,
+                ..crate::stub_http::StubResponse::json(200, body.clone())
+            }
+        })
+        .unwrap();
+        let mut l1 = L1Client::new(&srv.url(), false, ReceiptsMethod::BlockReceipts, Duration::from_secs(10));
+        match l1.handle(L1Job::Poll(L1Label::Latest)) {
+            Event::L1PollFailed { err, .. } => {
+                assert!(err.contains("limit") || err.contains("reading response"), "{err}")
+            }
+            other => panic!("expected a failed poll, got {other:?}"),
+        }
+    }
+}

@@ -18,8 +18,9 @@ use crate::event::Event;
 use crate::protocol::blob::{kzg_commitment, verify_blob, versioned_hash, BLOB_SIZE, COMMITMENT_SIZE};
 use crate::protocol::primitives::{from_hex, from_hex_fixed, B256};
 
-/// Largest beacon response read: 21 blobs (the BPO2 maximum) as sidecars is about 6 MB of hex.
-pub const MAX_BEACON_RESPONSE: u64 = 32 << 20;
+/// Largest beacon response read: 21 blobs (the BPO2 maximum) as sidecars are about 6 MB of hex;
+/// room for twice the blobs.
+pub const MAX_BEACON_RESPONSE: u64 = 16 << 20;
 
 /// Beacon client settings (`--l1.beacon*` flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,12 +138,8 @@ impl BeaconClient {
         }
         let mut resp = req.call().map_err(|e| BeaconError::Transport(format!("{url}: {e}")))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BEACON_RESPONSE)
-            .read_to_vec()
-            .map_err(|e| BeaconError::Transport(format!("{url}: reading response: {e}")))?;
+        let body = super::rpc_client::read_body(&mut resp, MAX_BEACON_RESPONSE)
+            .map_err(|e| BeaconError::Transport(format!("{url}: {e}")))?;
         if status != 200 {
             let msg = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
             return Err(BeaconError::Status(status, msg));

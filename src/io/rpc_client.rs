@@ -6,8 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-/// Largest response accepted (a full L1 block with receipts stays far below).
-pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+/// Largest JSON-RPC response read from L1 or the engine. The largest legitimate ones are a
+/// full L1 block with its transactions or its receipts: at 60M gas, log data (8 gas a byte) or
+/// calldata (10 gas a byte at the EIP-7623 floor) stay under 7.5 MB, 15 MB as hex. A response
+/// past it is refused while it is read; memory held meanwhile stays under twice this.
+pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
 /// Bytes of a non-JSON error body quoted in the error message.
 const MAX_ERROR_BODY: usize = 200;
@@ -75,12 +78,8 @@ impl RpcClient {
         let mut resp =
             req.send(&body[..]).map_err(|e| ClientError::Transport(format!("{}: {e}", self.url)))?;
         let status = resp.status();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(|e| ClientError::Transport(format!("{}: reading response: {e}", self.url)))?;
+        let bytes = read_body(&mut resp, MAX_RESPONSE_BYTES)
+            .map_err(|e| ClientError::Transport(format!("{}: {e}", self.url)))?;
         match serde_json::from_slice(&bytes) {
             Ok(v) => Ok(v),
             // A refusal in plain text (an engine's 401 for a bad JWT, a proxy's 502) says more
@@ -147,6 +146,20 @@ impl RpcClient {
     }
 }
 
+/// Reads a response body of at most `limit` bytes: refused at once when its `Content-Length`
+/// says more, and while reading when it has none or it lies.
+pub(super) fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u8>, String> {
+    let declared = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        return Err(format!("response of {n} bytes is larger than the limit ({limit} bytes)"));
+    }
+    resp.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| format!("reading response: {e}"))
+}
+
 /// `result`, or the error object, of one response.
 fn response_result(mut resp: Value) -> Result<Value, ClientError> {
     if let Some(err) = resp.get("error").filter(|e| !e.is_null()) {
@@ -165,6 +178,25 @@ fn response_result(mut resp: Value) -> Result<Value, ClientError> {
 mod tests {
     use super::*;
     use crate::io::stub_http::{StubRequest, StubResponse, StubServer};
+
+    #[test]
+    fn responses_past_the_limit_are_refused() {
+        let srv = StubServer::start(|r: &StubRequest| {
+            let body = vec![b' '; if r.path.starts_with("/big") { 5000 } else { 1000 }];
+            StubResponse { close_delimited: r.path.ends_with("/open"), ..StubResponse::json(200, body) }
+        })
+        .unwrap();
+        let read = |path: &str| {
+            let mut resp = ureq::get(&format!("{}{path}", srv.url())).call().unwrap();
+            read_body(&mut resp, 1000)
+        };
+        assert_eq!(read("/fits").map(|b| b.len()), Ok(1000));
+        assert_eq!(read("/fits/open").map(|b| b.len()), Ok(1000));
+        // Declared too large: refused before reading.
+        assert_eq!(read("/big"), Err("response of 5000 bytes is larger than the limit (1000 bytes)".into()));
+        // No length given: refused once the limit is passed.
+        assert!(read("/big/open").is_err_and(|e| e.starts_with("reading response")));
+    }
 
     #[test]
     fn error_statuses_carry_their_text_body() {

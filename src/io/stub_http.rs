@@ -32,11 +32,13 @@ pub struct StubResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub delay: Duration,
+    /// Sent without `Content-Length`: the body ends when the connection closes.
+    pub close_delimited: bool,
 }
 
 impl StubResponse {
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        StubResponse { status, body: body.into(), delay: Duration::ZERO }
+        StubResponse { status, body: body.into(), delay: Duration::ZERO, close_delimited: false }
     }
 }
 
@@ -120,11 +122,12 @@ fn serve_one(conn: TcpStream, handler: &dyn Fn(&StubRequest) -> StubResponse) ->
         thread::sleep(resp.delay);
     }
     let mut w = conn;
+    let length =
+        if resp.close_delimited { String::new() } else { format!("content-length: {}\r\n", resp.body.len()) };
     write!(
         w,
-        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n",
         resp.status,
-        resp.body.len()
     )?;
     w.write_all(&resp.body)?;
     w.flush()
