@@ -190,3 +190,40 @@ fn a_50_mb_l1_answer_was_read_whole() {
         }
     }
 }
+
+/// Absurd rollup values were accepted: `block_time` = u64::MAX wrapped timestamp arithmetic
+/// (a critical error later), `seq_window_size` = u64::MAX, a zero EIP-1559 denominator ran
+/// silently. They are refused at load: exit 2 with one line naming the field.
+#[test]
+fn absurd_rollup_values_were_accepted() {
+    use std::process::Command;
+    let base = serde_json::to_value(op_lite::config::networks::op_mainnet().rollup).unwrap();
+    let dir = std::env::temp_dir().join(format!("op-lite-regression-rollup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 4] = [
+        ("block_time", serde_json::json!(u64::MAX), "block_time"),
+        ("seq_window_size", serde_json::json!(u64::MAX), "seq_window_size"),
+        ("max_sequencer_drift", serde_json::json!(u64::MAX), "max_sequencer_drift"),
+        (
+            "chain_op_config",
+            serde_json::json!({"eip1559Elasticity": 6, "eip1559Denominator": 0, "eip1559DenominatorCanyon": 250}),
+            "eip1559Denominator",
+        ),
+    ];
+    for (field, value, named) in cases {
+        let mut cfg = base.clone();
+        cfg[field] = value;
+        let path = dir.join(format!("{field}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        let mut args = crate::support::offline_node_args();
+        let i = args.iter().position(|a| a == "--network").unwrap();
+        args.drain(i..i + 2);
+        args.extend(["--rollup.config".into(), path.to_string_lossy().into_owned()]);
+        let out = Command::new(crate::support::bin()).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{field}: {err}");
+        assert!(err.contains(named), "{field}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

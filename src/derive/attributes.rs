@@ -80,9 +80,9 @@ pub fn prepare_payload_attributes(
             )));
         }
         let info = cx.data.header_by_hash(epoch.hash).map_err(map_miss("L1 block info"))?;
-        (info, Vec::new(), parent.sequence_number + 1)
+        (info, Vec::new(), parent.sequence_number.saturating_add(1))
     };
-    let next_time = parent.timestamp + cfg.block_time;
+    let next_time = parent.timestamp.saturating_add(cfg.block_time);
     if next_time < info.time() {
         return Err(StageError::reset(format!(
             "cannot build L2 block on top {parent} for time {next_time} before L1 origin {epoch} at time {}",
@@ -146,7 +146,7 @@ impl AttributesQueue {
                 batch.parent_hash, parent.hash
             )));
         }
-        let expected = parent.timestamp + cx.cfg.block_time;
+        let expected = parent.timestamp.saturating_add(cx.cfg.block_time);
         if batch.timestamp != expected {
             return Err(StageError::reset(format!(
                 "valid batch has bad timestamp {}, expected {expected}",

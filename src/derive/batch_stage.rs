@@ -107,7 +107,7 @@ impl BatchStage {
     /// Continues a span batch if its next block builds on `parent`; otherwise drops the rest.
     fn next_from_span(&mut self, parent: &L2BlockRef, cx: &Cx) -> Option<(SingularBatch, bool)> {
         let first = self.next_span.first()?;
-        if first.timestamp == parent.timestamp + cx.cfg.block_time {
+        if first.timestamp == parent.timestamp.saturating_add(cx.cfg.block_time) {
             let b = self.pop_next(parent);
             return Some((b, self.next_span.is_empty()));
         }
@@ -152,10 +152,10 @@ impl BatchStage {
         let Some(epoch) = self.l1_blocks.first().copied() else {
             return Err(StageError::critical("cannot derive next batch, no origin was prepared"));
         };
-        let expiry = epoch.number + cx.cfg.seq_window_size;
+        let expiry = epoch.number.saturating_add(cx.cfg.seq_window_size);
         let force = (expiry == self.origin.number && out_of_data) || expiry < self.origin.number;
-        let first_of_epoch = epoch.number == parent.l1origin.number + 1;
-        let next_timestamp = parent.timestamp + cx.cfg.block_time;
+        let first_of_epoch = epoch.number == parent.l1origin.number.saturating_add(1);
+        let next_timestamp = parent.timestamp.saturating_add(cx.cfg.block_time);
         if !force || self.l1_blocks.len() < 2 {
             return Err(StageError::Eof);
         }
@@ -231,7 +231,7 @@ impl BatchStage {
         let Some(epoch) = self.l1_blocks.first().copied() else {
             return Err(StageError::critical("cannot derive next batch, no origin was prepared"));
         };
-        if parent.l1origin != epoch.id() && parent.l1origin.number + 1 != epoch.number {
+        if parent.l1origin != epoch.id() && parent.l1origin.number.saturating_add(1) != epoch.number {
             return Err(StageError::reset(format!(
                 "buffered L1 chain epoch {epoch} in batch queue does not match safe head origin {}",
                 parent.l1origin
@@ -289,7 +289,7 @@ impl BatchStage {
             )));
         }
         let epoch = self.l1_blocks[0];
-        if parent.l1origin != epoch.id() && parent.l1origin.number + 1 != epoch.number {
+        if parent.l1origin != epoch.id() && parent.l1origin.number.saturating_add(1) != epoch.number {
             return Err(StageError::reset(format!(
                 "buffered L1 chain epoch {epoch} in batch queue does not match safe head origin {}",
                 parent.l1origin
@@ -425,7 +425,7 @@ pub fn check_singular_batch(
         return BatchValidity::Undecided;
     };
     let holocene = cfg.is_active(Fork::Holocene, inclusion.timestamp);
-    let next_timestamp = safe.timestamp + cfg.block_time;
+    let next_timestamp = safe.timestamp.saturating_add(cfg.block_time);
     if batch.timestamp > next_timestamp {
         if holocene {
             log::warn!("dropping future batch timestamp={} next_timestamp={next_timestamp}", batch.timestamp);
@@ -444,7 +444,7 @@ pub fn check_singular_batch(
         log::warn!("ignoring batch with mismatching parent hash current_safe_head={}", safe.hash);
         return BatchValidity::Drop;
     }
-    if batch.epoch_num + cfg.seq_window_size < inclusion.number {
+    if batch.epoch_num.saturating_add(cfg.seq_window_size) < inclusion.number {
         log::warn!("batch was included too late, sequence window expired");
         return BatchValidity::Drop;
     }
@@ -453,7 +453,7 @@ pub fn check_singular_batch(
         return BatchValidity::Drop;
     } else if batch.epoch_num == epoch.number {
         epoch
-    } else if batch.epoch_num == epoch.number + 1 {
+    } else if batch.epoch_num == epoch.number.saturating_add(1) {
         match l1_blocks.get(1) {
             Some(b) => *b,
             None => {
@@ -477,7 +477,7 @@ pub fn check_singular_batch(
         log::warn!("dropping batch with user transactions in fork activation block");
         return BatchValidity::Drop;
     }
-    let max = batch_origin.timestamp + cfg.max_sequencer_drift(batch_origin.timestamp);
+    let max = batch_origin.timestamp.saturating_add(cfg.max_sequencer_drift(batch_origin.timestamp));
     if batch.timestamp > max {
         if !batch.transactions.is_empty() {
             log::warn!("batch exceeded sequencer time drift, sequencer must adopt new L1 origin to include transactions again max_time={max}");
@@ -514,7 +514,7 @@ pub fn check_span_batch_prefix(
     };
     let start_epoch = batch.start_epoch();
     let mut batch_origin = epoch;
-    if start_epoch == batch_origin.number + 1 {
+    if start_epoch == batch_origin.number.saturating_add(1) {
         match l1_blocks.get(1) {
             Some(b) => batch_origin = *b,
             None => {
@@ -528,7 +528,7 @@ pub fn check_span_batch_prefix(
         return (BatchValidity::Drop, L2BlockRef::default());
     }
     let holocene = cfg.is_active(Fork::Holocene, inclusion.timestamp);
-    let next_timestamp = safe.timestamp + cfg.block_time;
+    let next_timestamp = safe.timestamp.saturating_add(cfg.block_time);
     if batch.first_timestamp() > next_timestamp {
         if holocene {
             log::warn!("dropping future span batch next_timestamp={next_timestamp}");
@@ -550,7 +550,12 @@ pub fn check_span_batch_prefix(
             log::warn!("batch has misaligned timestamp, not overlapped exactly");
             return (BatchValidity::Drop, L2BlockRef::default());
         }
-        let parent_num = safe.number - (safe.timestamp - batch.first_timestamp()) / cfg.block_time - 1;
+        // The overlap is at most the safe head's age: a batch from before L2 genesis has no parent.
+        let back = (safe.timestamp - batch.first_timestamp()) / cfg.block_time;
+        let Some(parent_num) = safe.number.checked_sub(back).and_then(|n| n.checked_sub(1)) else {
+            log::warn!("batch starts before the L2 genesis");
+            return (BatchValidity::Drop, L2BlockRef::default());
+        };
         match cx.data.l2_by_number(parent_num) {
             Ok(d) => parent = d.block_ref,
             Err(Miss::Pending) | Err(Miss::NotFound) => {
@@ -567,7 +572,7 @@ pub fn check_span_batch_prefix(
         log::warn!("batch was included too late, sequence window expired");
         return (BatchValidity::Drop, parent);
     }
-    if start_epoch > parent.l1origin.number + 1 {
+    if start_epoch > parent.l1origin.number.saturating_add(1) {
         log::warn!("batch is for future epoch too far ahead current_epoch={epoch}");
         return (BatchValidity::Drop, parent);
     }
@@ -606,7 +611,7 @@ fn check_span_batch(
     let cfg = cx.cfg;
     let start_epoch = batch.start_epoch();
     let mut origin_idx = 0;
-    let mut origin_advanced = start_epoch == parent.l1origin.number + 1;
+    let mut origin_advanced = start_epoch == parent.l1origin.number.saturating_add(1);
     for (i, block) in batch.blocks.iter().enumerate() {
         if block.timestamp <= safe.timestamp {
             continue;
@@ -632,14 +637,14 @@ fn check_span_batch(
             log::warn!("block timestamp is less than L1 origin timestamp origin={l1_origin}");
             return BatchValidity::Drop;
         }
-        let max = l1_origin.timestamp + cfg.max_sequencer_drift(l1_origin.timestamp);
+        let max = l1_origin.timestamp.saturating_add(cfg.max_sequencer_drift(l1_origin.timestamp));
         if block.timestamp > max {
             if !block.transactions.is_empty() {
                 log::warn!("batch exceeded sequencer time drift, sequencer must adopt new L1 origin to include transactions again max_time={max}");
                 return BatchValidity::Drop;
             }
             if !origin_advanced {
-                let Some(next) = l1_blocks.get(origin_idx + 1) else {
+                let Some(next) = l1_blocks.get(origin_idx.saturating_add(1)) else {
                     log::info!("without the next L1 origin we cannot determine yet if this empty batch that exceeds the time drift is still valid");
                     return BatchValidity::Undecided;
                 };
@@ -654,10 +659,10 @@ fn check_span_batch(
         }
     }
     // Blocks of the span that are already safe must match the safe chain.
-    let next_timestamp = safe.timestamp + cfg.block_time;
+    let next_timestamp = safe.timestamp.saturating_add(cfg.block_time);
     if batch.first_timestamp() < next_timestamp {
         for i in 0..safe.number.saturating_sub(parent.number) {
-            let num = parent.number + i + 1;
+            let num = parent.number.saturating_add(i).saturating_add(1);
             let safe_block = match cx.data.l2_by_number(num) {
                 Ok(d) => d,
                 Err(_) => {

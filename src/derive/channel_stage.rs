@@ -47,7 +47,7 @@ impl Default for ChannelStage {
 }
 
 fn timed_out(open: u64, origin: &L1BlockRef, cx: &Cx) -> bool {
-    open + cx.cfg.channel_timeout(origin.timestamp) < origin.number
+    open.saturating_add(cx.cfg.channel_timeout(origin.timestamp)) < origin.number
 }
 
 impl ChannelStage {

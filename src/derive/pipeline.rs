@@ -161,7 +161,8 @@ impl Pipeline {
             let after_l2_genesis = walk.l2.number > cx.cfg.genesis.l2.number;
             let after_l1_genesis = walk.l2.l1origin.number > cx.cfg.genesis.l1.number;
             let after_timeout =
-                walk.l2.l1origin.number + cx.cfg.channel_timeout(origin.timestamp) > target.number;
+                walk.l2.l1origin.number.saturating_add(cx.cfg.channel_timeout(origin.timestamp))
+                    > target.number;
             if !(after_l2_genesis && after_l1_genesis && after_timeout) {
                 let sys = cx
                     .data
@@ -240,13 +241,13 @@ fn verify_new_l1_origin(prev: &L1BlockRef, new: &L1BlockRef, cx: &mut Cx) -> Sta
             "l1 origin was inconsistent with l2 unsafe head origin, need reset to resolve: l1 origin: {new}; unsafe origin: {prev}"
         )));
     }
-    if new.number == prev.number + 1 && new.parent_hash != prev.hash {
+    if new.number == prev.number.saturating_add(1) && new.parent_hash != prev.hash {
         return Err(StageError::reset(format!(
             "l2 unsafe head origin is no longer canonical, need reset to resolve: canonical hash: {}; unsafe origin hash: {}",
             new.parent_hash, prev.hash
         )));
     }
-    if new.number > prev.number + 1 {
+    if new.number > prev.number.saturating_add(1) {
         match cx.data.header_by_number(prev.number) {
             Ok(c) if c.block_ref() != *prev => {
                 return Err(StageError::reset(format!(

@@ -263,7 +263,7 @@ fn walk(w: &mut Walk, cfg: &RollupConfig, data: &mut ChainData) -> Result<FindHe
         }
         let highest_origin = w.highest_canonical.map_or(0, |h| h.l1origin.number);
         if n.number <= w.result.safe.number
-            && n.l1origin.number + lookback < highest_origin
+            && n.l1origin.number.saturating_add(lookback) < highest_origin
             && n.sequence_number == 0
         {
             w.ready = true;
@@ -293,7 +293,7 @@ fn walk(w: &mut Walk, cfg: &RollupConfig, data: &mut ChainData) -> Result<FindHe
             }
         };
         if parent.l1origin != n.l1origin {
-            if parent.l1origin.number + 1 != n.l1origin.number {
+            if parent.l1origin.number.saturating_add(1) != n.l1origin.number {
                 return Err(SyncStartError::Inconsistent(format!(
                     "l2 parent {parent} of {n} has L1 origin {} that is not before {}",
                     parent.l1origin, n.l1origin
@@ -313,7 +313,7 @@ fn walk(w: &mut Walk, cfg: &RollupConfig, data: &mut ChainData) -> Result<FindHe
                     )));
                 }
             }
-        } else if parent.sequence_number + 1 != n.sequence_number {
+        } else if parent.sequence_number.saturating_add(1) != n.sequence_number {
             return Err(SyncStartError::Inconsistent(format!(
                 "sequence number inconsistency {} <> {} between l2 blocks {parent} and {n}",
                 parent.sequence_number, n.sequence_number

@@ -36,12 +36,12 @@ impl L1Traversal {
     /// Moves to the next L1 block when it is known, checking it builds on the current one.
     pub fn advance(&mut self, cx: &mut Cx) -> StageResult<()> {
         let origin = self.block;
-        let next = match cx.data.header_by_number(origin.number + 1) {
+        let next = match cx.data.header_by_number(origin.number.saturating_add(1)) {
             Ok(i) => i,
             Err(super::data::Miss::NotFound) => {
                 log::debug!(
                     "can't find next L1 block info (yet) number={} origin={origin}",
-                    origin.number + 1
+                    origin.number.saturating_add(1)
                 );
                 return Err(StageError::Eof);
             }

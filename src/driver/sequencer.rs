@@ -272,8 +272,8 @@ impl Sequencer {
 
     fn on_forkchoice_update(&mut self, unsafe_head: L2BlockRef, safe: L2BlockRef, now: Now) {
         if self.active {
-            let lagging =
-                self.conf.max_safe_lag > 0 && safe.number + self.conf.max_safe_lag <= unsafe_head.number;
+            let lagging = self.conf.max_safe_lag > 0
+                && safe.number.saturating_add(self.conf.max_safe_lag) <= unsafe_head.number;
             if lagging && !self.stalled {
                 log::warn!(
                     "sequencer has fallen behind safe head by more than lag, stalling head={unsafe_head} safe={safe} max_lag={}",
@@ -312,11 +312,11 @@ impl Sequencer {
                 )))
             }
         };
-        let n = current.number + 1;
+        let n = current.number.saturating_add(1);
         let hidden = self.l1_head != L1BlockRef::default() && n + self.conf.l1_confs > self.l1_head.number;
         let next = if hidden { Err(Miss::NotFound) } else { data.header_by_number(n).map(|i| i.block_ref()) };
         drop(data);
-        let next_time = head.timestamp + self.cfg.block_time;
+        let next_time = head.timestamp.saturating_add(self.cfg.block_time);
         let max_drift = self.cfg.max_sequencer_drift(current.timestamp);
         match next {
             Ok(next) => {
@@ -331,7 +331,7 @@ impl Sequencer {
             // Recover mode adopts the next origin eagerly, so it waits for a pending one.
             Err(Miss::Pending) if self.conf.recover => Err(OriginError::Pending),
             Err(miss) => {
-                if next_time > current.timestamp + max_drift {
+                if next_time > current.timestamp.saturating_add(max_drift) {
                     return match miss {
                         Miss::Pending => Err(OriginError::Pending),
                         Miss::NotFound => Err(OriginError::Temporary(format!(
@@ -389,7 +389,8 @@ impl Sequencer {
             }
         };
         let t = attrs.timestamp;
-        attrs.no_tx_pool = t > origin.timestamp + self.cfg.max_sequencer_drift(origin.timestamp);
+        attrs.no_tx_pool =
+            t > origin.timestamp.saturating_add(self.cfg.max_sequencer_drift(origin.timestamp));
         // Activation blocks of these forks carry no sequencer transactions (op-node).
         for fork in [Fork::Ecotone, Fork::Fjord, Fork::Isthmus, Fork::Jovian, Fork::Karst] {
             if self.cfg.is_activation_block(fork, t) {
@@ -477,7 +478,7 @@ impl Deriver for Sequencer {
                     return true;
                 }
                 self.latest.info = Some(job.info);
-                let payload_time = job.parent.timestamp + self.cfg.block_time;
+                let payload_time = job.parent.timestamp.saturating_add(self.cfg.block_time);
                 let seal_at = Self::instant_of(now, payload_time)
                     .checked_sub(self.conf.sealing_duration)
                     .map_or(now.mono, |t| t.max(now.mono));

@@ -90,7 +90,7 @@ impl AttributesHandler {
         let (Some(onto), Some(attrs)) = (self.consolidating, self.attributes.as_ref()) else {
             return;
         };
-        let block = match self.data.borrow_mut().l2_by_number(attrs.parent.number + 1) {
+        let block = match self.data.borrow_mut().l2_by_number(attrs.parent.number.saturating_add(1)) {
             Ok(b) => b,
             Err(Miss::Pending) => return,
             Err(Miss::NotFound) => {

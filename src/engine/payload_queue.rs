@@ -130,7 +130,8 @@ impl PayloadQueue {
             let drop = p.block_hash == unsafe_head.hash
                 || p.block_number <= safe.number
                 || p.block_number <= unsafe_head.number
-                || (p.block_number == unsafe_head.number + 1 && p.parent_hash != unsafe_head.hash);
+                || (p.block_number == unsafe_head.number.saturating_add(1)
+                    && p.parent_hash != unsafe_head.hash);
             if !drop {
                 break;
             }

@@ -197,6 +197,19 @@ pub struct RollupConfig {
     pub alt_da: Option<serde_json::Value>,
 }
 
+/// op-lite's ranges for the rollup config's numbers, far beyond any published chain's (2 s
+/// blocks, a 3,600-block window, 600 s drift, 300-block channel timeout), so that every
+/// timestamp and block-number sum the node makes stays in range.
+pub const MAX_BLOCK_TIME: u64 = 3600;
+/// Largest sequencing window (L1 blocks): 4.5 months of 12 s blocks.
+pub const MAX_SEQ_WINDOW_SIZE: u64 = 1_000_000;
+/// Largest pre-Fjord max sequencer drift (seconds): a week.
+pub const MAX_SEQUENCER_DRIFT: u64 = 7 * 24 * 3600;
+/// Largest pre-Granite channel timeout (L1 blocks).
+pub const MAX_CHANNEL_TIMEOUT: u64 = 1_000_000;
+/// Latest L2 genesis time (unix seconds, year 36812).
+pub const MAX_GENESIS_TIME: u64 = 1 << 40;
+
 /// Why a rollup config is unusable (op-node `cfg.Check()` and loading errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
@@ -216,9 +229,25 @@ pub enum ConfigError {
     MissingL1ChainId,
     MissingL2ChainId,
     ChainIdsSame,
-    ForkPriorMissing { fork: Fork, prior: Fork },
-    ForkOrder { fork: Fork, time: u64, prior: Fork, prior_time: u64 },
+    ForkPriorMissing {
+        fork: Fork,
+        prior: Fork,
+    },
+    ForkOrder {
+        fork: Fork,
+        time: u64,
+        prior: Fork,
+        prior_time: u64,
+    },
     AltDaUnsupported,
+    /// A number past op-lite's range for it.
+    OutOfRange {
+        field: &'static str,
+        value: u64,
+        max: u64,
+    },
+    /// An EIP-1559 parameter of zero (op-geth divides by the denominators).
+    ZeroEip1559Param(&'static str),
     Parse(String),
 }
 
@@ -262,6 +291,10 @@ impl fmt::Display for ConfigError {
             ConfigError::AltDaUnsupported => {
                 write!(f, "alt-DA (alt_da) chains are not supported by op-lite")
             }
+            ConfigError::OutOfRange { field, value, max } => {
+                write!(f, "{field} {value} is out of range (at most {max})")
+            }
+            ConfigError::ZeroEip1559Param(field) => write!(f, "chain_op_config.{field} cannot be 0"),
             ConfigError::Parse(e) => write!(f, "invalid rollup config: {e}"),
         }
     }
@@ -330,6 +363,26 @@ impl RollupConfig {
         }
         if self.alt_da.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(AltDaUnsupported);
+        }
+        let ranges = [
+            ("block_time", self.block_time, MAX_BLOCK_TIME),
+            ("seq_window_size", self.seq_window_size, MAX_SEQ_WINDOW_SIZE),
+            ("max_sequencer_drift", self.max_sequencer_drift, MAX_SEQUENCER_DRIFT),
+            ("channel_timeout", self.channel_timeout_bedrock, MAX_CHANNEL_TIMEOUT),
+            ("genesis.l2_time", self.genesis.l2_time, MAX_GENESIS_TIME),
+        ];
+        if let Some((field, value, max)) = ranges.into_iter().find(|(_, v, max)| v > max) {
+            return Err(OutOfRange { field, value, max });
+        }
+        if let Some(c) = self.chain_op_config {
+            let params = [
+                ("eip1559Elasticity", c.eip1559_elasticity),
+                ("eip1559Denominator", c.eip1559_denominator),
+                ("eip1559DenominatorCanyon", c.eip1559_denominator_canyon),
+            ];
+            if let Some((field, _)) = params.into_iter().find(|(_, v)| *v == 0) {
+                return Err(ZeroEip1559Param(field));
+            }
         }
         // Every fork (but Interop, which may be scheduled independently) needs its predecessor
         // scheduled no later than itself.
@@ -403,7 +456,7 @@ impl RollupConfig {
     /// The L2 block number with timestamp `t` (t >= genesis time).
     pub fn target_block_number(&self, t: u64) -> Option<u64> {
         let since = t.checked_sub(self.genesis.l2_time)?;
-        Some(self.genesis.l2.number + since / self.block_time)
+        Some(self.genesis.l2.number.saturating_add(since / self.block_time))
     }
 
     /// The chain's EIP-1559 parameters (defaults to OP Mainnet's when absent).
@@ -502,6 +555,25 @@ mod tests {
         c.genesis.l2.hash = c.genesis.l1.hash;
         assert_eq!(c.check(), Err(ConfigError::GenesisHashesSame));
         assert!(matches!(RollupConfig::from_json("{}"), Err(ConfigError::Parse(_))));
+        let mut c = base();
+        c.block_time = u64::MAX;
+        assert_eq!(
+            c.check(),
+            Err(ConfigError::OutOfRange { field: "block_time", value: u64::MAX, max: MAX_BLOCK_TIME })
+        );
+        let mut c = base();
+        c.seq_window_size = u64::MAX;
+        assert!(matches!(c.check(), Err(ConfigError::OutOfRange { field: "seq_window_size", .. })));
+        let mut c = base();
+        c.genesis.l2_time = u64::MAX;
+        assert!(matches!(c.check(), Err(ConfigError::OutOfRange { field: "genesis.l2_time", .. })));
+        let mut c = base();
+        c.chain_op_config = Some(ChainOpConfig { eip1559_denominator: 0, ..ChainOpConfig::default() });
+        assert_eq!(c.check(), Err(ConfigError::ZeroEip1559Param("eip1559Denominator")));
+        assert_eq!(
+            ConfigError::ZeroEip1559Param("eip1559Denominator").to_string(),
+            "chain_op_config.eip1559Denominator cannot be 0"
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ impl EngineController {
             return;
         };
         let p = &next.execution_payload;
-        if p.parent_hash != heads.unsafe_head.hash || p.block_number != heads.unsafe_head.number + 1 {
+        if p.parent_hash != heads.unsafe_head.hash
+            || p.block_number != heads.unsafe_head.number.saturating_add(1)
+        {
             log::debug!(
                 "next unsafe payload is not applicable yet next={} unsafe={}",
                 p.block_number,
