@@ -227,3 +227,81 @@ fn absurd_rollup_values_were_accepted() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With the disk full, a failed rewrite of the safe-head store left `safedb.bin.tmp` behind and
+/// the store never recovered. A failed rewrite removes its temporary file, and the retried
+/// rewrite works once space is back.
+#[test]
+fn a_full_disk_left_the_safe_head_stores_temporary_file_and_never_recovered() {
+    use op_lite::driver::safedb::SafeDbWrite;
+    use op_lite::io::safedb_file::open;
+    use op_lite::protocol::block_ref::BlockId;
+    use op_lite::protocol::primitives::B256;
+    let id = |n: u64| BlockId { hash: B256([n as u8; 32]), number: n };
+    let dir = std::env::temp_dir().join(format!("op-lite-regression-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("safe.db");
+    let g = B256([3; 32]);
+    let (mut store, mut file) = open(&path, g, 100).unwrap();
+    file.write(SafeDbWrite::Append(store.update(id(1), id(101)))).unwrap();
+    // The temporary file lands on a full device: /dev/full answers every write with ENOSPC.
+    let tmp = dir.join("safe.db.tmp");
+    std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+    store.update(id(2), id(102));
+    let err = file.write(SafeDbWrite::Rewrite(store.snapshot())).unwrap_err();
+    assert!(err.contains("No space left"), "{err}");
+    assert!(std::fs::symlink_metadata(&tmp).is_err(), "the temporary file is removed");
+    // Space is back: the retried rewrite works and the store holds both entries.
+    file.write(SafeDbWrite::Rewrite(store.snapshot())).unwrap();
+    drop(file);
+    let (store, _) = open(&path, g, 100).unwrap();
+    assert_eq!(store.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One flipped byte in record 10 of 122 truncated the safe-head store in place (10,415 ->
+/// 1,660 bytes) with one warning; `optimism_safeHeadAtL1Block` then answered stale heads. The
+/// node now skips the bad record and keeps every valid one.
+#[test]
+fn one_corrupt_byte_discarded_the_safe_head_stores_later_history() {
+    use op_lite::driver::safedb::{SafeDbWrite, DEFAULT_MAX_ENTRIES, HEADER_LEN, SET_LEN};
+    use op_lite::io::safedb_file::open;
+    use op_lite::protocol::block_ref::BlockId;
+    use op_lite::protocol::primitives::B256;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let id = |n: u64| BlockId { hash: B256([n as u8; 32]), number: n };
+    let dir = std::env::temp_dir().join(format!("op-lite-regression-corrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("safedb.bin");
+    let g = op_lite::config::networks::op_mainnet().rollup.genesis.l2.hash;
+    let (mut store, mut file) = open(&path, g, DEFAULT_MAX_ENTRIES).unwrap();
+    for n in 1..=122 {
+        file.write(SafeDbWrite::Append(store.update(id(n), id(n + 100)))).unwrap();
+    }
+    drop(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    bytes[HEADER_LEN + 9 * SET_LEN + 30] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let mut child = Command::new(crate::support::bin())
+        .args(crate::support::offline_node_args())
+        .args(["--rpc.port", "0", "--safedb.path", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (log, started) = crate::support::capture_until(child.stderr.take().unwrap(), "starting rollup node");
+    assert!(started.recv_timeout(Duration::from_secs(20)).is_ok(), "node did not start");
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    assert!(log.contains("skipped"), "{log}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, len - SET_LEN, "{log}");
+    let (store, _) = open(&path, g, DEFAULT_MAX_ENTRIES).unwrap();
+    assert_eq!(store.len(), 121);
+    assert_eq!(store.at(u64::MAX).unwrap().safe, id(122), "the latest safe head is kept");
+    let _ = std::fs::remove_dir_all(&dir);
+}

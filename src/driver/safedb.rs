@@ -14,12 +14,15 @@
 //! truncate 0x02 | l1 number u64 (drop entries at or above it) | crc32      13 bytes
 //! ```
 //!
-//! Loading replays the records and stops at the first one that is incomplete or fails its
-//! checksum (a write torn by a crash); the caller cuts the file there. The file is rewritten
-//! from the entries (compaction) once it holds more than twice what they need.
+//! Loading replays the records. A record that fails its checksum in the middle of the file (a
+//! flipped byte) is skipped: loading finds the next valid record and goes on, and the caller
+//! rewrites the file from the entries, so valid records are never destroyed. Only a tail with
+//! no valid record in it (a write torn by a crash) is cut off. The file is rewritten from the
+//! entries (compaction) once it holds more than twice what they need.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use crate::derive::data::{Arrival, SharedData};
 use crate::event::{Deriver, Emitter, Event};
@@ -36,6 +39,13 @@ pub const DEFAULT_MAX_ENTRIES: usize = 1 << 15;
 
 /// Records kept while a write is in flight before a rewrite replaces them.
 const MAX_PENDING_BYTES: usize = 64 * 1024;
+
+/// After a failed write (a full disk), the next attempt waits this long: it rewrites the whole
+/// file, so attempts are not made at the pace of new safe heads.
+pub const RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// Failed writes are logged as errors at most once per this interval (the rest at debug).
+pub const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 const MAGIC: &[u8; 8] = b"opl-safe";
 const VERSION: u8 = 1;
@@ -88,8 +98,12 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct Loaded {
     pub store: SafeHeads,
-    /// Bytes of the file that hold valid records; the rest is to be cut off.
+    /// Bytes of the file up to the end of its last valid record; the rest is a torn tail to
+    /// cut off.
     pub valid_len: usize,
+    /// Bytes of corrupt records skipped before `valid_len`: the file is to be rewritten from
+    /// `store.snapshot()`.
+    pub skipped: usize,
     /// The file was empty (or a torn header of a new file): write `store.snapshot()`.
     pub fresh: bool,
 }
@@ -115,7 +129,7 @@ impl SafeHeads {
         let mut store = SafeHeads::new(genesis, max_entries);
         if bytes.len() < HEADER_LEN && MAGIC.starts_with(bytes.get(..bytes.len().min(8)).unwrap_or_default())
         {
-            return Ok(Loaded { store, valid_len: 0, fresh: true });
+            return Ok(Loaded { store, valid_len: 0, skipped: 0, fresh: true });
         }
         let header = bytes.get(..HEADER_LEN).ok_or(SafeDbError::NotASafeDb)?;
         if header.get(..8) != Some(&MAGIC[..]) {
@@ -131,17 +145,21 @@ impl SafeHeads {
         if file != genesis {
             return Err(SafeDbError::OtherChain { file, ours: genesis });
         }
-        let mut at = HEADER_LEN;
-        while let Some(&tag) = bytes.get(at) {
-            let len = match tag {
-                TAG_SET => SET_LEN,
-                TAG_TRUNCATE => TRUNCATE_LEN,
-                _ => break,
+        let (mut at, mut skipped) = (HEADER_LEN, 0);
+        while at < bytes.len() {
+            let rec = match record_at(bytes, at) {
+                Some(rec) => rec,
+                // A bad record: resume at the next valid one; none left means a torn tail.
+                None => match (at + 1..bytes.len()).find(|&i| record_at(bytes, i).is_some()) {
+                    Some(next) => {
+                        skipped += next - at;
+                        at = next;
+                        continue;
+                    }
+                    None => break,
+                },
             };
-            let Some(rec) = bytes.get(at..at.saturating_add(len)) else { break };
-            if !checksum_ok(rec) {
-                break;
-            }
+            let (tag, len) = (rec[0], rec.len());
             let num = |i: usize| u64::from_be_bytes(rec[i..i + 8].try_into().unwrap_or_default());
             let hash = |i: usize| B256::from_slice(&rec[i..i + 32]).unwrap_or_default();
             if tag == TAG_SET {
@@ -154,7 +172,7 @@ impl SafeHeads {
             at += len;
         }
         store.file_len = at;
-        Ok(Loaded { store, valid_len: at, fresh: false })
+        Ok(Loaded { store, valid_len: at, skipped, fresh: false })
     }
 
     /// op-node `SafeHeadAtL1`: the entry of the last L1 block at or before `l1_number`.
@@ -270,6 +288,16 @@ fn seal(out: &mut Vec<u8>, start: usize) {
     out.extend_from_slice(&c.to_be_bytes());
 }
 
+/// The valid record starting at `at`: a known tag, whole, with a good checksum.
+fn record_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
+    let len = match *bytes.get(at)? {
+        TAG_SET => SET_LEN,
+        TAG_TRUNCATE => TRUNCATE_LEN,
+        _ => return None,
+    };
+    bytes.get(at..at.checked_add(len)?).filter(|rec| checksum_ok(rec))
+}
+
 /// Checks a record whose last four bytes are the CRC-32 of the rest.
 fn checksum_ok(rec: &[u8]) -> bool {
     match rec.len().checked_sub(4) {
@@ -319,14 +347,18 @@ pub struct SafeDbDeriver {
     /// The next write replaces the file.
     rewrite: bool,
     in_flight: bool,
-    /// The last write failed: the next waits for a change, so a failing disk is not retried in
-    /// a loop.
-    stalled: bool,
+    /// The last write failed: the next waits until this time, so a failing disk is not
+    /// retried in a loop.
+    retry_at: Option<Instant>,
+    /// When a failed write was last logged as an error.
+    error_logged_at: Option<Instant>,
     /// Genesis is safe from L1 block 0, whose hash is being fetched.
     genesis_pending: bool,
     el_syncing: bool,
     /// Writes that failed.
     pub write_errors: u64,
+    /// Writes that failed since the last one that worked.
+    failing: u64,
 }
 
 impl SafeDbDeriver {
@@ -339,10 +371,12 @@ impl SafeDbDeriver {
             appends: Vec::new(),
             rewrite: false,
             in_flight: false,
-            stalled: false,
+            retry_at: None,
+            error_logged_at: None,
             genesis_pending: false,
             el_syncing: false,
             write_errors: 0,
+            failing: 0,
         }
     }
 
@@ -353,7 +387,6 @@ impl SafeDbDeriver {
     }
 
     fn changed(&mut self, records: Vec<u8>) {
-        self.stalled = false;
         if self.rewrite {
             return;
         }
@@ -368,7 +401,7 @@ impl SafeDbDeriver {
 
     /// Returns the next write for the file, unless one is still in flight.
     pub fn poll_write(&mut self) -> Option<SafeDbWrite> {
-        if self.in_flight || self.stalled {
+        if self.in_flight || self.retry_at.is_some() {
             return None;
         }
         if self.store.wants_compaction() {
@@ -389,7 +422,7 @@ impl SafeDbDeriver {
 }
 
 impl Deriver for SafeDbDeriver {
-    fn on_event(&mut self, ev: &Event, _now: Now, _out: &mut Emitter) -> bool {
+    fn on_event(&mut self, ev: &Event, now: Now, _out: &mut Emitter) -> bool {
         match ev {
             Event::SafeDerived { safe, source } => {
                 log::debug!("record safe head l2={} l1={}", safe.id(), source.id());
@@ -429,18 +462,46 @@ impl Deriver for SafeDbDeriver {
             }
             Event::SafeDbWritten { result } => {
                 self.in_flight = false;
-                if let Err(e) = result {
-                    // The file may now end in a partial record: the next write replaces it.
-                    log::error!("failed to persist the safe head db: {e}");
-                    self.write_errors += 1;
-                    self.rewrite = true;
-                    self.stalled = true;
-                    self.appends.clear();
+                match result {
+                    Ok(()) if self.failing > 0 => {
+                        log::info!("safe head db writes resumed after {} failed", self.failing);
+                        self.failing = 0;
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        self.write_errors += 1;
+                        self.failing += 1;
+                        let quiet = self.error_logged_at.is_some_and(|t| now.mono < t + ERROR_LOG_INTERVAL);
+                        if quiet {
+                            log::debug!("failed to persist the safe head db: {e}");
+                        } else {
+                            self.error_logged_at = Some(now.mono);
+                            log::error!(
+                                "failed to persist the safe head db ({} failed in a row, retrying every {}s): {e}",
+                                self.failing,
+                                RETRY_DELAY.as_secs()
+                            );
+                        }
+                        // The file may now end in a partial record: the next write replaces it.
+                        self.rewrite = true;
+                        self.retry_at = Some(now.mono + RETRY_DELAY);
+                        self.appends.clear();
+                    }
                 }
             }
             _ => return false,
         }
         true
+    }
+
+    fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        self.retry_at.map(|t| (t, "safedb-retry"))
+    }
+
+    fn handle_timeout(&mut self, now: Now, _out: &mut Emitter) {
+        if self.retry_at.is_some_and(|t| t <= now.mono) {
+            self.retry_at = None;
+        }
     }
 }
 
@@ -527,7 +588,28 @@ mod tests {
         let last = bad.len() - 10;
         bad[last] ^= 1;
         let l = SafeHeads::load(&bad, G, 100).unwrap();
-        assert_eq!((l.store.len(), l.valid_len), (3, file.len() - SET_LEN));
+        assert_eq!((l.store.len(), l.valid_len, l.skipped), (3, file.len() - SET_LEN, 0));
+    }
+
+    #[test]
+    fn a_corrupt_record_in_the_middle_is_skipped_and_the_rest_kept() {
+        let (s, file) = sample();
+        // Every byte of the second record, flipped in turn: that entry alone is lost.
+        let second = HEADER_LEN + SET_LEN;
+        for i in second..second + SET_LEN {
+            let mut bad = file.clone();
+            bad[i] ^= 0x40;
+            let l = SafeHeads::load(&bad, G, 100).unwrap();
+            assert_eq!((l.valid_len, l.skipped), (file.len(), SET_LEN), "byte {i}");
+            let kept: Vec<u64> = l.store.entries.iter().map(|e| e.safe.number).collect();
+            assert_eq!(kept, vec![10, 30, 40], "byte {i}");
+        }
+        // Garbage between records is skipped too.
+        let mut spliced = file[..second].to_vec();
+        spliced.extend_from_slice(&[0x01; 7]);
+        spliced.extend_from_slice(&file[second..]);
+        let l = SafeHeads::load(&spliced, G, 100).unwrap();
+        assert_eq!((l.store.entries.clone(), l.skipped), (s.entries, 7));
     }
 
     #[test]
@@ -616,10 +698,16 @@ mod tests {
         assert!(writes(&mut d).is_empty());
         d.on_event(&Event::SafeDbWritten { result: Ok(()) }, now, &mut out);
         assert!(matches!(&writes(&mut d)[..], [SafeDbWrite::Append(b)] if b.len() == 2 * SET_LEN));
-        // A failed write: the next change rewrites the whole file.
+        // A failed write: the whole file is rewritten once the retry delay has passed, not at
+        // the pace of new safe heads.
         d.on_event(&Event::SafeDbWritten { result: Err("disk full".into()) }, now, &mut out);
         assert!(writes(&mut d).is_empty());
         d.on_event(&derived(4), now, &mut out);
+        assert!(writes(&mut d).is_empty());
+        assert_eq!(d.poll_timeout(), Some((now.mono + RETRY_DELAY, "safedb-retry")));
+        d.handle_timeout(now.advance(RETRY_DELAY / 2), &mut out);
+        assert!(writes(&mut d).is_empty(), "a spurious timeout does nothing");
+        d.handle_timeout(now.advance(RETRY_DELAY), &mut out);
         match &writes(&mut d)[..] {
             [SafeDbWrite::Rewrite(b)] => {
                 assert_eq!(SafeHeads::load(b, d.store.genesis, 16).unwrap().store.len(), 4)

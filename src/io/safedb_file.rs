@@ -36,6 +36,15 @@ pub fn open(path: &Path, genesis: B256, max_entries: usize) -> Result<(SafeHeads
     let mut store = loaded.store;
     if loaded.fresh {
         replace(path, &store.snapshot())?;
+    } else if loaded.skipped > 0 {
+        // Valid records are kept: the file is rewritten from them, never cut.
+        log::warn!(
+            "safe head db {}: skipped {} bytes of corrupt records, rewriting it from its {} valid entries",
+            path.display(),
+            loaded.skipped,
+            store.len()
+        );
+        replace(path, &store.snapshot())?;
     } else if loaded.valid_len < bytes.len() {
         log::warn!(
             "safe head db {}: dropping {} bytes of incomplete or corrupt records at its end",
@@ -70,15 +79,18 @@ fn append_handle(path: &Path) -> Result<File, String> {
     OpenOptions::new().append(true).open(path).map_err(|e| format!("failed to open {}: {e}", path.display()))
 }
 
-/// Replaces the file atomically.
+/// Replaces the file atomically; a failed attempt (a full disk) leaves no temporary file.
 fn replace(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let err = |e: std::io::Error| format!("failed to write {}: {e}", path.display());
-    let mut f = File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!("failed to write {}: {e}", path.display()));
+    }
     // The rename is durable once the directory is synced.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = File::open(dir) {
@@ -125,6 +137,29 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().len() as usize, store.file_len());
         let err = open(&path, B256([4; 32]), 100).err().unwrap_or_default();
         assert!(err.contains("belongs to the chain"), "{err}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_record_is_skipped_and_the_file_rewritten_not_cut() {
+        let dir = std::env::temp_dir().join(format!("op-lite-safedb-corrupt-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let path = dir.join("safe.db");
+        let _ = fs::remove_file(&path);
+        let g = B256([3; 32]);
+        let (mut store, mut file) = open(&path, g, 1000).unwrap();
+        for n in 1..=122 {
+            file.write(SafeDbWrite::Append(store.update(id(n), id(n + 100)))).unwrap();
+        }
+        drop(file);
+        let mut bytes = fs::read(&path).unwrap();
+        let len = bytes.len();
+        bytes[HEADER_LEN + 9 * SET_LEN + 20] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let (store, _) = open(&path, g, 1000).unwrap();
+        assert_eq!(store.len(), 121, "only the damaged record is lost");
+        assert_eq!(store.at(1000).unwrap().safe, id(122));
+        assert_eq!(fs::metadata(&path).unwrap().len() as usize, len - SET_LEN);
         let _ = fs::remove_dir_all(&dir);
     }
 }
