@@ -2,8 +2,8 @@
 //! handshake, multistream-select `/yamux/1.0.0` inside the secure channel, then the yamux
 //! session whose streams `streams` serves. Bytes from the socket go in (`handle_input`);
 //! bytes for it collect in the connection's buffer for `Swarm::poll_transmit`. A handshake
-//! must finish within 10 s, an open session must answer yamux keep-alives, and a peer must
-//! read what it is sent.
+//! must finish within `HANDSHAKE_TIMEOUT`, an open session must answer yamux keep-alives, and
+//! a peer must read what it is sent.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,7 +18,12 @@ use crate::p2p::noise::{self, NoiseSession};
 use crate::p2p::yamux::{self, Mode};
 use crate::time::Now;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection has from its TCP accept (or dial) to an admitted peer — multistream,
+/// Noise XX, multistream again for yamux: 5 s. An honest upgrade is three or four round trips
+/// and a signature each way, under a second across continents even on a small board, and a TCP
+/// dial still gets one SYN retransmit (after 1 s) inside it. A socket that stalls holds its
+/// pending slot this long at most (go-libp2p allows 15 s for an inbound upgrade).
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Raw bytes queued for a socket beyond which the connection is dropped (a peer not reading).
 const MAX_CONN_BACKLOG: usize = 16 << 20;
 

@@ -10,7 +10,7 @@
 //! verdict goes back to the router (only accepted blocks are relayed), and accepted blocks wait
 //! in `poll_block` for the engine controller. Static peers and bootnodes are dialled and
 //! redialled with exponential backoff; connections are limited by `--p2p.peers.hi`, blocked
-//! and banned peers refused, and a handshake must finish within 10 s.
+//! and banned peers refused, and a handshake must finish within 5 s.
 //!
 //! Call order: feed the sockets' events — `handle_inbound` (an accepted TCP connection),
 //! `handle_input` (bytes read), `handle_closed` (a socket closed or a dial failed) — and the
