@@ -9,7 +9,9 @@
 //! `MAX_PENDING_PER_IP` from one address, each for at most `HANDSHAKE_TIMEOUT`. A newcomer to a
 //! full pool evicts the most stalled pending handshake (silent ones first, the oldest first), so
 //! sockets that stall and reconnect cannot keep out an honest peer, which speaks at once.
-//! `--p2p.peers.hi` counts admitted peers only. Our own dials never enter the pool.
+//! `--p2p.peers.hi` counts admitted peers only. Our own dials never enter the pool, and static
+//! peers are dialled and admitted whatever the peer count (op-node's connection manager
+//! protects them the same way).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -56,9 +58,15 @@ fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Swarm {
-    /// Dials `addr` (`opp2p_connectPeer` and static peers): the I/O layer takes the dial from
-    /// `poll_dial` and reports `handle_closed` if it fails.
+    /// Dials `addr` (`opp2p_connectPeer`): the I/O layer takes the dial from `poll_dial` and
+    /// reports `handle_closed` if it fails. Refused at the peer limit.
     pub fn dial(&mut self, addr: &Multiaddr, now: Now) -> Result<ConnId, String> {
+        self.dial_as(addr, false, now)
+    }
+
+    /// A dial; a static peer's (`protected`) is made whatever the peer count, as op-node's
+    /// connection manager protects static peers.
+    fn dial_as(&mut self, addr: &Multiaddr, protected: bool, now: Now) -> Result<ConnId, String> {
         if let Some(p) = &addr.peer {
             if self.blocked.contains(p) {
                 return Err(format!("peer {p} is blocked"));
@@ -68,7 +76,7 @@ impl Swarm {
             }
         }
         let dialling = self.conns.values().filter(|c| c.outbound && c.deadline.is_some()).count();
-        if self.by_peer.len() + dialling >= self.cfg.peers_hi {
+        if !protected && self.by_peer.len() + dialling >= self.cfg.peers_hi {
             return Err(format!("at the peer limit ({})", self.cfg.peers_hi));
         }
         let id = self.new_conn(true, addr.addr, addr.peer.clone(), now);
@@ -154,6 +162,7 @@ impl Swarm {
             return Ok(());
         }
         c.deadline = None;
+        let (outbound, remote) = (c.outbound, c.remote);
         let Some(peer) = c.peer.clone() else { return Err("no peer id".into()) };
         self.stats.handshakes += 1;
         if peer == self.key.peer_id() {
@@ -170,13 +179,13 @@ impl Swarm {
                 return Err(format!("already connected to {peer}"));
             }
         }
-        if !c.outbound && self.by_peer.len() >= self.cfg.peers_hi {
+        // Our own dials passed the limit when they were made; static peers are exempt.
+        if !outbound && self.by_peer.len() >= self.cfg.peers_hi && !self.is_static(&peer) {
             return Err(format!("at the peer limit ({})", self.cfg.peers_hi));
         }
         log::info!(
-            "connected to peer {peer} at {} ({})",
-            c.remote,
-            if c.outbound { "outbound" } else { "inbound" }
+            "connected to peer {peer} at {remote} ({})",
+            if outbound { "outbound" } else { "inbound" }
         );
         self.by_peer.insert(peer.clone(), id);
         for s in &mut self.statics {
@@ -187,6 +196,11 @@ impl Swarm {
         // Open our gossip stream now rather than on the next inbound byte.
         self.pump_conn(id, now);
         Ok(())
+    }
+
+    /// Whether `peer` is a `--p2p.static` (or bootnode) peer: never refused for the peer limit.
+    fn is_static(&self, peer: &PeerId) -> bool {
+        self.statics.iter().any(|s| s.addr.peer.as_ref() == Some(peer))
     }
 
     /// Dials the static peers whose redial is due.
@@ -202,7 +216,7 @@ impl Swarm {
                 continue;
             }
             let addr = s.addr.clone();
-            match self.dial(&addr, now) {
+            match self.dial_as(&addr, true, now) {
                 Ok(id) => {
                     log::debug!("dialling static peer {addr}");
                     self.statics[i].conn = Some(id);
@@ -391,6 +405,54 @@ mod tests {
         let other = swarm(5, None, Address::ZERO, t0).local_peer();
         let err = n.dial(&Multiaddr::new("10.0.0.5:9222".parse().unwrap(), Some(other)), t0).unwrap_err();
         assert_eq!(err, "at the peer limit (2)");
+    }
+
+    #[test]
+    fn a_static_peer_connects_with_the_pool_full_of_stalled_sockets_and_peers_hi_reached() {
+        let t0 = test_now();
+        let mut rng = crate::rng::Rng::new(4);
+        let mut st = swarm(9, None, Address::ZERO, t0);
+        let st_addr = Multiaddr::new("10.0.0.9:9222".parse().unwrap(), Some(st.local_peer()));
+        let cfg = SwarmConfig { peers_hi: 2, static_peers: vec![st_addr.clone()], ..config() };
+        let mut n = swarm_with(1, cfg, None, Address::ZERO, t0);
+        let mut honest = Vec::new();
+        for seed in 2..=3 {
+            let mut h = swarm(seed, None, Address::ZERO, t0);
+            let (ch, cn) = dial_in(&mut h, &mut n, SocketAddr::from(([10, 2, 0, seed], 4000)), t0);
+            pump(&mut h, ch, &mut n, cn, t0, &mut rng);
+            honest.push(h);
+        }
+        assert_eq!(n.peer_count(), 2, "--p2p.peers.hi reached");
+        let mut stalled = Stalled::default();
+        stalled.connect(&mut n, 40, t0);
+        for i in 0..10u16 {
+            n.handle_inbound(SocketAddr::from(([10, 1, 0, 1], 1000 + i)), t0).unwrap();
+        }
+        assert_eq!(
+            stalled.reconnect(&mut n, t0).len(),
+            2,
+            "the stalled sockets from 10.1.0.1 evicted each other"
+        );
+        assert_eq!(assert_caps(&n), MAX_PENDING_INBOUND);
+        // The static peer is dialled at once and admitted beyond the limit.
+        n.handle_timeout(t0);
+        let (cn, to) = n.poll_dial().expect("the static peer is dialled");
+        assert_eq!(to, st_addr.addr);
+        let cs = st.handle_inbound("10.0.0.1:40000".parse().unwrap(), t0).unwrap();
+        assert_eq!(pump_under_attack(&mut st, cs, &mut n, cn, &mut stalled, t0), Vec::<ConnId>::new());
+        assert_eq!((n.peer_count(), st.peer_count()), (3, 1));
+        assert_eq!(assert_caps(&n), MAX_PENDING_INBOUND, "our dial took no room in the pool");
+        // The static peer's connection drops, and it dials back in before our redial: admitted.
+        let t1 = t0.advance(Duration::from_millis(300));
+        n.handle_closed(cn, t1);
+        st.handle_closed(cs, t1);
+        let (cs, cn) = dial_in(&mut st, &mut n, "10.0.0.9:40001".parse().unwrap(), t1);
+        // It evicts a stalled socket (from 10.1.0.1) from the full pool.
+        assert!(!pump_under_attack(&mut st, cs, &mut n, cn, &mut stalled, t1).contains(&cn));
+        assert_eq!((n.peer_count(), st.peer_count()), (3, 1));
+        let peers = n.peers();
+        assert!(peers.iter().any(|p| p.peer == st.local_peer() && !p.outbound));
+        assert!(honest.iter().all(|h| h.peer_count() == 1), "no honest peer was dropped for it");
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub struct SwarmConfig {
     pub static_peers: Vec<Multiaddr>,
     /// `--p2p.peers.lo`: below this many peers, static peers are redialled promptly.
     pub peers_lo: usize,
-    /// `--p2p.peers.hi`: admitted peers beyond which inbound peers and our own dials are refused
-    /// (handshakes still pending do not count).
+    /// `--p2p.peers.hi`: admitted peers beyond which inbound peers and the operator's dials are
+    /// refused (handshakes still pending do not count; static peers are exempt).
     pub peers_hi: usize,
     /// `--p2p.ban.peers`: let the router's score ban misbehaving peers.
     pub ban_peers: bool,
