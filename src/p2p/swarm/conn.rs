@@ -2,8 +2,8 @@
 //! handshake, multistream-select `/yamux/1.0.0` inside the secure channel, then the yamux
 //! session whose streams `streams` serves. Bytes from the socket go in (`handle_input`);
 //! bytes for it collect in the connection's buffer for `Swarm::poll_transmit`. A handshake
-//! must finish within 10 s, an open session must answer yamux keep-alives, and a peer must
-//! read what it is sent.
+//! must finish within `HANDSHAKE_TIMEOUT`, an open session must answer yamux keep-alives, and
+//! a peer must read what it is sent.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,7 +18,12 @@ use crate::p2p::noise::{self, NoiseSession};
 use crate::p2p::yamux::{self, Mode};
 use crate::time::Now;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection has from its TCP accept (or dial) to an admitted peer — multistream,
+/// Noise XX, multistream again for yamux: 5 s. An honest upgrade is three or four round trips
+/// and a signature each way, under a second across continents even on a small board, and a TCP
+/// dial still gets one SYN retransmit (after 1 s) inside it. A socket that stalls holds its
+/// pending slot this long at most (go-libp2p allows 15 s for an inbound upgrade).
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Raw bytes queued for a socket beyond which the connection is dropped (a peer not reading).
 const MAX_CONN_BACKLOG: usize = 16 << 20;
 
@@ -39,8 +44,14 @@ pub(super) struct Conn {
     pub(super) phase: Phase,
     pub(super) peer: Option<PeerId>,
     pub(super) out: Vec<u8>,
-    /// The handshake deadline, until the peer is admitted.
+    /// The handshake deadline, until the peer is admitted: while it is set the connection is
+    /// pending, and an inbound one counts against the pending pool, not `--p2p.peers.hi`.
     pub(super) deadline: Option<Instant>,
+    /// Whether the remote has sent any byte yet.
+    pub(super) spoke: bool,
+    /// The swarm's `events` count when the remote last sent bytes (or the connection opened):
+    /// the pending pool evicts the silent, then the longest quiet, handshake first.
+    pub(super) quiet_since: u64,
     pub(super) subs: BTreeMap<u32, Sub>,
     pub(super) mesh_out: Option<(u32, MeshProtocol)>,
     pub(super) in_router: bool,
@@ -57,6 +68,7 @@ impl Swarm {
     ) -> ConnId {
         let id = self.next_conn;
         self.next_conn += 1;
+        self.events += 1;
         let neg = if outbound {
             Negotiation::dialer(&[noise::PROTOCOL])
         } else {
@@ -70,6 +82,8 @@ impl Swarm {
             peer: None,
             out: Vec::new(),
             deadline: Some(now.mono + HANDSHAKE_TIMEOUT),
+            spoke: false,
+            quiet_since: self.events,
             subs: BTreeMap::new(),
             mesh_out: None,
             in_router: false,
@@ -92,6 +106,11 @@ impl Swarm {
 
     fn process(&mut self, id: ConnId, data: &[u8], now: Now) -> Result<(), String> {
         let Some(mut c) = self.conns.remove(&id) else { return Ok(()) };
+        if !data.is_empty() && c.deadline.is_some() {
+            self.events += 1;
+            c.spoke = true;
+            c.quiet_since = self.events;
+        }
         let r = self.advance(&mut c, data, now);
         let backlog = c.out.len();
         self.conns.insert(id, c);
@@ -283,5 +302,45 @@ mod tests {
         let id = a.handle_inbound("10.0.0.9:2".parse().unwrap(), now).unwrap();
         a.handle_timeout(now.advance(HANDSHAKE_TIMEOUT + Duration::from_secs(1)));
         assert!(std::iter::from_fn(|| a.poll_close()).any(|c| c == id), "the silent connection is closed");
+    }
+
+    /// Follows `poll_timeout` as the I/O loop does (firing the heartbeats on the way) up to the
+    /// next handshake deadline, which it returns; nothing closes before it.
+    fn next_handshake_deadline(s: &mut Swarm, t0: Now) -> Instant {
+        for _ in 0..100 {
+            let (at, what) = s.poll_timeout().unwrap();
+            if what == "p2p handshake" {
+                return at;
+            }
+            s.handle_timeout(t0.advance(at - t0.mono));
+            assert_eq!(s.poll_close(), None, "closed before its deadline");
+        }
+        panic!("no handshake deadline")
+    }
+
+    #[test]
+    fn stalled_handshakes_are_dropped_at_their_deadline_and_not_before() {
+        let t0 = test_now();
+        let mut n = swarm(1, None, Address::ZERO, t0);
+        // Off the heartbeat's 500 ms grid, so that poll_timeout names the handshake deadline.
+        let ta = t0.advance(Duration::from_millis(250));
+        let first: Vec<ConnId> =
+            (1..=3).map(|i| n.handle_inbound(SocketAddr::from(([10, 0, 0, i], 4000)), ta).unwrap()).collect();
+        let t1 = ta.advance(Duration::from_secs(1));
+        let later = n.handle_inbound("10.0.0.9:4000".parse().unwrap(), t1).unwrap();
+        assert_eq!(next_handshake_deadline(&mut n, t0), ta.mono + HANDSHAKE_TIMEOUT);
+        // Spurious wake-ups just before the deadline close nothing.
+        let early = ta.advance(HANDSHAKE_TIMEOUT - Duration::from_millis(1));
+        n.handle_timeout(early);
+        n.handle_timeout(early);
+        assert_eq!((n.poll_close(), n.conns.len()), (None, 4));
+        n.handle_timeout(ta.advance(HANDSHAKE_TIMEOUT));
+        assert_eq!(std::iter::from_fn(|| n.poll_close()).collect::<Vec<_>>(), first);
+        assert_eq!(n.stats.handshake_failures, 3);
+        assert_eq!(next_handshake_deadline(&mut n, t0), t1.mono + HANDSHAKE_TIMEOUT);
+        n.handle_timeout(t1.advance(HANDSHAKE_TIMEOUT));
+        assert_eq!(n.poll_close(), Some(later));
+        assert!(n.conns.is_empty());
+        assert!(n.poll_timeout().is_some_and(|(_, what)| what != "p2p handshake"));
     }
 }

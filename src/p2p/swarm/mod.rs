@@ -9,8 +9,9 @@
 //! validated against the unsafe block signer (from the runtime config) and the wall clock, the
 //! verdict goes back to the router (only accepted blocks are relayed), and accepted blocks wait
 //! in `poll_block` for the engine controller. Static peers and bootnodes are dialled and
-//! redialled with exponential backoff; connections are limited by `--p2p.peers.hi`, blocked
-//! and banned peers refused, and a handshake must finish within 10 s.
+//! redialled with exponential backoff; admitted peers are limited by `--p2p.peers.hi`, inbound
+//! handshakes wait in a small pool of their own and must finish within 5 s, and blocked and
+//! banned peers are refused.
 //!
 //! Call order: feed the sockets' events — `handle_inbound` (an accepted TCP connection),
 //! `handle_input` (bytes read), `handle_closed` (a socket closed or a dial failed) — and the
@@ -57,7 +58,8 @@ pub struct SwarmConfig {
     pub static_peers: Vec<Multiaddr>,
     /// `--p2p.peers.lo`: below this many peers, static peers are redialled promptly.
     pub peers_lo: usize,
-    /// `--p2p.peers.hi`: connections beyond this are refused.
+    /// `--p2p.peers.hi`: admitted peers beyond which inbound peers and the operator's dials are
+    /// refused (handshakes still pending do not count; static peers are exempt).
     pub peers_hi: usize,
     /// `--p2p.ban.peers`: let the router's score ban misbehaving peers.
     pub ban_peers: bool,
@@ -101,6 +103,9 @@ pub struct Swarm {
     statics: Vec<StaticPeer>,
     blocked: BTreeSet<PeerId>,
     next_conn: ConnId,
+    /// Counts accepts, dials and bytes received during handshakes: orders pending connections
+    /// by how long they have been quiet, exactly even when many arrive at one instant.
+    events: u64,
     dials: VecDeque<(ConnId, SocketAddr)>,
     closes: VecDeque<ConnId>,
     blocks: VecDeque<ExecutionPayloadEnvelope>,
@@ -146,6 +151,7 @@ impl Swarm {
             statics,
             blocked: BTreeSet::new(),
             next_conn: 1,
+            events: 0,
             dials: VecDeque::new(),
             closes: VecDeque::new(),
             blocks: VecDeque::new(),
@@ -331,15 +337,28 @@ mod tests {
         Arc::new(cfg)
     }
 
-    pub(super) fn swarm(seed: u8, seq: Option<&SigningKey>, signer: Address, now: Now) -> Swarm {
-        let cfg = SwarmConfig {
+    pub(super) fn config() -> SwarmConfig {
+        SwarmConfig {
             listen: None,
             static_peers: Vec::new(),
             peers_lo: 1,
             peers_hi: 8,
             ban_peers: true,
             agent: "op-lite/test".into(),
-        };
+        }
+    }
+
+    pub(super) fn swarm(seed: u8, seq: Option<&SigningKey>, signer: Address, now: Now) -> Swarm {
+        swarm_with(seed, config(), seq, signer, now)
+    }
+
+    pub(super) fn swarm_with(
+        seed: u8,
+        cfg: SwarmConfig,
+        seq: Option<&SigningKey>,
+        signer: Address,
+        now: Now,
+    ) -> Swarm {
         Swarm::new(
             Keypair::from_secret(&[seed; 32]).unwrap(),
             cfg,
@@ -382,6 +401,16 @@ mod tests {
                 return;
             }
         }
+    }
+
+    /// `d` dials `l`, which accepts the connection from `from`: the two ends' ids, before any
+    /// byte has moved.
+    pub(super) fn dial_in(d: &mut Swarm, l: &mut Swarm, from: SocketAddr, now: Now) -> (ConnId, ConnId) {
+        let to = Multiaddr::new("10.0.0.99:9222".parse().unwrap(), Some(l.local_peer()));
+        let cd = d.dial(&to, now).unwrap();
+        assert_eq!(d.poll_dial(), Some((cd, to.addr)));
+        let cl = l.handle_inbound(from, now).unwrap();
+        (cd, cl)
     }
 
     fn block(cfg: &RollupConfig, number: u64, now: Now) -> ExecutionPayloadEnvelope {
