@@ -37,6 +37,8 @@ pub struct P2pNet {
     sockets: HashMap<usize, Socket>,
     by_conn: HashMap<ConnId, usize>,
     next_slot: usize,
+    /// The read buffer, reused.
+    scratch: Vec<u8>,
 }
 
 /// A new identity key from the OS's randomness.
@@ -99,6 +101,7 @@ impl P2pNet {
             sockets: HashMap::new(),
             by_conn: HashMap::new(),
             next_slot: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -121,7 +124,7 @@ impl P2pNet {
         None
     }
 
-    fn add(&mut self, mut stream: TcpStream, conn: ConnId, connected: bool) -> std::io::Result<()> {
+    fn add(&mut self, mut stream: TcpStream, conn: ConnId, connected: bool) -> std::io::Result<usize> {
         let slot = self.slot().ok_or_else(|| std::io::Error::other("no socket slot"))?;
         let _ = stream.set_nodelay(true);
         self.registry.register(
@@ -131,7 +134,7 @@ impl P2pNet {
         )?;
         self.sockets.insert(slot, Socket { stream, conn, out: Vec::new(), connected });
         self.by_conn.insert(conn, slot);
-        Ok(())
+        Ok(slot)
     }
 
     fn drop_slot(&mut self, slot: usize) {
@@ -164,28 +167,36 @@ impl P2pNet {
             }
         }
         if ev.is_readable() || ev.is_read_closed() {
-            let mut buf = vec![0u8; READ_CHUNK];
-            for _ in 0..READ_BUDGET {
-                let Some(s) = self.sockets.get_mut(&slot) else { return };
-                match s.stream.read(&mut buf) {
-                    Ok(0) => {
-                        self.drop_slot(slot);
-                        swarm.handle_closed(conn, now);
-                        return;
-                    }
-                    Ok(n) => swarm.handle_input(conn, &buf[..n], now),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        log::debug!("read on connection {conn} failed: {e}");
-                        self.drop_slot(slot);
-                        swarm.handle_closed(conn, now);
-                        return;
-                    }
+            self.read(slot, swarm, now);
+        }
+        self.flush(swarm, now);
+    }
+
+    /// Hands what a socket has to the swarm (at most `READ_BUDGET` reads); drops it once closed.
+    fn read(&mut self, slot: usize, swarm: &mut Swarm, now: Now) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(READ_CHUNK, 0);
+        for _ in 0..READ_BUDGET {
+            let Some(s) = self.sockets.get_mut(&slot) else { break };
+            let conn = s.conn;
+            match s.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.drop_slot(slot);
+                    swarm.handle_closed(conn, now);
+                    break;
+                }
+                Ok(n) => swarm.handle_input(conn, &buf[..n], now),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("read on connection {conn} failed: {e}");
+                    self.drop_slot(slot);
+                    swarm.handle_closed(conn, now);
+                    break;
                 }
             }
         }
-        self.flush(swarm, now);
+        self.scratch = buf;
     }
 
     fn accept(&mut self, swarm: &mut Swarm, now: Now) {
@@ -193,12 +204,21 @@ impl P2pNet {
             let Some(l) = &self.listener else { return };
             match l.accept() {
                 Ok((stream, remote)) => match swarm.handle_inbound(remote, now) {
-                    Some(conn) => {
-                        if let Err(e) = self.add(stream, conn, true) {
+                    Some(conn) => match self.add(stream, conn, true) {
+                        // What a dialer sent already is read before the next accept: under a
+                        // flood of silent sockets, a peer that speaks is then told apart from
+                        // them when the pending pool must evict one.
+                        Ok(slot) => {
+                            self.read(slot, swarm, now);
+                            // A pending handshake the newcomer evicted goes now, not at the
+                            // end of the accept run.
+                            self.close_dropped(swarm);
+                        }
+                        Err(e) => {
                             log::warn!("cannot take connection from {remote}: {e}");
                             swarm.handle_closed(conn, now);
                         }
-                    }
+                    },
                     None => drop(stream),
                 },
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -207,6 +227,15 @@ impl P2pNet {
                     log::warn!("p2p accept failed: {e}");
                     return;
                 }
+            }
+        }
+    }
+
+    /// Closes the sockets of connections the swarm dropped.
+    fn close_dropped(&mut self, swarm: &mut Swarm) {
+        while let Some(conn) = swarm.poll_close() {
+            if let Some(slot) = self.by_conn.get(&conn).copied() {
+                self.drop_slot(slot);
             }
         }
     }
@@ -227,11 +256,7 @@ impl P2pNet {
                 }
             }
         }
-        while let Some(conn) = swarm.poll_close() {
-            if let Some(slot) = self.by_conn.get(&conn).copied() {
-                self.drop_slot(slot);
-            }
-        }
+        self.close_dropped(swarm);
         for conn in swarm.writable() {
             if let Some(slot) = self.by_conn.get(&conn).copied() {
                 if let Some(s) = self.sockets.get_mut(&slot) {
