@@ -21,6 +21,10 @@ py=(python3 benches/hostile.py)
 peer_bin=${OP_LITE_LIBP2P_PEER:-$PWD/tests/libp2p-peer/target/release/libp2p-peer}
 [ -x "$peer_bin" ] || peer_bin=""
 tmp=$(mktemp -d)
+# The rust peers read commands from standard input and stop at its end: give them a pipe
+# that stays open while this script runs.
+mkfifo "$tmp/hold"
+exec 9<>"$tmp/hold"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -58,7 +62,7 @@ static_port=""
 if [ -n "$peer_bin" ]; then
   static_port=$(free_port)
   static_key=$(printf '22%.0s' $(seq 32))
-  "$peer_bin" --chain-id 901 --listen "/ip4/127.0.0.1/tcp/$static_port" --key "$static_key" >"$tmp/static.out" 2>/dev/null &
+  "$peer_bin" --chain-id 901 --listen "/ip4/127.0.0.1/tcp/$static_port" --key "$static_key" >"$tmp/static.out" 2>/dev/null <&9 &
   static_pid=$!
   pids+=("$static_pid")
   static_addr=$(wait_line "$tmp/static.out" 10 '"listening"' | python3 -c 'import json,sys; print(json.load(sys.stdin)["addr"])')
@@ -129,26 +133,30 @@ if [ -z "$peer_bin" ]; then
   echo "  skipped: the rust-libp2p peer is not built (source .ci/libp2p-peer.sh)"
 else
   # The static peer restarts (same address and key); op-lite redials it. First without attack.
+  # Sets $took to the seconds until op-lite redialled the restarted static peer.
   redial() {
     kill "$static_pid" 2>/dev/null
     wait "$static_pid" 2>/dev/null
     local t0
     t0=$(now)
-    "$peer_bin" --chain-id 901 --listen "/ip4/127.0.0.1/tcp/$static_port" --key "$static_key" >"$tmp/static.out" 2>/dev/null &
+    "$peer_bin" --chain-id 901 --listen "/ip4/127.0.0.1/tcp/$static_port" --key "$static_key" >"$tmp/static.out" 2>/dev/null <&9 &
     static_pid=$!
     pids+=("$static_pid")
-    if wait_line "$tmp/static.out" 60 '"connected"' >/dev/null; then since "$t0"; else echo "none in 60"; fi
+    if wait_line "$tmp/static.out" 60 '"connected"' >/dev/null; then took=$(since "$t0"); else took="none in 60"; fi
   }
+  # Sets $took to the seconds until a new peer dialling op-lite was connected.
   honest() {
     local t0 pid
     t0=$(now)
-    "$peer_bin" --chain-id 901 --dial "/ip4/127.0.0.1/tcp/$p2p/p2p/$node_id" >"$tmp/honest.out" 2>/dev/null &
+    "$peer_bin" --chain-id 901 --dial "/ip4/127.0.0.1/tcp/$p2p/p2p/$node_id" >"$tmp/honest.out" 2>/dev/null <&9 &
     pid=$!
-    if wait_line "$tmp/honest.out" 30 '"connected"' >/dev/null; then since "$t0"; else echo "none in 30"; fi
+    if wait_line "$tmp/honest.out" 30 '"connected"' >/dev/null; then took=$(since "$t0"); else took="none in 30"; fi
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   }
-  quiet_redial=$(redial)
+  took=""
+  redial
+  quiet_redial=$took
   base=$(rss "$node")
   "${py[@]}" p2p-stall "127.0.0.1:$p2p" 40 40 >"$tmp/stall.out" 2>&1 &
   spid=$!
@@ -156,8 +164,10 @@ else
   ( while kill -0 "$spid" 2>/dev/null; do rss "$node"; sleep 0.2; done ) >"$tmp/p2p-rss" &
   sampler=$!
   sleep 5
-  attack_redial=$(redial)
-  attack_honest=$(honest)
+  redial
+  attack_redial=$took
+  honest
+  attack_honest=$took
   kill "$spid" 2>/dev/null
   wait "$spid" 2>/dev/null
   kill "$sampler" 2>/dev/null
