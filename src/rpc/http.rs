@@ -14,8 +14,9 @@
 //! a request head or in chunked framing gets 400 as soon as it arrives. Every buffer is bounded
 //! by `Limits`; a malformed request gets its error response after the responses to the requests
 //! before it, then the connection closes. A request whose head does not complete within
-//! `header_timeout` of its first byte, or which does not complete within `request_timeout`
-//! (slowloris), or a connection without progress for `idle_timeout`, is closed. When the server
+//! `header_timeout` of its first byte (for a new connection's first request: of the accept, as
+//! Go's `ReadHeaderTimeout`), or which does not complete within `request_timeout` (slowloris),
+//! or a connection without progress for `idle_timeout`, is closed. When the server
 //! closes, it first half-closes and drains the peer's input for `linger`, so that the final
 //! response is not lost to a TCP reset.
 //!
@@ -150,7 +151,8 @@ pub enum Standing {
     Closing,
     /// Between requests: nothing received, waiting or unsent.
     Idle,
-    /// The peer owes progress: a request still arriving, or answers it does not read.
+    /// The peer owes progress: a request still arriving (a new connection's first included),
+    /// or answers it does not read.
     Stalled,
     /// Complete requests wait for their turn.
     Busy,
@@ -170,8 +172,9 @@ pub struct Conn {
     scanned: usize,
     /// A parsed head whose body is still arriving.
     head: Option<Head>,
-    /// When the first byte of the request the peer is still sending arrived (`None` between
-    /// requests and while the pipeline is full: then the wait is not the peer's).
+    /// When the first byte of the request the peer is still sending arrived, or the connection
+    /// was accepted (`None` between requests and while the pipeline is full: then the wait is
+    /// not the peer's).
     partial_since: Option<Instant>,
     queue: VecDeque<Item>,
     /// Body and target bytes held by `queue`.
@@ -243,7 +246,9 @@ impl Conn {
             inbuf: Vec::new(),
             scanned: 0,
             head: None,
-            partial_since: None,
+            // The first request is due from the accept: a connection that never sends is as
+            // slow as one that sends a byte a second.
+            partial_since: Some(now),
             queue: VecDeque::new(),
             queued_bytes: 0,
             outstanding: None,
@@ -1139,10 +1144,12 @@ mod tests {
         let t = t0();
         let l = Limits::default();
         let mut c = Conn::new(t, l);
-        // A connection that never sends is idle from the start.
-        assert_eq!(c.poll_timeout(), Some((t + l.idle_timeout, "http-idle")));
-        assert_eq!(c.standing(), (Standing::Idle, t));
-        c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        // A new connection's first head is due as if its first byte came with the accept.
+        assert_eq!(c.poll_timeout(), Some((t + l.header_timeout, "http-header")));
+        assert_eq!(c.standing(), (Standing::Stalled, t));
+        c.handle_input(t + Duration::from_secs(1), b"GET / HTTP/1.1\r\n");
+        assert_eq!(c.poll_timeout(), Some((t + l.header_timeout, "http-header")));
+        c.handle_input(t + Duration::from_secs(1), b"Host: x\r\n\r\n");
         let later = t + Duration::from_secs(5);
         answer_all(&mut c, later);
         assert_eq!(c.poll_timeout(), Some((later + l.idle_timeout, "http-idle")));
