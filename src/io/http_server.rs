@@ -68,8 +68,10 @@ const ACCEPT_BUDGET: usize = 16;
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Read/serve/write rounds per connection per loop turn.
-const PUMP_BUDGET: usize = 16;
+/// Read/serve/write rounds per connection per loop turn: 4 (a round reads at most
+/// `READ_CHUNK` and serves until `UNSENT_HIGH` waits), so that a turn over many busy
+/// connections stays short and a new connection is accepted soon.
+const PUMP_BUDGET: usize = 4;
 
 /// Limits of one server: its connections and the bytes they buffer together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

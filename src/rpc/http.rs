@@ -548,6 +548,10 @@ impl Conn {
             Body::Length(n) => {
                 let n = *n;
                 if self.inbuf.len() < n {
+                    // Grown once to the declared size rather than by doubling (and copying).
+                    if n > KEEP_CAPACITY {
+                        self.inbuf.reserve_exact(n - self.inbuf.len());
+                    }
                     return Ok(None);
                 }
                 if n > KEEP_CAPACITY {
