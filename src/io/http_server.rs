@@ -65,7 +65,7 @@ pub const SLOW_REQUEST: Duration = Duration::from_secs(2);
 /// accepted in one burst is read before the next bursts could evict it.
 const ACCEPT_BUDGET: usize = 16;
 
-/// Bytes read per `read` call.
+/// Bytes read per `read` call: 16 KiB.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Read/serve/write rounds per connection per loop turn: 4 (a round reads at most

@@ -27,14 +27,15 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Most header fields a request may carry (more get 431).
+/// Most header fields a request may carry: 64 (more get 431).
 pub const MAX_HEADERS: usize = 64;
 
 /// Longest chunk-size line of a chunked body (size and extensions): 4 KiB, as Go allows; longer
 /// gets 400.
 pub const MAX_CHUNK_LINE: usize = 4096;
 
-/// Buffers that grew past this for one large request are freed once the request is done.
+/// Buffers that grew past this (64 KiB) for one large request are freed once the request is
+/// done.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Limits that bound one connection's memory and time.
