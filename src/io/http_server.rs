@@ -15,13 +15,14 @@
 //!   connection's address already holds `max_conns_per_ip`, the connection worth least by
 //!   `Standing` is closed to make room: one lingering after its last answer, else the oldest idle
 //!   keep-alive connection, else the one whose request (a new connection's first included) or
-//!   unread answer has been pending longest; one whose answer is being computed only when
-//!   nothing else can go.
+//!   unread answer has been pending longest, then one with complete requests queued; one whose
+//!   answer is being computed only when nothing else can go.
 //! - Bytes in: one budget (`buffer_budget`) for the request bytes all connections buffer. A
 //!   connection is read only while its claim (what it holds once the request now arriving is
-//!   complete) fits, so a declared body is never left half-read for want of budget; one that does
-//!   not fit is not read (its bytes stay in the kernel) and may close a connection whose request
-//!   has been arriving for `SLOW_REQUEST` or longer.
+//!   complete) fits beside what the others buffer and the rest of older requests' declared
+//!   bodies (oldest first), so older bodies are read whole rather than every body in part. One
+//!   that does not fit is not read (its bytes stay in the kernel) and may close a connection
+//!   whose request has been arriving for `SLOW_REQUEST` or longer.
 //! - Bytes out: a client that does not read its answers is neither read nor served while
 //!   `UNSENT_HIGH` bytes wait for it, and bytes the socket took are not kept.
 
@@ -424,11 +425,18 @@ impl HttpServer {
         }
     }
 
-    /// Closes the connection, other than `i`, whose request holding budget has been arriving
-    /// longest, if that is `SLOW_REQUEST` or longer; otherwise notes when one will be.
+    /// Closes the connection older than `i` whose request holding or claiming budget has been
+    /// arriving longest, if that is `SLOW_REQUEST` or longer; otherwise notes when one will be.
+    /// A younger request is left alone (a newer connection, or its deadline, ends it if it stalls).
     fn close_slow_request(&mut self, i: usize, now: Instant) -> bool {
+        let Some(Some(me)) = self.conns.get(i) else {
+            return false;
+        };
+        let mine = me.age();
         let holders = self.conns.iter().enumerate().filter_map(|(j, s)| {
-            let s = s.as_ref().filter(|s| j != i && s.awaiting.is_none() && s.http.buffered() > 0)?;
+            let s = s
+                .as_ref()
+                .filter(|s| j != i && s.age() < mine && s.awaiting.is_none() && s.http.claim() > 0)?;
             Some((j, s.http.partial_since()?))
         });
         let Some((j, since)) = holders.min_by_key(|(_, since)| *since) else {
@@ -878,6 +886,46 @@ mod tests {
         assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&got));
         assert!(peak <= budget, "{peak} > {budget}");
         eprintln!("honest {max_body}-byte body answered after {:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn bodies_declared_and_never_sent_give_way_to_a_waiting_one() {
+        let mut poll = Poll::new().unwrap();
+        let mut srv = server(&poll, DEFAULT_MAX_CONNS);
+        let max_body = Limits::default().max_body;
+        let head = format!("POST /1 HTTP/1.1\r\nHost: t\r\nContent-Length: {max_body}\r\n\r\n");
+        // Four heads claim 20 MiB of the 16 MiB budget and send nothing more.
+        let _claims: Vec<StdStream> = (0..4)
+            .map(|_| {
+                let mut s = StdStream::connect(srv.local_addr()).unwrap();
+                s.write_all(head.as_bytes()).unwrap();
+                s
+            })
+            .collect();
+        run(&mut poll, &mut srv, |s| s.conns.iter().flatten().filter(|c| c.http.claim() > 0).count() == 4);
+        let addr = srv.local_addr();
+        let t0 = Instant::now();
+        let honest = std::thread::spawn(move || {
+            let mut s = StdStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut req =
+                format!("POST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: {max_body}\r\n\r\n").into_bytes();
+            req.resize(req.len() + max_body, b'y');
+            s.write_all(&req).unwrap();
+            read_response(&mut s, 2)
+        });
+        let mut peak = 0;
+        let mut events = Events::with_capacity(64);
+        while !honest.is_finished() && t0.elapsed() < Duration::from_secs(8) {
+            turn(&mut poll, &mut srv, &mut events);
+            peak = peak.max(srv.buffered());
+        }
+        let got = honest.join().unwrap();
+        assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&got));
+        // Once the claims were slow (2 s), not at their 10 s request deadline.
+        let took = t0.elapsed();
+        assert!(took < SLOW_REQUEST + Duration::from_secs(2), "answered after {took:?}");
+        assert!(peak <= DEFAULT_BUFFER_BUDGET);
     }
 
     #[test]
