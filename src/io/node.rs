@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::beacon::{BeaconClient, BeaconConfig};
 use super::driver::{self, EventLoop, Exit};
-use super::http_server::{HttpServer, DEFAULT_MAX_CONNS};
+use super::http_server::{HttpServer, ServerLimits};
 use super::p2p::P2pNet;
 use super::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use super::workers::{Completions, SubmitError, Worker};
@@ -499,15 +499,8 @@ impl Parts {
     }
 
     fn bind_http(&self, kind: Listener, addr: SocketAddr, base: usize) -> Result<HttpServer, String> {
-        HttpServer::bind(
-            &self.ev.poll,
-            kind,
-            addr,
-            base,
-            DEFAULT_MAX_CONNS,
-            crate::rpc::http::Limits::default(),
-        )
-        .map_err(|e| format!("failed to bind to address {addr}: {e}"))
+        HttpServer::bind(&self.ev.poll, kind, addr, base, ServerLimits::for_listener(kind))
+            .map_err(|e| format!("failed to bind to address {addr}: {e}"))
     }
 
     /// Stops started parts in reverse order (op-node `Stop`).

@@ -12,12 +12,12 @@ use std::time::Instant;
 use mio::{Events, Poll, Token, Waker};
 
 use super::clock;
-use super::http_server::{HttpServer, DEFAULT_MAX_CONNS};
-use crate::rpc::{self, Listener, Service};
+use super::http_server::{HttpServer, ServerLimits};
+use crate::rpc::{Listener, Service};
 use crate::time::Now;
 
 const WAKE: Token = Token(0);
-/// Tokens per server: its listener and its connections.
+/// Tokens per server: its listener and its connections (more than `ServerLimits::max_conns`).
 const TOKENS_PER_SERVER: usize = 200;
 
 /// A service that keeps time.
@@ -49,11 +49,10 @@ impl ServerThread {
     {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        let limits = rpc::http::Limits::default();
         let mut servers = Vec::with_capacity(listeners.len());
         for (i, (kind, addr)) in listeners.iter().enumerate() {
             let base = TOKENS_PER_SERVER * (i + 1);
-            servers.push(HttpServer::bind(&poll, *kind, *addr, base, DEFAULT_MAX_CONNS, limits)?);
+            servers.push(HttpServer::bind(&poll, *kind, *addr, base, ServerLimits::for_listener(*kind))?);
         }
         let addrs = servers.iter().map(HttpServer::local_addr).collect();
         let stop = Arc::new(AtomicBool::new(false));

@@ -5,39 +5,59 @@
 //!
 //! Call order: after each input (`handle_input`, `handle_eof`, `handle_response`,
 //! `handle_timeout`), drain `poll_request` until `None` and answer each, then `poll_transmit`
-//! and report with `handle_sent`; then wait for readable input or `poll_timeout`.
+//! and report with `handle_sent`; then wait for readable input (while `wants_input`) or
+//! `poll_timeout`.
 //!
-//! Keep-alive and pipelining are supported; responses leave in request order. Only
-//! `Content-Length` bodies are accepted (a `Transfer-Encoding` gets 411). Every buffer is bounded
+//! Keep-alive and pipelining are supported; responses leave in request order. A body comes with
+//! `Content-Length` or as `Transfer-Encoding: chunked` (decoded as it arrives, `max_body`
+//! applying to the decoded bytes; trailers are read and ignored). Lines end in CRLF: a bare LF in
+//! a request head or in chunked framing gets 400 as soon as it arrives. Every buffer is bounded
 //! by `Limits`; a malformed request gets its error response after the responses to the requests
-//! before it, then the connection closes. A request that does not complete within
-//! `request_timeout` of its first byte (slowloris) or a connection without progress for
-//! `idle_timeout` is closed. When the server closes, it first half-closes and drains the peer's
-//! input for `linger`, so that the final response is not lost to a TCP reset.
+//! before it, then the connection closes. A request whose head does not complete within
+//! `header_timeout` of its first byte (for a new connection's first request: of the accept, as
+//! Go's `ReadHeaderTimeout`), or which does not complete within `request_timeout` (slowloris),
+//! or a connection without progress for `idle_timeout`, is closed. When the server
+//! closes, it first half-closes and drains the peer's input for `linger`, so that the final
+//! response is not lost to a TCP reset.
+//!
+//! For the owner of many connections, `buffered` and `claim` tell how many request bytes a
+//! connection holds and will hold (to keep one budget across connections), and `standing` how
+//! much it is worth keeping when a new connection needs its place.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Most header fields a request may carry (more get 431).
+/// Most header fields a request may carry: 64 (more get 431).
 pub const MAX_HEADERS: usize = 64;
 
-/// Buffers that grew past this for one large request are freed once the request is done.
+/// Longest chunk-size line of a chunked body (size and extensions): 4 KiB, as Go allows; longer
+/// gets 400.
+pub const MAX_CHUNK_LINE: usize = 4096;
+
+/// Buffers that grew past this (64 KiB) for one large request are freed once the request is
+/// done.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Limits that bound one connection's memory and time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Request line plus header fields; more gets 431.
+    /// Request line plus header fields, and the trailers of a chunked body; more gets 431.
+    /// Default 16 KiB.
     pub max_header_bytes: usize,
-    /// Largest `Content-Length` accepted; more gets 413 (geth's 5 MiB default).
+    /// Largest body, declared (`Content-Length`) or decoded (chunked); more gets 413. Default
+    /// 5 MiB (geth's).
     pub max_body: usize,
-    /// Parsed requests waiting for their turn.
+    /// Parsed requests waiting for their turn; while this many wait, the connection is not read.
+    /// Default 16.
     pub max_pipelined: usize,
-    /// From a request's first byte to its last.
+    /// From a request's first byte to the end of its header block. Default 5 s.
+    pub header_timeout: Duration,
+    /// From a request's first byte to its last (the body's deadline). Default 10 s.
     pub request_timeout: Duration,
-    /// Without any input or output progress.
+    /// Without any input or output progress, e.g. a keep-alive connection between requests.
+    /// Default 30 s (geth: 120 s; a small board keeps fewer idle sockets).
     pub idle_timeout: Duration,
-    /// How long input is drained after the server half-closed.
+    /// How long input is drained after the server half-closed. Default 2 s.
     pub linger: Duration,
 }
 
@@ -47,8 +67,9 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_body: 5 * 1024 * 1024,
             max_pipelined: 16,
+            header_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(2),
         }
     }
@@ -65,7 +86,7 @@ pub struct Request {
     pub content_type: Option<String>,
     /// The `Authorization` header when present and valid UTF-8 (JWT-protected endpoints).
     pub authorization: Option<String>,
-    /// The body (`Content-Length` bytes).
+    /// The body (`Content-Length` bytes, or the decoded chunks).
     pub body: Vec<u8>,
 }
 
@@ -124,6 +145,22 @@ pub enum ConnState {
     Closed,
 }
 
+/// How much a connection is worth keeping when a new one needs its place, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Standing {
+    /// Its last response is out; it only lingers.
+    Closing,
+    /// Between requests: nothing received, waiting or unsent.
+    Idle,
+    /// The peer owes progress: a request still arriving (a new connection's first included),
+    /// or answers it does not read.
+    Stalled,
+    /// Complete requests wait for their turn.
+    Busy,
+    /// A request is being answered (e.g. a deferred answer is computed).
+    Answering,
+}
+
 /// One server-side HTTP/1.1 connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -136,7 +173,9 @@ pub struct Conn {
     scanned: usize,
     /// A parsed head whose body is still arriving.
     head: Option<Head>,
-    /// When the first byte of the incomplete request at the front of `inbuf` arrived.
+    /// When the first byte of the request the peer is still sending arrived, or the connection
+    /// was accepted (`None` between requests and while the pipeline is full: then the wait is
+    /// not the peer's).
     partial_since: Option<Instant>,
     queue: VecDeque<Item>,
     /// Body and target bytes held by `queue`.
@@ -144,6 +183,8 @@ pub struct Conn {
     /// The request handed out by `poll_request` and not yet answered.
     outstanding: Option<Meta>,
     out: Vec<u8>,
+    /// Since when output handed out by `poll_transmit` waits for the socket without progress.
+    unsent_since: Option<Instant>,
     last_activity: Instant,
     /// No further requests are read (after a failure, `Connection: close` or end of input).
     input_done: bool,
@@ -156,8 +197,29 @@ struct Head {
     target: String,
     content_type: Option<String>,
     authorization: Option<String>,
-    body_len: usize,
+    body: Body,
     meta: Meta,
+}
+
+#[derive(Debug)]
+enum Body {
+    /// `Content-Length` bytes, taken from `inbuf` once all are in.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`, decoded as it arrives.
+    Chunked { at: Chunk, decoded: Vec<u8> },
+}
+
+/// Where a chunked body's decoder stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Before a chunk-size line.
+    Size,
+    /// This many data bytes of the current chunk are still to come.
+    Data(usize),
+    /// Before the CRLF that ends a chunk's data.
+    DataEnd,
+    /// Reading trailer lines after the last chunk; this many bytes of them so far.
+    Trailers(usize),
 }
 
 /// What the response writer needs to know about its request.
@@ -185,11 +247,14 @@ impl Conn {
             inbuf: Vec::new(),
             scanned: 0,
             head: None,
-            partial_since: None,
+            // The first request is due from the accept: a connection that never sends is as
+            // slow as one that sends a byte a second.
+            partial_since: Some(now),
             queue: VecDeque::new(),
             queued_bytes: 0,
             outstanding: None,
             out: Vec::new(),
+            unsent_since: None,
             last_activity: now,
             input_done: false,
             eof: false,
@@ -207,12 +272,59 @@ impl Conn {
         match self.state {
             ConnState::Open => {
                 !self.input_done
-                    && self.inbuf.len().saturating_add(self.queued_bytes)
-                        < self.limits.max_header_bytes.saturating_add(self.limits.max_body)
+                    && self.queue.len() < self.limits.max_pipelined
+                    && self.buffered() < self.limits.max_header_bytes.saturating_add(self.limits.max_body)
             }
             ConnState::Draining => !self.eof,
             ConnState::Closed => false,
         }
+    }
+
+    /// Returns the request bytes held: unparsed input, a chunked body decoded so far, and
+    /// requests waiting for their turn.
+    pub fn buffered(&self) -> usize {
+        let decoded = match &self.head {
+            Some(Head { body: Body::Chunked { decoded, .. }, .. }) => decoded.len(),
+            _ => 0,
+        };
+        self.inbuf.len() + decoded + self.queued_bytes
+    }
+
+    /// Returns the request bytes held once the request now arriving is complete: `buffered`
+    /// plus the rest of a declared body (a chunked body claims only what arrived).
+    pub fn claim(&self) -> usize {
+        let rest = match &self.head {
+            Some(Head { body: Body::Length(n), .. }) => n.saturating_sub(self.inbuf.len()),
+            _ => 0,
+        };
+        self.buffered().saturating_add(rest)
+    }
+
+    /// Returns when the first byte of the request the peer is still sending arrived.
+    pub fn partial_since(&self) -> Option<Instant> {
+        self.partial_since
+    }
+
+    /// Returns how much the connection is worth keeping, and since when it stands so (within
+    /// a standing, the older goes first).
+    pub fn standing(&self) -> (Standing, Instant) {
+        if self.state != ConnState::Open {
+            return (Standing::Closing, self.last_activity);
+        }
+        if self.outstanding.is_some() {
+            return (Standing::Answering, self.last_activity);
+        }
+        let stalled = match (self.partial_since, self.unsent_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(since) = stalled {
+            return (Standing::Stalled, since);
+        }
+        if !self.queue.is_empty() || !self.out.is_empty() || self.head.is_some() {
+            return (Standing::Busy, self.last_activity);
+        }
+        (Standing::Idle, self.last_activity)
     }
 
     /// Takes bytes read from the peer.
@@ -288,6 +400,11 @@ impl Conn {
         if sent > 0 {
             self.last_activity = now;
         }
+        if flushed {
+            self.unsent_since = None;
+        } else if sent > 0 || self.unsent_since.is_none() {
+            self.unsent_since = Some(now);
+        }
         if flushed && self.state == ConnState::Open && self.input_done && self.idle() {
             if self.eof {
                 self.close();
@@ -303,13 +420,14 @@ impl Conn {
         match self.state {
             ConnState::Open => {
                 let idle = (self.last_activity + self.limits.idle_timeout, "http-idle");
-                match self.partial_since {
-                    Some(t) => {
-                        let req = (t + self.limits.request_timeout, "http-request");
-                        Some(if req.0 < idle.0 { req } else { idle })
-                    }
-                    None => Some(idle),
-                }
+                let request = self.partial_since.map(|t| match self.head {
+                    Some(_) => (t + self.limits.request_timeout, "http-request"),
+                    None => (t + self.limits.header_timeout, "http-header"),
+                });
+                Some(match request {
+                    Some(r) if r.0 < idle.0 => r,
+                    _ => idle,
+                })
             }
             ConnState::Draining => self.linger_until.map(|t| (t, "http-linger")),
             ConnState::Closed => None,
@@ -333,6 +451,7 @@ impl Conn {
         self.queue.clear();
         self.queued_bytes = 0;
         self.head = None;
+        self.partial_since = None;
     }
 
     /// Nothing is queued, outstanding or waiting to be handed out.
@@ -355,25 +474,37 @@ impl Conn {
 
     /// Parses as many complete requests from `inbuf` as the pipeline allows.
     fn parse(&mut self, now: Instant) {
+        // Stopped for want of the peer's bytes (rather than for a full pipeline).
+        let mut starved = false;
         while !self.input_done && self.queue.len() < self.limits.max_pipelined {
             if self.head.is_none() {
                 match self.parse_head() {
                     Ok(Some(head)) => self.head = Some(head),
-                    Ok(None) => break,
+                    Ok(None) => {
+                        starved = true;
+                        break;
+                    }
                     Err((status, msg)) => {
                         self.fail(status, msg);
                         break;
                     }
                 }
             }
-            let Some(head) = self.head.take() else {
+            let Some(mut head) = self.head.take() else {
                 break;
             };
-            if self.inbuf.len() < head.body_len {
-                self.head = Some(head);
-                break;
-            }
-            let body: Vec<u8> = self.inbuf.drain(..head.body_len).collect();
+            let body = match self.take_body(&mut head) {
+                Ok(Some(body)) => body,
+                Ok(None) => {
+                    self.head = Some(head);
+                    starved = true;
+                    break;
+                }
+                Err((status, msg)) => {
+                    self.fail(status, msg);
+                    break;
+                }
+            };
             self.queued_bytes += body.len() + head.target.len();
             if !head.meta.keep_alive {
                 self.input_done = true;
@@ -396,8 +527,8 @@ impl Conn {
         } else if self.inbuf.capacity() > KEEP_CAPACITY && self.inbuf.len() < KEEP_CAPACITY / 4 {
             self.inbuf.shrink_to(KEEP_CAPACITY / 4);
         }
-        let pending = self.head.is_some() || !self.inbuf.is_empty();
-        if !pending || self.input_done {
+        let started = self.head.is_some() || !self.inbuf.is_empty();
+        if !starved || !started || self.input_done {
             self.partial_since = None;
         } else if self.partial_since.is_none() {
             self.partial_since = Some(now);
@@ -412,20 +543,58 @@ impl Conn {
         self.head = None;
     }
 
+    /// Returns the body of `head` once it is complete.
+    fn take_body(&mut self, head: &mut Head) -> Result<Option<Vec<u8>>, (u16, String)> {
+        match &mut head.body {
+            Body::Length(n) => {
+                let n = *n;
+                if self.inbuf.len() < n {
+                    // Grown once to the declared size rather than by doubling (and copying).
+                    if n > KEEP_CAPACITY {
+                        self.inbuf.reserve_exact(n - self.inbuf.len());
+                    }
+                    return Ok(None);
+                }
+                if n > KEEP_CAPACITY {
+                    // A large body keeps the buffer it arrived in; what follows it moves.
+                    let rest = self.inbuf.split_off(n);
+                    return Ok(Some(std::mem::replace(&mut self.inbuf, rest)));
+                }
+                Ok(Some(self.inbuf.drain(..n).collect()))
+            }
+            Body::Chunked { at, decoded } => {
+                let (used, done) = decode_chunked(&self.inbuf, at, decoded, &self.limits)?;
+                self.inbuf.drain(..used);
+                Ok(done.then(|| std::mem::take(decoded)))
+            }
+        }
+    }
+
     /// Parses the request line and headers once the header block is complete.
     fn parse_head(&mut self) -> Result<Option<Head>, (u16, String)> {
-        // Clients may send stray line breaks between requests (RFC 9112 section 2.2).
+        // Clients may send stray line breaks between requests (RFC 9112 section 2.2); they are
+        // dropped once a request line starts, and until then count against the header deadline.
         let blank = self.inbuf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+        if blank == self.inbuf.len() {
+            if blank > self.limits.max_header_bytes {
+                return Err((431, "431 Request Header Fields Too Large".into()));
+            }
+            return Ok(None);
+        }
         if blank > 0 {
             self.inbuf.drain(..blank);
             self.scanned = self.scanned.saturating_sub(blank);
         }
-        let Some(end) = find_header_end(&self.inbuf, self.scanned) else {
-            self.scanned = self.inbuf.len();
-            if self.inbuf.len() > self.limits.max_header_bytes {
-                return Err((431, "431 Request Header Fields Too Large".into()));
+        let end = match find_header_end(&self.inbuf, self.scanned) {
+            Err(BareLf) => return Err(bad("line ending in a bare LF")),
+            Ok(None) => {
+                self.scanned = self.inbuf.len();
+                if self.inbuf.len() > self.limits.max_header_bytes {
+                    return Err((431, "431 Request Header Fields Too Large".into()));
+                }
+                return Ok(None);
             }
-            return Ok(None);
+            Ok(Some(end)) => end,
         };
         if end > self.limits.max_header_bytes {
             return Err((431, "431 Request Header Fields Too Large".into()));
@@ -444,6 +613,7 @@ impl Conn {
             return Err(bad("malformed request line"));
         };
         let mut content_length: Option<u64> = None;
+        let mut chunked = false;
         let mut content_type = None;
         let mut authorization = None;
         let mut has_host = false;
@@ -459,7 +629,11 @@ impl Conn {
                 }
                 content_length = Some(v);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err((411, "411 Length Required".into()));
+                // Go's rule: one coding, and it is chunked.
+                if chunked || !h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                    return Err((501, "Unsupported transfer encoding".into()));
+                }
+                chunked = true;
             } else if name.eq_ignore_ascii_case("content-type") {
                 content_type = std::str::from_utf8(h.value).ok().map(str::to_string);
             } else if name.eq_ignore_ascii_case("authorization") {
@@ -483,19 +657,32 @@ impl Conn {
         if !http10 && !has_host {
             return Err(bad("missing required Host header"));
         }
-        let body_len = content_length.unwrap_or(0);
-        let max = self.limits.max_body as u64;
-        if body_len > max {
-            // geth's text for a body over its limit.
-            return Err((413, format!("content length too large ({body_len}>{max})\n")));
-        }
+        let body = if chunked {
+            // Both framings at once is how requests are smuggled past a proxy (RFC 9112
+            // section 6.3); HTTP/1.0 has no chunked coding.
+            if content_length.is_some() {
+                return Err(bad("both Transfer-Encoding and Content-Length"));
+            }
+            if http10 {
+                return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            Body::Chunked { at: Chunk::Size, decoded: Vec::new() }
+        } else {
+            let body_len = content_length.unwrap_or(0);
+            let max = self.limits.max_body as u64;
+            if body_len > max {
+                // geth's text for a body over its limit.
+                return Err((413, format!("content length too large ({body_len}>{max})\n")));
+            }
+            // Bounded by max_body above.
+            Body::Length(usize::try_from(body_len).unwrap_or(usize::MAX))
+        };
         let head = Head {
             method: method.to_string(),
             target: target.to_string(),
             content_type,
             authorization,
-            // Bounded by max_body above.
-            body_len: usize::try_from(body_len).unwrap_or(usize::MAX),
+            body,
             meta: Meta {
                 keep_alive: if http10 { keep_alive && !close } else { !close },
                 http10,
@@ -504,13 +691,13 @@ impl Conn {
         };
         self.inbuf.drain(..parsed);
         self.scanned = 0;
+        let body_due = match head.body {
+            Body::Length(n) => n > self.inbuf.len(),
+            Body::Chunked { .. } => self.inbuf.is_empty(),
+        };
         // The client waits for this before sending its body; only safe to send when no earlier
         // response is still due.
-        if expect_continue
-            && head.body_len > self.inbuf.len()
-            && self.queue.is_empty()
-            && self.outstanding.is_none()
-        {
+        if expect_continue && body_due && self.queue.is_empty() && self.outstanding.is_none() {
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         Ok(Some(head))
@@ -521,18 +708,133 @@ fn bad(detail: &str) -> (u16, String) {
     (400, format!("400 Bad Request: {detail}"))
 }
 
-/// Finds the end of the header block (after the blank line), searching from `from`.
-fn find_header_end(buf: &[u8], from: usize) -> Option<usize> {
-    let start = from.saturating_sub(3);
-    let tail = buf.get(start..)?;
-    tail.windows(2).enumerate().find_map(|(i, w)| {
-        if w == b"\n\n" {
-            return Some(start + i + 2);
+/// A line ended in LF without CR.
+struct BareLf;
+
+/// Finds the end of the header block (after its blank line), searching from `from`.
+fn find_header_end(buf: &[u8], from: usize) -> Result<Option<usize>, BareLf> {
+    let mut at = from;
+    while let Some(i) = buf.get(at..).and_then(|t| t.iter().position(|b| *b == b'\n')) {
+        let lf = at + i;
+        if lf == 0 || buf.get(lf - 1) != Some(&b'\r') {
+            return Err(BareLf);
         }
-        if w == b"\n\r" && tail.get(i + 2) == Some(&b'\n') {
-            return Some(start + i + 3);
+        if lf >= 3 && buf.get(lf - 3..lf - 1) == Some(b"\r\n") {
+            return Ok(Some(lf + 1));
         }
-        None
+        at = lf + 1;
+    }
+    Ok(None)
+}
+
+/// Decodes chunked framing from the front of `buf` into `body`; returns the bytes of `buf` used
+/// and whether the body, trailers included, is complete.
+fn decode_chunked(
+    buf: &[u8],
+    at: &mut Chunk,
+    body: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<(usize, bool), (u16, String)> {
+    let mut pos = 0;
+    loop {
+        let rest = buf.get(pos..).unwrap_or(&[]);
+        match *at {
+            Chunk::Size => {
+                let Some(line) = crlf_line(rest, MAX_CHUNK_LINE)? else {
+                    return Ok((pos, false));
+                };
+                pos += line.len() + 2;
+                let size = parse_chunk_size(line).ok_or_else(|| bad("malformed chunk size"))?;
+                if size > limits.max_body.saturating_sub(body.len()) {
+                    let max = limits.max_body;
+                    return Err((413, format!("request body too large (>{max})\n")));
+                }
+                *at = if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) };
+            }
+            Chunk::Data(left) => {
+                if rest.is_empty() {
+                    return Ok((pos, false));
+                }
+                let n = left.min(rest.len());
+                body.extend_from_slice(rest.get(..n).unwrap_or(&[]));
+                pos += n;
+                *at = if n == left { Chunk::DataEnd } else { Chunk::Data(left - n) };
+            }
+            Chunk::DataEnd => {
+                match rest {
+                    [b'\r', b'\n', ..] => {}
+                    [] | [b'\r'] => return Ok((pos, false)),
+                    _ => return Err(bad("malformed chunk: data not followed by CRLF")),
+                }
+                pos += 2;
+                *at = Chunk::Size;
+            }
+            Chunk::Trailers(seen) => {
+                let room = limits.max_header_bytes.saturating_sub(seen);
+                let line = match crlf_line(rest, room) {
+                    Ok(Some(line)) => line,
+                    Ok(None) => return Ok((pos, false)),
+                    Err(LineError::TooLong) => {
+                        return Err((431, "431 Request Header Fields Too Large".into()))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                pos += line.len() + 2;
+                if line.is_empty() {
+                    return Ok((pos, true));
+                }
+                if !line.contains(&b':') {
+                    return Err(bad("malformed trailer"));
+                }
+                *at = Chunk::Trailers(seen + line.len() + 2);
+            }
+        }
+    }
+}
+
+/// Why a CRLF-terminated line could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineError {
+    BareLf,
+    TooLong,
+}
+
+impl From<LineError> for (u16, String) {
+    fn from(e: LineError) -> Self {
+        match e {
+            LineError::BareLf => bad("line ending in a bare LF"),
+            LineError::TooLong => bad("chunked framing line too long"),
+        }
+    }
+}
+
+/// Returns the CRLF-terminated line at the front of `buf` (without its CRLF), `None` while it is
+/// incomplete.
+fn crlf_line(buf: &[u8], max: usize) -> Result<Option<&[u8]>, LineError> {
+    match buf.iter().position(|b| *b == b'\n') {
+        Some(lf) if lf == 0 || buf.get(lf - 1) != Some(&b'\r') => Err(LineError::BareLf),
+        Some(lf) if lf - 1 > max => Err(LineError::TooLong),
+        Some(lf) => Ok(buf.get(..lf - 1)),
+        // The line cannot fit any more (one byte more may be its CR).
+        None if buf.len() > max + 1 => Err(LineError::TooLong),
+        None => Ok(None),
+    }
+}
+
+/// Parses a chunk-size line: hex digits, then optional extensions (`;...`), which are ignored.
+fn parse_chunk_size(line: &[u8]) -> Option<usize> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let (hex, ext) = line.split_at(digits);
+    let ext = ext.trim_ascii_start();
+    if !ext.is_empty() && ext.first() != Some(&b';') {
+        return None;
+    }
+    hex.iter().try_fold(0usize, |acc, d| {
+        let v = char::from(*d).to_digit(16)?;
+        acc.checked_mul(16)?.checked_add(usize::try_from(v).ok()?)
     })
 }
 
@@ -558,6 +860,7 @@ fn reason(status: u16) -> &'static str {
         417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "",
     }
@@ -737,9 +1040,12 @@ mod tests {
         let out = rejected(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5242881\r\n\r\n");
         assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
         assert!(out.ends_with("content length too large (5242881>5242880)\n"), "{out}");
-        let out =
-            rejected(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
-        assert!(out.starts_with("HTTP/1.1 411 "), "{out}");
+        // Go's rule for transfer codings: one, and it is chunked.
+        for te in ["gzip", "gzip, chunked", "chunked, chunked"] {
+            let req = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n");
+            let out = rejected(req.as_bytes());
+            assert!(out.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{out}");
+        }
         for bad in [
             &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n"[..],
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
@@ -749,6 +1055,9 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
             b"G\xffT / HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/3.0\r\nHost: x\r\n\r\n",
+            // Both framings (request smuggling), or chunked in HTTP/1.0.
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         ] {
             assert!(rejected(bad).starts_with("HTTP/1.1 400 "), "{}", text(bad));
         }
@@ -785,29 +1094,73 @@ mod tests {
     }
 
     #[test]
-    fn slowloris_and_idle_timeouts_on_virtual_time() {
+    fn header_deadline_on_virtual_time() {
         let t = t0();
         let l = Limits::default();
+        assert!(l.header_timeout < l.request_timeout && l.request_timeout < l.idle_timeout);
         let mut c = Conn::new(t, l);
         c.handle_input(t, b"GET / HTTP/1.1\r\n");
-        // A byte every 5 s keeps the connection active but the request deadline still holds.
-        for i in 1..=3 {
-            let now = t + Duration::from_secs(3 * i);
+        // A byte a second keeps the connection active, but the head must be in by its deadline.
+        for i in 1..=4 {
+            let now = t + Duration::from_secs(i);
             c.handle_input(now, b"X");
             c.handle_timeout(now);
         }
-        assert_eq!(c.poll_timeout(), Some((t + l.request_timeout, "http-request")));
-        c.handle_timeout(t + l.request_timeout - Duration::from_millis(1));
+        assert_eq!(c.poll_timeout(), Some((t + l.header_timeout, "http-header")));
+        assert_eq!(c.standing(), (Standing::Stalled, t));
+        c.handle_timeout(t + l.header_timeout - Duration::from_millis(1));
         assert_eq!(c.state(), ConnState::Open);
-        c.handle_timeout(t + l.request_timeout);
+        c.handle_timeout(t + l.header_timeout);
         assert_eq!(c.state(), ConnState::Closed);
         assert_eq!(c.poll_timeout(), None);
 
+        // Stray line breaks before a request line run the same clock.
         let mut c = Conn::new(t, l);
-        c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.handle_input(t, b"\r\n");
+        c.handle_input(t + Duration::from_secs(3), b"\r\n");
+        assert_eq!(c.poll_timeout(), Some((t + l.header_timeout, "http-header")));
+    }
+
+    #[test]
+    fn body_deadline_on_virtual_time() {
+        let t = t0();
+        let l = Limits::default();
+        let mut c = Conn::new(t, l);
+        c.handle_input(t, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+        // The head is in: the body has until the request deadline, from the same first byte.
+        assert_eq!(c.poll_timeout(), Some((t + l.request_timeout, "http-request")));
+        for i in 1..l.request_timeout.as_secs() {
+            let now = t + Duration::from_secs(i);
+            c.handle_input(now, b"x");
+            c.handle_timeout(now);
+            assert_eq!(c.state(), ConnState::Open);
+        }
+        c.handle_timeout(t + l.request_timeout);
+        assert_eq!(c.state(), ConnState::Closed);
+
+        // Chunked bodies too.
+        let mut c = Conn::new(t, l);
+        c.handle_input(t, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n");
+        assert_eq!(c.poll_timeout(), Some((t + l.request_timeout, "http-request")));
+    }
+
+    #[test]
+    fn idle_keep_alive_deadline_on_virtual_time() {
+        let t = t0();
+        let l = Limits::default();
+        let mut c = Conn::new(t, l);
+        // A new connection's first head is due as if its first byte came with the accept.
+        assert_eq!(c.poll_timeout(), Some((t + l.header_timeout, "http-header")));
+        assert_eq!(c.standing(), (Standing::Stalled, t));
+        c.handle_input(t + Duration::from_secs(1), b"GET / HTTP/1.1\r\n");
+        assert_eq!(c.poll_timeout(), Some((t + l.header_timeout, "http-header")));
+        c.handle_input(t + Duration::from_secs(1), b"Host: x\r\n\r\n");
         let later = t + Duration::from_secs(5);
         answer_all(&mut c, later);
         assert_eq!(c.poll_timeout(), Some((later + l.idle_timeout, "http-idle")));
+        assert_eq!(c.standing(), (Standing::Idle, later));
+        c.handle_timeout(later + l.idle_timeout - Duration::from_millis(1));
+        assert_eq!(c.state(), ConnState::Open);
         c.handle_timeout(later + l.idle_timeout);
         assert_eq!(c.state(), ConnState::Closed);
     }
@@ -824,20 +1177,203 @@ mod tests {
         assert_eq!(c.state(), ConnState::Open);
     }
 
+    const CHUNKED: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+        Content-Type: application/json\r\n\r\n6;ext=1\r\n{\"id\":\r\n8\r\n1,\"a\":2}\r\n0\r\nX-Trailer: t\r\n\r\n";
+
+    #[test]
+    fn chunked_bodies_are_decoded_and_trailers_ignored() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        let mut input = CHUNKED.to_vec();
+        input.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.handle_input(t, &input);
+        let req = c.poll_request().unwrap();
+        assert_eq!(req.body, b"{\"id\":1,\"a\":2}");
+        assert_eq!(req.content_type.as_deref(), Some("application/json"));
+        c.handle_response(t, Response::empty(200));
+        // The framing ended exactly where the next request starts.
+        assert_eq!(c.poll_request().unwrap().target, "/next");
+        c.handle_response(t, Response::empty(200));
+        assert_eq!(c.buffered(), 0);
+
+        // Upper-case hex, extensions with spaces, no trailers.
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(
+            t,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n\
+              A ; a=b\r\n0123456789\r\n00\r\n\r\n",
+        );
+        assert_eq!(c.poll_request().unwrap().body, b"0123456789");
+
+        // Expect: 100-continue before a chunked body.
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(
+            t,
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
+        c.handle_input(t, b"2\r\nhi\r\n0\r\n\r\n");
+        assert_eq!(c.poll_request().unwrap().body, b"hi");
+    }
+
+    #[test]
+    fn every_truncated_prefix_of_a_chunked_request_waits_for_the_rest() {
+        let t = t0();
+        for n in 0..CHUNKED.len() {
+            let mut c = Conn::new(t, Limits::default());
+            c.handle_input(t, &CHUNKED[..n]);
+            assert!(c.poll_request().is_none(), "prefix {n} made a request");
+            assert_eq!(c.state(), ConnState::Open);
+            assert!(c.wants_input(), "prefix {n}");
+            let mut out = Vec::new();
+            assert!(!c.poll_transmit(&mut out), "prefix {n} answered: {}", text(&out));
+            c.handle_input(t, &CHUNKED[n..]);
+            let req = c.poll_request().unwrap_or_else(|| panic!("prefix {n}"));
+            assert_eq!(req.body, b"{\"id\":1,\"a\":2}", "prefix {n}");
+        }
+        // Byte by byte.
+        let mut c = Conn::new(t, Limits::default());
+        for b in CHUNKED {
+            c.handle_input(t, std::slice::from_ref(b));
+        }
+        assert_eq!(c.poll_request().unwrap().body.len(), 14);
+    }
+
+    #[test]
+    fn malformed_chunking_gets_400_and_limits_hold() {
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for body in [
+            "zz\r\n",
+            "\r\n",
+            "3 x\r\nabc\r\n0\r\n\r\n",
+            "3\r\nabcX\r\n0\r\n\r\n",
+            "3\nabc\r\n0\r\n\r\n",
+            "3\r\nabc\n0\r\n\r\n",
+            "fffffffffffffffffffff\r\n",
+            "0\r\nno colon\r\n\r\n",
+            "0\r\n\n",
+        ] {
+            let out = rejected(format!("{head}{body}").as_bytes());
+            assert!(out.starts_with("HTTP/1.1 400 "), "{body:?}: {out}");
+        }
+        // A chunk-size line without its end, past the bound.
+        let long = format!("{head}1;{}", "e".repeat(MAX_CHUNK_LINE));
+        assert!(rejected(long.as_bytes()).starts_with("HTTP/1.1 400 "));
+        // Trailers count against the header limit.
+        let trailers = format!("{head}0\r\nX: {}\r\n\r\n", "t".repeat(17 * 1024));
+        assert!(rejected(trailers.as_bytes()).starts_with("HTTP/1.1 431 "));
+        // max_body applies to the decoded body, across chunks.
+        let t = t0();
+        let mut c = Conn::new(t, Limits { max_body: 10, ..Limits::default() });
+        c.handle_input(t, format!("{head}6\r\n123456\r\n").as_bytes());
+        assert!(c.poll_request().is_none());
+        c.handle_input(t, b"5\r\n");
+        let out = text(&answer_all(&mut c, t));
+        assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
+        assert_eq!(c.state(), ConnState::Draining);
+    }
+
+    #[test]
+    fn bare_lf_line_endings_get_400_at_once() {
+        for bad in [
+            &b"GET / HTTP/1.1\n"[..],
+            b"GET / HTTP/1.1\nHost: x\n\n",
+            b"GET / HTTP/1.1\r\nHost: x\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+            b"GET /\n",
+        ] {
+            let out = rejected(bad);
+            assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{}: {out}", text(bad));
+            assert!(out.ends_with("line ending in a bare LF"), "{out}");
+        }
+        // A stray line break between requests is not a line ending: still ignored.
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(text(&answer_all(&mut c, t)).matches("200 OK").count(), 2);
+    }
+
+    #[test]
+    fn a_full_pipeline_stops_input_and_its_clock() {
+        let t = t0();
+        let l = Limits::default();
+        let mut c = Conn::new(t, l);
+        let one = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut input = one.repeat(l.max_pipelined + 4);
+        input.extend_from_slice(b"GET /partial");
+        c.handle_input(t, &input);
+        assert!(!c.wants_input(), "reads past a full pipeline");
+        // The wait is the server's, not the peer's: no header deadline, and not evicted as slow.
+        assert_eq!(c.poll_timeout().unwrap().1, "http-idle");
+        assert_eq!(c.standing().0, Standing::Busy);
+        let later = t + Duration::from_secs(1);
+        let out = text(&answer_all(&mut c, later));
+        assert_eq!(out.matches("200 OK").count(), l.max_pipelined + 4);
+        assert!(c.wants_input());
+        assert_eq!(c.poll_timeout(), Some((later + l.header_timeout, "http-header")));
+    }
+
+    #[test]
+    fn buffered_claim_and_standing() {
+        let t = t0();
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+        assert_eq!((c.buffered(), c.claim()), (10, 1000));
+        assert_eq!(c.standing(), (Standing::Stalled, t));
+        c.handle_input(t, &[b'x'; 990]);
+        assert_eq!((c.buffered(), c.claim()), (1000 + 1, 1000 + 1), "body and target are queued");
+        assert_eq!(c.standing().0, Standing::Busy);
+        let req = c.poll_request().unwrap();
+        assert_eq!((c.buffered(), c.standing().0), (0, Standing::Answering));
+        let later = t + Duration::from_secs(1);
+        c.handle_response(later, Response::new(200, "text/plain", req.body));
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        // The peer does not read: its answer waits, and the connection stands as stalled.
+        c.handle_sent(later, 100, false);
+        assert_eq!(c.standing(), (Standing::Stalled, later));
+        c.handle_sent(later + Duration::from_secs(1), 0, false);
+        assert_eq!(c.standing(), (Standing::Stalled, later));
+        c.handle_sent(later + Duration::from_secs(2), out.len() - 100, true);
+        assert_eq!(c.standing().0, Standing::Idle);
+
+        let mut c = Conn::new(t, Limits::default());
+        c.handle_input(t, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        answer_all(&mut c, t);
+        assert_eq!(c.standing().0, Standing::Closing);
+    }
+
     #[test]
     fn random_input_never_panics() {
         let t = t0();
         let mut rng = Rng::new(7);
         let alphabet = b"GET POST / HTTP/1.1\r\n:Host Content-Length 0123456789 \x00\xff";
-        for i in 0..3000 {
+        let framing = b"0123456789abcdefABCDEF;=:\r\n\r\nxyz ";
+        for i in 0..4500 {
             let mut c = Conn::new(t, Limits::default());
             let len = rng.below(300) as usize;
             let mut buf = vec![0u8; len];
-            if i % 2 == 0 {
-                rng.fill(&mut buf);
-            } else {
-                for b in &mut buf {
-                    *b = alphabet[rng.below(alphabet.len() as u64) as usize];
+            match i % 3 {
+                0 => rng.fill(&mut buf),
+                1 => {
+                    for b in &mut buf {
+                        *b = alphabet[rng.below(alphabet.len() as u64) as usize];
+                    }
+                }
+                _ => {
+                    // A chunked head, then random chunked framing.
+                    for b in &mut buf {
+                        *b = framing[rng.below(framing.len() as u64) as usize];
+                    }
+                    let mut input =
+                        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                    if rng.below(2) == 0 {
+                        input.extend_from_slice(b"5\r\nhello\r\n");
+                    }
+                    input.append(&mut buf);
+                    buf = input;
                 }
             }
             let mut at = 0;
@@ -846,6 +1382,7 @@ mod tests {
                 c.handle_input(t, &buf[at..at + n]);
                 at += n;
                 answer_all(&mut c, t);
+                assert!(c.buffered() <= 1024, "{}", c.buffered());
             }
             c.handle_eof(t);
             answer_all(&mut c, t);

@@ -1079,9 +1079,10 @@ fn bounded_load_with_a_slowloris_and_an_oversized_body() {
         answered as f64 / took.as_secs_f64(),
         rss.map_or("unknown".into(), |kb| format!("{kb} kB"))
     );
-    // The slowloris is cut at the request deadline (10 s from its first byte), no later.
+    // The slowloris never finishes its head: cut at the header deadline (5 s from its first
+    // byte), no later.
     let cut = slowloris.join().unwrap().expect("slowloris connection never closed");
-    assert!(cut >= Duration::from_secs(9) && cut < Duration::from_secs(13), "slowloris closed after {cut:?}");
+    assert!(cut >= Duration::from_secs(4) && cut < Duration::from_secs(8), "slowloris closed after {cut:?}");
     // Still serving.
     let ok = raw(&addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 1);
     assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
