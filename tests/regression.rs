@@ -1,7 +1,7 @@
 //! Regression tests: each is named after the defect it pins, and says how the defect showed.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,33 +94,19 @@ impl HttpNode {
     }
 }
 
-/// Sends `request` on a new connection; returns the response (up to the server's close or 5 s)
-/// and how long the first complete response took.
+/// Sends `request` on a new connection; returns the response (head and body; what arrived
+/// before the server closed or 5 s passed) and how long it took.
 fn http_exchange(addr: &str, request: &[u8]) -> (String, Duration) {
     let t0 = Instant::now();
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(request).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(h) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..h]).into_owned();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if got.len() >= h + 4 + len {
-                break;
-            }
-        }
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    (String::from_utf8_lossy(&got).into_owned(), t0.elapsed())
+    let mut buf = Vec::new();
+    let out = match crate::support::read_response(&mut s, &mut buf) {
+        Some((head, body)) => format!("{head}\r\n\r\n{body}"),
+        None => String::from_utf8_lossy(&buf).into_owned(),
+    };
+    (out, t0.elapsed())
 }
 
 fn version_call(addr: &str) -> (bool, Duration) {
@@ -634,34 +620,55 @@ fn absurd_rollup_values_were_accepted() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A safe-head store at `dir/name` for the chain with L2 genesis `genesis`, holding entries for
+/// L2 blocks 1..=n (each at L1 block n + 100); its file is closed.
+fn safe_head_store(
+    dir: &std::path::Path,
+    name: &str,
+    genesis: op_lite::protocol::primitives::B256,
+    n: u64,
+) -> std::path::PathBuf {
+    use op_lite::driver::safedb::{SafeDbWrite, DEFAULT_MAX_ENTRIES};
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    let (mut store, mut file) = op_lite::io::safedb_file::open(&path, genesis, DEFAULT_MAX_ENTRIES).unwrap();
+    for k in 1..=n {
+        file.write(SafeDbWrite::Append(store.update(block_id(k), block_id(k + 100)))).unwrap();
+    }
+    path
+}
+
+fn block_id(n: u64) -> op_lite::protocol::block_ref::BlockId {
+    op_lite::protocol::block_ref::BlockId {
+        hash: op_lite::protocol::primitives::B256([n as u8; 32]),
+        number: n,
+    }
+}
+
 /// With the disk full, a failed rewrite of the safe-head store left `safedb.bin.tmp` behind and
 /// the store never recovered. A failed rewrite removes its temporary file, and the retried
 /// rewrite works once space is back.
 #[test]
 fn a_full_disk_left_the_safe_head_stores_temporary_file_and_never_recovered() {
-    use op_lite::driver::safedb::SafeDbWrite;
+    use op_lite::driver::safedb::{SafeDbWrite, DEFAULT_MAX_ENTRIES};
     use op_lite::io::safedb_file::open;
-    use op_lite::protocol::block_ref::BlockId;
     use op_lite::protocol::primitives::B256;
-    let id = |n: u64| BlockId { hash: B256([n as u8; 32]), number: n };
     let dir = std::env::temp_dir().join(format!("op-lite-regression-full-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("safe.db");
     let g = B256([3; 32]);
-    let (mut store, mut file) = open(&path, g, 100).unwrap();
-    file.write(SafeDbWrite::Append(store.update(id(1), id(101)))).unwrap();
+    let path = safe_head_store(&dir, "safe.db", g, 1);
+    let (mut store, mut file) = open(&path, g, DEFAULT_MAX_ENTRIES).unwrap();
     // The temporary file lands on a full device: /dev/full answers every write with ENOSPC.
     let tmp = dir.join("safe.db.tmp");
     std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
-    store.update(id(2), id(102));
+    store.update(block_id(2), block_id(102));
     let err = file.write(SafeDbWrite::Rewrite(store.snapshot())).unwrap_err();
     assert!(err.contains("No space left"), "{err}");
     assert!(std::fs::symlink_metadata(&tmp).is_err(), "the temporary file is removed");
     // Space is back: the retried rewrite works and the store holds both entries.
     file.write(SafeDbWrite::Rewrite(store.snapshot())).unwrap();
     drop(file);
-    let (store, _) = open(&path, g, 100).unwrap();
+    let (store, _) = open(&path, g, DEFAULT_MAX_ENTRIES).unwrap();
     assert_eq!(store.len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -671,23 +678,12 @@ fn a_full_disk_left_the_safe_head_stores_temporary_file_and_never_recovered() {
 /// node now skips the bad record and keeps every valid one.
 #[test]
 fn one_corrupt_byte_discarded_the_safe_head_stores_later_history() {
-    use op_lite::driver::safedb::{SafeDbWrite, DEFAULT_MAX_ENTRIES, HEADER_LEN, SET_LEN};
+    use op_lite::driver::safedb::{DEFAULT_MAX_ENTRIES, HEADER_LEN, SET_LEN};
     use op_lite::io::safedb_file::open;
-    use op_lite::protocol::block_ref::BlockId;
-    use op_lite::protocol::primitives::B256;
     use std::process::{Command, Stdio};
-    use std::time::Duration;
-    let id = |n: u64| BlockId { hash: B256([n as u8; 32]), number: n };
     let dir = std::env::temp_dir().join(format!("op-lite-regression-corrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("safedb.bin");
     let g = op_lite::config::networks::op_mainnet().rollup.genesis.l2.hash;
-    let (mut store, mut file) = open(&path, g, DEFAULT_MAX_ENTRIES).unwrap();
-    for n in 1..=122 {
-        file.write(SafeDbWrite::Append(store.update(id(n), id(n + 100)))).unwrap();
-    }
-    drop(file);
+    let path = safe_head_store(&dir, "safedb.bin", g, 122);
     let mut bytes = std::fs::read(&path).unwrap();
     let len = bytes.len();
     bytes[HEADER_LEN + 9 * SET_LEN + 30] ^= 0x55;
@@ -708,6 +704,6 @@ fn one_corrupt_byte_discarded_the_safe_head_stores_later_history() {
     assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, len - SET_LEN, "{log}");
     let (store, _) = open(&path, g, DEFAULT_MAX_ENTRIES).unwrap();
     assert_eq!(store.len(), 121);
-    assert_eq!(store.at(u64::MAX).unwrap().safe, id(122), "the latest safe head is kept");
+    assert_eq!(store.at(u64::MAX).unwrap().safe, block_id(122), "the latest safe head is kept");
     let _ = std::fs::remove_dir_all(&dir);
 }

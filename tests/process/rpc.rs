@@ -933,29 +933,11 @@ fn every_method_against_the_devnet_and_the_safe_head_store_across_a_crash() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Reads one HTTP response (Content-Length framing) from `s`, keeping extra bytes in `buf`;
-/// returns the status line and the body.
+/// Reads one HTTP response from `s`, keeping extra bytes in `buf`; returns the status line and
+/// the body.
 fn read_one(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String)> {
-    let mut chunk = [0u8; 16384];
-    loop {
-        if let Some(h) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..h]).into_owned();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= h + 4 + len {
-                let body = String::from_utf8_lossy(&buf[h + 4..h + 4 + len]).into_owned();
-                buf.drain(..h + 4 + len);
-                return Some((head.lines().next().unwrap_or("").to_string(), body));
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let (head, body) = crate::support::read_response(s, buf)?;
+    Some((head.lines().next().unwrap_or("").to_string(), body))
 }
 
 /// The requests of the load test, by index: what to send and how to check the answer.

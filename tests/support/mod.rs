@@ -127,3 +127,28 @@ pub fn libp2p_peer() -> Option<PathBuf> {
     eprintln!("skipped: libp2p-peer not built (run: source .ci/libp2p-peer.sh)");
     None
 }
+
+/// Reads one HTTP response framed by `Content-Length` from `s`, keeping bytes past it in `buf`;
+/// returns its head (status line and headers) and body. `None` once the connection ends first.
+pub fn read_response(s: &mut impl std::io::Read, buf: &mut Vec<u8>) -> Option<(String, String)> {
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(h) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..h]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= h + 4 + len {
+                let body = String::from_utf8_lossy(&buf[h + 4..h + 4 + len]).into_owned();
+                buf.drain(..h + 4 + len);
+                return Some((head, body));
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
