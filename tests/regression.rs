@@ -37,61 +37,9 @@ fn idle_pipeline_reset_the_step_backoff_while_the_engine_was_down() {
     assert!(sim.status().safe_l2.number > 0, "the node recovers once the engine is back");
 }
 
-/// The real binary with its RPC and metrics servers on ephemeral ports, for the HTTP
-/// regressions below; killed when dropped.
-struct HttpNode {
-    child: std::process::Child,
-    rpc: String,
-    metrics: String,
-}
-
-impl Drop for HttpNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl HttpNode {
-    fn start() -> HttpNode {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(crate::support::bin())
-            .args(crate::support::offline_node_args())
-            .args(["--metrics.enabled", "--rpc.port", "0", "--metrics.port", "0"])
-            .env_remove("OP_NODE_NETWORK")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        // Keeps reading after the receiver is gone, so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut rpc, mut metrics) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while rpc.is_none() || metrics.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("node did not start its servers");
-            let addr = |needle: &str| line.split_once(needle).map(|(_, a)| a.trim().to_string());
-            rpc = rpc.or_else(|| addr("Started JSON-RPC server addr="));
-            metrics = metrics.or_else(|| addr("started metrics server addr="));
-        }
-        HttpNode { child, rpc: rpc.unwrap(), metrics: metrics.unwrap() }
-    }
-
-    /// The node's resident and peak resident memory in kB (Linux), from `/proc/<pid>/status`.
-    fn rss_kb(&self) -> Option<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let field = |name: &str| -> Option<u64> {
-            let v = status.lines().find_map(|l| l.strip_prefix(name))?;
-            v.trim().trim_end_matches("kB").trim().parse().ok()
-        };
-        Some((field("VmRSS:")?, field("VmHWM:")?))
-    }
+/// The real binary with its RPC and metrics servers on ephemeral ports.
+fn served_node() -> crate::support::ServedNode {
+    crate::support::ServedNode::start(&crate::support::offline_node_args(), &[])
 }
 
 /// Sends `request` on a new connection; returns the response (head and body; what arrived
@@ -139,7 +87,7 @@ fn legitimate_calls(addr: &str, n: usize) -> (usize, Duration) {
 /// every request fail (curl 000). Now a new connection replaces an idle or slow one.
 #[test]
 fn idle_connections_blocked_every_rpc_request() {
-    let node = HttpNode::start();
+    let node = served_node();
     // Five times the connection cap, never sending a byte, from the honest client's address.
     let idle: Vec<TcpStream> = (0..320).map(|_| TcpStream::connect(&node.rpc).unwrap()).collect();
     let metrics_idle: Vec<TcpStream> = (0..320).map(|_| TcpStream::connect(&node.metrics).unwrap()).collect();
@@ -155,7 +103,7 @@ fn idle_connections_blocked_every_rpc_request() {
 /// request head is due within 5 s, and a new connection replaces the slowest when full.
 #[test]
 fn slowloris_connections_starved_rpc_clients() {
-    let node = HttpNode::start();
+    let node = served_node();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let addr = node.rpc.clone();
     let stop2 = stop.clone();
@@ -213,7 +161,7 @@ fn flood(addr: &str, conns: usize, bytes: &[u8], period: Duration) -> Vec<TcpStr
 /// 346 MB (687 MB with the metrics server flooded too). Now one budget (16 MiB) bounds the request bytes all connections buffer.
 #[test]
 fn partial_large_bodies_amplified_rpc_memory() {
-    let node = HttpNode::start();
+    let node = served_node();
     assert!(version_call(&node.rpc).0);
     let Some((base, _)) = node.rss_kb() else {
         eprintln!("skipped: no /proc");
@@ -248,7 +196,7 @@ fn partial_large_bodies_amplified_rpc_memory() {
 /// kept. Now a client is neither read nor served while 64 KiB of answers wait for it.
 #[test]
 fn unread_pipelined_answers_amplified_rpc_memory() {
-    let node = HttpNode::start();
+    let node = served_node();
     assert!(version_call(&node.rpc).0);
     let Some((base, _)) = node.rss_kb() else {
         eprintln!("skipped: no /proc");
@@ -273,7 +221,7 @@ fn unread_pipelined_answers_amplified_rpc_memory() {
 /// was never answered.
 #[test]
 fn chunked_bodies_got_411_and_bare_lf_lines_were_never_answered() {
-    let node = HttpNode::start();
+    let node = served_node();
     let body = r#"{"jsonrpc":"2.0","id":7,"method":"optimism_version"}"#;
     let (a, b) = body.split_at(20);
     let req = format!(

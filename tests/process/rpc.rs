@@ -5,7 +5,7 @@
 //! devnet node and checked by `promtool` when it is installed), pipelining over a raw socket,
 //! `optimism_outputAtBlock` before Isthmus against a stub engine, and a bounded load test.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -28,59 +28,15 @@ const OP_NODE_LINT_EXCEPTIONS: &[&str] = &[
     "op_node_default_p2p_peer_count",
 ];
 
-/// A running node, killed when dropped.
-struct Node {
-    child: Child,
-    rpc: String,
-    metrics: String,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{lines, ServedNode as Node};
 
 fn start() -> Node {
     start_with(&crate::support::offline_node_args(), &[])
 }
 
-/// Sends every line of `stream` into a channel.
-fn lines(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Keeps reading after the receiver is gone, so the child never blocks on a full pipe.
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
 /// Starts a node with `args` plus `extra`, metrics on, both servers on ephemeral ports.
 fn start_with(args: &[String], extra: &[&str]) -> Node {
-    let mut child = Command::new(bin())
-        .args(args)
-        .args(["--metrics.enabled", "--rpc.port", "0", "--metrics.port", "0"])
-        .args(extra)
-        .env_remove("OP_NODE_NETWORK")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = lines(child.stderr.take().unwrap());
-    let (mut rpc, mut metrics) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rpc.is_none() || metrics.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("node did not start its servers");
-        let addr = |needle: &str| line.split_once(needle).map(|(_, a)| a.trim().to_string());
-        rpc = rpc.or_else(|| addr("Started JSON-RPC server addr="));
-        metrics = metrics.or_else(|| addr("started metrics server addr="));
-    }
-    Node { child, rpc: rpc.unwrap(), metrics: metrics.unwrap(), log: rx }
+    Node::start(args, extra)
 }
 
 fn have(tool: &str) -> bool {

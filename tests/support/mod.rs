@@ -152,3 +152,70 @@ pub fn read_response(s: &mut impl std::io::Read, buf: &mut Vec<u8>) -> Option<(S
         }
     }
 }
+
+/// A running node with its RPC and metrics servers on ephemeral ports; killed when dropped.
+pub struct ServedNode {
+    pub child: std::process::Child,
+    pub rpc: String,
+    pub metrics: String,
+    /// The node's log lines (standard error), as they come.
+    pub log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for ServedNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServedNode {
+    /// Starts the node with `args` plus `extra`, metrics on, and waits for both servers.
+    pub fn start(args: &[String], extra: &[&str]) -> ServedNode {
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        let mut child = Command::new(bin())
+            .args(args)
+            .args(["--metrics.enabled", "--rpc.port", "0", "--metrics.port", "0"])
+            .args(extra)
+            .env_remove("OP_NODE_NETWORK")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = lines(child.stderr.take().unwrap());
+        let (mut rpc, mut metrics) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while rpc.is_none() || metrics.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = log.recv_timeout(left).expect("node did not start its servers");
+            let addr = |needle: &str| line.split_once(needle).map(|(_, a)| a.trim().to_string());
+            rpc = rpc.or_else(|| addr("Started JSON-RPC server addr="));
+            metrics = metrics.or_else(|| addr("started metrics server addr="));
+        }
+        ServedNode { child, rpc: rpc.unwrap_or_default(), metrics: metrics.unwrap_or_default(), log }
+    }
+
+    /// The node's resident and peak resident memory in kB (Linux), from `/proc/<pid>/status`.
+    pub fn rss_kb(&self) -> Option<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            let v = status.lines().find_map(|l| l.strip_prefix(name))?;
+            v.trim().trim_end_matches("kB").trim().parse().ok()
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+/// Sends every line of `stream` into a channel.
+pub fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keeps reading after the receiver is gone, so the child never blocks on a full pipe.
+        for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
