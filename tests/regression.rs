@@ -655,3 +655,70 @@ fn one_corrupt_byte_discarded_the_safe_head_stores_later_history() {
     assert_eq!(store.at(u64::MAX).unwrap().safe, block_id(122), "the latest safe head is kept");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On op-reth, about six times a run: the sequencer sealed block N while derivation made a
+/// sibling of N safe; the sealed block still became the unsafe head, and the next
+/// forkchoiceUpdated (head N, safe its sibling) got -38002 "Invalid forkchoice state" and a
+/// reset. The stand-in, which checked only that safe was known, hid it; now it checks ancestry
+/// as geth does, and a sealed block whose parent is no longer the unsafe head is abandoned.
+#[test]
+fn a_sealed_block_racing_derivation_made_an_invalid_forkchoice_state() {
+    use op_lite::devnet::chain::{Devnet, DevnetParams};
+    use op_lite::engine::SealedBlock;
+    use op_lite::event::Event;
+    use op_lite::protocol::block_ref::L2BlockRef;
+    use op_lite::protocol::primitives::B256;
+    let params = DevnetParams { seed: 11, ..DevnetParams::default() };
+    let t0 = Now::new(Instant::now(), params.genesis_time * 1000);
+    let mut devnet = Devnet::new(params.clone());
+    // The same chain, run ahead: its block 1 is what derivation makes safe (B); the sequencer's
+    // block 1 (A) is a sibling on the same parent.
+    let mut ahead = Devnet::new(params.clone());
+    ahead.advance_to(params.genesis_time + 4).unwrap();
+    let b = ahead.sequenced_block(1).unwrap().envelope.clone();
+    let mut a = b.clone();
+    a.execution_payload.prev_randao = B256([0xaa; 32]);
+    a.execution_payload.block_hash = a.compute_block_hash().unwrap();
+    let block_ref = |env: &op_lite::protocol::payload::ExecutionPayloadEnvelope| {
+        let p = &env.execution_payload;
+        L2BlockRef {
+            hash: p.block_hash,
+            number: p.block_number,
+            parent_hash: p.parent_hash,
+            timestamp: p.timestamp,
+            ..L2BlockRef::default()
+        }
+    };
+    let mut core = crate::sim::Core::new(&devnet, t0, None);
+    core.settle(&mut devnet, crate::sim::EngineOf::Node, t0);
+    let genesis = core.status().unsafe_l2;
+    assert_eq!(genesis.number, 0);
+    let l1 = devnet.l1.genesis().block_ref();
+    // Derivation: B, the last block of its batch, becomes unsafe and safe.
+    core.core.emit(Event::PayloadProcess(Box::new(SealedBlock {
+        envelope: b.clone(),
+        block_ref: block_ref(&b),
+        concluding: true,
+        derived_from: l1,
+        info: None,
+    })));
+    core.settle(&mut devnet, crate::sim::EngineOf::Node, t0);
+    assert_eq!(core.status().safe_l2.hash, b.execution_payload.block_hash);
+    let resets = |c: &crate::sim::Core| c.core.system.metrics().get("reset-event").map_or(0, |m| m.emitted);
+    let before = resets(&core);
+    // The sequencer's A, sealed on the old head, arrives after.
+    core.core.emit(Event::PayloadProcess(Box::new(SealedBlock {
+        envelope: a.clone(),
+        block_ref: block_ref(&a),
+        concluding: false,
+        derived_from: Default::default(),
+        info: None,
+    })));
+    core.settle(&mut devnet, crate::sim::EngineOf::Node, t0);
+    assert_eq!(resets(&core), before, "an invalid forkchoice state forced a reset");
+    assert_eq!(core.status().unsafe_l2.hash, b.execution_payload.block_hash);
+    assert_eq!(
+        devnet.engine.head, b.execution_payload.block_hash,
+        "the engine's head stays on the safe chain"
+    );
+}

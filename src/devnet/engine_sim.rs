@@ -191,7 +191,16 @@ impl EngineSim {
                 return Err(err(codes::INVALID_FORKCHOICE_STATE, format!("unknown block {h}")));
             }
         }
+        // As geth: the head becomes canonical first, then finalized and safe must be on its chain.
         self.set_head(fc.head_block_hash);
+        for (h, what) in [(fc.finalized_block_hash, "final"), (fc.safe_block_hash, "safe")] {
+            if !h.is_zero() && !self.is_canonical(&h) {
+                return Err(err(
+                    codes::INVALID_FORKCHOICE_STATE,
+                    format!("{what} block not in canonical chain"),
+                ));
+            }
+        }
         self.safe = fc.safe_block_hash;
         self.finalized = fc.finalized_block_hash;
         let valid = status(ExecutionStatus::Valid, Some(fc.head_block_hash), None);
@@ -223,6 +232,11 @@ impl EngineSim {
             self.building.remove(&oldest);
         }
         Ok(ForkchoiceUpdatedResult { payload_status: valid, payload_id: Some(id) })
+    }
+
+    /// Whether `hash` is on the head's chain.
+    fn is_canonical(&self, hash: &B256) -> bool {
+        self.blocks.get(hash).is_some_and(|b| self.canonical.get(&b.header.number) == Some(hash))
     }
 
     fn set_head(&mut self, head: B256) {
@@ -365,5 +379,49 @@ impl EngineSim {
         let genesis = self.canonical.get(&0).copied();
         self.blocks.retain(|h, b| b.header.number >= min || pinned.contains(h) || Some(*h) == genesis);
         self.canonical.retain(|n, _| *n >= min || *n == 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::chain::{Devnet, DevnetParams};
+
+    #[test]
+    fn forkchoice_needs_safe_and_finalized_on_the_heads_chain() {
+        let params = DevnetParams::default();
+        let mut d = Devnet::new(params.clone());
+        d.advance_to(params.genesis_time + 6).unwrap();
+        let block = |n: u64| d.sequenced_block(n).unwrap().envelope.clone();
+        let (one, three) = (block(1), block(3));
+        // A sibling of block 1.
+        let mut side = one.clone();
+        side.execution_payload.prev_randao = B256([0xaa; 32]);
+        side.execution_payload.block_hash = side.compute_block_hash().unwrap();
+        let version = new_payload_version(d.rollup_config(), side.execution_payload.timestamp);
+        let e = &mut d.seq;
+        let np = EngineCall::NewPayload { version, envelope: Box::new(side.clone()) };
+        assert!(
+            matches!(e.handle(&np), Ok(EngineReply::NewPayload(s)) if s.status == ExecutionStatus::Valid)
+        );
+        let fcu = |head: &ExecutionPayloadEnvelope, safe: &ExecutionPayloadEnvelope| {
+            EngineCall::ForkchoiceUpdated {
+                version: 3,
+                state: ForkchoiceState {
+                    head_block_hash: head.execution_payload.block_hash,
+                    safe_block_hash: safe.execution_payload.block_hash,
+                    finalized_block_hash: B256::ZERO,
+                },
+                attributes: None,
+            }
+        };
+        assert!(e.handle(&fcu(&three, &one)).is_ok());
+        // Safe is block 1, the head a sibling of it: geth's "safe block not in canonical chain".
+        let err = e.handle(&fcu(&side, &one)).unwrap_err();
+        assert_eq!(err.code(), Some(codes::INVALID_FORKCHOICE_STATE), "{err}");
+        assert!(err.to_string().contains("safe block not in canonical chain"), "{err}");
+        // As geth, the head moved anyway; back on the main chain the state is valid again.
+        assert_eq!(e.head, side.execution_payload.block_hash);
+        assert!(e.handle(&fcu(&three, &one)).is_ok());
     }
 }

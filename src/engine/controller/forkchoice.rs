@@ -194,11 +194,14 @@ impl EngineController {
     }
 
     /// Maps a failed forkchoice update to op-node's error severity.
+    /// `what` names the update (op-node's "backup-unsafe", "pre-unsafe-block"), empty for the
+    /// engine's regular one.
     pub(super) fn fcu_error(e: &EngineError, what: &str, out: &mut Emitter) {
+        let what = if what.is_empty() { String::new() } else { format!("{what} ") };
         match e.code() {
             Some(codes::INVALID_FORKCHOICE_STATE) => out.emit(Event::Reset {
                 err: format!(
-                    "{what} forkchoice update was inconsistent with engine, need reset to resolve: {e}"
+                    "{what}forkchoice update was inconsistent with engine, need reset to resolve: {e}"
                 ),
             }),
             Some(_) => out.emit(Event::EngineTemporaryError {

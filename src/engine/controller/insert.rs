@@ -230,6 +230,22 @@ impl EngineController {
                     out.emit(Event::PayloadInvalid { block: block.block_ref.id(), err: status.to_string() });
                 }
             }
+            // A sequenced block built on a head that is no longer the unsafe head (derivation
+            // made a sibling safe meanwhile) would not descend from the safe head: an engine
+            // rejects that forkchoice state. It is abandoned; the sequencer builds again.
+            ExecutionStatus::Valid
+                if !block.is_derived() && block.block_ref.parent_hash != self.heads.unsafe_head.hash =>
+            {
+                log::warn!(
+                    "abandoning sequenced block {}: its parent is no longer the unsafe head {}",
+                    block.block_ref,
+                    self.heads.unsafe_head
+                );
+                out.emit(Event::PayloadInvalid {
+                    block: block.block_ref.id(),
+                    err: format!("parent is not the unsafe head {}", self.heads.unsafe_head),
+                });
+            }
             ExecutionStatus::Valid => out.emit(Event::PayloadSuccess(block)),
             _ => out.emit(Event::EngineTemporaryError {
                 err: format!("new payload {} returned {status}", block.block_ref),
