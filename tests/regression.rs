@@ -722,3 +722,27 @@ fn a_sealed_block_racing_derivation_made_an_invalid_forkchoice_state() {
         "the engine's head stays on the safe chain"
     );
 }
+
+/// op-reth restarted without its last two blocks (77 -> 75): the sequencer kept building on its
+/// remembered head, logged "engine is syncing" every 30 s for over seven minutes, until a reset
+/// from derivation. A block-building forkchoice answered SYNCING (the engine lacks the parent)
+/// now reloads the heads from the engine at once, and the sequencer goes on from there.
+#[test]
+fn a_sequencer_stalled_after_its_engine_restarted_without_its_last_blocks() {
+    use op_lite::driver::sequencer::SequencerConfig;
+    let mut pair = crate::sim::sequencer::Pair::new(SequencerConfig::default());
+    pair.run(60);
+    // Derivation is quiet (no new L1 blocks, everything posted already derived), as it was in
+    // the run that found it: only the sequencer's own calls can notice the lost blocks.
+    pair.l1_frozen = true;
+    pair.run(20);
+    let before = pair.seq.status().unsafe_l2.number;
+    assert!(before >= 35, "sequenced {before}");
+    pair.devnet.seq.restart_losing(2);
+    assert_eq!(pair.devnet.seq.head_number(), before - 2);
+    pair.run(10);
+    let after = pair.seq.status().unsafe_l2.number;
+    assert!(after >= before + 2, "10 s after the restart the sequencer is at {after} (was {before})");
+    pair.assert_chain();
+    assert!(pair.sequencer().stats().resets > 0, "the heads were reloaded");
+}

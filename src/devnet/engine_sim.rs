@@ -380,6 +380,26 @@ impl EngineSim {
         self.blocks.retain(|h, b| b.header.number >= min || pinned.contains(h) || Some(*h) == genesis);
         self.canonical.retain(|n, _| *n >= min || *n == 0);
     }
+
+    /// A restart that loses the last `n` canonical blocks (an engine that had not persisted
+    /// them, as op-reth going back from 77 to 75): they are gone, and the heads come back to
+    /// what is left.
+    pub fn restart_losing(&mut self, n: u64) {
+        let top = self.head_number();
+        let keep = top.saturating_sub(n);
+        let lost: Vec<B256> = self.canonical.range(keep + 1..).map(|(_, h)| *h).collect();
+        for h in &lost {
+            self.blocks.remove(h);
+        }
+        self.canonical.retain(|k, _| *k <= keep);
+        let kept = self.canonical.get(&keep).copied().unwrap_or_default();
+        for head in [&mut self.head, &mut self.safe, &mut self.finalized] {
+            if lost.contains(head) {
+                *head = kept;
+            }
+        }
+        self.building.clear();
+    }
 }
 
 #[cfg(test)]

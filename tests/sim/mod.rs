@@ -4,7 +4,7 @@
 pub mod derivation;
 mod faults;
 mod scenarios;
-mod sequencer;
+pub(crate) mod sequencer;
 
 /// A node's sans-IO core on virtual time, answered from the devnet: the verifier's derivers
 /// (plus the sequencer when configured) over `engine`, the devnet's L1 and its beacon blobs.

@@ -12,17 +12,17 @@ use op_lite::devnet::chain::{Devnet, DevnetParams};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::driver::sequencer::{Sequencer, SequencerConfig};
 use op_lite::event::{Event, Request};
-use op_lite::p2p::blocks::{sign_block, BlockValidator, Signers, Validation};
+use op_lite::p2p::blocks::{sign_block, BlockError, BlockValidator, Signers, Validation};
 use op_lite::protocol::primitives::B256;
 use op_lite::time::Now;
 
 use super::{Core, EngineOf};
 
-struct Pair {
-    devnet: Devnet,
-    seq: Core,
-    ver: Core,
-    now: Now,
+pub(crate) struct Pair {
+    pub(crate) devnet: Devnet,
+    pub(crate) seq: Core,
+    pub(crate) ver: Core,
+    pub(crate) now: Now,
     key: SigningKey,
     validator: BlockValidator,
     /// Gossip verdicts on the verifier side: (accepted, rejected or ignored).
@@ -35,10 +35,12 @@ struct Pair {
     engine_down: Option<(u64, u64)>,
     engine_failures: u64,
     start_secs: u64,
+    /// L1 stops: no new L1 blocks, so no new batches and no safe-head moves.
+    pub(crate) l1_frozen: bool,
 }
 
 impl Pair {
-    fn new(conf: SequencerConfig) -> Pair {
+    pub(crate) fn new(conf: SequencerConfig) -> Pair {
         if let Ok(level) = std::env::var("SIM_LOG") {
             op_lite::io::log::init(
                 level.parse().unwrap_or(log::LevelFilter::Debug),
@@ -64,6 +66,7 @@ impl Pair {
             engine_down: None,
             engine_failures: 0,
             start_secs: t0.unix(),
+            l1_frozen: false,
         }
     }
 
@@ -89,6 +92,8 @@ impl Pair {
                         self.verdicts.0 += 1;
                         self.ver.core.emit(a.into_event());
                     }
+                    // A block sequenced again identically (after a reset) is gossip it has seen.
+                    Validation::Ignore(BlockError::AlreadySeen { .. }) => self.verdicts.1 += 1,
                     other => {
                         self.verdicts.1 += 1;
                         panic!("the verifier refused a sequenced block: {other:?}");
@@ -139,7 +144,7 @@ impl Pair {
         }
     }
 
-    fn run(&mut self, secs: u64) {
+    pub(crate) fn run(&mut self, secs: u64) {
         let end = self.now.advance(Duration::from_secs(secs));
         while self.now.mono < end.mono {
             let next = [self.seq.core.poll_timeout(), self.ver.core.poll_timeout()]
@@ -152,13 +157,15 @@ impl Pair {
                 .saturating_duration_since(self.now.mono)
                 .clamp(Duration::from_millis(10), Duration::from_millis(500));
             self.now = self.now.advance(step);
-            self.devnet.advance_to(self.now.unix_ms / 1000).unwrap();
+            if !self.l1_frozen {
+                self.devnet.advance_to(self.now.unix_ms / 1000).unwrap();
+            }
             self.settle();
             self.record();
         }
     }
 
-    fn sequencer(&self) -> &Sequencer {
+    pub(crate) fn sequencer(&self) -> &Sequencer {
         self.seq.core.derivers.sequencer.as_ref().unwrap()
     }
 
@@ -172,7 +179,7 @@ impl Pair {
     }
 
     /// Every block of the sequencer's chain links to its parent, at one block per block time.
-    fn assert_chain(&self) {
+    pub(crate) fn assert_chain(&self) {
         let head = self.seq.status().unsafe_l2.number;
         for n in 1..=head {
             let b = &self.devnet.seq.block_by_number(n).unwrap().header;

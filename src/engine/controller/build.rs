@@ -9,7 +9,7 @@ use crate::engine::api::{
     codes, fcu_version, get_payload_version, EngineCall, EngineError, EngineReply, ExecutionStatus,
     PayloadInfo,
 };
-use crate::engine::{BuildJob, SealedBlock};
+use crate::engine::{BuildJob, SealedBlock, SyncMode};
 use crate::event::{Emitter, Event};
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::rollup::Fork;
@@ -86,6 +86,15 @@ impl EngineController {
             }
             (ExecutionStatus::Valid, None) => out.emit(Event::EngineTemporaryError {
                 err: "temporarily cannot insert new safe block: nil id in forkchoice result when expecting a valid ID".into(),
+            }),
+            // Following the chain from L1 (not EL sync), SYNCING means the engine lacks the
+            // parent we build on: it restarted without blocks it had not persisted. Its heads
+            // are reloaded at once rather than retried until derivation notices.
+            (ExecutionStatus::Syncing, _) if self.sync_mode == SyncMode::ConsensusLayer => out.emit(Event::Reset {
+                err: format!(
+                    "engine does not have the block-building parent {} (it answered SYNCING), resetting to its heads",
+                    attrs.parent
+                ),
             }),
             (ExecutionStatus::Syncing, _) => {
                 out.emit(Event::EngineTemporaryError { err: "temporarily cannot insert new safe block: engine is syncing".into() })
