@@ -1,5 +1,5 @@
-//! Who the swarm is connected to: dials (the operator's and the static peers', redialled with
-//! exponential backoff from 2 s to 60 s), inbound connections through a small pool of pending
+//! Who the swarm is connected to: dials (the operator's and the static peers', redialled every
+//! second until first reached (for 30 s at most), then with exponential backoff from 2 s to 60 s), inbound connections through a small pool of pending
 //! handshakes, the admission of an authenticated peer (not ourselves, blocked, banned, already
 //! connected, or inbound beyond `--p2p.peers.hi`), closing connections, and the operator's
 //! disconnect and block list.
@@ -24,6 +24,10 @@ use crate::time::Now;
 
 const REDIAL_MIN: Duration = Duration::from_secs(2);
 const REDIAL_MAX: Duration = Duration::from_secs(60);
+/// A static peer never reached yet is dialled every second for this long before the backoff
+/// grows: nodes started together (a verifier beside its sequencer) find each other at once.
+pub(super) const FIRST_CONTACT: Duration = Duration::from_secs(30);
+const FIRST_CONTACT_REDIAL: Duration = Duration::from_secs(1);
 /// Inbound connections still upgrading (not yet authenticated and admitted) held at once: 16,
 /// go-libp2p's accept queue. Each costs a socket and a few KB (at most one partial 64 KB Noise
 /// message); an honest upgrade takes well under a second, so 16 absorb a burst of peers
@@ -40,11 +44,29 @@ pub(super) struct StaticPeer {
     pub(super) conn: Option<ConnId>,
     pub(super) next_dial: Instant,
     backoff: Duration,
+    /// Until first connected (and at most `FIRST_CONTACT` after start), redials are prompt.
+    seeking_until: Option<Instant>,
 }
 
 impl StaticPeer {
     pub(super) fn new(addr: Multiaddr, now: Now) -> StaticPeer {
-        StaticPeer { addr, conn: None, next_dial: now.mono, backoff: REDIAL_MIN }
+        StaticPeer {
+            addr,
+            conn: None,
+            next_dial: now.mono,
+            backoff: REDIAL_MIN,
+            seeking_until: Some(now.mono + FIRST_CONTACT),
+        }
+    }
+
+    /// Schedules the next dial after a failed or lost one.
+    fn dial_later(&mut self, now: Now) {
+        if self.seeking_until.is_some_and(|t| now.mono < t) {
+            self.next_dial = now.mono + FIRST_CONTACT_REDIAL;
+            return;
+        }
+        self.next_dial = now.mono + self.backoff;
+        self.backoff = (self.backoff * 2).min(REDIAL_MAX);
     }
 }
 
@@ -149,8 +171,7 @@ impl Swarm {
         for s in &mut self.statics {
             if s.conn == Some(id) {
                 s.conn = None;
-                s.next_dial = now.mono + s.backoff;
-                s.backoff = (s.backoff * 2).min(REDIAL_MAX);
+                s.dial_later(now);
             }
         }
     }
@@ -191,6 +212,7 @@ impl Swarm {
         for s in &mut self.statics {
             if s.conn == Some(id) {
                 s.backoff = REDIAL_MIN;
+                s.seeking_until = None;
             }
         }
         // Open our gossip stream now rather than on the next inbound byte.
@@ -223,9 +245,7 @@ impl Swarm {
                 }
                 Err(e) => {
                     log::debug!("not dialling static peer {addr}: {e}");
-                    let s = &mut self.statics[i];
-                    s.next_dial = now.mono + s.backoff;
-                    s.backoff = (s.backoff * 2).min(REDIAL_MAX);
+                    self.statics[i].dial_later(now);
                 }
             }
         }
@@ -453,6 +473,33 @@ mod tests {
         let peers = n.peers();
         assert!(peers.iter().any(|p| p.peer == st.local_peer() && !p.outbound));
         assert!(honest.iter().all(|h| h.peer_count() == 1), "no honest peer was dropped for it");
+    }
+
+    #[test]
+    fn a_static_peer_not_up_yet_is_redialled_every_second_then_with_backoff() {
+        let t0 = test_now();
+        let st = swarm(9, None, Address::ZERO, t0);
+        let st_addr = Multiaddr::new("10.0.0.9:9222".parse().unwrap(), Some(st.local_peer()));
+        let cfg = SwarmConfig { static_peers: vec![st_addr], ..config() };
+        let mut n = swarm_with(1, cfg, None, Address::ZERO, t0);
+        let mut t = t0;
+        let mut gaps = Vec::new();
+        let mut last = t0.mono;
+        while t.mono < t0.mono + FIRST_CONTACT + Duration::from_secs(20) {
+            n.handle_timeout(t);
+            if let Some((conn, _)) = n.poll_dial() {
+                gaps.push((t.mono - last).as_secs());
+                last = t.mono;
+                // Refused: nobody listens there yet.
+                n.handle_closed(conn, t);
+            }
+            t = t.advance(Duration::from_millis(250));
+        }
+        // Every second while seeking it (a verifier started beside its sequencer finds it at
+        // once), then the backoff: 2 s, 4 s, 8 s, ...
+        let prompt = gaps.iter().skip(1).take_while(|g| **g == 1).count();
+        assert!((28..=30).contains(&prompt), "{gaps:?}");
+        assert_eq!(&gaps[prompt + 1..prompt + 4], &[2, 4, 8], "{gaps:?}");
     }
 
     #[test]
