@@ -83,7 +83,7 @@ fn synthetic(blocks: u64) {
         ..DevnetParams::default()
     };
     let t0 = params.genesis_time;
-    let mut devnet = Devnet::new(params);
+    let mut devnet = Devnet::new(params).unwrap();
     let block_time = devnet.rollup_config().block_time;
     devnet.advance_to(t0 + blocks * block_time).unwrap();
     let l2 = devnet.poll_unbatched();

@@ -36,7 +36,7 @@ fn main() {
     let blocks: u64 = if std::env::args().any(|a| a == "--bench") { 2_000 } else { 20 };
     let params = DevnetParams { external_sequencer: true, ..DevnetParams::default() };
     let mut now = Now::new(Instant::now(), params.genesis_time * 1000);
-    let mut devnet = Devnet::new(params);
+    let mut devnet = Devnet::new(params).unwrap();
     let cfg = Arc::new(devnet.rollup_config().clone());
     let p = Params::new(cfg.clone(), Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
     let base = now.mono;

@@ -670,10 +670,10 @@ fn a_sealed_block_racing_derivation_made_an_invalid_forkchoice_state() {
     use op_lite::protocol::primitives::B256;
     let params = DevnetParams { seed: 11, ..DevnetParams::default() };
     let t0 = Now::new(Instant::now(), params.genesis_time * 1000);
-    let mut devnet = Devnet::new(params.clone());
+    let mut devnet = Devnet::new(params.clone()).unwrap();
     // The same chain, run ahead: its block 1 is what derivation makes safe (B); the sequencer's
     // block 1 (A) is a sibling on the same parent.
-    let mut ahead = Devnet::new(params.clone());
+    let mut ahead = Devnet::new(params.clone()).unwrap();
     ahead.advance_to(params.genesis_time + 4).unwrap();
     let b = ahead.sequenced_block(1).unwrap().envelope.clone();
     let mut a = b.clone();

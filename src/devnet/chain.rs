@@ -54,9 +54,11 @@ pub struct DevnetParams {
     /// The batcher posts nothing: tests take the sequenced blocks (`take_unbatched`) and post
     /// their own batcher transactions.
     pub manual_batcher: bool,
-    /// Fork activation times, in seconds after genesis, replacing the devnet's (all forks
-    /// through Jovian at genesis).
-    pub forks: Vec<(crate::protocol::rollup::Fork, u64)>,
+    /// Changes to the devnet's fork schedule (`super::fork_schedule`: every fork through
+    /// Jovian at genesis): seconds after genesis, or `None` for not scheduled.
+    pub forks: Vec<(crate::protocol::rollup::Fork, Option<u64>)>,
+    /// The rollup config's channel timeout (L1 blocks).
+    pub channel_timeout: u64,
     /// L2 blocks come from an external sequencer (an op-lite node driving `seq` over the
     /// Engine API); the devnet only mines L1, fills the sequencer engine's mempool and batches
     /// what the sequencer produced.
@@ -77,6 +79,7 @@ impl Default for DevnetParams {
             manual_batcher: false,
             forks: Vec::new(),
             external_sequencer: false,
+            channel_timeout: 50,
             seed: 1,
         }
     }
@@ -114,23 +117,20 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    pub fn new(params: DevnetParams) -> Devnet {
+    /// The devnet for `params`; fails on a fork schedule op-node would reject.
+    pub fn new(params: DevnetParams) -> Result<Devnet, String> {
         let mut l1 = L1Sim::new(DEVNET_L1_CHAIN_ID, params.genesis_time, params.l1_block_time);
         let batcher = Account::from_seed("op-lite devnet batcher");
+        let forks = super::fork_schedule(&params.forks)?;
         let config = |l1: &L1Sim| {
-            let mut cfg = rollup_config(
+            rollup_config(
                 l1.genesis().block_ref().id(),
                 l1.genesis().info.time(),
                 batcher.address,
                 params.seq_window_size,
-            );
-            if !params.forks.is_empty() {
-                let t0 = l1.genesis().info.time();
-                let forks: Vec<_> = params.forks.iter().map(|(f, dt)| (*f, t0 + dt)).collect();
-                cfg.apply_overrides(&forks);
-                cfg.genesis.l2.hash = EngineSim::genesis_block(&cfg).envelope.execution_payload.block_hash;
-            }
-            cfg
+                params.channel_timeout,
+                &forks,
+            )
         };
         let unsafe_signer = Account::from_seed("op-lite devnet sequencer").address;
         // SystemConfig's unsafe block signer slot, so the runtime config reads it by proof; the
@@ -148,13 +148,14 @@ impl Devnet {
         ];
         l1.reseal_genesis();
         let cfg = Arc::new(config(&l1));
+        cfg.check().map_err(|e| format!("devnet rollup config: {e}"))?;
         let limits = CacheLimits::default();
-        Devnet {
+        Ok(Devnet {
             engine: EngineSim::new(cfg.clone()),
             seq: EngineSim::new(cfg.clone()),
             seq_data: ChainData::new(limits, cfg.deposit_contract_address, cfg.l1_system_config_address),
             l1_spec: L1ChainSpec::dev(DEVNET_L1_CHAIN_ID),
-            users: (0..3).map(|i| Account::from_seed(&format!("op-lite devnet user {i}"))).collect(),
+            users: (0..super::genesis::USERS).map(super::genesis::user).collect(),
             depositor: Account::from_seed("op-lite devnet depositor"),
             batcher,
             unsafe_signer,
@@ -168,7 +169,7 @@ impl Devnet {
             cfg,
             params,
             l1,
-        }
+        })
     }
 
     /// The rollup config the node must run with.
@@ -525,7 +526,7 @@ mod tests {
     #[test]
     fn produces_and_batches_blocks_on_its_own_clock() {
         let p = DevnetParams { deposit_every: 2, ..DevnetParams::default() };
-        let mut d = Devnet::new(p.clone());
+        let mut d = Devnet::new(p.clone()).unwrap();
         d.advance_to(p.genesis_time + 60).unwrap();
         assert_eq!(d.sequenced_head(), 30, "one L2 block every 2 s");
         assert_eq!(d.l1.head().info.number(), 10, "one L1 block every 6 s");

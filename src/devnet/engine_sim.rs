@@ -20,11 +20,10 @@ use crate::protocol::header::{Header, EMPTY_OMMERS_HASH};
 use crate::protocol::payload::{ExecutionPayload, ExecutionPayloadEnvelope, PayloadAttributes};
 use crate::protocol::primitives::{keccak256, Bytes, B256, B64, U256};
 use crate::protocol::rollup::{Fork, RollupConfig};
-use crate::protocol::trie::EMPTY_ROOT;
 use crate::protocol::tx::DEPOSIT_TX_TYPE;
 
 /// The base fee every stand-in block carries.
-pub const BASE_FEE: u64 = 1_000_000;
+pub const BASE_FEE: u64 = super::genesis::GENESIS_BASE_FEE;
 
 /// A stored block.
 #[derive(Debug, Clone)]
@@ -84,44 +83,34 @@ impl EngineSim {
 
     /// The genesis block the stand-in starts from, for building a devnet config around it.
     pub fn genesis_block(cfg: &RollupConfig) -> SimBlock {
-        let t = cfg.genesis.l2_time;
-        let sys = &cfg.genesis.system_config;
-        let extra = if cfg.is_active(Fork::Holocene, t) {
-            ExtraData::from_attributes(
-                sys.eip1559_params,
-                cfg.is_active(Fork::Jovian, t).then_some(sys.min_base_fee),
-                &cfg.chain_op_config(),
-            )
-            .map(|e| e.encode())
-            .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        // The header a real engine computes from the devnet's genesis.json (`devnet::genesis`),
+        // so a chain begun on the stand-in and one begun on op-reth share their genesis.
+        let header = super::genesis::header(cfg, &super::genesis::devnet_alloc(cfg));
+        let t = header.timestamp;
         let payload = ExecutionPayload {
-            parent_hash: B256::ZERO,
-            fee_recipient: Default::default(),
-            state_root: keccak256(b"op-lite devnet genesis state"),
-            receipts_root: EMPTY_ROOT,
-            logs_bloom: Default::default(),
-            prev_randao: B256::ZERO,
-            block_number: cfg.genesis.l2.number,
-            gas_limit: sys.gas_limit,
+            parent_hash: header.parent_hash,
+            fee_recipient: header.beneficiary,
+            state_root: header.state_root,
+            receipts_root: header.receipts_root,
+            logs_bloom: header.logs_bloom,
+            prev_randao: header.mix_hash,
+            block_number: header.number,
+            gas_limit: header.gas_limit,
             gas_used: 0,
             timestamp: t,
-            extra_data: Bytes(extra),
-            base_fee_per_gas: U256::from_u64(BASE_FEE),
-            block_hash: B256::ZERO,
+            extra_data: header.extra_data.clone(),
+            base_fee_per_gas: U256::from_u64(header.base_fee_per_gas.unwrap_or(BASE_FEE)),
+            block_hash: header.hash(),
             transactions: Vec::new(),
             withdrawals: cfg.is_active(Fork::Canyon, t).then(Vec::new),
-            blob_gas_used: cfg.is_active(Fork::Ecotone, t).then_some(0),
-            excess_blob_gas: cfg.is_active(Fork::Ecotone, t).then_some(0),
-            withdrawals_root: cfg.is_active(Fork::Isthmus, t).then_some(EMPTY_ROOT),
+            blob_gas_used: header.blob_gas_used,
+            excess_blob_gas: header.excess_blob_gas,
+            withdrawals_root: cfg.is_active(Fork::Isthmus, t).then_some(header.withdrawals_root).flatten(),
         };
-        let beacon = cfg.is_active(Fork::Ecotone, t).then_some(B256::ZERO);
-        let mut envelope =
-            ExecutionPayloadEnvelope { parent_beacon_block_root: beacon, execution_payload: payload };
-        let header = envelope.header().unwrap_or_default();
-        envelope.execution_payload.block_hash = header.hash();
+        let envelope = ExecutionPayloadEnvelope {
+            parent_beacon_block_root: header.parent_beacon_block_root,
+            execution_payload: payload,
+        };
         SimBlock { envelope, header }
     }
 
@@ -408,9 +397,31 @@ mod tests {
     use crate::devnet::chain::{Devnet, DevnetParams};
 
     #[test]
+    fn genesis_payload_commits_to_the_genesis_files_header() {
+        use crate::protocol::rollup::tests_support::with_forks_until;
+        // From Bedrock-only to every fork at genesis: the payload the stand-in hands out for
+        // block 0 hashes to the header genesis.json describes.
+        for last in [Fork::Regolith, Fork::Canyon, Fork::Ecotone, Fork::Holocene, Fork::Isthmus, Fork::Jovian]
+        {
+            let mut cfg = with_forks_until(last, 0, 0);
+            if last == Fork::Regolith {
+                cfg.forks = Default::default();
+            }
+            cfg.genesis.l2_time = 1_000;
+            let b = EngineSim::genesis_block(&cfg);
+            assert_eq!(b.envelope.header().unwrap(), b.header, "through {last}");
+            assert_eq!(b.envelope.execution_payload.block_hash, b.header.hash());
+            assert_eq!(
+                b.header,
+                crate::devnet::genesis::header(&cfg, &crate::devnet::genesis::devnet_alloc(&cfg))
+            );
+        }
+    }
+
+    #[test]
     fn forkchoice_needs_safe_and_finalized_on_the_heads_chain() {
         let params = DevnetParams::default();
-        let mut d = Devnet::new(params.clone());
+        let mut d = Devnet::new(params.clone()).unwrap();
         d.advance_to(params.genesis_time + 6).unwrap();
         let block = |n: u64| d.sequenced_block(n).unwrap().envelope.clone();
         let (one, three) = (block(1), block(3));

@@ -42,7 +42,7 @@ impl DevnetHandle {
     /// Binds the servers and starts the chain. The L1 genesis is "now" in chain time.
     pub fn spawn(mut opts: DevnetOptions, jwt: [u8; 32], now: Now) -> std::io::Result<DevnetHandle> {
         opts.params.genesis_time = now.unix();
-        let net = Devnet::new(opts.params.clone());
+        let net = Devnet::new(opts.params.clone()).map_err(std::io::Error::other)?;
         let rollup = net.rollup_config().clone();
         let mut listeners =
             vec![(Listener::DevnetL1, opts.l1_addr), (Listener::DevnetEngine, opts.engine_addr)];

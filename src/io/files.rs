@@ -44,6 +44,16 @@ pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, data)
 }
 
+/// Creates directory `path` and its parents.
+pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// Whether `path` exists.
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
 /// Removes `path` if it exists.
 pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);

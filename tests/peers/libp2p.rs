@@ -166,7 +166,7 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
     let mut env = decode_envelope(&plain[SIGNATURE_LEN..], version).unwrap();
     env.execution_payload.block_number += 1_000_000;
     env.execution_payload.block_hash = env.compute_block_hash().unwrap();
-    let cfg = op_lite::devnet::chain::Devnet::new(DevnetParams::default()).rollup_config().clone();
+    let cfg = op_lite::devnet::chain::Devnet::new(DevnetParams::default()).unwrap().rollup_config().clone();
     let msg = sign_block(&cfg, env.clone(), &sequencer).unwrap();
     let line = format!("publish {} 0x{}", msg.topic, to_hex(&msg.data));
     rust.send(&line);

@@ -711,13 +711,18 @@ impl EthereumJs {
     /// Starts EthereumJS with only its authenticated Engine API server on a free loopback port
     /// (retried on another port should the chosen one be taken meanwhile), no peers, no discovery.
     fn start() -> Option<EthereumJs> {
+        Self::start_with(&engine_genesis())
+    }
+
+    /// EthereumJS started from `genesis` (geth's genesis.json format).
+    fn start_with(genesis: &Value) -> Option<EthereumJs> {
         let bin = peer_bin("OP_LITE_ETHEREUMJS", "ethereumjs")?;
         let secret = keccak256(b"op-lite peers engine secret").0;
         let mut last_log = String::new();
         for _ in 0..3 {
             let port = free_port();
             let mut peer = Peer::spawn("ethereumjs", |dir| {
-                fs::write(dir.join("genesis.json"), engine_genesis().to_string()).unwrap();
+                fs::write(dir.join("genesis.json"), genesis.to_string()).unwrap();
                 fs::write(dir.join("jwt.hex"), op_lite::protocol::primitives::to_hex(&secret)).unwrap();
                 let mut c = Command::new(&bin);
                 c.arg("--gethGenesis").arg(dir.join("genesis.json"));
@@ -771,6 +776,37 @@ fn fcu(
         engine,
         EngineCall::ForkchoiceUpdated { version, state, attributes: attributes.map(Box::new) },
     )
+}
+
+/// `op-lite devnet init` writes a genesis.json whose genesis block EthereumJS (a second
+/// implementation of geth's genesis rules: state trie, header fields per fork) hashes to the
+/// rollup.json's `genesis.l2.hash`, for schedules from London-only to every fork at genesis
+/// (Shanghai's withdrawals root, Cancun's blob fields and beacon root, Prague's requests hash,
+/// Holocene's and Jovian's extraData).
+#[test]
+fn devnet_init_genesis_hash_is_the_one_ethereumjs_computes() {
+    if peer_bin("OP_LITE_ETHEREUMJS", "ethereumjs").is_none() {
+        return;
+    }
+    for forks in
+        [&[][..], &["jovian=off"], &["isthmus=off"], &["holocene=off"], &["ecotone=off"], &["canyon=off"]]
+    {
+        let dir =
+            std::env::temp_dir().join(format!("op-lite-init-{}-{}", std::process::id(), forks.join("-")));
+        let _ = fs::remove_dir_all(&dir);
+        let mut cmd = Command::new(crate::support::bin());
+        cmd.args(["devnet", "init"]).arg(&dir);
+        for f in forks {
+            cmd.args(["--fork", f]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let genesis = crate::support::read_json(&dir.join("genesis.json"));
+        let rollup = RollupConfig::from_json(&fs::read_to_string(dir.join("rollup.json")).unwrap()).unwrap();
+        let ejs = EthereumJs::start_with(&genesis).expect("ethereumjs");
+        assert_eq!(ejs.genesis, rollup.genesis.l2.hash, "forks {forks:?}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
 
 #[test]

@@ -39,6 +39,8 @@ impl Sim {
             l1.genesis().info.time(),
             batcher.address,
             seq_window,
+            50,
+            &devnet::default_forks(),
         );
         Sim::with_config(l1, cfg, batcher)
     }

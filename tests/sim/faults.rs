@@ -82,7 +82,7 @@ impl Net {
             );
         }
         let start_secs = params.genesis_time;
-        let devnet = Devnet::new(params);
+        let devnet = Devnet::new(params).unwrap();
         let cfg = Arc::new(devnet.rollup_config().clone());
         let mut p = Params::new(cfg, Arc::new(L1ChainSpec::dev(DEVNET_L1_CHAIN_ID)), 3);
         p.sync_mode = sync_mode;

@@ -31,7 +31,7 @@ impl Scenario {
     fn new(params: DevnetParams) -> Scenario {
         let params = DevnetParams { manual_batcher: true, deposit_every: 0, ..params };
         let now = Now::new(std::time::Instant::now(), params.genesis_time * 1000);
-        let devnet = Devnet::new(params);
+        let devnet = Devnet::new(params).unwrap();
         let node = Core::new(&devnet, now, None);
         Scenario { devnet, node, now, channels: 0 }
     }
@@ -155,11 +155,7 @@ fn batches_from_strangers_are_ignored_and_failed_txs_still_count() {
 #[test]
 fn out_of_order_frames_are_dropped_from_holocene_and_reassembled_before() {
     for holocene in [true, false] {
-        let forks = if holocene {
-            Vec::new()
-        } else {
-            vec![(Fork::Holocene, 100_000), (Fork::Isthmus, 100_000), (Fork::Jovian, 100_000)]
-        };
+        let forks = if holocene { Vec::new() } else { vec![(Fork::Holocene, Some(100_000))] };
         let mut s = Scenario::new(DevnetParams { forks, ..DevnetParams::default() });
         s.run(13);
         let blocks = s.devnet.poll_unbatched();
@@ -323,7 +319,7 @@ fn holocene_drops_future_and_past_batches() {
 fn every_fork_from_delta_to_jovian_activates_mid_chain() {
     let order =
         [Fork::Delta, Fork::Ecotone, Fork::Fjord, Fork::Granite, Fork::Holocene, Fork::Isthmus, Fork::Jovian];
-    let forks: Vec<_> = order.iter().enumerate().map(|(i, f)| (*f, 12 * (i as u64 + 1))).collect();
+    let forks: Vec<_> = order.iter().enumerate().map(|(i, f)| (*f, Some(12 * (i as u64 + 1)))).collect();
     let mut s = Scenario::new(DevnetParams { forks, ..DevnetParams::default() });
     s.run(100);
     let blocks = s.devnet.poll_unbatched();

@@ -50,7 +50,7 @@ impl Pair {
         }
         let params = DevnetParams { external_sequencer: true, seed: 9, ..DevnetParams::default() };
         let t0 = Now::new(std::time::Instant::now(), params.genesis_time * 1000);
-        let devnet = Devnet::new(params);
+        let devnet = Devnet::new(params).unwrap();
         let key = SigningKey::from_slice(&Account::from_seed("op-lite devnet sequencer").secret()).unwrap();
         assert_eq!(op_lite::protocol::tx::address_of(key.verifying_key()), devnet.unsafe_signer);
         Pair {

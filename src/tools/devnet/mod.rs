@@ -3,6 +3,8 @@
 //! printing the node's unsafe / safe / finalized heads as they advance, until Ctrl-C or until
 //! the safe head reaches `--blocks N`. Node flags may follow and override the devnet's.
 
+pub mod init;
+
 use std::ffi::OsString;
 use std::net::SocketAddr;
 
@@ -17,7 +19,8 @@ use crate::io::node::{exit_code, NodeThread, RunOptions, Shell};
 use crate::protocol::l1_chain::L1ChainSpec;
 
 const USAGE: &str = "\
-usage: op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [NODE FLAGS...]
+usage: op-lite devnet init DIR [...]   (see op-lite devnet init --help)
+       op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [NODE FLAGS...]
        op-lite devnet --with-sequencer [--blocks N] [NODE FLAGS...]
        op-lite devnet --serve-only [--speed X] [--l1-port P] [--engine-port P]
 
@@ -64,6 +67,9 @@ fn flag<T: std::str::FromStr>(p: &mut pico_args::Arguments, name: &'static str) 
 }
 
 pub fn main(args: Vec<OsString>) -> u8 {
+    if args.first().is_some_and(|a| a == "init") {
+        return init::main(args[1..].to_vec());
+    }
     let mut p = pico_args::Arguments::from_vec(args);
     if p.contains(["-h", "--help"]) {
         crate::io::out::print(USAGE);
