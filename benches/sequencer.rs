@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use k256::ecdsa::SigningKey;
 
-use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams};
+use op_lite::devnet::chain::{serve_fetch, Devnet, DevnetParams, Sequencing};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::devnet::DEVNET_L1_CHAIN_ID;
 use op_lite::driver::l1_poll::{L1Label, L1Poller};
@@ -34,7 +34,7 @@ use op_lite::time::Now;
 
 fn main() {
     let blocks: u64 = if std::env::args().any(|a| a == "--bench") { 2_000 } else { 20 };
-    let params = DevnetParams { external_sequencer: true, ..DevnetParams::default() };
+    let params = DevnetParams { sequencing: Sequencing::NodeOnStandIn, ..DevnetParams::default() };
     let mut now = Now::new(Instant::now(), params.genesis_time * 1000);
     let mut devnet = Devnet::new(params).unwrap();
     let cfg = Arc::new(devnet.rollup_config().clone());

@@ -463,7 +463,7 @@ fn a_closed_stdout_aborted_the_devnet_and_left_its_jwt_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let jwt = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", child.id()));
+    let jwt = std::env::temp_dir().join(format!("op-lite-devnet-{}", child.id())).join("jwt.hex");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for _ in 0..2 {
         lines.next().unwrap().unwrap();
@@ -480,6 +480,7 @@ fn a_closed_stdout_aborted_the_devnet_and_left_its_jwt_file() {
     };
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(!jwt.exists(), "{} left behind", jwt.display());
+    assert!(!jwt.parent().unwrap().exists(), "{} left behind", jwt.parent().unwrap().display());
 }
 
 /// `op-lite p2p priv2id FILE` ignored FILE and read standard input (exit 1 with a key error).

@@ -31,8 +31,25 @@ use super::engine_sim::EngineSim;
 use super::l1_sim::{Account, L1Sim};
 use super::{rollup_config, DEVNET_L1_CHAIN_ID};
 
+/// Blocks in one channel at most (half an hour of 2 s blocks); a sequencer catching up on
+/// hours of chain is batched over several L1 blocks.
+const MAX_CHANNEL_BLOCKS: usize = 900;
+
 /// Frames larger than this go out as several transactions (op-batcher's default calldata size).
 const MAX_CALLDATA_FRAME: usize = 120_000;
+
+/// Who builds the devnet's L2 chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequencing {
+    /// The devnet's own producer, on `seq`, on the devnet's clock.
+    Producer,
+    /// A sequencer node driving `seq` over the Engine API: the devnet mines L1, fills `seq`'s
+    /// mempool with user transfers and batches what the node sequenced.
+    NodeOnStandIn,
+    /// A sequencer node driving an engine elsewhere: its blocks arrive through
+    /// `push_sequenced` (a `feed::SequencerFeed` reads them), the devnet mines L1 and batches.
+    NodeElsewhere,
+}
 
 /// How the devnet runs.
 #[derive(Debug, Clone)]
@@ -59,10 +76,8 @@ pub struct DevnetParams {
     pub forks: Vec<(crate::protocol::rollup::Fork, Option<u64>)>,
     /// The rollup config's channel timeout (L1 blocks).
     pub channel_timeout: u64,
-    /// L2 blocks come from an external sequencer (an op-lite node driving `seq` over the
-    /// Engine API); the devnet only mines L1, fills the sequencer engine's mempool and batches
-    /// what the sequencer produced.
-    pub external_sequencer: bool,
+    /// Who builds the L2 chain the batcher posts.
+    pub sequencing: Sequencing,
     pub seed: u64,
 }
 
@@ -78,7 +93,7 @@ impl Default for DevnetParams {
             sequencer_l1_confs: 0,
             manual_batcher: false,
             forks: Vec::new(),
-            external_sequencer: false,
+            sequencing: Sequencing::Producer,
             channel_timeout: 50,
             seed: 1,
         }
@@ -93,7 +108,7 @@ pub struct Devnet {
     /// The engine the node under test drives.
     pub engine: EngineSim,
     /// The producer's engine: the chain as sequenced (driven by an external sequencer when
-    /// `params.external_sequencer`).
+    /// `Sequencing::NodeOnStandIn`).
     pub seq: EngineSim,
     /// With an external sequencer: the last sequenced block handed to the batcher.
     batched: Option<L2BlockRef>,
@@ -180,7 +195,7 @@ impl Devnet {
     /// Chain time of the next L1 block and of the next L2 block (never, with an external
     /// sequencer).
     pub fn next_times(&self) -> (u64, u64) {
-        let l2 = if self.params.external_sequencer {
+        let l2 = if self.params.sequencing != Sequencing::Producer {
             u64::MAX
         } else {
             self.seq.block(&self.seq.head).map_or(0, |b| b.header.timestamp) + self.cfg.block_time
@@ -224,6 +239,12 @@ impl Devnet {
     /// Sequences one L2 block on the producer's engine: the latest L1 block not newer than the
     /// block's time is its origin.
     fn produce_l2(&mut self) -> Result<(), String> {
+        self.build_l2(false)
+    }
+
+    /// Builds the next block on `seq`: with synthetic user transfers (`noTxPool`), or from the
+    /// engine's pool as a sequencer node does.
+    fn build_l2(&mut self, from_pool: bool) -> Result<(), String> {
         let parent = self.seq_head_ref()?;
         let t = parent.timestamp + self.cfg.block_time;
         let head_l1 = self.l1.head().info.number();
@@ -258,13 +279,13 @@ impl Devnet {
         // User transfers ride along as sequenced transactions (the stand-in has no pool);
         // upgrade blocks carry none, as the spec requires.
         let upgrade_block = !crate::derive::codec::upgrade_transactions(&self.cfg, t)?.0.is_empty();
-        if !upgrade_block {
+        if !upgrade_block && !from_pool {
             for i in 0..self.params.txs_per_block {
                 let tx = self.user_transfer(i);
                 attrs.transactions.push(tx);
             }
         }
-        attrs.no_tx_pool = true;
+        attrs.no_tx_pool = !from_pool;
         let fc = ForkchoiceState {
             head_block_hash: parent.hash,
             safe_block_hash: self.seq.safe,
@@ -300,6 +321,9 @@ impl Devnet {
             .map_err(|e| e.to_string())?;
         let block = self.seq.block_data(&hash).ok_or("sealed block unknown")?;
         let r = block.block_ref;
+        if from_pool {
+            return Ok(());
+        }
         self.unbatched.push(L2BlockInput {
             number: r.number,
             timestamp: r.timestamp,
@@ -377,11 +401,12 @@ impl Devnet {
     /// Posts the unbatched L2 blocks (one channel) and seals the next L1 block.
     fn mine_l1(&mut self) -> Result<(), String> {
         self.l1_blocks_built += 1;
-        if self.params.external_sequencer {
+        if self.params.sequencing == Sequencing::NodeOnStandIn {
             self.collect_sequenced()?;
         }
         if !self.unbatched.is_empty() && !self.params.manual_batcher {
-            let blocks = std::mem::take(&mut self.unbatched);
+            let rest = self.unbatched.split_off(self.unbatched.len().min(MAX_CHANNEL_BLOCKS));
+            let blocks = std::mem::replace(&mut self.unbatched, rest);
             let sealing = self.l1.head().info.number() + 1;
             self.carried.insert(sealing, blocks.clone());
             while self.carried.len() > 64 {
@@ -442,6 +467,21 @@ impl Devnet {
         }
         self.l1.seal();
         Ok(())
+    }
+
+    /// A step of the sequenced chain built elsewhere (`Sequencing::NodeElsewhere`): the next
+    /// block to batch, or a reorganisation whose blocks not posted yet are dropped (blocks
+    /// already on L1 stay there; derivation keeps the batches that fit the safe chain).
+    pub fn push_sequenced(&mut self, step: super::feed::FeedStep) {
+        match step {
+            super::feed::FeedStep::Block(b) => self.unbatched.push(b),
+            super::feed::FeedStep::Reorg { from } => self.unbatched.retain(|b| b.number < from),
+        }
+    }
+
+    /// How many sequenced blocks wait for the batcher.
+    pub fn unbatched_len(&self) -> usize {
+        self.unbatched.len()
     }
 
     /// The sequenced blocks not batched yet (with `manual_batcher`, all of them), oldest first.
@@ -517,6 +557,23 @@ pub fn serve_fetch(l1: &L1Sim, engine: &EngineSim, req: FetchRequest) -> Arrival
         }
     };
     found.unwrap_or(Arrival::NotFound(req))
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::Devnet;
+
+    /// Builds `n` blocks on the sequencer engine from its pool, as a sequencer node would, L1
+    /// moving along (one L1 block per three L2 blocks).
+    pub fn sequence(d: &mut Devnet, n: u64) {
+        for _ in 0..n {
+            let next = d.seq.block(&d.seq.head).unwrap().header.timestamp + d.cfg.block_time;
+            while d.l1.head().info.time() + d.params.l1_block_time <= next {
+                d.mine_l1().unwrap();
+            }
+            d.build_l2(true).unwrap();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub const GENESIS_FILE: &str = "genesis.json";
 pub const ROLLUP_FILE: &str = "rollup.json";
 pub const JWT_FILE: &str = "jwt.hex";
 pub const KEYS_FILE: &str = "keys.json";
+/// The devnet L1's chain config, for `--rollup.l1-chain-config`.
+pub const L1_CHAIN_FILE: &str = "l1-chain.json";
 
 /// The seeds of the devnet's fixed accounts.
 pub const SEQUENCER_SEED: &str = "op-lite devnet sequencer";
@@ -70,6 +72,21 @@ pub fn files(net: &Devnet) -> DirFiles {
         rollup: pretty(&serde_json::to_value(cfg).unwrap_or_default()),
         keys: pretty(&keys),
     }
+}
+
+/// The devnet L1's chain config (geth's format, as `--rollup.l1-chain-config` reads it):
+/// Cancun and Prague from genesis, as the L1 simulator runs.
+pub fn l1_chain_json(l1_chain_id: u64) -> String {
+    let v = json!({
+        "chainId": l1_chain_id,
+        "cancunTime": 0,
+        "pragueTime": 0,
+        "blobSchedule": {
+            "cancun": {"target": 3, "max": 6, "baseFeeUpdateFraction": crate::protocol::l1_chain::CANCUN_UPDATE_FRACTION},
+            "prague": {"target": 6, "max": 9, "baseFeeUpdateFraction": crate::protocol::l1_chain::PRAGUE_UPDATE_FRACTION},
+        },
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
 /// The devnet parameters that rebuild the devnet `cfg` came from (genesis time, sequencing
@@ -147,6 +164,10 @@ mod tests {
         let g: Value = serde_json::from_str(&f.genesis).unwrap();
         assert_eq!(g["config"]["isthmusTime"], cfg.forks.isthmus_time.unwrap());
         assert_eq!(g["config"]["karstTime"], cfg.forks.karst_time.unwrap());
+
+        // The L1 chain config file describes the simulator's blob schedule.
+        let l1 = crate::protocol::l1_chain::L1ChainSpec::from_json(&l1_chain_json(900)).unwrap();
+        assert_eq!(l1.blob_schedule, crate::protocol::l1_chain::L1ChainSpec::dev(900).blob_schedule);
 
         // An edited file is named for what differs.
         let mut edited = cfg.clone();

@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod dir;
 pub mod engine_sim;
+pub mod feed;
 pub mod genesis;
 pub mod host;
 pub mod l1_sim;
@@ -97,7 +98,8 @@ pub fn rollup_config(
 ) -> RollupConfig {
     let mut times = ForkTimes::default();
     for fork in Fork::ALL {
-        times.set(fork, forks.get(fork).map(|dt| l1_genesis_time + dt));
+        // A fork at genesis is written as time 0, as op-node's configs do.
+        times.set(fork, forks.get(fork).map(|dt| if dt == 0 { 0 } else { l1_genesis_time + dt }));
     }
     let forks = times;
     let mut scalar = [0u8; 32];

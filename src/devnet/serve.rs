@@ -355,6 +355,30 @@ fn l2_get_block_by_hash(c: &mut DevnetCtx, p: &Params<'_>, _: Now) -> Result<Val
     Ok(l2_block(c, Err(p.required::<B256>(0)?), full))
 }
 
+/// The stand-in's mempool: a transaction that decodes, is signed for this chain and is not
+/// there yet waits for the next block built without `noTxPool` (as on op-reth's auth port).
+fn l2_send_raw_transaction(c: &mut DevnetCtx, p: &Params<'_>, _: Now) -> Result<Value, RpcError> {
+    const MAX_POOL: usize = 1024;
+    let raw: crate::protocol::primitives::Bytes = p.required(0)?;
+    let tx = Transaction::decode(&raw)
+        .map_err(|e| RpcError::invalid_params(format!("invalid transaction: {e}")))?;
+    let signed =
+        tx.as_signed().ok_or_else(|| RpcError::invalid_params("deposit transactions are not accepted"))?;
+    if signed.chain_id.is_some_and(|id| id != c.net.cfg.l2_chain_id) {
+        return Err(RpcError::server("invalid chain id"));
+    }
+    tx.sender().map_err(|e| RpcError::invalid_params(format!("invalid signature: {e}")))?;
+    let pool = &mut sim(c).pool;
+    if pool.contains(&raw) {
+        return Err(RpcError::server("already known"));
+    }
+    if pool.len() >= MAX_POOL {
+        return Err(RpcError::server("txpool is full"));
+    }
+    pool.push(raw.clone());
+    Ok(json!(crate::protocol::primitives::keccak256(&raw)))
+}
+
 fn l2_chain_id(c: &mut DevnetCtx, _: &Params<'_>, _: Now) -> Result<Value, RpcError> {
     Ok(json!(quantity(c.net.cfg.l2_chain_id)))
 }
@@ -395,6 +419,7 @@ impl DevnetService {
         engine.register("eth_chainId", 0, l2_chain_id).map_err(e)?;
         engine.register("eth_getBlockByNumber", 2, l2_get_block_by_number).map_err(e)?;
         engine.register("eth_getBlockByHash", 2, l2_get_block_by_hash).map_err(e)?;
+        engine.register("eth_sendRawTransaction", 1, l2_send_raw_transaction).map_err(e)?;
         Ok(DevnetService {
             ctx: DevnetCtx { net, jwt, clock, served: (0, 0), seq_engine: false },
             l1,

@@ -15,6 +15,11 @@ pub fn mono() -> Instant {
     Instant::now()
 }
 
+/// Blocks the calling thread for `d` (command-line tools waiting on something outside).
+pub fn sleep(d: std::time::Duration) {
+    std::thread::sleep(d)
+}
+
 /// A seed for jitter RNGs that differs between runs.
 pub fn seed() -> u64 {
     let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);

@@ -49,6 +49,11 @@ pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(path)
 }
 
+/// Removes directory `path` and what it holds, if it exists.
+pub fn remove_dir_all(path: &Path) {
+    let _ = std::fs::remove_dir_all(path);
+}
+
 /// Whether `path` exists.
 pub fn exists(path: &Path) -> bool {
     path.exists()

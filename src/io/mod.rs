@@ -7,6 +7,8 @@
 pub mod admin_state;
 pub mod beacon;
 pub mod clock;
+#[cfg(feature = "devnet")]
+pub mod devnet_feed;
 pub mod driver;
 pub mod files;
 pub mod http_server;

@@ -15,6 +15,12 @@ use crate::p2p::identity::Keypair;
 use crate::p2p::swarm::{ConnId, Swarm};
 use crate::time::Now;
 
+/// A TCP port free on 127.0.0.1 now (for a node started later: another process may take it
+/// meanwhile).
+pub fn free_loopback_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
 /// First token of the gossip sockets (the listener); connections follow.
 pub const P2P_TOKENS: usize = 3000;
 const MAX_SOCKETS: usize = 1000;

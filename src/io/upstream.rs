@@ -333,6 +333,35 @@ impl EngineClient {
         serde_json::from_value(v).map_err(|e| ClientError::Transport(e.to_string()))
     }
 
+    /// A block by number with its transactions, as the node reads L2 blocks (`None`: not
+    /// there yet).
+    pub fn block_by_number(
+        &mut self,
+        number: u64,
+    ) -> Result<Option<crate::derive::data::L2BlockData>, String> {
+        self.l2_block(json!(quantity(number)))
+    }
+
+    /// The number and hash of block `tag` ("latest", or a quantity), unchecked against the
+    /// rollup config (for telling which chain an engine holds).
+    pub fn block_id(&mut self, tag: &str) -> Result<Option<(u64, B256)>, String> {
+        let v = self.rpc.call("eth_getBlockByNumber", json!([tag, false])).map_err(|e| e.to_string())?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        let number = v["number"].as_str().and_then(|s| crate::protocol::primitives::parse_quantity(s).ok());
+        let hash: Option<B256> = serde_json::from_value(v["hash"].clone()).ok();
+        match (number, hash) {
+            (Some(n), Some(h)) => Ok(Some((n, h))),
+            _ => Err(format!("malformed block {tag}")),
+        }
+    }
+
+    /// `eth_sendRawTransaction` (the auth port of op-reth and op-geth serves it).
+    pub fn send_raw_transaction(&mut self, raw: &Bytes) -> Result<(), ClientError> {
+        self.rpc.call("eth_sendRawTransaction", json!([raw])).map(|_| ())
+    }
+
     /// `eth_chainId` of the engine.
     pub fn chain_id(&mut self) -> Result<u64, ClientError> {
         let v = self.rpc.call("eth_chainId", json!([]))?;

@@ -166,3 +166,102 @@ fn rollup_halt_on_a_required_protocol_version() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("newer than supported"), "warned: {err}");
 }
+
+/// An engine started from a devnet directory (`op-lite devnet engine --from DIR`, the stand-in
+/// in its own process, as op-reth would be); killed on drop.
+struct DirEngine {
+    child: std::process::Child,
+    url: String,
+}
+
+impl DirEngine {
+    fn start(dir: &std::path::Path) -> DirEngine {
+        let mut child = Command::new(bin())
+            .args(["devnet", "engine", "--from"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = crate::support::lines(child.stdout.take().unwrap());
+        let first = lines.recv_timeout(Duration::from_secs(10)).expect("engine did not start");
+        let url = first.split("serving at ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        DirEngine { child, url }
+    }
+
+    /// Block hashes 0..=n and each block's transaction count.
+    fn chain(&self, jwt: [u8; 32], n: u64) -> Vec<(String, usize)> {
+        let mut rpc =
+            op_lite::io::rpc_client::RpcClient::new(&self.url, Duration::from_secs(5), Some(jwt), Vec::new());
+        (0..=n)
+            .map(|i| {
+                let b =
+                    rpc.call("eth_getBlockByNumber", serde_json::json!([format!("0x{i:x}"), false])).unwrap();
+                (b["hash"].as_str().unwrap().to_string(), b["transactions"].as_array().unwrap().len())
+            })
+            .collect()
+    }
+}
+
+impl Drop for DirEngine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn init_dir(tag: &str, extra: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("op-lite-devnet-dir-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(bin()).args(["devnet", "init"]).arg(&dir).args(extra).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+/// `devnet --from DIR --with-sequencer --sequencer-engine A --engine B` on two engines that
+/// started from DIR/genesis.json in processes of their own: the sequencer node builds on A, the
+/// batcher reads A's blocks over the Engine API port and posts them, users' transfers go into
+/// A's pool, and the verifier node derives the same chain on B, hash for hash. Run again, the
+/// devnet refuses engines that already hold blocks, and a genesis too old to catch up, saying
+/// what to do.
+#[test]
+fn devnet_from_a_directory_runs_on_engines_of_their_own() {
+    let dir = init_dir("engines", &[]);
+    let jwt_text = std::fs::read_to_string(dir.join("jwt.hex")).unwrap();
+    let jwt: [u8; 32] = crate::support::hex(jwt_text.trim()).try_into().unwrap();
+    let (a, b) = (DirEngine::start(&dir), DirEngine::start(&dir));
+    let run = || {
+        Command::new(bin())
+            .args(["devnet", "--from"])
+            .arg(&dir)
+            .args(["--with-sequencer", "--sequencer-engine", &a.url, "--engine", &b.url])
+            .args(["--blocks", "6", "--rpc.port", "0", "--log.level", "info"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("safe head reached L2 block 6: stopping"), "{stdout}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    let rollup: serde_json::Value = crate::support::read_json(&dir.join("rollup.json"));
+    let (on_a, on_b) = (a.chain(jwt, 6), b.chain(jwt, 6));
+    assert_eq!(on_a[0].0, rollup["genesis"]["l2"]["hash"].as_str().unwrap());
+    assert_eq!(on_a, on_b, "the verifier's engine holds the sequencer's chain");
+    assert!(on_a.iter().any(|(_, txs)| *txs > 1), "users' transfers landed: {on_a:?}");
+
+    let again = run();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{err}");
+    assert!(err.contains("already holds L2 blocks") && err.contains("data"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let old = init_dir("old", &["--genesis-time", &(now - 3600).to_string()]);
+    let out =
+        Command::new(bin()).args(["devnet", "--from"]).arg(&old).args(["--blocks", "1"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("devnet init") && err.contains("--force"), "{err}");
+    let _ = std::fs::remove_dir_all(&old);
+}

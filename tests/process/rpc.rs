@@ -657,7 +657,7 @@ fn start_devnet(extra: &[&str]) -> Devnet {
             break a.trim().to_string();
         }
     };
-    let jwt_path = std::env::temp_dir().join(format!("op-lite-devnet-{}.jwt", child.id()));
+    let jwt_path = std::env::temp_dir().join(format!("op-lite-devnet-{}", child.id())).join("jwt.hex");
     let jwt = op_lite::io::jwt::load_or_create_secret(&jwt_path).unwrap();
     Devnet { child, rpc: format!("{rpc}/"), metrics, engine, jwt, jwt_path, log }
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use k256::ecdsa::SigningKey;
-use op_lite::devnet::chain::{Devnet, DevnetParams};
+use op_lite::devnet::chain::{Devnet, DevnetParams, Sequencing};
 use op_lite::devnet::l1_sim::Account;
 use op_lite::driver::sequencer::{Sequencer, SequencerConfig};
 use op_lite::event::{Event, Request};
@@ -48,7 +48,8 @@ impl Pair {
                 false,
             );
         }
-        let params = DevnetParams { external_sequencer: true, seed: 9, ..DevnetParams::default() };
+        let params =
+            DevnetParams { sequencing: Sequencing::NodeOnStandIn, seed: 9, ..DevnetParams::default() };
         let t0 = Now::new(std::time::Instant::now(), params.genesis_time * 1000);
         let devnet = Devnet::new(params).unwrap();
         let key = SigningKey::from_slice(&Account::from_seed("op-lite devnet sequencer").secret()).unwrap();

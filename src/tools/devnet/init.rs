@@ -11,7 +11,7 @@ use crate::io::files;
 
 pub const USAGE: &str = "\
 usage: op-lite devnet init DIR [--fork NAME=SECONDS|NAME=off]... [--seq-window-size N]
-                               [--channel-timeout N] [--force]
+                               [--channel-timeout N] [--genesis-time UNIX] [--force]
 
 Writes a devnet whose genesis is now into DIR, for execution engines to start from and for
 `op-lite devnet --from DIR` to run:
@@ -28,6 +28,7 @@ Writes a devnet whose genesis is now into DIR, for execution engines to start fr
   --seq-window-size N   sequencing window in L1 blocks (default 100; a devnet can start at most
                         half a window, N x 3 s, after its genesis)
   --channel-timeout N   channel timeout in L1 blocks (default 50)
+  --genesis-time UNIX   genesis time in unix seconds (default: now)
   --force               replace the files of an existing devnet in DIR (the engines' data must be
                         made anew from the new genesis.json)
 ";
@@ -47,21 +48,22 @@ pub fn main(args: Vec<OsString>) -> u8 {
         crate::devnet::fork_schedule(&forks)?;
         let seq_window_size = flag(&mut p, "--seq-window-size")?.unwrap_or(defaults.seq_window_size);
         let channel_timeout = flag(&mut p, "--channel-timeout")?.unwrap_or(defaults.channel_timeout);
+        let genesis_time: Option<u64> = flag(&mut p, "--genesis-time")?;
         let force = p.contains("--force");
         let dir: PathBuf = p.free_from_str().map_err(|_| "missing DIR".to_string())?;
         if let Some(e) = crate::tools::unexpected(&p.finish()) {
             return Err(e);
         }
-        Ok((dir, DevnetParams { forks, seq_window_size, channel_timeout, ..defaults }, force))
+        Ok((dir, DevnetParams { forks, seq_window_size, channel_timeout, ..defaults }, force, genesis_time))
     })();
-    let (dir, mut params, force) = match parsed {
+    let (dir, mut params, force, genesis_time) = match parsed {
         Ok(v) => v,
         Err(e) => {
             eprintln!("op-lite devnet init: {e}\n\n{USAGE}");
             return 2;
         }
     };
-    params.genesis_time = crate::io::clock::now().unix();
+    params.genesis_time = genesis_time.unwrap_or_else(|| crate::io::clock::now().unix());
     match init(&dir, params, force) {
         Ok(net) => {
             let cfg = net.rollup_config();
