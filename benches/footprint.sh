@@ -57,7 +57,7 @@ hz=$(getconf CLK_TCK)
 # ---- devnet run: 2,000 L2 blocks --------------------------------------------------------------
 echo
 echo "== the node follows the devnet for 2,000 L2 blocks (devnet in its own process: --serve-only)"
-"$bin" devnet --serve-only --speed 100 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+TMPDIR="$tmp" "$bin" devnet --serve-only --speed 100 >"$tmp/serve.out" 2>"$tmp/serve.err" &
 serve_pid=$!
 for _ in $(seq 100); do [ -s "$tmp/serve.out" ] && break; sleep 0.1; done
 read -r -a node_cmd <<<"$(sed -n 3p "$tmp/serve.out" | sed 's/^ *op-lite //')"

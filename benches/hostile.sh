@@ -52,7 +52,7 @@ declare -A result
 attacks=()
 
 # ---- the devnet and the node ----------------------------------------------------------------
-"$bin" devnet --serve-only --speed 4 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+TMPDIR="$tmp" "$bin" devnet --serve-only --speed 4 >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pids+=($!)
 wait_line "$tmp/serve.out" 20 "op-lite --rollup.config" >/dev/null || { echo "devnet did not start"; exit 0; }
 read -r -a node_cmd <<<"$(sed -n 3p "$tmp/serve.out" | sed 's/^ *op-lite //; s/--p2p.disable//')"

@@ -265,3 +265,72 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
     assert!(err.contains("devnet init") && err.contains("--force"), "{err}");
     let _ = std::fs::remove_dir_all(&old);
 }
+
+/// `--serve-only --with-sequencer` prints two complete node command lines (rollup and L1 chain
+/// configs, JWT secret, signer key, gossip flags): run as printed, in processes of their own,
+/// the verifier follows the sequencer by gossip and derives its blocks from L1, hash for hash.
+/// The files they name stay after the devnet exits.
+#[test]
+fn serve_only_with_a_sequencer_prints_command_lines_that_run() {
+    use crate::support::ServedNode;
+    use op_lite::io::rpc_client::RpcClient;
+    let mut devnet = Command::new(bin())
+        .args(["devnet", "--serve-only", "--with-sequencer"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = crate::support::lines(devnet.stdout.take().unwrap());
+    let (mut seq_args, mut ver_args, mut dir) = (None, None, None);
+    let mut after = String::new();
+    while dir.is_none() {
+        let line = out.recv_timeout(Duration::from_secs(20)).expect("devnet did not print its command lines");
+        let args = || {
+            line.trim()
+                .strip_prefix("op-lite ")
+                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
+        };
+        if after.contains("sequencer node") {
+            seq_args = args();
+        } else if after.contains("verifier node") {
+            ver_args = args();
+        }
+        if let Some(rest) = line.strip_prefix("(files in ") {
+            dir = Some(std::path::PathBuf::from(rest.split(',').next().unwrap()));
+        }
+        after = line.clone();
+    }
+    let (seq_args, ver_args, dir) = (seq_args.unwrap(), ver_args.unwrap(), dir.unwrap());
+    assert!(seq_args.contains(&"--p2p.sequencer.key".to_string()), "{seq_args:?}");
+    assert!(ver_args.contains(&"--p2p.static".to_string()), "{ver_args:?}");
+    let sequencer = ServedNode::start(&seq_args, &[]);
+    let verifier = ServedNode::start(&ver_args, &[]);
+    let client = |n: &ServedNode| {
+        let url = if n.rpc.starts_with("http") { n.rpc.clone() } else { format!("http://{}", n.rpc) };
+        RpcClient::new(&url, Duration::from_secs(5), None, Vec::new())
+    };
+    let (mut seq_rpc, mut ver_rpc) = (client(&sequencer), client(&verifier));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let s = ver_rpc.call("optimism_syncStatus", serde_json::json!([])).unwrap();
+        if s["safe_l2"]["number"].as_u64().unwrap_or(0) >= 3
+            && s["unsafe_l2"]["number"].as_u64() > s["safe_l2"]["number"].as_u64()
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the verifier did not advance: {s}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    for head in ["safe_l2", "unsafe_l2"] {
+        let n = status[head]["number"].as_u64().unwrap();
+        let out = seq_rpc.call("optimism_outputAtBlock", serde_json::json!([format!("0x{n:x}")])).unwrap();
+        assert_eq!(out["blockRef"]["hash"], status[head]["hash"], "{head} #{n}");
+    }
+    drop((sequencer, verifier));
+    assert!(Command::new("kill").args(["-INT", &devnet.id().to_string()]).status().unwrap().success());
+    assert_eq!(devnet.wait().unwrap().code(), Some(0));
+    for name in ["rollup.json", "l1-chain.json", "jwt.hex", "sequencer.p2p.key"] {
+        assert!(dir.join(name).exists(), "{name} kept in {}", dir.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
