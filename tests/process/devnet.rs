@@ -226,7 +226,10 @@ fn init_dir(tag: &str, extra: &[&str]) -> std::path::PathBuf {
 /// what to do.
 #[test]
 fn devnet_from_a_directory_runs_on_engines_of_their_own() {
-    let dir = init_dir("engines", &[]);
+    // Written 40 s ago: the devnet catches up (L1 mines the blocks since genesis at once, the
+    // sequencer builds 20 L2 blocks as fast as its engine takes them) before running in real time.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let dir = init_dir("engines", &["--genesis-time", &(now - 40).to_string()]);
     let jwt_text = std::fs::read_to_string(dir.join("jwt.hex")).unwrap();
     let jwt: [u8; 32] = crate::support::hex(jwt_text.trim()).try_into().unwrap();
     let (a, b) = (DirEngine::start(&dir), DirEngine::start(&dir));
@@ -235,17 +238,17 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
             .args(["devnet", "--from"])
             .arg(&dir)
             .args(["--with-sequencer", "--sequencer-engine", &a.url, "--engine", &b.url])
-            .args(["--blocks", "6", "--rpc.port", "0", "--log.level", "info"])
+            .args(["--blocks", "24", "--rpc.port", "0", "--log.level", "info"])
             .output()
             .unwrap()
     };
     let out = run();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("safe head reached L2 block 6: stopping"), "{stdout}");
+    assert!(stdout.contains("safe head reached L2 block 24: stopping"), "{stdout}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
     let rollup: serde_json::Value = crate::support::read_json(&dir.join("rollup.json"));
-    let (on_a, on_b) = (a.chain(jwt, 6), b.chain(jwt, 6));
+    let (on_a, on_b) = (a.chain(jwt, 24), b.chain(jwt, 24));
     assert_eq!(on_a[0].0, rollup["genesis"]["l2"]["hash"].as_str().unwrap());
     assert_eq!(on_a, on_b, "the verifier's engine holds the sequencer's chain");
     assert!(on_a.iter().any(|(_, txs)| *txs > 1), "users' transfers landed: {on_a:?}");
@@ -256,7 +259,6 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
     assert!(err.contains("already holds L2 blocks") && err.contains("data"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let old = init_dir("old", &["--genesis-time", &(now - 3600).to_string()]);
     let out =
         Command::new(bin()).args(["devnet", "--from"]).arg(&old).args(["--blocks", "1"]).output().unwrap();
