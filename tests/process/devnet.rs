@@ -257,8 +257,15 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
     let err = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(1), "{err}");
     assert!(err.contains("already holds L2 blocks") && err.contains("data"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 
+    // One engine real, the other the stand-in: refused before anything starts.
+    let half = Command::new(bin())
+        .args(["devnet", "--from"])
+        .arg(&dir)
+        .args(["--with-sequencer", "--engine", &b.url])
+        .output()
+        .unwrap();
+    assert_eq!(half.status.code(), Some(2), "{}", String::from_utf8_lossy(&half.stderr));
     let old = init_dir("old", &["--genesis-time", &(now - 3600).to_string()]);
     let out =
         Command::new(bin()).args(["devnet", "--from"]).arg(&old).args(["--blocks", "1"]).output().unwrap();
@@ -266,6 +273,7 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("devnet init") && err.contains("--force"), "{err}");
     let _ = std::fs::remove_dir_all(&old);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `--serve-only --with-sequencer` prints two complete node command lines (rollup and L1 chain

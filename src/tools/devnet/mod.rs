@@ -68,8 +68,9 @@ Real execution engines (op-reth, op-geth), started from DIR/genesis.json with DI
                              blocks it sequenced there (eth_getBlockByNumber) and sends the users'
                              transfers to it (eth_sendRawTransaction). Default: an engine stand-in
   --engine URL               the verifier node's engine (default: an engine stand-in). Needs
-                             --with-sequencer: the devnet's own producer builds on a stand-in, whose
-                             blocks a real engine cannot reproduce
+                             --with-sequencer and --sequencer-engine: the verifier's engine rebuilds
+                             the sequencer's blocks, and a stand-in's blocks a real engine cannot
+                             reproduce (nor the reverse)
   Both engines must hold only the genesis block: the devnet's L1 is new on every run.
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
@@ -167,6 +168,12 @@ fn parse(p: &mut pico_args::Arguments) -> Result<Args, String> {
                     the engine stand-in, whose blocks a real engine cannot reproduce"
                 .into(),
         );
+    }
+    if a.engine.is_some() != a.seq_engine.is_some() {
+        return Err("--engine and --sequencer-engine go together: the verifier's engine must rebuild the blocks \
+                    the sequencer's built, hash for hash, and a stand-in does not reproduce a real engine's blocks \
+                    (nor the reverse)"
+            .into());
     }
     if a.with_sequencer || a.from.is_some() {
         match speed {
