@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::header::{Header, Withdrawal, EMPTY_OMMERS_HASH};
 use super::primitives::{keccak256, serde_quantity, Address, Bloom, Bytes, B256, B64, U256};
 use super::rlp;
-use super::trie::{ordered_root, EMPTY_ROOT};
+use super::trie::ordered_root;
 
 /// The longest `extraData` a payload may carry (the beacon chain's `MAX_EXTRA_DATA_BYTES`).
 pub const MAX_EXTRA_DATA: usize = 32;
@@ -168,7 +168,9 @@ impl ExecutionPayload {
 impl ExecutionPayloadEnvelope {
     /// Builds the envelope of a block from its header and encoded transactions, as op-node does
     /// for blocks fetched over RPC: `withdrawals` as the block lists them, and the withdrawals
-    /// root carried only when it is not the empty-trie root (i.e. from Isthmus on).
+    /// root carried from Isthmus on, which the header's requests hash marks (op-node decides
+    /// by fork time; an Isthmus block whose message passer holds no storage carries the empty
+    /// root and still commits to the requests hash).
     pub fn from_block(
         header: &Header,
         transactions: Vec<Bytes>,
@@ -192,7 +194,7 @@ impl ExecutionPayloadEnvelope {
             withdrawals,
             blob_gas_used: header.blob_gas_used,
             excess_blob_gas: header.excess_blob_gas,
-            withdrawals_root: header.withdrawals_root.filter(|r| *r != EMPTY_ROOT),
+            withdrawals_root: header.requests_hash.and(header.withdrawals_root),
         };
         ExecutionPayloadEnvelope {
             parent_beacon_block_root: header.parent_beacon_block_root,
@@ -298,6 +300,7 @@ fn is_false(b: &bool) -> bool {
 mod tests {
     use super::*;
     use crate::protocol::primitives::from_hex;
+    use crate::protocol::trie::EMPTY_ROOT;
 
     fn payload() -> ExecutionPayload {
         ExecutionPayload {
@@ -377,6 +380,26 @@ mod tests {
             Some(vec![]),
         );
         assert_eq!(from.compute_block_hash().unwrap(), h.hash());
+        from.check_block_hash().unwrap();
+        // An Isthmus block whose message passer has no storage: the empty root, still Isthmus.
+        env.execution_payload.withdrawals_root = Some(EMPTY_ROOT);
+        let h = env.header().unwrap();
+        assert_eq!(h.requests_hash, Some(EMPTY_REQUESTS_HASH));
+        let from = ExecutionPayloadEnvelope::from_block(
+            &h,
+            env.execution_payload.transactions.clone(),
+            Some(vec![]),
+        );
+        from.check_block_hash().unwrap();
+        // A Canyon block: the empty withdrawals list's root, no withdrawals root in the payload.
+        env.execution_payload.withdrawals_root = None;
+        let h = env.header().unwrap();
+        let from = ExecutionPayloadEnvelope::from_block(
+            &h,
+            env.execution_payload.transactions.clone(),
+            Some(vec![]),
+        );
+        assert_eq!(from.execution_payload.withdrawals_root, None);
         from.check_block_hash().unwrap();
 
         env.execution_payload.base_fee_per_gas = U256::MAX;
