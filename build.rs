@@ -1,5 +1,6 @@
 //! Embeds the version metadata that `op-lite --version` prints, like op-node's `VersionWithMeta`,
-//! and converts the Karst network-upgrade bundle into the compact table `protocol::upgrades` reads.
+//! converts the Karst network-upgrade bundle into the compact table `protocol::upgrades` reads,
+//! and compiles `src/config/networks.txt` into the built-in network table `config::networks` includes.
 
 // A build script runs at build time, outside the node: it reads and writes files.
 #![allow(clippy::disallowed_methods)]
@@ -8,6 +9,7 @@ use std::process::Command;
 
 fn main() {
     karst_table();
+    network_table();
     let commit = Command::new("git")
         .args(["rev-parse", "--short=8", "HEAD"])
         .output()
@@ -91,4 +93,187 @@ fn hex(s: &str) -> Vec<u8> {
     let s = s.strip_prefix("0x").expect("0x-prefixed hex");
     assert!(s.len() % 2 == 0, "odd-length hex");
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
+}
+
+/// The fork keys of a `forks` line in networks.txt, in the order of `config::networks::FORKS`.
+const NETWORK_FORKS: [&str; 11] = [
+    "canyon",
+    "delta",
+    "ecotone",
+    "fjord",
+    "granite",
+    "holocene",
+    "pectra_blob_schedule",
+    "isthmus",
+    "jovian",
+    "karst",
+    "interop",
+];
+
+/// Writes `$OUT_DIR/networks_table.rs`: `static NETWORKS: [Row; N]` from `src/config/networks.txt`
+/// (blocks of `key value...` lines, one per network, written by platform/networks.py). Any
+/// malformed, missing, repeated or unknown line fails the build, naming the line.
+fn network_table() {
+    const SRC: &str = "src/config/networks.txt";
+    println!("cargo:rerun-if-changed={SRC}");
+    let text = std::fs::read_to_string(SRC).expect("read the network table");
+    let mut rows = Vec::new();
+    let mut block: Vec<(usize, &str, Vec<&str>)> = Vec::new();
+    let mut lines = text.lines().enumerate();
+    loop {
+        let line = lines.next();
+        let end = match line {
+            None => true,
+            Some((_, l)) => l.trim().is_empty(),
+        };
+        if end {
+            if !block.is_empty() {
+                rows.push(network_row(SRC, std::mem::take(&mut block)));
+            }
+            if line.is_none() {
+                break;
+            }
+            continue;
+        }
+        let (n, l) = line.unwrap();
+        if l.starts_with('#') {
+            continue;
+        }
+        let mut words = l.split_whitespace();
+        let key = words.next().unwrap();
+        let rest: Vec<&str> =
+            if key == "display" { vec![l["display".len()..].trim()] } else { words.collect() };
+        block.push((n + 1, key, rest));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for (name, id, _) in &rows {
+        assert!(names.insert(name.clone()), "{SRC}: network {name} appears twice");
+        assert!(ids.insert(*id), "{SRC}: L2 chain id {id} appears twice");
+    }
+    let mut out = format!("static NETWORKS: [Row; {}] = [\n", rows.len());
+    for (_, _, code) in &rows {
+        out.push_str(code);
+    }
+    out.push_str("];\n");
+    let dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(std::path::Path::new(&dir).join("networks_table.rs"), out)
+        .expect("write the network table");
+}
+
+/// One network block -> (name, L2 chain id, the `Row { .. }` expression).
+fn network_row(src: &str, block: Vec<(usize, &str, Vec<&str>)>) -> (String, u64, String) {
+    let at = block[0].0;
+    let mut fields = std::collections::BTreeMap::new();
+    for (n, key, vals) in &block {
+        assert!(fields.insert(*key, (*n, vals.clone())).is_none(), "{src}:{n}: {key} given twice");
+    }
+    let num = |(n, v): (usize, Vec<String>), i: usize| -> u64 {
+        v[i].parse().unwrap_or_else(|_| panic!("{src}:{n}: {:?} is not a number", v[i]))
+    };
+    let bytes = |(n, v): (usize, Vec<String>), i: usize, len: usize| -> String {
+        let b = v[i]
+            .strip_prefix("0x")
+            .filter(|h| h.len() == 2 * len && h.bytes().all(|c| c.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("{src}:{n}: {:?} is not {len} bytes of 0x-hex", v[i]));
+        let hexes: Vec<String> =
+            (0..len).map(|i| format!("0x{}", b[2 * i..2 * i + 2].to_ascii_lowercase())).collect();
+        format!("[{}]", hexes.join(","))
+    };
+    let fork_vals = take_forks(&mut fields, src, at);
+    let keep = fields.remove("keep_karst_upgrade_gas").map(|(n, v)| {
+        assert!(v.is_empty(), "{src}:{n}: keep_karst_upgrade_gas takes no value");
+    });
+    let alt_da = match fields.remove("alt_da") {
+        None => "None".to_string(),
+        Some((n, v)) => {
+            assert!(v.len() == 4, "{src}:{n}: alt_da takes commitment type, challenge contract, windows");
+            assert!(v[0].bytes().all(|c| c.is_ascii_alphanumeric()), "{src}:{n}: bad commitment type");
+            let a = (n, v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            format!(
+                "Some(AltDaRow {{ commitment_type: {:?}, challenge_contract: {}, challenge_window: {}, resolve_window: {} }})",
+                v[0],
+                bytes(a.clone(), 1, 20),
+                num(a.clone(), 2),
+                num(a, 3)
+            )
+        }
+    };
+    let mut take = |key: &str, count: usize| -> (usize, Vec<String>) {
+        let (n, vals) = fields.remove(key).unwrap_or_else(|| panic!("{src}:{at}: network without {key}"));
+        assert!(vals.len() == count, "{src}:{n}: {key} takes {count} value(s)");
+        (n, vals.into_iter().map(str::to_string).collect())
+    };
+    let name = take("network", 1).1.remove(0);
+    assert!(
+        !name.is_empty()
+            && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'),
+        "{src}:{at}: bad network name {name:?}"
+    );
+    let display = take("display", 1).1.remove(0);
+    assert!(!display.contains(['"', '\\']), "{src}:{at}: display name with a quote or backslash");
+    let l2_chain_id = num(take("l2_chain_id", 1), 0);
+    let g1 = take("genesis_l1", 2);
+    let g2 = take("genesis_l2", 2);
+    let eip = take("eip1559", 3);
+    let code = format!(
+        "    Row {{ name: {name:?}, display: {display:?}, l1_chain_id: {}, l2_chain_id: {l2_chain_id}, \
+         block_time: {}, seq_window_size: {}, max_sequencer_drift: {}, \
+         genesis_l1: ({}, {}), genesis_l2: ({}, {}), genesis_l2_time: {}, \
+         batcher: {}, overhead: {}, scalar: {}, gas_limit: {}, batch_inbox: {}, deposit_contract: {}, \
+         system_config: {}, unsafe_block_signer: {}, eip1559: [{}, {}, {}], forks: [{}], \
+         keep_karst_upgrade_gas: {}, alt_da: {alt_da} }},\n",
+        num(take("l1_chain_id", 1), 0),
+        num(take("block_time", 1), 0),
+        num(take("seq_window_size", 1), 0),
+        num(take("max_sequencer_drift", 1), 0),
+        num(g1.clone(), 0),
+        bytes(g1, 1, 32),
+        num(g2.clone(), 0),
+        bytes(g2, 1, 32),
+        num(take("genesis_l2_time", 1), 0),
+        bytes(take("batcher", 1), 0, 20),
+        bytes(take("overhead", 1), 0, 32),
+        bytes(take("scalar", 1), 0, 32),
+        num(take("gas_limit", 1), 0),
+        bytes(take("batch_inbox", 1), 0, 20),
+        bytes(take("deposit_contract", 1), 0, 20),
+        bytes(take("system_config", 1), 0, 20),
+        bytes(take("unsafe_block_signer", 1), 0, 20),
+        num(eip.clone(), 0),
+        num(eip.clone(), 1),
+        num(eip, 2),
+        fork_vals
+            .iter()
+            .map(|t| t.map_or("NO_FORK".to_string(), |t| t.to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        keep.is_some(),
+    );
+    if let Some((key, (n, _))) = fields.into_iter().next() {
+        panic!("{src}:{n}: unknown key {key:?}");
+    }
+    (name, l2_chain_id, code)
+}
+
+/// The `forks` line: `name=time` pairs, each a key of NETWORK_FORKS at most once.
+fn take_forks(
+    fields: &mut std::collections::BTreeMap<&str, (usize, Vec<&str>)>,
+    src: &str,
+    at: usize,
+) -> [Option<u64>; 11] {
+    let (n, vals) = fields.remove("forks").unwrap_or_else(|| panic!("{src}:{at}: network without forks"));
+    let mut times = [None; 11];
+    for v in vals {
+        let (k, t) = v.split_once('=').unwrap_or_else(|| panic!("{src}:{n}: {v:?} is not fork=time"));
+        let i = NETWORK_FORKS
+            .iter()
+            .position(|f| *f == k)
+            .unwrap_or_else(|| panic!("{src}:{n}: unknown fork {k:?}"));
+        assert!(times[i].is_none(), "{src}:{n}: fork {k} given twice");
+        let t: u64 = t.parse().unwrap_or_else(|_| panic!("{src}:{n}: {t:?} is not a time"));
+        assert!(t != u64::MAX, "{src}:{n}: fork time out of range");
+        times[i] = Some(t);
+    }
+    times
 }

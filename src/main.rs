@@ -43,6 +43,7 @@ fn run_command(cmd: &str, args: Vec<OsString>) -> ExitCode {
         "replay" => ExitCode::from(op_lite::tools::replay::main(args)),
         "decode" => ExitCode::from(op_lite::tools::decode::main(args)),
         "p2p" => ExitCode::from(op_lite::tools::p2p::main(args)),
+        "networks" => ExitCode::from(op_lite::tools::networks::main(args, io::clock::now().unix())),
         #[cfg(feature = "devnet")]
         "devnet" => ExitCode::from(op_lite::tools::devnet::main(args)),
         _ => usage_error(format!("unknown command {cmd:?} (see --help)")),

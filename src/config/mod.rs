@@ -34,6 +34,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "decode KIND FILE",
         "print batcher data, channels, L1 batcher txs, blobs or gossip blocks as JSON (decode --help)",
     ),
+    ("networks [show NAME]", "list the built-in --network names, or print one's rollup.json"),
 ];
 
 /// L1 endpoints and how to use them.
@@ -117,8 +118,11 @@ pub struct P2pConfig {
     pub listen: std::net::SocketAddr,
     /// `--p2p.static` plus the multiaddr entries of `--p2p.bootnodes`.
     pub static_peers: Vec<crate::p2p::multiaddr::Multiaddr>,
-    /// `--p2p.bootnodes` entries that are ENRs (need discv5; ignored with a warning).
-    pub enr_bootnodes: usize,
+    /// The discovery records (`enr:` and `enode://` entries) of `--p2p.bootnodes`, or op-node's
+    /// default bootnodes when the flag is not given; they need discv5.
+    pub discovery_bootnodes: Vec<String>,
+    /// Whether `discovery_bootnodes` are op-node's defaults rather than the operator's.
+    pub default_bootnodes: bool,
     pub priv_path: PathBuf,
     pub peers_lo: usize,
     pub peers_hi: usize,
@@ -180,15 +184,7 @@ impl Config {
                 (cfg, None, None)
             }
             (None, Some(name)) => {
-                let n = networks::by_name(&name).ok_or_else(|| {
-                    err(
-                        "network",
-                        format!(
-                            "unknown network {name:?}; available: {}",
-                            networks::NETWORK_NAMES.join(", ")
-                        ),
-                    )
-                })?;
+                let n = networks::by_name(&name).ok_or_else(|| err("network", networks::unknown(&name)))?;
                 (n.rollup, Some(n.name.to_string()), Some(n.unsafe_block_signer))
             }
         };
@@ -318,10 +314,15 @@ impl Config {
                 crate::p2p::multiaddr::Multiaddr::parse(&s).map_err(|e| err("p2p.static", e.to_string()))?,
             );
         }
-        let mut enr_bootnodes = 0;
-        for s in raw.list("p2p.bootnodes") {
-            if s.starts_with("enr:") {
-                enr_bootnodes += 1;
+        let mut discovery_bootnodes = Vec::new();
+        let bootnodes = raw.list("p2p.bootnodes");
+        let default_bootnodes = bootnodes.is_empty();
+        if default_bootnodes {
+            discovery_bootnodes = networks::DEFAULT_BOOTNODES.iter().map(|s| s.to_string()).collect();
+        }
+        for s in bootnodes {
+            if s.starts_with("enr:") || s.starts_with("enode://") {
+                discovery_bootnodes.push(s);
             } else {
                 static_peers.push(
                     crate::p2p::multiaddr::Multiaddr::parse(&s)
@@ -345,7 +346,8 @@ impl Config {
         let p2p = P2pConfig {
             listen: std::net::SocketAddr::new(listen_ip, raw.u64("p2p.listen.tcp").unwrap_or(9222) as u16),
             static_peers,
-            enr_bootnodes,
+            discovery_bootnodes,
+            default_bootnodes,
             priv_path: PathBuf::from(
                 raw.str("p2p.priv.path").unwrap_or_else(|| "opnode_p2p_priv.txt".into()),
             ),
@@ -444,6 +446,30 @@ mod tests {
         assert_eq!(c.l1.epoch_poll_interval, Duration::from_secs(384));
         assert_eq!(c.l1.runtime_config_reload_interval, Duration::from_secs(600));
         assert_eq!(c.l1.rpc_max_batch_size, 20);
+    }
+
+    #[test]
+    fn any_registry_network_by_name_and_bootnodes_as_op_node() {
+        let c = Config::from_raw(&raw(&["--network", "unichain-mainnet"]), &no_files).unwrap();
+        assert_eq!(c.rollup.l2_chain_id, 130);
+        assert_eq!(c.network.as_deref(), Some("unichain-mainnet"));
+        // No --p2p.bootnodes: op-node's defaults (discovery records, for discv5).
+        assert!(c.p2p.default_bootnodes);
+        assert_eq!(c.p2p.discovery_bootnodes.len(), networks::DEFAULT_BOOTNODES.len());
+        assert!(c.p2p.static_peers.is_empty());
+        let enode = networks::DEFAULT_BOOTNODES[0];
+        let peer = "/ip4/10.0.0.1/tcp/9222/p2p/16Uiu2HAmPCHtgjoa9c8dkxkMG1ULHZDXm6ZUqy1xdeNd2tR4BoRe";
+        let c = Config::from_raw(
+            &raw(&["--network", "ink-sepolia", "--p2p.bootnodes", &format!("{enode},{peer}")]),
+            &no_files,
+        )
+        .unwrap();
+        assert!(!c.p2p.default_bootnodes);
+        assert_eq!(c.p2p.discovery_bootnodes, vec![enode.to_string()]);
+        assert_eq!(c.p2p.static_peers.len(), 1);
+        let e = Config::from_raw(&raw(&["--network", "unichain"]), &no_files).unwrap_err();
+        assert_eq!(e.flag, "network");
+        assert!(e.to_string().contains("did you mean unichain-mainnet, unichain-sepolia?"), "{e}");
     }
 
     #[test]

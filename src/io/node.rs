@@ -419,10 +419,15 @@ impl Parts {
         }
         let c = self.config.p2p.clone();
         let key = super::p2p::load_or_create_key(&c.priv_path).map_err(StepError::Config)?;
-        if c.enr_bootnodes > 0 {
+        if c.default_bootnodes {
+            log::info!(
+                "op-node's {} default bootnodes need discv5 peer discovery, which op-lite does not run yet: gossip peers come from --p2p.static",
+                c.discovery_bootnodes.len()
+            );
+        } else if !c.discovery_bootnodes.is_empty() {
             log::warn!(
-                "ignoring {} ENR bootnodes: discv5 peer discovery is not implemented; give peers as multiaddrs in --p2p.static",
-                c.enr_bootnodes
+                "ignoring {} ENR/enode bootnodes: discv5 peer discovery is not implemented; give peers as multiaddrs in --p2p.static",
+                c.discovery_bootnodes.len()
             );
         }
         let sequencer_key = match c.sequencer_key {

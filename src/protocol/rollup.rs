@@ -192,8 +192,9 @@ pub struct RollupConfig {
     /// Karst: keep the gas limit of the Karst upgrade transactions in the activation block.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_karst_upgrade_gas: bool,
-    /// Alt-DA is not supported by op-lite; the field is kept to reject such configs clearly.
-    #[serde(default, skip_serializing)]
+    /// Alt-DA is not supported by op-lite; the field is kept to reject such configs clearly (and
+    /// printed in a built-in network's rollup.json as op-node prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt_da: Option<serde_json::Value>,
 }
 

@@ -205,9 +205,7 @@ pub fn run(args: Vec<OsString>) -> Result<Value, DecodeError> {
         }
         "l1-block" => {
             let name: String = opt(&mut p, "--network")?.ok_or_else(|| usage("l1-block needs --network"))?;
-            let net = networks::by_name(&name).ok_or_else(|| {
-                usage(format!("unknown network {name:?}; available: {}", networks::NETWORK_NAMES.join(", ")))
-            })?;
+            let net = networks::by_name(&name).ok_or_else(|| usage(networks::unknown(&name)))?;
             let batcher = opt(&mut p, "--batcher")?.unwrap_or(net.rollup.genesis.system_config.batcher_addr);
             let text = read_input(file_arg(p)?)?;
             l1_block_json(&text, net.rollup.batch_inbox_address, batcher)

@@ -1,9 +1,11 @@
 //! Operator tools that run the node's own code on files: `replay` (derivation over a recorded
-//! L1 range) and `decode` (batcher data, channels, blocks, blobs, gossip messages).
+//! L1 range), `decode` (batcher data, channels, blocks, blobs, gossip messages) and `networks`
+//! (the built-in networks).
 
 pub mod decode;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod networks;
 pub mod p2p;
 pub mod replay;
 

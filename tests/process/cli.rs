@@ -103,3 +103,47 @@ fn sigint_stops_the_node_cleanly() {
     assert!(log.contains("received SIGINT"), "{log}");
     assert!(log.contains("rollup node stopped"), "{log}");
 }
+
+#[test]
+fn networks_lists_the_registry_and_shows_rollup_json_the_node_loads() {
+    let (code, out, _) = run(&["networks"]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = out.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    for n in [
+        "op-mainnet",
+        "base-sepolia",
+        "unichain-mainnet",
+        "ink-sepolia",
+        "zora-mainnet",
+        "worldchain-mainnet",
+    ] {
+        assert!(names.contains(&n), "{n} missing from:\n{out}");
+    }
+    assert!(out.lines().last().unwrap().starts_with(&format!("{} networks", names.len() - 1)), "{out}");
+
+    // `networks show` output is a rollup.json: given back with --rollup.config, the node accepts
+    // it (the usage error is about the missing engine flag, not the config).
+    let (code, json, _) = run(&["networks", "show", "soneium-mainnet"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["l2_chain_id"], 1868);
+    let dir = std::env::temp_dir().join(format!("op-lite-networks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rollup.json");
+    std::fs::write(&file, &json).unwrap();
+    let (code, _, err) = run(&["--rollup.config", file.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--l2: flag l2 is required"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    for (args, needle) in [
+        (vec!["networks", "show", "unichain"], "did you mean unichain-mainnet, unichain-sepolia?"),
+        (vec!["networks", "show"], "show needs a network NAME"),
+        (vec!["networks", "list"], "unknown subcommand"),
+        (vec!["--network", "op-mainet"], "did you mean op-mainnet"),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

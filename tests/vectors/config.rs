@@ -139,43 +139,122 @@ fn published_base_rollup_json_loads_and_agrees_with_the_registry() {
     }
 }
 
+/// kona's JSON rendering of the registry (crates/protocol/registry/etc/configs.json, 2025-11): a
+/// second, independent copy of every chain's facts. Every built-in network kona also lists must
+/// agree with it on everything that cannot change after the fact (genesis, chain parameters,
+/// addresses, EIP-1559 parameters, alt-DA) and on every fork kona knows. A fork kona lacks may
+/// only be one scheduled after kona's copy was taken.
 #[test]
-fn kona_registry_json_agrees_on_genesis_and_forks() {
+fn every_network_kona_also_lists_agrees_with_kona() {
     let Some(fx) = fixtures() else { return };
     let text = std::fs::read_to_string(fx.join("rollup-configs/kona-registry/configs.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let mut seen = 0;
+    // configs.json's last change: 2025-11-24.
+    const KONA_COPY_TIME: u64 = 1_763_942_400;
+    let by_id: BTreeMap<u64, networks::Network> =
+        networks::all().map(|n| (n.rollup.l2_chain_id, n)).collect();
+    let hex = |v: &serde_json::Value| -> String { v.as_str().unwrap().to_ascii_lowercase() };
+    let mut seen = Vec::new();
+    let mut absent = Vec::new();
     for sc in v["superchains"].as_array().unwrap() {
+        let superchain = sc["name"].as_str().unwrap();
         for chain in sc["chains"].as_array().unwrap() {
             let id = chain["l2_chain_id"].as_u64().unwrap();
-            let Some(name) = networks::NETWORK_NAMES
-                .iter()
-                .find(|n| networks::by_name(n).unwrap().rollup.l2_chain_id == id)
-            else {
+            let Some(net) = by_id.get(&id) else {
+                // Only the registry's mainnet and sepolia superchains are built in, and of those
+                // only chains the registry has removed since kona's copy are missing.
+                if ["mainnet", "sepolia"].contains(&superchain) {
+                    assert!(NOT_IN_THE_REGISTRY_NOW.contains(&id), "{superchain} chain {id} missing");
+                    absent.push(id);
+                }
                 continue;
             };
-            seen += 1;
-            let c = networks::by_name(name).unwrap().rollup;
-            assert_eq!(c.genesis.l2.hash, chain["genesis"]["l2"]["hash"].as_str().unwrap().parse().unwrap());
+            let name = net.name;
+            assert!(name.ends_with(&format!("-{superchain}")), "{name} in {superchain}");
+            seen.push(name);
+            let c = &net.rollup;
+            let g = &chain["genesis"];
+            assert_eq!(c.l1_chain_id, sc["config"]["l1"]["chain_id"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.genesis.l1.number, g["l1"]["number"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.genesis.l1.hash.to_string(), hex(&g["l1"]["hash"]), "{name}");
+            assert_eq!(c.genesis.l2.number, g["l2"]["number"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.genesis.l2.hash.to_string(), hex(&g["l2"]["hash"]), "{name}");
+            assert_eq!(c.genesis.l2_time, g["l2_time"].as_u64().unwrap(), "{name}");
+            let sys = &g["system_config"];
+            assert_eq!(c.genesis.system_config.batcher_addr.to_string(), hex(&sys["batcherAddr"]), "{name}");
+            assert_eq!(c.genesis.system_config.overhead.to_string(), hex(&sys["overhead"]), "{name}");
+            assert_eq!(c.genesis.system_config.scalar.to_string(), hex(&sys["scalar"]), "{name}");
+            assert_eq!(c.genesis.system_config.gas_limit, sys["gasLimit"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.block_time, chain["block_time"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.seq_window_size, chain["seq_window_size"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.max_sequencer_drift, chain["max_sequencer_drift"].as_u64().unwrap(), "{name}");
+            assert_eq!(c.batch_inbox_address.to_string(), hex(&chain["batch_inbox_address"]), "{name}");
+            let a = &chain["Addresses"];
+            assert_eq!(c.deposit_contract_address.to_string(), hex(&a["OptimismPortalProxy"]), "{name}");
+            assert_eq!(c.l1_system_config_address.to_string(), hex(&a["SystemConfigProxy"]), "{name}");
+            let op = &chain["optimism"];
+            let eip = c.chain_op_config();
+            assert_eq!(eip.eip1559_elasticity, op["eip1559Elasticity"].as_u64().unwrap(), "{name}");
+            assert_eq!(eip.eip1559_denominator, op["eip1559Denominator"].as_u64().unwrap(), "{name}");
             assert_eq!(
-                c.genesis.system_config.batcher_addr,
-                chain["genesis"]["system_config"]["batcherAddr"].as_str().unwrap().parse().unwrap()
+                eip.eip1559_denominator_canyon,
+                op["eip1559DenominatorCanyon"].as_u64().unwrap(),
+                "{name}"
             );
-            let hf = &chain["hardfork_configuration"];
-            // kona's copy ends at Jovian.
-            for (key, got) in [
-                ("canyon_time", c.forks.canyon_time),
-                ("ecotone_time", c.forks.ecotone_time),
-                ("holocene_time", c.forks.holocene_time),
-                ("isthmus_time", c.forks.isthmus_time),
-                ("jovian_time", c.forks.jovian_time),
-                ("pectra_blob_schedule_time", c.forks.pectra_blob_schedule_time),
-            ] {
-                assert_eq!(got, hf.get(key).and_then(|v| v.as_u64()), "{name} {key}");
+            match (&c.alt_da, &chain["alt_da"]) {
+                (None, serde_json::Value::Null) => {}
+                (Some(ours), kona) => {
+                    assert_eq!(ours["da_commitment_type"], kona["da_commitment_type"], "{name}");
+                    assert_eq!(
+                        hex(&ours["da_challenge_contract_address"]),
+                        hex(&kona["da_challenge_address"])
+                    );
+                    assert_eq!(ours["da_challenge_window"], kona["da_challenge_window"], "{name}");
+                    assert_eq!(ours["da_resolve_window"], kona["da_resolve_window"], "{name}");
+                }
+                (None, kona) => panic!("{name}: kona has alt_da {kona}"),
             }
-            let pv = sc["config"]["protocol_versions_addr"].as_str().unwrap();
-            assert_eq!(c.protocol_versions_address, pv.parse().unwrap(), "{name}");
+            let hf = &chain["hardfork_configuration"];
+            for key in [
+                "canyon_time",
+                "delta_time",
+                "ecotone_time",
+                "fjord_time",
+                "granite_time",
+                "holocene_time",
+                "pectra_blob_schedule_time",
+                "isthmus_time",
+                "jovian_time",
+            ] {
+                let ours = match key {
+                    "pectra_blob_schedule_time" => c.forks.pectra_blob_schedule_time,
+                    k => c.forks.get(fork_of(k)),
+                };
+                match hf.get(key).and_then(|v| v.as_u64()) {
+                    Some(t) => assert_eq!(ours, Some(t), "{name} {key}"),
+                    None => assert!(ours.is_none_or(|t| t > KONA_COPY_TIME), "{name} {key} {ours:?}"),
+                }
+            }
         }
     }
-    assert_eq!(seen, 4);
+    absent.sort_unstable();
+    assert_eq!(absent, NOT_IN_THE_REGISTRY_NOW);
+    // Every built-in network but the ones that joined the registry after kona's copy.
+    let missing: Vec<&str> = by_id.values().map(|n| n.name).filter(|n| !seen.contains(n)).collect();
+    assert!(seen.len() >= 45, "{} networks compared; not in kona's copy: {missing:?}", seen.len());
+    for n in ["op-mainnet", "op-sepolia", "base-mainnet", "base-sepolia", "unichain-mainnet", "ink-sepolia"] {
+        assert!(seen.contains(&n), "{n}");
+    }
+}
+
+/// Mainnet and sepolia chains in kona's copy that the registry no longer lists at the commit
+/// networks.txt was taken from: Ethernity Sepolia 233 and Creator Chain Testnet 66665 (7f9be7f9,
+/// 2026-06), Swellchain 1923 and Arena-Z 7897 (8bc6125b, sunset, 2026-05), SnaxChain 2192
+/// (c63125f2, 2025-11), arena-z-testnet 9899 (5f8a0988, 2025-05), and kona's own placeholders
+/// test1/test2 (123999119, 223999119), which were never in the registry.
+const NOT_IN_THE_REGISTRY_NOW: [u64; 8] = [233, 1923, 2192, 7897, 9899, 66665, 123999119, 223999119];
+
+fn fork_of(key: &str) -> op_lite::protocol::rollup::Fork {
+    use op_lite::protocol::rollup::Fork;
+    Fork::ALL.into_iter().find(|f| format!("{}_time", f.name()) == key).unwrap()
 }
