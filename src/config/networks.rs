@@ -19,8 +19,6 @@ use crate::protocol::system_config::SystemConfig;
 pub struct Network {
     /// op-node's name, e.g. `op-mainnet`.
     pub name: &'static str,
-    /// The registry's display name, e.g. `OP Mainnet`.
-    pub display: &'static str,
     pub rollup: RollupConfig,
     /// The registry's UnsafeBlockSigner, used until the runtime config has been read from L1.
     pub unsafe_block_signer: Address,
@@ -60,20 +58,20 @@ const FORKS: [Option<Fork>; 11] = [
 ];
 
 /// A fork the registry does not schedule for a chain.
-const NO_FORK: u64 = u64::MAX;
+const NO_FORK: u32 = u32::MAX;
 
-/// One network as build.rs writes it from networks.txt.
+/// One network as build.rs writes it from networks.txt. Values that fit are `u32` (times until
+/// 2106; a literal out of range fails the build), so the 54 rows take about 20 KB.
 struct Row {
     name: &'static str,
-    display: &'static str,
-    l1_chain_id: u64,
+    l1_chain_id: u32,
     l2_chain_id: u64,
-    block_time: u64,
-    seq_window_size: u64,
-    max_sequencer_drift: u64,
-    genesis_l1: (u64, [u8; 32]),
-    genesis_l2: (u64, [u8; 32]),
-    genesis_l2_time: u64,
+    block_time: u32,
+    seq_window_size: u32,
+    max_sequencer_drift: u32,
+    genesis_l1: (u32, [u8; 32]),
+    genesis_l2: (u32, [u8; 32]),
+    genesis_l2_time: u32,
     batcher: [u8; 20],
     overhead: [u8; 32],
     scalar: [u8; 32],
@@ -82,10 +80,10 @@ struct Row {
     deposit_contract: [u8; 20],
     system_config: [u8; 20],
     unsafe_block_signer: [u8; 20],
-    eip1559: [u64; 3],
-    forks: [u64; 11],
+    eip1559: [u32; 3],
+    forks: [u32; 11],
     keep_karst_upgrade_gas: bool,
-    alt_da: Option<AltDaRow>,
+    alt_da: Option<&'static AltDaRow>,
 }
 
 /// The registry's `alt_da` section (op-node's `AltDAConfig`).
@@ -102,13 +100,13 @@ impl Row {
     fn network(&self) -> Network {
         let mut forks = ForkTimes { regolith_time: Some(0), ..ForkTimes::default() };
         for (fork, &t) in FORKS.iter().zip(&self.forks) {
-            let t = (t != NO_FORK).then_some(t);
+            let t = (t != NO_FORK).then_some(u64::from(t));
             match fork {
                 Some(f) => forks.set(*f, t),
                 None => forks.pectra_blob_schedule_time = t,
             }
         }
-        let alt_da = self.alt_da.as_ref().map(|a| {
+        let alt_da = self.alt_da.map(|a| {
             serde_json::json!({
                 "da_commitment_type": a.commitment_type,
                 "da_challenge_contract_address": Address(a.challenge_contract),
@@ -116,12 +114,13 @@ impl Row {
                 "da_resolve_window": a.resolve_window,
             })
         });
-        let [eip1559_elasticity, eip1559_denominator, eip1559_denominator_canyon] = self.eip1559;
+        let [eip1559_elasticity, eip1559_denominator, eip1559_denominator_canyon] =
+            self.eip1559.map(u64::from);
         let rollup = RollupConfig {
             genesis: Genesis {
-                l1: BlockId { number: self.genesis_l1.0, hash: B256(self.genesis_l1.1) },
-                l2: BlockId { number: self.genesis_l2.0, hash: B256(self.genesis_l2.1) },
-                l2_time: self.genesis_l2_time,
+                l1: BlockId { number: self.genesis_l1.0.into(), hash: B256(self.genesis_l1.1) },
+                l2: BlockId { number: self.genesis_l2.0.into(), hash: B256(self.genesis_l2.1) },
+                l2_time: self.genesis_l2_time.into(),
                 system_config: SystemConfig {
                     batcher_addr: Address(self.batcher),
                     overhead: B256(self.overhead),
@@ -131,11 +130,11 @@ impl Row {
                     ..SystemConfig::default()
                 },
             },
-            block_time: self.block_time,
-            max_sequencer_drift: self.max_sequencer_drift,
-            seq_window_size: self.seq_window_size,
+            block_time: self.block_time.into(),
+            max_sequencer_drift: self.max_sequencer_drift.into(),
+            seq_window_size: self.seq_window_size.into(),
             channel_timeout_bedrock: 300,
-            l1_chain_id: self.l1_chain_id,
+            l1_chain_id: self.l1_chain_id.into(),
             l2_chain_id: self.l2_chain_id,
             forks,
             batch_inbox_address: Address(self.batch_inbox),
@@ -150,12 +149,7 @@ impl Row {
             keep_karst_upgrade_gas: self.keep_karst_upgrade_gas,
             alt_da,
         };
-        Network {
-            name: self.name,
-            display: self.display,
-            rollup,
-            unsafe_block_signer: Address(self.unsafe_block_signer),
-        }
+        Network { name: self.name, rollup, unsafe_block_signer: Address(self.unsafe_block_signer) }
     }
 }
 
