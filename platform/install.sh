@@ -41,7 +41,9 @@ if [ ! -x "$binary" ]; then
 fi
 
 install -d -m 0755 "$bin_dir" "$unit_dir"
-install -d -m 0750 "$conf_dir"
+# 0755: the service runs as a dynamic user, which must be able to read a rollup.json or JWT
+# secret kept here; the env file itself is 0640 (systemd reads it as root).
+install -d -m 0755 "$conf_dir"
 install -m 0755 "$binary" "$bin_dir/op-lite"
 sed "s|/usr/local/bin/op-lite|$prefix/bin/op-lite|" "$here/systemd/op-lite.service" > "$unit_dir/op-lite.service.tmp"
 chmod 0644 "$unit_dir/op-lite.service.tmp"
