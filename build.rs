@@ -1,6 +1,7 @@
 //! Embeds the version metadata that `op-lite --version` prints, like op-node's `VersionWithMeta`,
 //! converts the Karst network-upgrade bundle into the compact table `protocol::upgrades` reads,
-//! and compiles `src/config/networks.txt` into the built-in network table `config::networks` includes.
+//! compiles `src/config/networks.txt` into the built-in network table `config::networks` includes,
+//! and packs the KZG setup's Lagrange points (`src/protocol/kzg_setup.txt`) for `protocol::kzg`.
 
 // A build script runs at build time, outside the node: it reads and writes files.
 #![allow(clippy::disallowed_methods)]
@@ -10,6 +11,8 @@ use std::process::Command;
 fn main() {
     karst_table();
     network_table();
+    kzg_setup();
+    release_link_args();
     let commit = Command::new("git")
         .args(["rev-parse", "--short=8", "HEAD"])
         .output()
@@ -276,4 +279,52 @@ fn take_forks(
         times[i] = Some(t);
     }
     times
+}
+
+/// Writes `$OUT_DIR/kzg_g1_lagrange.bin`: the 4,096 compressed G1 points of
+/// `src/protocol/kzg_setup.txt` (hex lines after the `#` header), 48 bytes each, in file order.
+fn kzg_setup() {
+    const SRC: &str = "src/protocol/kzg_setup.txt";
+    println!("cargo:rerun-if-changed={SRC}");
+    let text = std::fs::read_to_string(SRC).expect("read the KZG setup");
+    let mut out = Vec::with_capacity(4096 * 48);
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#')) {
+        assert!(
+            line.len() == 96 && line.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{SRC}:{}: not 48 bytes of hex",
+            n + 1
+        );
+        out.extend((0..48).map(|i| u8::from_str_radix(&line[2 * i..2 * i + 2], 16).unwrap()));
+    }
+    assert_eq!(out.len(), 4096 * 48, "{SRC}: want 4096 points");
+    let dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(std::path::Path::new(&dir).join("kzg_g1_lagrange.bin"), out).expect("write the KZG setup");
+}
+
+/// Link arguments of the release `op-lite` binary on Linux (release builds only: tests and debug
+/// builds keep the defaults).
+///
+/// No unwind tables. With `panic = "abort"` (the release profile) no frame is ever unwound: a
+/// panic prints its message and aborts. The tables (.eh_frame and its index .eh_frame_hdr, about
+/// 450 KB on aarch64, 11% of the binary) serve only debuggers and profilers walking the stack and
+/// `RUST_BACKTRACE` output, which is empty without them. GNU ld drops them (a linker script with
+/// `INSERT` and `/DISCARD/`). `OP_LITE_KEEP_UNWIND_TABLES=1` keeps them.
+fn release_link_args() {
+    println!("cargo:rerun-if-env-changed=OP_LITE_KEEP_UNWIND_TABLES");
+    let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if !(release && linux) {
+        return;
+    }
+    if std::env::var_os("OP_LITE_KEEP_UNWIND_TABLES").is_none() {
+        let dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+        let script = std::path::Path::new(&dir).join("no-unwind-tables.ld");
+        std::fs::write(
+            &script,
+            "SECTIONS\n{\n  /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) }\n}\nINSERT AFTER .text;\n",
+        )
+        .expect("write the linker script");
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-eh-frame-hdr");
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    }
 }

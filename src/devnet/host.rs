@@ -86,7 +86,7 @@ impl DevnetHandle {
         let servers = ServerThread::spawn("devnet", &listeners, move |_| {
             // Load the KZG setup before the chain's clock starts (seconds on a small board,
             // minutes under emulation), so blocks are not skipped while it loads.
-            let _ = crate::protocol::blob::kzg_commitment(&[0u8; crate::protocol::blob::BLOB_SIZE]);
+            let _ = crate::protocol::blob::kzg_commitment(&vec![0u8; crate::protocol::blob::BLOB_SIZE]);
             let svc = DevnetService::new(net, jwt, Box::new(crate::io::clock::mono))?;
             Ok(Running { svc, start: None, chain_start, speed, steps })
         })?;

@@ -151,14 +151,11 @@ impl fmt::Display for KzgError {
 
 impl std::error::Error for KzgError {}
 
-/// The KZG commitment of a blob under the Ethereum trusted setup (c-kzg-4844, the reference
-/// implementation geth, reth and Lighthouse use). Fails for a blob of the wrong size or with a
-/// field element not below the BLS modulus. The setup loads on first use.
+/// The KZG commitment of a blob under the Ethereum trusted setup (`protocol::kzg`, checked
+/// against c-kzg-4844). Fails for a blob of the wrong size or with a field element not below the
+/// BLS modulus. The setup's points are decompressed on first use.
 pub fn kzg_commitment(blob: &[u8]) -> Result<[u8; COMMITMENT_SIZE], KzgError> {
-    let blob = c_kzg::Blob::from_bytes(blob).map_err(|e| KzgError(format!("{e:?}")))?;
-    let settings = c_kzg::ethereum_kzg_settings(0);
-    let c = settings.blob_to_kzg_commitment(&blob).map_err(|e| KzgError(format!("{e:?}")))?;
-    Ok(*c)
+    super::kzg::blob_to_commitment(blob).map_err(KzgError)
 }
 
 /// Checks a blob against the versioned hash it was requested by.

@@ -14,6 +14,7 @@ pub mod frame;
 pub mod gossip;
 pub mod header;
 pub mod jwt;
+pub mod kzg;
 pub mod l1_chain;
 pub mod l1_info;
 pub mod output_root;
