@@ -108,13 +108,21 @@ pub struct BeaconClient {
 
 impl BeaconClient {
     pub fn new(cfg: &BeaconConfig) -> BeaconClient {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_global(Some(cfg.timeout))
             .http_status_as_error(false)
             .max_idle_connections(2)
-            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
+        // One agent for the endpoint and its fallbacks: the roots are read if any is https.
+        #[cfg(feature = "tls")]
+        let builder = builder.tls_config(super::tls::config(
+            if std::iter::once(&cfg.url).chain(&cfg.fallbacks).any(|u| u.starts_with("https://")) {
+                "https://"
+            } else {
+                "http://"
+            },
+        ));
+        let agent: ureq::Agent = builder.build().into();
         let endpoints = std::iter::once(&cfg.url)
             .chain(&cfg.fallbacks)
             .map(|u| Endpoint { base: u.trim_end_matches('/').to_string(), blobs_api: None })

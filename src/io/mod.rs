@@ -25,5 +25,7 @@ pub mod server_thread;
 pub mod signals;
 #[cfg(test)]
 pub(crate) mod stub_http;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod upstream;
 pub mod workers;

@@ -109,7 +109,8 @@ const WORKER_QUEUE: usize = 64;
 const L1_RPC_TIMEOUT: Duration = Duration::from_secs(20);
 /// Timeout of beacon API calls (a response can carry several MB of blobs).
 const BEACON_TIMEOUT: Duration = Duration::from_secs(30);
-/// Stack of the beacon worker: c-kzg keeps whole blobs (128 KiB) on the stack.
+/// Stack of the beacon worker: room for blst's MSM and blob decoding (only the pages used are
+/// ever touched).
 const BEACON_STACK: usize = 2 << 20;
 
 /// The worker threads for the upstreams, and requests waiting for room in their queues.
@@ -252,6 +253,18 @@ impl Parts {
 
     fn init_l1(&mut self, _seed: u64) -> Result<(), StepError> {
         let c = &self.config.l1;
+        // An https:// upstream needs the system's root certificates: refused now, not at the
+        // first call, when they are missing.
+        #[cfg(feature = "tls")]
+        {
+            let urls = std::iter::once(c.rpc.as_str())
+                .chain(self.config.l2.engine.as_deref())
+                .chain(c.beacon.as_deref())
+                .chain(c.beacon_fallbacks.iter().map(String::as_str));
+            if let Some(file) = super::tls::check(urls).map_err(StepError::Config)? {
+                log::info!("root certificates for https:// endpoints from {file}");
+            }
+        }
         let mut client = L1Client::new(&c.rpc, c.trust_rpc, c.receipts, L1_RPC_TIMEOUT)
             .with_max_batch(c.rpc_max_batch_size);
         let worker =

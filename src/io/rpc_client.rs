@@ -51,13 +51,14 @@ impl RpcClient {
         jwt: Option<[u8; 32]>,
         headers: Vec<(String, String)>,
     ) -> RpcClient {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .max_idle_connections(2)
-            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
+        #[cfg(feature = "tls")]
+        let builder = builder.tls_config(super::tls::config(url));
+        let agent: ureq::Agent = builder.build().into();
         RpcClient { agent, url: url.to_string(), jwt, headers, next_id: 0 }
     }
 

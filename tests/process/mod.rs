@@ -6,3 +6,5 @@ mod decode;
 mod devnet;
 mod platform;
 mod rpc;
+#[cfg(feature = "tls")]
+mod tls;

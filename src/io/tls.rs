@@ -1,0 +1,110 @@
+//! TLS for the upstream clients (L1 RPC, beacon API, engine): rustls with ring's primitives,
+//! trusting the system's root certificates, as op-node does (Go's crypto/x509 reads the same
+//! files). An operator's own CA, for an L1 node behind a private one, is trusted by adding it to
+//! the system store or by pointing `SSL_CERT_FILE` at a bundle.
+//!
+//! The store is read once, on first use, and only when an https:// endpoint is configured:
+//! `SSL_CERT_FILE` if set, else the first bundle of `BUNDLES` that exists. Without one, an https
+//! endpoint is refused at start with a message naming the files tried.
+
+use std::sync::{Arc, OnceLock};
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+/// Where the distributions keep the PEM bundle of trusted roots (Go's list): Debian, Ubuntu,
+/// Raspberry Pi OS, Arch, Gentoo; Fedora and RHEL; openSUSE; OpenELEC; CentOS/RHEL 7; Alpine.
+pub const BUNDLES: [&str; 6] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Largest bundle read (Debian's is about 220 KB).
+const MAX_BUNDLE: u64 = 4 << 20;
+
+/// The system's roots, read once: (the file, its certificates) or why there are none.
+fn roots() -> &'static Result<(String, RootCerts), String> {
+    static ROOTS: OnceLock<Result<(String, RootCerts), String>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let from_env = std::env::var("SSL_CERT_FILE").ok().filter(|p| !p.is_empty());
+        let path = match &from_env {
+            Some(p) => p.clone(),
+            None => BUNDLES
+                .iter()
+                .find(|p| super::files::exists(std::path::Path::new(p)))
+                .map(|p| p.to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "no root certificates for https:// endpoints: none of {} exists (install the \
+                     ca-certificates package, or set SSL_CERT_FILE to a PEM bundle)",
+                        BUNDLES.join(", ")
+                    )
+                })?,
+        };
+        let pem =
+            super::files::read(&path, MAX_BUNDLE).map_err(|e| format!("root certificates {path}: {e}"))?;
+        load(&pem).map(|certs| (path.clone(), certs)).map_err(|e| format!("root certificates {path}: {e}"))
+    })
+}
+
+/// The certificates of a PEM bundle (other PEM items are skipped).
+fn load(pem: &[u8]) -> Result<RootCerts, String> {
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e.to_string())),
+        })
+        .collect::<Result<_, _>>()?;
+    if certs.is_empty() {
+        return Err("no certificates in the file".into());
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+/// Whether the endpoints can be reached: an https:// one needs the system's roots. Names the
+/// file the roots came from, when one was needed and read.
+pub fn check<'a>(urls: impl IntoIterator<Item = &'a str>) -> Result<Option<&'static str>, String> {
+    if !urls.into_iter().any(|u| u.starts_with("https://")) {
+        return Ok(None);
+    }
+    roots().as_ref().map(|(path, _)| Some(path.as_str())).map_err(Clone::clone)
+}
+
+/// The TLS settings of a client of `url`: ring's provider and the system's roots (for http://
+/// endpoints the roots are not read).
+pub fn config(url: &str) -> TlsConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut b = TlsConfig::builder().unversioned_rustls_crypto_provider(provider);
+    if url.starts_with("https://") {
+        // Without roots (refused at start by `check`) every certificate is unknown.
+        let roots =
+            roots().as_ref().map(|(_, r)| r.clone()).unwrap_or_else(|_| RootCerts::new_with_certs(&[]));
+        b = b.root_certs(roots);
+    }
+    b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_parse_and_empty_ones_are_refused() {
+        // The machine's own store, when it has one (CI installs ca-certificates with curl).
+        if let Some(path) = BUNDLES.iter().find(|p| super::super::files::exists(std::path::Path::new(p))) {
+            let pem = super::super::files::read(path, MAX_BUNDLE).unwrap();
+            match load(&pem).unwrap() {
+                RootCerts::Specific(c) => assert!(c.len() > 50, "{path}: {} roots", c.len()),
+                _ => panic!("specific roots"),
+            }
+        }
+        assert_eq!(load(b"").unwrap_err(), "no certificates in the file");
+        assert_eq!(load(b"hello\n").unwrap_err(), "no certificates in the file");
+        assert!(load(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").is_err());
+        assert_eq!(check(["http://a", "http://b"]).unwrap(), None);
+    }
+}

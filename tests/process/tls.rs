@@ -1,0 +1,190 @@
+//! https:// upstreams trust the system's root certificates, as op-node does: a node pointed at an
+//! L1 endpoint whose certificate a private CA signed reaches it once `SSL_CERT_FILE` names that
+//! CA, is refused by it otherwise, and an unusable `SSL_CERT_FILE` stops the start with exit 2.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::support::bin;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA and a `localhost` / 127.0.0.1 server certificate it signed, in `dir`.
+fn private_ca(dir: &Path) {
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=op-lite test CA",
+            "-days",
+            "2",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"]);
+    openssl(dir, &["req", "-new", "-key", "server.key", "-subj", "/CN=localhost", "-out", "server.csr"]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// An HTTPS server answering every request with a JSON-RPC error; sends the first request
+/// line and user agent it reads, or the TLS error, for each connection.
+fn serve(dir: &Path) -> (u16, mpsc::Receiver<Result<String, String>>) {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { return };
+            let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            let mut reader = BufReader::new(&mut tls);
+            let mut head = String::new();
+            let mut agent = String::new();
+            let mut len = 0usize;
+            let got = loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) => break Err("closed".to_string()),
+                    Ok(_) => {}
+                    Err(e) => break Err(e.to_string()),
+                }
+                let lower = line.to_ascii_lowercase();
+                if head.is_empty() {
+                    head = line.trim_end().to_string();
+                } else if let Some(v) = lower.strip_prefix("user-agent:") {
+                    agent = v.trim().to_string();
+                } else if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                } else if line == "\r\n" {
+                    let mut body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                    break Ok(format!("{head} {agent}"));
+                }
+            };
+            let ok = got.is_ok();
+            if tx.send(got).is_err() {
+                return;
+            }
+            if ok {
+                let body = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"test server"}}"#;
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.flush();
+            }
+        }
+    });
+    (port, rx)
+}
+
+fn node(dir: &Path, port: u16, cert_file: Option<&Path>) -> std::process::Child {
+    let mut cmd = Command::new(bin());
+    cmd.args(["--network", "op-sepolia", "--l1.beacon.ignore", "--p2p.disable", "--rpc.port", "0"])
+        .arg("--l1")
+        .arg(format!("https://localhost:{port}"))
+        .args(["--l2", "http://127.0.0.1:9", "--l2.jwt-secret"])
+        .arg(dir.join("jwt.hex"))
+        .env_remove("OP_NODE_NETWORK")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match cert_file {
+        Some(f) => cmd.env("SSL_CERT_FILE", f),
+        None => cmd.env_remove("SSL_CERT_FILE"),
+    };
+    cmd.spawn().unwrap()
+}
+
+#[test]
+fn https_upstreams_trust_the_system_roots_or_ssl_cert_file() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is needed under CI=true");
+        eprintln!("skipped: openssl not found");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("op-lite-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    private_ca(&dir);
+    let (port, seen) = serve(&dir);
+
+    // Trusting the private CA: the node's L1 calls arrive over TLS.
+    let mut n = node(&dir, port, Some(&dir.join("ca.pem")));
+    let got = seen.recv_timeout(Duration::from_secs(30)).expect("a connection from the node");
+    let _ = n.kill();
+    let _ = n.wait();
+    let line = got.expect("a TLS request");
+    assert!(line.starts_with("POST / HTTP/1.1 op-lite/"), "{line}");
+    while seen.try_recv().is_ok() {}
+
+    // The system's store does not know the private CA: the handshake fails, no request is read.
+    let mut n = node(&dir, port, None);
+    let got = seen.recv_timeout(Duration::from_secs(30)).expect("a connection from the node");
+    let _ = n.kill();
+    let _ = n.wait();
+    assert!(got.is_err(), "{got:?}");
+
+    // An SSL_CERT_FILE without certificates, or missing: refused at start, naming the file.
+    std::fs::write(dir.join("empty.pem"), "").unwrap();
+    for file in [dir.join("empty.pem"), dir.join("missing.pem")] {
+        let out = node(&dir, port, Some(&file)).wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("root certificates {}", file.display())), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
