@@ -34,6 +34,24 @@ pub fn read(path: impl AsRef<Path>, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Opens `path` (`-`: standard input) for reading at most `max` bytes, for a parser that
+/// streams: a file larger than `max` is refused before reading; standard input is cut at
+/// `max + 1` bytes, which the parser then reports as malformed.
+pub fn open(path: impl AsRef<Path>, max: u64) -> std::io::Result<Box<dyn Read>> {
+    let path = path.as_ref();
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin().take(max + 1))));
+    }
+    let f = std::fs::File::open(path)?;
+    if f.metadata()?.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(Box::new(std::io::BufReader::with_capacity(64 << 10, f.take(max))))
+}
+
 /// Reads at most `max` bytes of UTF-8 text.
 pub fn read_to_string(path: impl AsRef<Path>, max: u64) -> std::io::Result<String> {
     String::from_utf8(read(path, max)?).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
@@ -88,5 +106,21 @@ mod tests {
         remove(&path);
         let zero = read("/dev/zero", 4096).unwrap_err();
         assert_eq!(zero.kind(), std::io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn streamed_reads_are_bounded() {
+        let path = temp_path(&format!("op-lite-files-open-{}", std::process::id()));
+        write(&path, b"0123456789").unwrap();
+        let mut s = String::new();
+        open(&path, 10).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "0123456789");
+        assert_eq!(open(&path, 9).err().unwrap().kind(), std::io::ErrorKind::FileTooLarge);
+        remove(&path);
+        assert!(open(&path, 10).is_err());
+        // A device of no size cannot claim more than it gives: the reader stops at the bound.
+        let mut buf = Vec::new();
+        open("/dev/zero", 4096).unwrap().read_to_end(&mut buf).unwrap();
+        assert_eq!(buf.len(), 4096);
     }
 }

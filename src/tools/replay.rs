@@ -84,12 +84,53 @@ struct SafeHead {
     parent_hash: Option<B256>,
 }
 
+/// An L1 block as the fixture records it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct L1Block {
+struct L1BlockRecord {
     header_rlp: Bytes,
     transactions: Vec<Bytes>,
     receipts: Option<Vec<Bytes>>,
+}
+
+/// An L1 block checked against its header as it is read, so that the fixture's hex (5 MB of
+/// the 6 MB real range) is never held whole: the reader streams the file. Transactions stay
+/// in their encoding (half the size of decoded ones) until the pipeline asks for the block.
+#[derive(Deserialize)]
+#[serde(try_from = "L1BlockRecord")]
+struct L1Block {
+    info: BlockInfo,
+    txs: Vec<Bytes>,
+    receipts: Option<Vec<Receipt>>,
+}
+
+impl TryFrom<L1BlockRecord> for L1Block {
+    type Error = String;
+
+    fn try_from(b: L1BlockRecord) -> Result<Self, String> {
+        let info = BlockInfo::new(Header::decode(&b.header_rlp).map_err(|e| e.to_string())?);
+        let n = info.number();
+        // The recorded data must be what the header commits to, as the node checks L1 data.
+        if crate::protocol::trie::ordered_root(&b.transactions) != info.header.transactions_root {
+            return Err(format!("L1 block {n}: transactions do not match the header's transactions root"));
+        }
+        for t in &b.transactions {
+            Transaction::decode(t).map_err(|e| format!("L1 block {n}: {e}"))?;
+        }
+        let receipts = match &b.receipts {
+            Some(rs) => Some(
+                rs.iter()
+                    .map(|r| Receipt::decode(r).map_err(|e| format!("L1 block {n}: {e}")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        if let Some(rs) = &receipts {
+            crate::protocol::block::verify_receipts(&info.header, rs)
+                .map_err(|e| format!("L1 block {n}: {e}"))?;
+        }
+        Ok(L1Block { info, txs: b.transactions, receipts })
+    }
 }
 
 #[derive(Deserialize)]
@@ -198,12 +239,16 @@ fn rollup_config(v: &Value) -> Result<RollupConfig, ReplayError> {
 struct Recorded {
     l1_by_number: HashMap<u64, usize>,
     l1_by_hash: HashMap<B256, usize>,
-    l1: Vec<(BlockInfo, Vec<Transaction>, Option<Vec<Receipt>>)>,
+    l1: Vec<(BlockInfo, Vec<Bytes>, Option<Vec<Receipt>>)>,
     l2_by_hash: HashMap<B256, (Header, Vec<Bytes>)>,
     l2_hash_by_number: HashMap<u64, B256>,
 }
 
-fn index(fx: &Fixture) -> Result<Recorded, ReplayError> {
+fn index(
+    l1_blocks: Vec<L1Block>,
+    l2_blocks: Vec<L2Block>,
+    l2_headers: &[L2Header],
+) -> Result<Recorded, ReplayError> {
     let mut rec = Recorded {
         l1_by_number: HashMap::new(),
         l1_by_hash: HashMap::new(),
@@ -211,48 +256,26 @@ fn index(fx: &Fixture) -> Result<Recorded, ReplayError> {
         l2_by_hash: HashMap::new(),
         l2_hash_by_number: HashMap::new(),
     };
-    for b in &fx.l1_blocks {
-        let info = BlockInfo::new(Header::decode(&b.header_rlp).map_err(bad)?);
-        let txs = b
-            .transactions
-            .iter()
-            .map(|t| Transaction::decode(t).map_err(bad))
-            .collect::<Result<Vec<_>, _>>()?;
-        let receipts = match &b.receipts {
-            Some(rs) => {
-                Some(rs.iter().map(|r| Receipt::decode(r).map_err(bad)).collect::<Result<Vec<_>, _>>()?)
-            }
-            None => None,
-        };
-        // The recorded data must be what the header commits to, as the node checks L1 data.
-        let n = info.number();
-        if crate::protocol::trie::ordered_root(&b.transactions) != info.header.transactions_root {
-            return Err(bad(format!(
-                "L1 block {n}: transactions do not match the header's transactions root"
-            )));
-        }
-        if let Some(rs) = &receipts {
-            crate::protocol::block::verify_receipts(&info.header, rs)
-                .map_err(|e| bad(format!("L1 block {n}: {e}")))?;
-        }
+    for b in l1_blocks {
+        let n = b.info.number();
         if let Some((prev, _, _)) = rec.l1.last() {
-            if info.header.parent_hash != prev.hash {
+            if b.info.header.parent_hash != prev.hash {
                 return Err(bad(format!("L1 block {n} does not follow block {}", prev.number())));
             }
         }
-        rec.l1_by_number.insert(info.number(), rec.l1.len());
-        rec.l1_by_hash.insert(info.hash, rec.l1.len());
-        rec.l1.push((info, txs, receipts));
+        rec.l1_by_number.insert(n, rec.l1.len());
+        rec.l1_by_hash.insert(b.info.hash, rec.l1.len());
+        rec.l1.push((b.info, b.txs, b.receipts));
     }
-    for b in &fx.l2_blocks {
+    for b in l2_blocks {
         let h = Header::decode(&b.header_rlp).map_err(bad)?;
         if h.hash() != b.hash || h.number != b.number {
             return Err(bad(format!("L2 block {}: header does not hash to {}", b.number, b.hash)));
         }
         rec.l2_hash_by_number.insert(b.number, b.hash);
-        rec.l2_by_hash.insert(b.hash, (h, b.transactions.clone()));
+        rec.l2_by_hash.insert(b.hash, (h, b.transactions));
     }
-    for h in &fx.l2_headers {
+    for h in l2_headers {
         rec.l2_hash_by_number.entry(h.number).or_insert(h.hash);
     }
     Ok(rec)
@@ -263,7 +286,8 @@ fn index(fx: &Fixture) -> Result<Recorded, ReplayError> {
 fn batch_claims(rec: &Recorded, cfg: &RollupConfig) -> HashMap<u64, B256> {
     let mut claims = HashMap::new();
     for (info, txs, _) in &rec.l1 {
-        for tx in txs.iter().filter(|t| t.to() == Some(cfg.batch_inbox_address)) {
+        let decoded = txs.iter().filter_map(|t| Transaction::decode(t).ok());
+        for tx in decoded.filter(|t| t.to() == Some(cfg.batch_inbox_address)) {
             let Ok(frames) = crate::protocol::frame::Frame::parse_all(tx.input()) else {
                 continue;
             };
@@ -378,12 +402,21 @@ pub fn run(
     check_expected: bool,
     emit: &mut dyn FnMut(&AttributesWithParent),
 ) -> Result<ReplayOutcome, ReplayError> {
-    let fx: Fixture = serde_json::from_str(text).map_err(bad)?;
+    run_reader(text.as_bytes(), check_expected, emit)
+}
+
+/// `run` over a fixture read as it is parsed (`op-lite replay` streams the file).
+pub fn run_reader(
+    reader: impl std::io::Read,
+    check_expected: bool,
+    emit: &mut dyn FnMut(&AttributesWithParent),
+) -> Result<ReplayOutcome, ReplayError> {
+    let fx: Fixture = serde_json::from_reader(reader).map_err(bad)?;
     let cfg = rollup_config(&fx.rollup_config)?;
     let l1_spec =
         L1ChainSpec::by_chain_id(cfg.l1_chain_id).unwrap_or_else(|| L1ChainSpec::dev(cfg.l1_chain_id));
     let sys = system_config(&fx.system_config_at_safe_head)?;
-    let rec = index(&fx)?;
+    let rec = index(fx.l1_blocks, fx.l2_blocks, &fx.l2_headers)?;
     let claims = batch_claims(&rec, &cfg);
     let expected: Vec<Value> = fx
         .expected
@@ -405,8 +438,10 @@ pub fn run(
         l1origin: s.l1_origin,
         sequence_number: s.sequence_number,
     };
-    let mut data =
-        ChainData::new(CacheLimits::default(), cfg.deposit_contract_address, cfg.l1_system_config_address);
+    // The pipeline reads each L1 block's transactions once, in order: a few bodies cached are
+    // enough, and the recording answers again if it asks again.
+    let limits = CacheLimits { bodies: 4, ..CacheLimits::default() };
+    let mut data = ChainData::new(limits, cfg.deposit_contract_address, cfg.l1_system_config_address);
     let safe_txs = rec.l2_by_hash.get(&safe.hash).map(|(_, t)| t.clone()).unwrap_or_default();
     data.insert_l2(crate::derive::data::L2BlockData {
         block_ref: safe,
@@ -481,7 +516,9 @@ fn serve(cfg: &RollupConfig, rec: &Recorded, data: &mut ChainData) -> Result<usi
                     .get(h)
                     .ok_or_else(|| bad(format!("L1 block {h} is not in the fixture")))?;
                 let (info, txs, _) = &rec.l1[*i];
-                data.insert_block(info.clone(), txs.clone());
+                let txs =
+                    txs.iter().map(|t| Transaction::decode(t).map_err(bad)).collect::<Result<_, _>>()?;
+                data.insert_block(info.clone(), txs);
             }
             FetchRequest::L1Receipts(h) => {
                 let i = rec
@@ -599,8 +636,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
         eprintln!("usage: op-lite replay FIXTURE [--check] [--log.level LEVEL]");
         return 2;
     };
-    let text = match crate::io::files::read_to_string(&path, MAX_FIXTURE) {
-        Ok(t) => t,
+    let reader = match crate::io::files::open(&path, MAX_FIXTURE) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("op-lite replay: {path}: {e}");
             return 1;
@@ -611,7 +648,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> u8 {
         use std::io::Write;
         let _ = writeln!(stdout, "{}", payload_json(a));
     };
-    match run(&text, check, &mut emit) {
+    match run_reader(reader, check, &mut emit) {
         Ok(o) => {
             eprintln!(
                 "replayed {} payloads ({} checked), safe head {}:{}",
