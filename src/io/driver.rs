@@ -44,8 +44,34 @@ pub struct EventLoop {
     completions_rx: Receiver<Event>,
     completions: Completions<Event>,
     stop_requested: bool,
-    /// Number of times `poll` returned; the idle wake-up rate is measured from this.
-    pub wakeups: u64,
+    /// Why `poll` returned, counted (`op_lite_loop_wakeups_total`).
+    pub wakeups: Arc<Wakeups>,
+}
+
+/// The loop's wake-ups by cause: a deadline (named by whoever set it), a worker's result, a
+/// signal, or a socket of the RPC / metrics servers or the gossip network. One count per cause
+/// per `poll` return.
+#[derive(Debug, Default)]
+pub struct Wakeups(std::sync::Mutex<Vec<((&'static str, &'static str), u64)>>);
+
+impl Wakeups {
+    pub fn count(&self, kind: &'static str, what: &'static str) {
+        let Ok(mut v) = self.0.lock() else { return };
+        match v.iter_mut().find(|(k, _)| *k == (kind, what)) {
+            Some((_, n)) => *n += 1,
+            None => v.push(((kind, what), 1)),
+        }
+    }
+
+    /// (kind, what, count) for every cause seen so far.
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.0.lock().map(|v| v.iter().map(|((k, w), n)| (*k, *w, *n)).collect()).unwrap_or_default()
+    }
+
+    /// All wake-ups.
+    pub fn total(&self) -> u64 {
+        self.snapshot().iter().map(|(_, _, n)| n).sum()
+    }
 }
 
 impl EventLoop {
@@ -56,7 +82,15 @@ impl EventLoop {
         let signals =
             if watch_signals { Some(SignalWatch::register(poll.registry(), SIGNALS)?) } else { None };
         let (completions, completions_rx) = Completions::new(waker.clone());
-        Ok(EventLoop { poll, waker, signals, completions_rx, completions, stop_requested: false, wakeups: 0 })
+        Ok(EventLoop {
+            poll,
+            waker,
+            signals,
+            completions_rx,
+            completions,
+            stop_requested: false,
+            wakeups: Arc::default(),
+        })
     }
 
     /// The channel that worker threads send their results (as events) through.
@@ -92,10 +126,13 @@ pub fn run(shell: &mut Shell) -> Exit {
         if shell.event_loop().stop_requested {
             return Exit::Stopped;
         }
-        let timeout = if shell.node.pending() > 0 {
-            Some(Duration::ZERO)
+        let (timeout, deadline) = if shell.node.pending() > 0 {
+            (Some(Duration::ZERO), "pending events")
         } else {
-            shell.poll_timeout().map(|(t, _)| t.saturating_duration_since(now.mono))
+            match shell.poll_timeout() {
+                Some((t, what)) => (Some(t.saturating_duration_since(now.mono)), what),
+                None => (None, "none"),
+            }
         };
         if let Err(e) = shell.event_loop().poll.poll(&mut events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
@@ -104,7 +141,23 @@ pub fn run(shell: &mut Shell) -> Exit {
             }
             continue;
         }
-        shell.event_loop().wakeups += 1;
+        let wakeups = shell.event_loop().wakeups.clone();
+        if events.is_empty() {
+            wakeups.count("deadline", deadline);
+        }
+        let mut seen = [false; 5];
+        for ev in events.iter() {
+            let (i, kind) = match ev.token() {
+                WAKER => (0, "worker"),
+                SIGNALS => (1, "signal"),
+                t if super::p2p::P2pNet::owns(t) => (2, "gossip socket"),
+                t if t.0 >= METRICS_TOKENS => (3, "metrics socket"),
+                _ => (4, "rpc socket"),
+            };
+            if !std::mem::replace(&mut seen[i], true) {
+                wakeups.count("io", kind);
+            }
+        }
         for ev in events.iter() {
             match ev.token() {
                 WAKER => {
@@ -131,5 +184,20 @@ pub fn run(shell: &mut Shell) -> Exit {
                 token => shell.on_socket_ready(token, ev),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wakeups_are_counted_by_cause() {
+        let w = Wakeups::default();
+        w.count("deadline", "step");
+        w.count("io", "worker");
+        w.count("deadline", "step");
+        assert_eq!(w.snapshot(), vec![("deadline", "step", 2), ("io", "worker", 1)]);
+        assert_eq!(w.total(), 3);
     }
 }

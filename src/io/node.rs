@@ -152,6 +152,7 @@ type InitStep = fn(&mut Parts, u64) -> Result<(), StepError>;
 /// The node's effects outside its state.
 struct ShellHost {
     admin_state: Option<PathBuf>,
+    wakeups: Arc<super::driver::Wakeups>,
 }
 
 impl Host for ShellHost {
@@ -172,6 +173,10 @@ impl Host for ShellHost {
 
     fn process_stats(&mut self) -> Option<ProcStats> {
         super::procfs::read_self()
+    }
+
+    fn loop_wakeups(&mut self) -> Vec<(&'static str, &'static str, u64)> {
+        self.wakeups.snapshot()
     }
 }
 
@@ -509,7 +514,10 @@ impl Parts {
     fn assemble(&mut self) -> Result<Node, String> {
         let mut core = self.core.take().ok_or("L2 did not start")?;
         core.derivers.runtime_config = self.runtime_config.take();
-        let host = Box::new(ShellHost { admin_state: self.config.admin_state.clone() });
+        let host = Box::new(ShellHost {
+            admin_state: self.config.admin_state.clone(),
+            wakeups: self.ev.wakeups.clone(),
+        });
         let mut node = Node::new(core, self.config.rpc_enable_admin, host);
         node.gossip = self.gossip.take();
         node.serve_rpc().map_err(|e| e.to_string())?;

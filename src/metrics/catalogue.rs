@@ -93,6 +93,7 @@ pub struct Metrics {
     /// Last hash seen per ref name, so latency is measured once per block (op-service).
     latency_seen: BTreeMap<String, B256>,
     process: Option<ProcessIds>,
+    loop_wakeups: Option<Id>,
     /// The pipeline's counters as last mirrored.
     derive_seen: DeriveMetrics,
 }
@@ -307,6 +308,7 @@ impl Metrics {
             registry: r,
             latency_seen: BTreeMap::new(),
             process: None,
+            loop_wakeups: None,
             derive_seen: DeriveMetrics::default(),
         }
     }
@@ -533,6 +535,26 @@ impl Metrics {
         self.registry.set(self.events_total_enqueued, &[], enqueued as f64);
     }
 
+    /// op-lite's own: the event loop's wake-ups by cause (`kind` deadline or io, `what` the
+    /// deadline's owner or the socket kind), registered on first use.
+    pub fn set_loop_wakeups(&mut self, wakeups: &[(&'static str, &'static str, u64)]) {
+        if wakeups.is_empty() {
+            return;
+        }
+        let r = &mut self.registry;
+        let id = *self.loop_wakeups.get_or_insert_with(|| {
+            r.register(
+                "op_lite_loop_wakeups_total",
+                "Times op-lite's event loop woke from poll, by cause: a deadline (what: its owner) or io (what: the source).",
+                Kind::Counter,
+                &["kind", "what"],
+            )
+        });
+        for (kind, what, n) in wakeups {
+            r.set(id, &[kind, what], *n as f64);
+        }
+    }
+
     /// Sets the process statistics (registered on first use, so hosts without `/proc` do not
     /// report zeros).
     pub fn set_process(&mut self, p: &ProcStats) {
@@ -615,6 +637,23 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
         assert!(!text.contains("type=\"singular\""));
+    }
+
+    #[test]
+    fn loop_wakeups_by_cause() {
+        let mut m = Metrics::new();
+        m.set_loop_wakeups(&[]);
+        assert!(!m.render().contains("op_lite_loop_wakeups_total"));
+        m.set_loop_wakeups(&[("deadline", "gossipsub-heartbeat", 120), ("io", "worker", 7)]);
+        m.set_loop_wakeups(&[("deadline", "gossipsub-heartbeat", 121), ("io", "worker", 7)]);
+        let text = m.render();
+        for line in [
+            "# TYPE op_lite_loop_wakeups_total counter",
+            "op_lite_loop_wakeups_total{kind=\"deadline\",what=\"gossipsub-heartbeat\"} 121",
+            "op_lite_loop_wakeups_total{kind=\"io\",what=\"worker\"} 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub trait Host {
     fn set_log_level(&mut self, level: &str) -> Result<(), String>;
     /// The process's CPU, memory and descriptor figures, for a metrics scrape.
     fn process_stats(&mut self) -> Option<ProcStats>;
+    /// The event loop's wake-ups by cause (kind, what, count), for a metrics scrape.
+    fn loop_wakeups(&mut self) -> Vec<(&'static str, &'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// The gossip node.
@@ -245,12 +249,14 @@ impl Node {
     /// Copies counters kept elsewhere into the metrics before a scrape.
     fn update_metrics(&mut self, now: Now) {
         let process = self.host.process_stats();
+        let wakeups = self.host.loop_wakeups();
         let d = &mut self.core.derivers;
         let m = &mut d.metrics.get_or_insert_with(MetricsRecorder::default).metrics;
         m.update_events(self.core.system.metrics(), self.core.system.pending());
         if let Some(p) = process {
             m.set_process(&p);
         }
+        m.set_loop_wakeups(&wakeups);
         m.sync_derive(&d.pipeline.metrics, now);
         let q = &d.engine.unsafe_payloads;
         match q.peek() {
