@@ -73,7 +73,7 @@ if [ -n "$peer_bin" ]; then
 fi
 
 # The node runs as the systemd unit runs it (platform/systemd/op-lite.service).
-export MALLOC_MMAP_THRESHOLD_=65536
+while read -r kv; do export "${kv?}"; done < <(sed -n "s/^Environment=//p" platform/systemd/op-lite.service)
 "$bin" "${node_cmd[@]}" --rpc.port "$rpc" --metrics.enabled --metrics.port "$metrics" \
   --p2p.listen.ip 127.0.0.1 --p2p.listen.tcp "$p2p" \
   --p2p.priv.path "$tmp/p2p.key" "${static_args[@]}" --log.level info >"$tmp/node.log" 2>&1 &
