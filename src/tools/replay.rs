@@ -411,22 +411,58 @@ pub fn run_reader(
     check_expected: bool,
     emit: &mut dyn FnMut(&AttributesWithParent),
 ) -> Result<ReplayOutcome, ReplayError> {
-    let fx: Fixture = serde_json::from_reader(reader).map_err(bad)?;
-    let cfg = rollup_config(&fx.rollup_config)?;
-    let l1_spec =
-        L1ChainSpec::by_chain_id(cfg.l1_chain_id).unwrap_or_else(|| L1ChainSpec::dev(cfg.l1_chain_id));
-    let sys = system_config(&fx.system_config_at_safe_head)?;
-    let rec = index(fx.l1_blocks, fx.l2_blocks, &fx.l2_headers)?;
-    let claims = batch_claims(&rec, &cfg);
-    let expected: Vec<Value> = fx
-        .expected
-        .as_ref()
-        .and_then(|e| e.get("derivedAttributes"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    Recording::read(reader)?.derive(check_expected, emit)
+}
 
-    let s = &fx.l2_safe_head;
+/// A fixture read, checked and indexed: the recorded chain the pipeline is run over.
+pub struct Recording {
+    cfg: RollupConfig,
+    l1_spec: L1ChainSpec,
+    sys: SystemConfig,
+    rec: Recorded,
+    claims: HashMap<u64, B256>,
+    expected: Vec<Value>,
+    safe_head: SafeHead,
+}
+
+impl Recording {
+    /// Reads a fixture (streamed), checking its L1 data against the headers.
+    pub fn read(reader: impl std::io::Read) -> Result<Recording, ReplayError> {
+        let fx: Fixture = serde_json::from_reader(reader).map_err(bad)?;
+        let cfg = rollup_config(&fx.rollup_config)?;
+        let l1_spec =
+            L1ChainSpec::by_chain_id(cfg.l1_chain_id).unwrap_or_else(|| L1ChainSpec::dev(cfg.l1_chain_id));
+        let sys = system_config(&fx.system_config_at_safe_head)?;
+        let rec = index(fx.l1_blocks, fx.l2_blocks, &fx.l2_headers)?;
+        let claims = batch_claims(&rec, &cfg);
+        let expected: Vec<Value> = fx
+            .expected
+            .as_ref()
+            .and_then(|e| e.get("derivedAttributes"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Recording { cfg, l1_spec, sys, rec, claims, expected, safe_head: fx.l2_safe_head })
+    }
+
+    /// Runs the derivation pipeline over the recording from its safe head, calling `emit` for
+    /// each payload.
+    pub fn derive(
+        &self,
+        check_expected: bool,
+        emit: &mut dyn FnMut(&AttributesWithParent),
+    ) -> Result<ReplayOutcome, ReplayError> {
+        derive(self, check_expected, emit)
+    }
+}
+
+fn derive(
+    recording: &Recording,
+    check_expected: bool,
+    emit: &mut dyn FnMut(&AttributesWithParent),
+) -> Result<ReplayOutcome, ReplayError> {
+    let Recording { cfg, l1_spec, sys, rec, claims, expected, safe_head: s } = recording;
+    let (cfg, l1_spec, sys) = (cfg, l1_spec, *sys);
     let mut safe = L2BlockRef {
         hash: s.hash,
         number: s.number,
@@ -462,7 +498,7 @@ pub fn run_reader(
     let mut metrics = DeriveMetrics::default();
     let mut out = ReplayOutcome::default();
     loop {
-        let mut cx = Cx { cfg: &cfg, l1: &l1_spec, data: &mut data, metrics: &mut metrics };
+        let mut cx = Cx { cfg, l1: l1_spec, data: &mut data, metrics: &mut metrics };
         match pipeline.step(&safe, &mut cx) {
             Ok(Step::Attributes(a)) => {
                 emit(&a);
@@ -475,12 +511,12 @@ pub fn run_reader(
                         out.checked += 1;
                     }
                 }
-                safe = apply(&cfg, &a, &rec, &claims, &mut data)?;
+                safe = apply(cfg, &a, rec, claims, &mut data)?;
                 out.derived.push(*a);
             }
             Ok(Step::Progress) | Err(StageError::NotEnoughData) => {}
             Err(StageError::NotYet) => {
-                if serve(&cfg, &rec, &mut data)? == 0 {
+                if serve(cfg, rec, &mut data)? == 0 {
                     return Err(ReplayError::Derivation(format!(
                         "the pipeline waits for data but asked for nothing new ({} requests in flight)",
                         data.in_flight()

@@ -7,6 +7,11 @@
 //!   `read_batches` and `derive`). The fixture's own channel lacks its zlib trailer, which
 //!   op-node and op-lite accept and kona's reader refuses.
 //!
+//! - derivation pipeline: op-lite's (`op-lite replay`'s recording) against kona-derive's (its
+//!   in-memory test providers, Ethereum data source and stateful attributes builder) on the
+//!   shared real OP Mainnet range, all 32 payloads; both must derive the same ones first
+//!   (src/pipeline.rs).
+//!
 //! For each side it prints iterations per second and the peak heap during one iteration (a
 //! counting global allocator), and the ratios op-lite / kona. Fixtures: `$OP_LITE_FIXTURES`,
 //! else `../shared/fixtures` from the op-lite root.
@@ -16,6 +21,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod pipeline;
 
 use op_lite::protocol::batch::BatchData;
 use op_lite::protocol::channel::{decompress, read_batches};
@@ -170,4 +177,38 @@ fn main() {
         );
     }
     println!("(throughput ratio > 1: op-lite faster; heap ratio < 1: op-lite smaller)");
+
+    // The pipelines, end to end on the real range.
+    let fx = root.join("derivation-e2e/op-mainnet-bedrock-l1-18090205-18090218/fixture.json");
+    let Ok(text) = std::fs::read_to_string(&fx) else {
+        println!("derivation pipeline: skipped, fixture not found ({})", fx.display());
+        return;
+    };
+    let lite_rec = pipeline::op_lite_read(&text);
+    let kona_rec = pipeline::kona_read(&text, pipeline::claimed_parents(&text));
+    let lite = pipeline::op_lite(&lite_rec);
+    let kona = pipeline::kona(&kona_rec);
+    assert_eq!(lite.len(), 32, "op-lite payloads");
+    assert_eq!(lite, kona, "both pipelines derive the same payloads (timestamp, tx count)");
+    let n = lite.len() as f64;
+    let (lite_rate, lite_heap) = measure(|| {
+        black_box(pipeline::op_lite(black_box(&lite_rec)));
+    });
+    let (kona_rate, kona_heap) = measure(|| {
+        black_box(pipeline::kona(black_box(&kona_rec)));
+    });
+    println!(
+        "{:<50} {:>12.0} {:>12.0} {:>7.2}   {:>10} {:>10} {:>7.2}",
+        "derivation pipeline, real range (payloads/s)",
+        lite_rate * n,
+        kona_rate * n,
+        lite_rate / kona_rate,
+        format!("{} KB", lite_heap / 1024),
+        format!("{} KB", kona_heap / 1024),
+        lite_heap as f64 / kona_heap.max(1) as f64
+    );
+    println!(
+        "(pipeline row: all 32 payloads from the recorded chain already in memory: op-lite's recording, \
+         kona's test providers; heap: the run's peak above the recording)"
+    );
 }
