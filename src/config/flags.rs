@@ -190,6 +190,8 @@ pub const FLAGS: &[Flag] = &[
       "Poll interval for retrieving new L1 epoch updates such as safe and finalized block changes. Disabled if 0 or negative."),
     f("l1.runtime-config-reload-interval", &["OP_NODE_L1_RUNTIME_CONFIG_RELOAD_INTERVAL"], Duration, Some("10m0s"), L1Rpc,
       "Poll interval for reloading the runtime config, useful when config events are not being picked up. Disabled if 0 or negative."),
+    f("l1.rpc-rate-limit", &["OP_NODE_L1_RPC_RATE_LIMIT"], Str, Some("0"), L1Rpc,
+      "Optional self-imposed global rate-limit on L1 RPC requests, specified in requests / second. Disabled if set to 0."),
     f("l1.rpc-max-batch-size", &["OP_NODE_L1_RPC_MAX_BATCH_SIZE"], U64, Some("20"), L1Rpc,
       "Maximum number of RPC requests to bundle, e.g. during L1 blocks receipt fetching. The L1 RPC rate limit counts this as N items, but allows it to burst at once."),
     f("l1.beacon-header", &["OP_NODE_L1_BEACON_HEADER"], Str, None, L1Rpc,

@@ -52,6 +52,9 @@ pub struct L1Config {
     pub rpc_kind: String,
     pub receipts: ReceiptsMethod,
     pub rpc_max_batch_size: usize,
+    /// `--l1.rpc-rate-limit`: L1 requests per second (a batch counts as its calls and may burst
+    /// up to the batch size); 0 disables it.
+    pub rpc_rate_limit: f64,
     pub http_poll_interval: Duration,
     /// Zero disables safe / finalized polling.
     pub epoch_poll_interval: Duration,
@@ -245,6 +248,14 @@ impl Config {
             rpc_kind,
             receipts,
             rpc_max_batch_size: raw.u64("l1.rpc-max-batch-size").unwrap_or(20).clamp(1, 1000) as usize,
+            rpc_rate_limit: match raw.str("l1.rpc-rate-limit") {
+                None => 0.0,
+                Some(v) => {
+                    v.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0).ok_or_else(|| {
+                        err("l1.rpc-rate-limit", format!("not a rate in requests per second: {v:?}"))
+                    })?
+                }
+            },
             http_poll_interval: raw.duration("l1.http-poll-interval").unwrap_or(Duration::from_secs(12)),
             epoch_poll_interval: raw.duration("l1.epoch-poll-interval").unwrap_or(Duration::from_secs(384)),
             runtime_config_reload_interval: raw
@@ -446,6 +457,20 @@ mod tests {
         assert_eq!(c.l1.epoch_poll_interval, Duration::from_secs(384));
         assert_eq!(c.l1.runtime_config_reload_interval, Duration::from_secs(600));
         assert_eq!(c.l1.rpc_max_batch_size, 20);
+        assert_eq!(c.l1.rpc_rate_limit, 0.0);
+    }
+
+    #[test]
+    fn l1_rate_limit_is_requests_per_second() {
+        let c = Config::from_raw(&raw(&["--network", "op-mainnet", "--l1.rpc-rate-limit", "2.5"]), &no_files)
+            .unwrap();
+        assert_eq!(c.l1.rpc_rate_limit, 2.5);
+        for bad in ["fast", "-1", "NaN", "inf"] {
+            let e =
+                Config::from_raw(&raw(&["--network", "op-mainnet", "--l1.rpc-rate-limit", bad]), &no_files)
+                    .unwrap_err();
+            assert_eq!(e.flag, "l1.rpc-rate-limit", "{bad}");
+        }
     }
 
     #[test]

@@ -271,13 +271,21 @@ impl Parts {
             }
         }
         let mut client = L1Client::new(&c.rpc, c.trust_rpc, c.receipts, L1_RPC_TIMEOUT)
-            .with_max_batch(c.rpc_max_batch_size);
+            .with_max_batch(c.rpc_max_batch_size)
+            .with_rate_limit(c.rpc_rate_limit);
         let worker =
             Worker::spawn("l1-rpc", WORKER_QUEUE, self.ev.completions(), move |job| client.handle(job))
                 .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
         self.upstream.l1 = Some(worker);
         self.l1_poller = Some(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval));
         log::info!("L1 RPC {} (trust_rpc={}, rpc_kind={})", c.rpc, c.trust_rpc, c.rpc_kind);
+        if c.rpc_rate_limit > 0.0 {
+            log::info!(
+                "L1 RPC rate limit {} requests/s, bursts of up to {}",
+                c.rpc_rate_limit,
+                c.rpc_max_batch_size
+            );
+        }
         Ok(())
     }
 

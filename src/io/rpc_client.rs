@@ -2,7 +2,7 @@
 //! optional JWT (engine), optional extra headers, a response size limit, and errors split into
 //! JSON-RPC error objects and transport failures.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -42,6 +42,39 @@ pub struct RpcClient {
     jwt: Option<[u8; 32]>,
     headers: Vec<(String, String)>,
     next_id: u64,
+    limiter: Option<RateLimiter>,
+}
+
+/// A token bucket as Go's `rate.Limiter` (op-node's rate-limiting client): `rate` tokens a
+/// second up to `burst`; a call of n requests takes n tokens and, when the bucket holds fewer,
+/// waits until it would have had them (the bucket may go negative: later calls wait longer).
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: f64, burst: usize) -> RateLimiter {
+        let burst = burst.max(1) as f64;
+        RateLimiter { rate: per_second, burst, tokens: burst, last: None }
+    }
+
+    /// How long a call of `n` requests made at `now` waits before it goes out.
+    pub fn delay(&mut self, n: usize, now: Instant) -> Duration {
+        let elapsed = self.last.map_or(0.0, |l| now.saturating_duration_since(l).as_secs_f64());
+        self.last = Some(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        // A call larger than the burst takes the whole burst (it could never be served otherwise).
+        self.tokens -= (n as f64).min(self.burst);
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
 }
 
 impl RpcClient {
@@ -59,7 +92,23 @@ impl RpcClient {
         #[cfg(feature = "tls")]
         let builder = builder.tls_config(super::tls::config(url));
         let agent: ureq::Agent = builder.build().into();
-        RpcClient { agent, url: url.to_string(), jwt, headers, next_id: 0 }
+        RpcClient { agent, url: url.to_string(), jwt, headers, next_id: 0, limiter: None }
+    }
+
+    /// Limits this client to `per_second` requests a second, bursting up to `burst` (0: none).
+    pub fn with_rate_limit(mut self, per_second: f64, burst: usize) -> RpcClient {
+        self.limiter = (per_second > 0.0).then(|| RateLimiter::new(per_second, burst));
+        self
+    }
+
+    /// Waits as the rate limit asks before `n` requests go out.
+    fn pace(&mut self, n: usize) {
+        if let Some(l) = &mut self.limiter {
+            let wait = l.delay(n, Instant::now());
+            if !wait.is_zero() {
+                super::clock::sleep(wait);
+            }
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -105,6 +154,7 @@ impl RpcClient {
 
     /// One call; `result` on success.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.pace(1);
         let id = self.id();
         let resp = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
         response_result(resp)
@@ -115,6 +165,7 @@ impl RpcClient {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
+        self.pace(calls.len());
         let first = self.next_id + 1;
         let body: Vec<Value> = calls
             .iter()
@@ -197,6 +248,46 @@ mod tests {
         assert_eq!(read("/big"), Err("response of 5000 bytes is larger than the limit (1000 bytes)".into()));
         // No length given: refused once the limit is passed.
         assert!(read("/big/open").is_err_and(|e| e.starts_with("reading response")));
+    }
+
+    #[test]
+    fn the_rate_limit_paces_calls_as_a_token_bucket() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut l = RateLimiter::new(10.0, 3);
+        // The burst goes at once, then one call every 100 ms.
+        assert_eq!(l.delay(3, at(0)), Duration::ZERO);
+        assert_eq!(l.delay(1, at(0)), Duration::from_millis(100));
+        assert_eq!(l.delay(1, at(0)), Duration::from_millis(200));
+        // After a quiet second the bucket is full again (it does not grow past the burst).
+        assert_eq!(l.delay(2, at(1300)), Duration::ZERO);
+        assert_eq!(l.delay(2, at(1300)), Duration::from_millis(100));
+        // A batch larger than the burst takes the whole burst.
+        let mut l = RateLimiter::new(2.0, 2);
+        assert_eq!(l.delay(20, at(0)), Duration::ZERO);
+        assert_eq!(l.delay(1, at(0)), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_rate_limited_client_waits_between_calls() {
+        let srv = StubServer::start(|_: &StubRequest| {
+            StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#)
+        })
+        .unwrap();
+        let mut c = RpcClient::new(&srv.url(), Duration::from_secs(5), None, vec![]).with_rate_limit(20.0, 1);
+        let start = Instant::now();
+        for _ in 0..6 {
+            c.call("eth_chainId", json!([])).unwrap();
+        }
+        // One at once, five more 50 ms apart.
+        assert!(start.elapsed() >= Duration::from_millis(240), "{:?}", start.elapsed());
+        let mut free =
+            RpcClient::new(&srv.url(), Duration::from_secs(5), None, vec![]).with_rate_limit(0.0, 1);
+        let start = Instant::now();
+        for _ in 0..6 {
+            free.call("eth_chainId", json!([])).unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_millis(200), "{:?}", start.elapsed());
     }
 
     #[test]

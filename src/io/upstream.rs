@@ -71,6 +71,14 @@ impl L1Client {
         self
     }
 
+    /// `--l1.rpc-rate-limit` (requests a second; 0: none), bursting up to the batch size as
+    /// op-node's rate-limiting client does. Call after `with_max_batch`.
+    pub fn with_rate_limit(mut self, per_second: f64) -> L1Client {
+        let burst = self.max_batch;
+        self.rpc = self.rpc.with_rate_limit(per_second, burst);
+        self
+    }
+
     /// Runs one job.
     pub fn handle(&mut self, job: L1Job) -> Event {
         match job {
