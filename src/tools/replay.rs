@@ -95,7 +95,8 @@ struct L1BlockRecord {
 
 /// An L1 block checked against its header as it is read, so that the fixture's hex (5 MB of
 /// the 6 MB real range) is never held whole: the reader streams the file. Transactions stay
-/// in their encoding (half the size of decoded ones) until the pipeline asks for the block.
+/// in their encoding (half the size of decoded ones) until the pipeline asks for the block;
+/// `batch_claims` decodes each once while the recording is read, refusing one that does not.
 #[derive(Deserialize)]
 #[serde(try_from = "L1BlockRecord")]
 struct L1Block {
@@ -113,9 +114,6 @@ impl TryFrom<L1BlockRecord> for L1Block {
         // The recorded data must be what the header commits to, as the node checks L1 data.
         if crate::protocol::trie::ordered_root(&b.transactions) != info.header.transactions_root {
             return Err(format!("L1 block {n}: transactions do not match the header's transactions root"));
-        }
-        for t in &b.transactions {
-            Transaction::decode(t).map_err(|e| format!("L1 block {n}: {e}"))?;
         }
         let receipts = match &b.receipts {
             Some(rs) => Some(
@@ -283,11 +281,14 @@ fn index(
 
 /// Parent hashes that the fixture's singular batches claim, by the claiming batch's timestamp:
 /// the only record of a block hash beyond the recorded L2 blocks, without an engine.
-fn batch_claims(rec: &Recorded, cfg: &RollupConfig) -> HashMap<u64, B256> {
+fn batch_claims(rec: &Recorded, cfg: &RollupConfig) -> Result<HashMap<u64, B256>, ReplayError> {
     let mut claims = HashMap::new();
     for (info, txs, _) in &rec.l1 {
-        let decoded = txs.iter().filter_map(|t| Transaction::decode(t).ok());
-        for tx in decoded.filter(|t| t.to() == Some(cfg.batch_inbox_address)) {
+        for t in txs {
+            let tx = Transaction::decode(t).map_err(|e| bad(format!("L1 block {}: {e}", info.number())))?;
+            if tx.to() != Some(cfg.batch_inbox_address) {
+                continue;
+            }
             let Ok(frames) = crate::protocol::frame::Frame::parse_all(tx.input()) else {
                 continue;
             };
@@ -308,7 +309,7 @@ fn batch_claims(rec: &Recorded, cfg: &RollupConfig) -> HashMap<u64, B256> {
             }
         }
     }
-    claims
+    Ok(claims)
 }
 
 /// One derived payload as the replay prints it.
@@ -434,7 +435,7 @@ impl Recording {
             L1ChainSpec::by_chain_id(cfg.l1_chain_id).unwrap_or_else(|| L1ChainSpec::dev(cfg.l1_chain_id));
         let sys = system_config(&fx.system_config_at_safe_head)?;
         let rec = index(fx.l1_blocks, fx.l2_blocks, &fx.l2_headers)?;
-        let claims = batch_claims(&rec, &cfg);
+        let claims = batch_claims(&rec, &cfg)?;
         let expected: Vec<Value> = fx
             .expected
             .as_ref()
@@ -452,87 +453,79 @@ impl Recording {
         check_expected: bool,
         emit: &mut dyn FnMut(&AttributesWithParent),
     ) -> Result<ReplayOutcome, ReplayError> {
-        derive(self, check_expected, emit)
-    }
-}
+        let Recording { cfg, l1_spec, sys, rec, claims, expected, safe_head: s } = self;
+        let (cfg, l1_spec, sys) = (cfg, l1_spec, *sys);
+        let mut safe = L2BlockRef {
+            hash: s.hash,
+            number: s.number,
+            parent_hash: s
+                .parent_hash
+                .or_else(|| rec.l2_by_hash.get(&s.hash).map(|(h, _)| h.parent_hash))
+                .unwrap_or_default(),
+            timestamp: s.timestamp,
+            l1origin: s.l1_origin,
+            sequence_number: s.sequence_number,
+        };
+        // The pipeline reads each L1 block's transactions once, in order: a few bodies cached are
+        // enough, and the recording answers again if it asks again.
+        let limits = CacheLimits { bodies: 4, ..CacheLimits::default() };
+        let mut data = ChainData::new(limits, cfg.deposit_contract_address, cfg.l1_system_config_address);
+        let safe_txs = rec.l2_by_hash.get(&safe.hash).map(|(_, t)| t.clone()).unwrap_or_default();
+        data.insert_l2(crate::derive::data::L2BlockData {
+            block_ref: safe,
+            system_config: sys,
+            txs: std::sync::Arc::new(safe_txs),
+            header: None,
+        });
+        let origin = rec
+            .l1_by_hash
+            .get(&safe.l1origin.hash)
+            .map(|i| rec.l1[*i].0.block_ref())
+            .ok_or_else(|| bad("the safe head's L1 origin is not among the fixture's L1 blocks"))?;
+        let last_l1 = rec.l1.iter().map(|b| b.0.number()).max().unwrap_or(0);
+        data.set_l1_limit(Some(last_l1));
 
-fn derive(
-    recording: &Recording,
-    check_expected: bool,
-    emit: &mut dyn FnMut(&AttributesWithParent),
-) -> Result<ReplayOutcome, ReplayError> {
-    let Recording { cfg, l1_spec, sys, rec, claims, expected, safe_head: s } = recording;
-    let (cfg, l1_spec, sys) = (cfg, l1_spec, *sys);
-    let mut safe = L2BlockRef {
-        hash: s.hash,
-        number: s.number,
-        parent_hash: s
-            .parent_hash
-            .or_else(|| rec.l2_by_hash.get(&s.hash).map(|(h, _)| h.parent_hash))
-            .unwrap_or_default(),
-        timestamp: s.timestamp,
-        l1origin: s.l1_origin,
-        sequence_number: s.sequence_number,
-    };
-    // The pipeline reads each L1 block's transactions once, in order: a few bodies cached are
-    // enough, and the recording answers again if it asks again.
-    let limits = CacheLimits { bodies: 4, ..CacheLimits::default() };
-    let mut data = ChainData::new(limits, cfg.deposit_contract_address, cfg.l1_system_config_address);
-    let safe_txs = rec.l2_by_hash.get(&safe.hash).map(|(_, t)| t.clone()).unwrap_or_default();
-    data.insert_l2(crate::derive::data::L2BlockData {
-        block_ref: safe,
-        system_config: sys,
-        txs: std::sync::Arc::new(safe_txs),
-        header: None,
-    });
-    let origin = rec
-        .l1_by_hash
-        .get(&safe.l1origin.hash)
-        .map(|i| rec.l1[*i].0.block_ref())
-        .ok_or_else(|| bad("the safe head's L1 origin is not among the fixture's L1 blocks"))?;
-    let last_l1 = rec.l1.iter().map(|b| b.0.number()).max().unwrap_or(0);
-    data.set_l1_limit(Some(last_l1));
-
-    let mut pipeline = Pipeline::default();
-    pipeline.reset_to(origin, sys, safe);
-    let mut metrics = DeriveMetrics::default();
-    let mut out = ReplayOutcome::default();
-    loop {
-        let mut cx = Cx { cfg, l1: l1_spec, data: &mut data, metrics: &mut metrics };
-        match pipeline.step(&safe, &mut cx) {
-            Ok(Step::Attributes(a)) => {
-                emit(&a);
-                if check_expected {
-                    if let Some(want) = expected
-                        .iter()
-                        .find(|w| w.get("l2Number").and_then(Value::as_u64) == Some(a.parent.number + 1))
-                    {
-                        check(&a, want)?;
-                        out.checked += 1;
+        let mut pipeline = Pipeline::default();
+        pipeline.reset_to(origin, sys, safe);
+        let mut metrics = DeriveMetrics::default();
+        let mut out = ReplayOutcome::default();
+        loop {
+            let mut cx = Cx { cfg, l1: l1_spec, data: &mut data, metrics: &mut metrics };
+            match pipeline.step(&safe, &mut cx) {
+                Ok(Step::Attributes(a)) => {
+                    emit(&a);
+                    if check_expected {
+                        if let Some(want) = expected
+                            .iter()
+                            .find(|w| w.get("l2Number").and_then(Value::as_u64) == Some(a.parent.number + 1))
+                        {
+                            check(&a, want)?;
+                            out.checked += 1;
+                        }
+                    }
+                    safe = apply(cfg, &a, rec, claims, &mut data)?;
+                    out.derived.push(*a);
+                }
+                Ok(Step::Progress) | Err(StageError::NotEnoughData) => {}
+                Err(StageError::NotYet) => {
+                    if serve(cfg, rec, &mut data)? == 0 {
+                        return Err(ReplayError::Derivation(format!(
+                            "the pipeline waits for data but asked for nothing new ({} requests in flight)",
+                            data.in_flight()
+                        )));
                     }
                 }
-                safe = apply(cfg, &a, rec, claims, &mut data)?;
-                out.derived.push(*a);
+                Err(StageError::Eof) => break,
+                Err(e) => return Err(ReplayError::Derivation(e.to_string())),
             }
-            Ok(Step::Progress) | Err(StageError::NotEnoughData) => {}
-            Err(StageError::NotYet) => {
-                if serve(cfg, rec, &mut data)? == 0 {
-                    return Err(ReplayError::Derivation(format!(
-                        "the pipeline waits for data but asked for nothing new ({} requests in flight)",
-                        data.in_flight()
-                    )));
-                }
-            }
-            Err(StageError::Eof) => break,
-            Err(e) => return Err(ReplayError::Derivation(e.to_string())),
         }
+        if check_expected && out.checked < expected.len() {
+            return Err(ReplayError::Incomplete { expected: expected.len(), derived: out.checked });
+        }
+        out.metrics = metrics;
+        out.final_safe = safe;
+        Ok(out)
     }
-    if check_expected && out.checked < expected.len() {
-        return Err(ReplayError::Incomplete { expected: expected.len(), derived: out.checked });
-    }
-    out.metrics = metrics;
-    out.final_safe = safe;
-    Ok(out)
 }
 
 /// Answers the pipeline's requests from the recording.
