@@ -115,13 +115,10 @@ impl BeaconClient {
             .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
         // One agent for the endpoint and its fallbacks: the roots are read if any is https.
         #[cfg(feature = "tls")]
-        let builder = builder.tls_config(super::tls::config(
-            if std::iter::once(&cfg.url).chain(&cfg.fallbacks).any(|u| u.starts_with("https://")) {
-                "https://"
-            } else {
-                "http://"
-            },
-        ));
+        let builder = {
+            let urls = std::iter::once(&cfg.url).chain(&cfg.fallbacks).map(String::as_str);
+            builder.tls_config(super::tls::config(super::tls::any_https(urls)))
+        };
         let agent: ureq::Agent = builder.build().into();
         let endpoints = std::iter::once(&cfg.url)
             .chain(&cfg.fallbacks)

@@ -90,7 +90,7 @@ impl RpcClient {
             .max_idle_connections(2)
             .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
         #[cfg(feature = "tls")]
-        let builder = builder.tls_config(super::tls::config(url));
+        let builder = builder.tls_config(super::tls::config(super::tls::any_https([url])));
         let agent: ureq::Agent = builder.build().into();
         RpcClient { agent, url: url.to_string(), jwt, headers, next_id: 0, limiter: None }
     }

@@ -68,18 +68,23 @@ fn load(pem: &[u8]) -> Result<RootCerts, String> {
 /// Whether the endpoints can be reached: an https:// one needs the system's roots. Names the
 /// file the roots came from, when one was needed and read.
 pub fn check<'a>(urls: impl IntoIterator<Item = &'a str>) -> Result<Option<&'static str>, String> {
-    if !urls.into_iter().any(|u| u.starts_with("https://")) {
+    if !any_https(urls) {
         return Ok(None);
     }
     roots().as_ref().map(|(path, _)| Some(path.as_str())).map_err(Clone::clone)
 }
 
-/// The TLS settings of a client of `url`: ring's provider and the system's roots (for http://
-/// endpoints the roots are not read).
-pub fn config(url: &str) -> TlsConfig {
+/// Whether a client of these endpoints speaks TLS to any of them.
+pub fn any_https<'a>(urls: impl IntoIterator<Item = &'a str>) -> bool {
+    urls.into_iter().any(|u| u.starts_with("https://"))
+}
+
+/// The TLS settings of a client: ring's provider, and the system's roots when it has an
+/// https:// endpoint (`https`); for http:// only they are not read.
+pub fn config(https: bool) -> TlsConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut b = TlsConfig::builder().unversioned_rustls_crypto_provider(provider);
-    if url.starts_with("https://") {
+    if https {
         // Without roots (refused at start by `check`) every certificate is unknown.
         let roots =
             roots().as_ref().map(|(_, r)| r.clone()).unwrap_or_else(|_| RootCerts::new_with_certs(&[]));
