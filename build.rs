@@ -93,9 +93,15 @@ fn address(v: &serde_json::Value) -> [u8; 20] {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    let s = s.strip_prefix("0x").expect("0x-prefixed hex");
-    assert!(s.len() % 2 == 0, "odd-length hex");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
+    unhex(s.strip_prefix("0x").expect("0x-prefixed hex")).expect("an even number of hex digits")
+}
+
+/// The bytes of hex digits (no prefix); `None` for an odd count or a non-hex character.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 /// The fork keys of a `forks` line in networks.txt, in the order of `config::networks::FORKS`.
@@ -177,10 +183,10 @@ fn network_row(src: &str, block: Vec<(usize, &str, Vec<&str>)>) -> (String, u64,
     let bytes = |(n, v): (usize, Vec<String>), i: usize, len: usize| -> String {
         let b = v[i]
             .strip_prefix("0x")
-            .filter(|h| h.len() == 2 * len && h.bytes().all(|c| c.is_ascii_hexdigit()))
+            .and_then(unhex)
+            .filter(|b| b.len() == len)
             .unwrap_or_else(|| panic!("{src}:{n}: {:?} is not {len} bytes of 0x-hex", v[i]));
-        let hexes: Vec<String> =
-            (0..len).map(|i| format!("0x{}", b[2 * i..2 * i + 2].to_ascii_lowercase())).collect();
+        let hexes: Vec<String> = b.iter().map(|x| format!("{x:#04x}")).collect();
         format!("[{}]", hexes.join(","))
     };
     let fork_vals = take_forks(&mut fields, src, at);
@@ -289,12 +295,8 @@ fn kzg_setup() {
     let text = std::fs::read_to_string(SRC).expect("read the KZG setup");
     let mut out = Vec::with_capacity(4096 * 48);
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#')) {
-        assert!(
-            line.len() == 96 && line.bytes().all(|c| c.is_ascii_hexdigit()),
-            "{SRC}:{}: not 48 bytes of hex",
-            n + 1
-        );
-        out.extend((0..48).map(|i| u8::from_str_radix(&line[2 * i..2 * i + 2], 16).unwrap()));
+        let point = unhex(line).filter(|p| p.len() == 48);
+        out.extend(point.unwrap_or_else(|| panic!("{SRC}:{}: not 48 bytes of hex", n + 1)));
     }
     assert_eq!(out.len(), 4096 * 48, "{SRC}: want 4096 points");
     let dir = std::env::var("OUT_DIR").expect("OUT_DIR");
