@@ -67,19 +67,7 @@ fn built_in_networks_match_the_superchain_registry() {
         assert_eq!(c.deposit_contract_address, a["OptimismPortalProxy"].as_str().unwrap().parse().unwrap());
         // Fork times: the chain file, inheriting the superchain's when the chain omits one.
         let mut want: BTreeMap<String, Option<u64>> = BTreeMap::new();
-        for key in [
-            "canyon_time",
-            "delta_time",
-            "ecotone_time",
-            "fjord_time",
-            "granite_time",
-            "holocene_time",
-            "pectra_blob_schedule_time",
-            "isthmus_time",
-            "jovian_time",
-            "karst_time",
-            "interop_time",
-        ] {
+        for key in FORK_KEYS {
             let v = chain["hardforks"].get(key).or_else(|| sc["hardforks"].get(key));
             want.insert(key.to_string(), v.map(|v| v.as_integer().unwrap() as u64));
         }
@@ -89,23 +77,7 @@ fn built_in_networks_match_the_superchain_registry() {
             assert_eq!(c.forks.karst_time, None);
             want.insert("karst_time".into(), None);
         }
-        let f = &c.forks;
-        let got: BTreeMap<String, Option<u64>> = [
-            ("canyon_time", f.canyon_time),
-            ("delta_time", f.delta_time),
-            ("ecotone_time", f.ecotone_time),
-            ("fjord_time", f.fjord_time),
-            ("granite_time", f.granite_time),
-            ("holocene_time", f.holocene_time),
-            ("pectra_blob_schedule_time", f.pectra_blob_schedule_time),
-            ("isthmus_time", f.isthmus_time),
-            ("jovian_time", f.jovian_time),
-            ("karst_time", f.karst_time),
-            ("interop_time", f.interop_time),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let got: BTreeMap<String, Option<u64>> = FORK_KEYS.map(|k| (k.to_string(), fork_time(c, k))).into();
         assert_eq!(got, want, "{name}");
         assert_eq!(c.forks.regolith_time, Some(0));
         assert_eq!(
@@ -215,21 +187,9 @@ fn every_network_kona_also_lists_agrees_with_kona() {
                 (None, kona) => panic!("{name}: kona has alt_da {kona}"),
             }
             let hf = &chain["hardfork_configuration"];
-            for key in [
-                "canyon_time",
-                "delta_time",
-                "ecotone_time",
-                "fjord_time",
-                "granite_time",
-                "holocene_time",
-                "pectra_blob_schedule_time",
-                "isthmus_time",
-                "jovian_time",
-            ] {
-                let ours = match key {
-                    "pectra_blob_schedule_time" => c.forks.pectra_blob_schedule_time,
-                    k => c.forks.get(fork_of(k)),
-                };
+            // kona's copy ends at Jovian: the first nine keys.
+            for key in &FORK_KEYS[..9] {
+                let ours = fork_time(c, key);
                 match hf.get(key).and_then(|v| v.as_u64()) {
                     Some(t) => assert_eq!(ours, Some(t), "{name} {key}"),
                     None => assert!(ours.is_none_or(|t| t > KONA_COPY_TIME), "{name} {key} {ours:?}"),
@@ -254,7 +214,27 @@ fn every_network_kona_also_lists_agrees_with_kona() {
 /// test1/test2 (123999119, 223999119), which were never in the registry.
 const NOT_IN_THE_REGISTRY_NOW: [u64; 8] = [233, 1923, 2192, 7897, 9899, 66665, 123999119, 223999119];
 
-fn fork_of(key: &str) -> op_lite::protocol::rollup::Fork {
+/// The registry's fork time keys (those after Regolith), in fork order.
+const FORK_KEYS: [&str; 11] = [
+    "canyon_time",
+    "delta_time",
+    "ecotone_time",
+    "fjord_time",
+    "granite_time",
+    "holocene_time",
+    "pectra_blob_schedule_time",
+    "isthmus_time",
+    "jovian_time",
+    "karst_time",
+    "interop_time",
+];
+
+/// A config's time for a registry fork key.
+fn fork_time(c: &RollupConfig, key: &str) -> Option<u64> {
     use op_lite::protocol::rollup::Fork;
-    Fork::ALL.into_iter().find(|f| format!("{}_time", f.name()) == key).unwrap()
+    if key == "pectra_blob_schedule_time" {
+        return c.forks.pectra_blob_schedule_time;
+    }
+    let fork = Fork::ALL.into_iter().find(|f| format!("{}_time", f.name()) == key).unwrap();
+    c.forks.get(fork)
 }
