@@ -138,7 +138,7 @@ echo "== the node follows the devnet for 2,000 L2 blocks (devnet in its own proc
 echo "  unit: as the systemd unit runs it (${unit_env[*]}); plain: without those settings"
 follow unit "${unit_env[@]}"
 unit_label=unit
-follow plain OP_LITE_FOOTPRINT=1
+follow plain
 
 # ---- replay of the real fixture ---------------------------------------------------------------
 echo
