@@ -386,15 +386,7 @@ impl Devnet {
         let n = self.users.len() as u64;
         let from = (self.rng.below(n)) as usize;
         let to = self.users[((from as u64 + 1 + i) % n) as usize].address;
-        let tx = SignedTx {
-            tx_type: EIP1559_TX_TYPE,
-            gas_price: 2_000_000_000,
-            max_priority_fee_per_gas: 1_000,
-            gas_limit: 21_000,
-            to: Some(to),
-            value: U256::from_u64(1 + self.rng.below(1_000_000)),
-            ..SignedTx::default()
-        };
+        let tx = super::genesis::user_transfer(to, U256::from_u64(1 + self.rng.below(1_000_000)));
         Bytes(self.users[from].sign(tx, self.cfg.l2_chain_id).encoded().to_vec())
     }
 

@@ -18,7 +18,7 @@ use super::l1_sim::Account;
 use crate::derive::data::L2BlockData;
 use crate::protocol::channel_out::L2BlockInput;
 use crate::protocol::primitives::{keccak256, Bytes, B256, U256};
-use crate::protocol::tx::{SignedTx, Transaction, EIP1559_TX_TYPE};
+use crate::protocol::tx::Transaction;
 use crate::rng::Rng;
 
 /// Recent block hashes kept to notice a reorganised chain (deeper reorgs restart the batcher
@@ -172,15 +172,7 @@ impl SequencerFeed {
                 continue;
             }
             let to = self.users[(i + 1) % self.users.len()].account.address;
-            let tx = SignedTx {
-                tx_type: EIP1559_TX_TYPE,
-                gas_price: 2_000_000_000,
-                max_priority_fee_per_gas: 1_000,
-                gas_limit: 21_000,
-                to: Some(to),
-                value: U256::from_u64(1 + self.rng.below(1_000_000)),
-                ..SignedTx::default()
-            };
+            let tx = genesis::user_transfer(to, U256::from_u64(1 + self.rng.below(1_000_000)));
             let user = &mut self.users[i];
             user.account.nonce = user.next_nonce;
             let raw = user.account.sign(tx, self.l2_chain_id).encoded().to_vec();

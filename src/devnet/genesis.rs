@@ -57,6 +57,19 @@ pub fn user(i: usize) -> Account {
     Account::from_seed(&format!("op-lite devnet user {i}"))
 }
 
+/// The transfer the devnet's users send each other (EIP-1559, 21,000 gas), unsigned.
+pub fn user_transfer(to: Address, value: U256) -> crate::protocol::tx::SignedTx {
+    crate::protocol::tx::SignedTx {
+        tx_type: crate::protocol::tx::EIP1559_TX_TYPE,
+        gas_price: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000,
+        gas_limit: 21_000,
+        to: Some(to),
+        value,
+        ..Default::default()
+    }
+}
+
 /// One account of the genesis state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenesisAccount {
