@@ -86,31 +86,8 @@ impl EngineSim {
         // The header a real engine computes from the devnet's genesis.json (`devnet::genesis`),
         // so a chain begun on the stand-in and one begun on op-reth share their genesis.
         let header = super::genesis::header(cfg, &super::genesis::devnet_alloc(cfg));
-        let t = header.timestamp;
-        let payload = ExecutionPayload {
-            parent_hash: header.parent_hash,
-            fee_recipient: header.beneficiary,
-            state_root: header.state_root,
-            receipts_root: header.receipts_root,
-            logs_bloom: header.logs_bloom,
-            prev_randao: header.mix_hash,
-            block_number: header.number,
-            gas_limit: header.gas_limit,
-            gas_used: 0,
-            timestamp: t,
-            extra_data: header.extra_data.clone(),
-            base_fee_per_gas: U256::from_u64(header.base_fee_per_gas.unwrap_or(BASE_FEE)),
-            block_hash: header.hash(),
-            transactions: Vec::new(),
-            withdrawals: cfg.is_active(Fork::Canyon, t).then(Vec::new),
-            blob_gas_used: header.blob_gas_used,
-            excess_blob_gas: header.excess_blob_gas,
-            withdrawals_root: cfg.is_active(Fork::Isthmus, t).then_some(header.withdrawals_root).flatten(),
-        };
-        let envelope = ExecutionPayloadEnvelope {
-            parent_beacon_block_root: header.parent_beacon_block_root,
-            execution_payload: payload,
-        };
+        let withdrawals = cfg.is_active(Fork::Canyon, header.timestamp).then(Vec::new);
+        let envelope = ExecutionPayloadEnvelope::from_block(&header, Vec::new(), withdrawals);
         SimBlock { envelope, header }
     }
 
