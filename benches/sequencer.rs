@@ -93,7 +93,10 @@ fn main() {
                         publish_time = t.elapsed();
                         continue;
                     }
-                    Request::LoadRuntimeConfig | Request::Rpc(_) | Request::Stop => continue,
+                    Request::LoadRuntimeConfig
+                    | Request::Rpc(_)
+                    | Request::Stop
+                    | Request::PollFollowSource => continue,
                 };
                 core.emit(ev);
             }

@@ -71,6 +71,18 @@ pub struct L2Config {
     pub engine: Option<String>,
     pub jwt_secret: Option<PathBuf>,
     pub engine_rpc_timeout: Duration,
+    /// `--l2.follow.source`: follow this node's safe and finalized heads instead of deriving.
+    pub follow: Option<FollowConfig>,
+}
+
+/// Follow mode (op-node's light CL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowConfig {
+    /// The source node's RPC URL (`optimism_syncStatus`).
+    pub url: String,
+    pub timeout: Duration,
+    /// `--l2.follow.source.skip-l1-check`.
+    pub skip_l1_check: bool,
 }
 
 /// An HTTP listener address.
@@ -278,7 +290,34 @@ impl Config {
             engine: raw.str("l2"),
             jwt_secret: raw.str("l2.jwt-secret").map(PathBuf::from),
             engine_rpc_timeout: raw.duration("l2.engine-rpc-timeout").unwrap_or(Duration::from_secs(10)),
+            follow: raw.str("l2.follow.source").filter(|u| !u.is_empty()).map(|url| FollowConfig {
+                url,
+                timeout: raw.duration("l2.follow.source.rpc-timeout").unwrap_or(Duration::from_secs(10)),
+                skip_l1_check: raw.bool("l2.follow.source.skip-l1-check"),
+            }),
         };
+        match &l2.follow {
+            None if raw.bool("l2.follow.source.skip-l1-check") => {
+                return Err(err(
+                    "l2.follow.source.skip-l1-check",
+                    "--l2.follow.source.skip-l1-check requires --l2.follow.source to be set",
+                ))
+            }
+            None => {}
+            Some(f) => {
+                check_url("l2.follow.source", &f.url)?;
+                if f.timeout.is_zero() {
+                    return Err(err("l2.follow.source.rpc-timeout", "must be greater than 0"));
+                }
+                if raw.str("safedb.path").is_some_and(|p| !p.is_empty()) {
+                    return Err(err(
+                        "safedb.path",
+                        "a node following --l2.follow.source derives nothing from L1, so it has no L1 block to record \
+                         for its safe heads: serve the safe-head database from the source node instead",
+                    ));
+                }
+            }
+        }
         if let Some(e) = &l2.engine {
             check_url("l2", e)?;
         }
@@ -471,6 +510,36 @@ mod tests {
                     .unwrap_err();
             assert_eq!(e.flag, "l1.rpc-rate-limit", "{bad}");
         }
+    }
+
+    #[test]
+    fn follow_source_flags_as_op_node() {
+        let c = Config::from_raw(&raw(&["--network", "op-mainnet"]), &no_files).unwrap();
+        assert_eq!(c.l2.follow, None);
+        let args = ["--network", "op-mainnet", "--l2.follow.source", "http://source:9545"];
+        let c = Config::from_raw(&raw(&args), &no_files).unwrap();
+        let want = FollowConfig {
+            url: "http://source:9545".into(),
+            timeout: Duration::from_secs(10),
+            skip_l1_check: false,
+        };
+        assert_eq!(c.l2.follow, Some(want));
+        let more = [&args[..], &["--l2.follow.source.skip-l1-check", "--l2.follow.source.rpc-timeout", "3s"]]
+            .concat();
+        let f = Config::from_raw(&raw(&more), &no_files).unwrap().l2.follow.unwrap();
+        assert!(f.skip_l1_check);
+        assert_eq!(f.timeout, Duration::from_secs(3));
+        // Refused: the check flag alone, a safe-head database, a bad URL.
+        let e = Config::from_raw(
+            &raw(&["--network", "op-mainnet", "--l2.follow.source.skip-l1-check"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "--l2.follow.source.skip-l1-check: --l2.follow.source.skip-l1-check requires --l2.follow.source to be set");
+        let with_db = [&args[..], &["--safedb.path", "/var/lib/op-lite/safedb"]].concat();
+        assert_eq!(Config::from_raw(&raw(&with_db), &no_files).unwrap_err().flag, "safedb.path");
+        let bad = ["--network", "op-mainnet", "--l2.follow.source", "source:9545"];
+        assert_eq!(Config::from_raw(&raw(&bad), &no_files).unwrap_err().flag, "l2.follow.source");
     }
 
     #[test]

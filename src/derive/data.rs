@@ -321,6 +321,21 @@ impl ChainData {
         Err(self.request(FetchRequest::L1HeaderByNumber(n)))
     }
 
+    /// The block at height `n` as last seen, whatever the confirmation limit (follow mode checks
+    /// a source's claims against L1 up to the tip).
+    pub fn l1_header_at(&mut self, n: u64) -> Fetch<Arc<BlockInfo>> {
+        if let Some(i) = self.canonical.get(&n).and_then(|h| self.headers.get(h)) {
+            return Ok(i.clone());
+        }
+        Err(self.request(FetchRequest::L1HeaderByNumber(n)))
+    }
+
+    /// Asks L1 again for the block at `n` (the cached view may be older than a reorg).
+    pub fn refetch_l1_at(&mut self, n: u64) -> Miss {
+        self.canonical.remove(&n);
+        self.request(FetchRequest::L1HeaderByNumber(n))
+    }
+
     /// Records that L1 has no block at `n` yet.
     pub fn not_found_by_number(&mut self, n: u64) {
         self.in_flight.remove(&FetchRequest::L1HeaderByNumber(n));
@@ -470,6 +485,12 @@ impl ChainData {
             return Ok(d.clone());
         }
         Err(self.request(FetchRequest::L2BlockByNumber(n)))
+    }
+
+    /// Asks the engine again for its block at `n` (its chain may have moved since it was cached).
+    pub fn refetch_l2_at(&mut self, n: u64) -> Miss {
+        self.l2_canonical.remove(&n);
+        self.request(FetchRequest::L2BlockByNumber(n))
     }
 
     pub fn l2_by_hash(&mut self, h: B256) -> Fetch<Arc<L2BlockData>> {

@@ -68,6 +68,8 @@ pub struct PipelineDeriver {
     pub metrics: DeriveMetrics,
     /// Attributes were emitted and not yet confirmed as received.
     need_confirmation: bool,
+    /// Follow mode: the safe chain comes from a source node; the pipeline never steps.
+    pub disabled: bool,
 }
 
 impl PipelineDeriver {
@@ -79,6 +81,7 @@ impl PipelineDeriver {
             pipeline: Pipeline::default(),
             metrics: DeriveMetrics::default(),
             need_confirmation: false,
+            disabled: false,
         }
     }
 
@@ -124,6 +127,7 @@ impl PipelineDeriver {
 impl Deriver for PipelineDeriver {
     fn on_event(&mut self, ev: &Event, _now: Now, out: &mut Emitter) -> bool {
         match ev {
+            Event::PipelineStep { .. } if self.disabled => {}
             Event::PipelineStep { pending_safe } => self.step(pending_safe, out),
             Event::ConfirmPipelineReset => self.pipeline.confirm_engine_reset(),
             Event::ConfirmReceivedAttributes => self.need_confirmation = false,

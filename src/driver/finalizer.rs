@@ -137,6 +137,11 @@ impl Finalizer {
     }
 
     fn on_safe_derived(&mut self, l2: L2BlockRef, source: L1BlockRef) {
+        // A safe head adopted from a follow source has no L1 source here: its finality comes
+        // from the source too (op-node's finalizer never promotes such an entry either).
+        if source == L1BlockRef::default() {
+            return;
+        }
         match self.finality_data.last_mut() {
             Some(last) if last.l1.number >= source.number => last.l2 = l2,
             _ => {

@@ -1,14 +1,15 @@
 //! The sync status tracker (op-node `rollup/status.StatusTracker`): the L1 and L2 heads as
 //! `optimism_syncStatus` reports them, updated from events.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Deriver, Emitter, Event};
 use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 use crate::time::Now;
 
 /// op-node `eth.SyncStatus`, with its JSON field names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SyncStatus {
     pub current_l1: L1BlockRef,
     pub current_l1_finalized: L1BlockRef,

@@ -13,6 +13,11 @@ pub struct SyncDeriver {
     /// or idle -> forkchoice retry -> failure -> step would spin while the engine is down.
     engine_failing: bool,
     resets: u64,
+    /// Follow mode: the safe chain comes from a source node, derivation never runs.
+    follow: bool,
+    /// Follow mode with a sequencer: one engine reset first, so the sequencer starts from the
+    /// heads the sync-start search finds (op-node's `NeedInitialResetEngine`).
+    initial_reset: bool,
 }
 
 impl SyncDeriver {
@@ -29,6 +34,14 @@ impl SyncDeriver {
         }
     }
 
+    /// Follow mode (`--l2.follow.source`): steps keep the engine's forkchoice current but never
+    /// ask for derivation; `sequencer` adds the initial engine reset.
+    pub fn following(mut self, sequencer: bool) -> Self {
+        self.follow = true;
+        self.initial_reset = sequencer;
+        self
+    }
+
     /// How many resets were requested (for metrics).
     pub fn resets(&self) -> u64 {
         self.resets
@@ -43,6 +56,13 @@ impl SyncDeriver {
         if self.engine_syncing {
             log::debug!("rollup driver is backing off because execution engine is syncing");
             out.emit(Event::ResetStepBackoff);
+            return;
+        }
+        if self.follow {
+            if self.initial_reset {
+                log::info!("follow source with a sequencer: resetting the engine once to find its heads");
+                out.emit(Event::ResetEngineRequest);
+            }
             return;
         }
         // The engine repeats where its pending-safe head is; the attributes handler then asks
@@ -71,7 +91,10 @@ impl Deriver for SyncDeriver {
                 // Retry the failed attributes on the next step, after backoff.
                 out.emit(Event::StepReq { reset_backoff: false });
             }
-            Event::EngineResetConfirmed(_) => out.emit(Event::ConfirmPipelineReset),
+            Event::EngineResetConfirmed(_) => {
+                self.initial_reset = false;
+                out.emit(Event::ConfirmPipelineReset)
+            }
             // Idle derivation is healthy: wait for new inputs without backoff.
             Event::DeriverIdle if !self.engine_failing => out.emit(Event::ResetStepBackoff),
             Event::DeriverIdle => {}
@@ -118,6 +141,19 @@ mod tests {
             run(&mut d, Event::Step),
             vec!["try-backup-unsafe-reorg", "try-update-engine", "reset-step-backoff"]
         );
+    }
+
+    #[test]
+    fn follow_mode_never_asks_for_derivation() {
+        let mut d = SyncDeriver::new().following(false);
+        assert_eq!(run(&mut d, Event::Step), vec!["try-backup-unsafe-reorg", "try-update-engine"]);
+        // A sequencer resets the engine once, until the reset is confirmed.
+        let mut d = SyncDeriver::new().following(true);
+        let first = vec!["try-backup-unsafe-reorg", "try-update-engine", "reset-engine-request"];
+        assert_eq!(run(&mut d, Event::Step), first);
+        assert_eq!(run(&mut d, Event::Step), first);
+        run(&mut d, Event::EngineResetConfirmed(Box::default()));
+        assert_eq!(run(&mut d, Event::Step), vec!["try-backup-unsafe-reorg", "try-update-engine"]);
     }
 
     #[test]

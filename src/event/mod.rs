@@ -95,6 +95,17 @@ pub enum Event {
     /// Operator request (admin_resetDerivationPipeline).
     ResetPipelineRequest,
 
+    // -- follow mode (`--l2.follow.source`) --
+    /// The follow source's `optimism_syncStatus`, or why it could not be read.
+    FollowSourceStatus(Result<Box<crate::driver::status::SyncStatus>, String>),
+    /// The source's heads, checked: the engine adopts them (op-node `FollowSource`). `local` is
+    /// the local engine's block at `local_safe`'s height (`None`: the engine has none).
+    FollowSource(Box<crate::driver::follow::FollowRefs>),
+    /// One follow-source poll ended with this result (`follow_source_requests_total{result}`).
+    FollowSourceChecked {
+        result: &'static str,
+    },
+
     // -- derivation signals that the sync deriver reacts to --
     /// The pipeline has nothing more to do until new inputs arrive.
     DeriverIdle,
@@ -234,6 +245,9 @@ impl Event {
             Event::L1HeadUpdated(_) => "l1-head-updated",
             Event::L1PollFailed { .. } => "l1-poll-failed",
             Event::ResetPipelineRequest => "reset-pipeline-request",
+            Event::FollowSourceStatus(_) => "follow-source-status",
+            Event::FollowSource(_) => "follow-source",
+            Event::FollowSourceChecked { .. } => "follow-source-checked",
             Event::DeriverIdle => "derivation-idle",
             Event::DeriverMore => "deriver-more",
             Event::EngineResetConfirmed(_) => "engine-reset-confirmed",
@@ -294,6 +308,8 @@ pub enum Request {
     PublishBlock(Box<ExecutionPayloadEnvelope>),
     /// Work of an RPC call answered later; answered with `Event::RpcJobDone`.
     Rpc(crate::rpc::deferred::RpcJob),
+    /// Read the follow source's sync status; answered with `Event::FollowSourceStatus`.
+    PollFollowSource,
     /// Stop the node gracefully (e.g. the devnet reached its target).
     Stop,
 }

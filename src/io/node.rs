@@ -22,7 +22,7 @@ use super::beacon::{BeaconClient, BeaconConfig};
 use super::driver::{self, EventLoop, Exit};
 use super::http_server::{HttpServer, ServerLimits};
 use super::p2p::P2pNet;
-use super::upstream::{EngineClient, EngineJob, L1Client, L1Job};
+use super::upstream::{EngineClient, EngineJob, FollowClient, L1Client, L1Job};
 use super::workers::{Completions, SubmitError, Worker};
 use super::{admin_state, clock, jwt, safedb_file};
 use crate::config::Config;
@@ -123,6 +123,8 @@ struct Upstream {
     /// derivation's engine calls (nor the reverse).
     rpc: Option<Worker<RpcJob>>,
     safedb: Option<Worker<SafeDbWrite>>,
+    /// The follow source's poller (`--l2.follow.source`).
+    follow: Option<Worker<()>>,
     backlog: VecDeque<Request>,
 }
 
@@ -277,7 +279,13 @@ impl Parts {
             Worker::spawn("l1-rpc", WORKER_QUEUE, self.ev.completions(), move |job| client.handle(job))
                 .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
         self.upstream.l1 = Some(worker);
-        self.l1_poller = Some(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval));
+        // Following a source unchecked, a verifier has no use for L1's heads.
+        let unchecked = self.config.l2.follow.as_ref().is_some_and(|f| f.skip_l1_check);
+        if unchecked && self.config.sequencer.is_none() {
+            log::info!("L1 heads are not polled: they come from the follow source, unchecked");
+        } else {
+            self.l1_poller = Some(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval));
+        }
         log::info!("L1 RPC {} (trust_rpc={}, rpc_kind={})", c.rpc, c.trust_rpc, c.rpc_kind);
         if c.rpc_rate_limit > 0.0 {
             log::info!(
@@ -291,6 +299,10 @@ impl Parts {
 
     /// op-node's `initL1BeaconAPI`: needed once Ecotone is scheduled.
     fn init_l1_beacon_api(&mut self, _seed: u64) -> Result<(), StepError> {
+        if let Some(f) = &self.config.l2.follow {
+            log::info!("no L1 beacon API needed: the safe chain comes from {}, not from L1 blobs", f.url);
+            return Ok(());
+        }
         let Some(ecotone) = self.config.rollup.forks.ecotone_time else {
             log::info!("no L1 beacon API needed: Ecotone is not scheduled");
             return Ok(());
@@ -406,6 +418,20 @@ impl Parts {
             core.add_sequencer(conf, clock::now());
         }
         log::info!("L2 engine {url} (rpc timeout {:?})", self.config.l2.engine_rpc_timeout);
+        if let Some(f) = &self.config.l2.follow {
+            let mut client = FollowClient::new(&f.url, f.timeout);
+            let worker =
+                Worker::spawn("follow-source", 1, self.ev.completions(), move |()| client.sync_status())
+                    .map_err(|e| format!("failed to start the follow source worker: {e}"))?;
+            self.upstream.follow = Some(worker);
+            core.follow_source(!f.skip_l1_check);
+            log::info!(
+                "following the safe and finalized heads of {} (every {} s{}); derivation is off",
+                f.url,
+                2 * self.config.rollup.block_time,
+                if f.skip_l1_check { ", its L1 view taken unchecked" } else { ", checked against L1" }
+            );
+        }
         self.init_safedb(&mut core)?;
         self.core = Some(core);
         Ok(())
@@ -551,6 +577,7 @@ impl Parts {
                     drop(self.upstream.engine.take());
                     drop(self.upstream.rpc.take());
                     drop(self.upstream.safedb.take());
+                    drop(self.upstream.follow.take());
                 }
                 "the L1 beacon API" => drop(self.upstream.beacon.take()),
                 "L1" => drop(self.upstream.l1.take()),
@@ -633,6 +660,7 @@ impl Shell {
             Request::Fetch(f) => submit_to(&up.l1, L1Job::Fetch(f)),
             Request::PollL1(label) => submit_to(&up.l1, L1Job::Poll(label)),
             Request::Rpc(job) => submit_to(&up.rpc, job),
+            Request::PollFollowSource => submit_to(&up.follow, ()),
             Request::Stop | Request::PublishBlock(_) => Ok(()),
             Request::LoadRuntimeConfig => {
                 let r = &self.parts.config.rollup;
@@ -778,6 +806,12 @@ fn submit_to<J: Send + Into<Request> + 'static>(
     match w {
         Some(w) => w.try_submit(job).map_err(|(j, e)| Box::new((j.into(), e))),
         None => Err(Box::new((job.into(), SubmitError::Closed))),
+    }
+}
+
+impl From<()> for Request {
+    fn from((): ()) -> Request {
+        Request::PollFollowSource
     }
 }
 

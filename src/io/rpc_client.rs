@@ -43,6 +43,8 @@ pub struct RpcClient {
     headers: Vec<(String, String)>,
     next_id: u64,
     limiter: Option<RateLimiter>,
+    /// Largest response read (`MAX_RESPONSE_BYTES` unless set lower).
+    max_response: u64,
 }
 
 /// A token bucket as Go's `rate.Limiter` (op-node's rate-limiting client): `rate` tokens a
@@ -92,7 +94,21 @@ impl RpcClient {
         #[cfg(feature = "tls")]
         let builder = builder.tls_config(super::tls::config(super::tls::any_https([url])));
         let agent: ureq::Agent = builder.build().into();
-        RpcClient { agent, url: url.to_string(), jwt, headers, next_id: 0, limiter: None }
+        RpcClient {
+            agent,
+            url: url.to_string(),
+            jwt,
+            headers,
+            next_id: 0,
+            limiter: None,
+            max_response: MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// Refuses responses larger than `bytes` (for endpoints whose answers are small).
+    pub fn with_max_response(mut self, bytes: u64) -> RpcClient {
+        self.max_response = bytes.min(MAX_RESPONSE_BYTES);
+        self
     }
 
     /// Limits this client to `per_second` requests a second, bursting up to `burst` (0: none).
@@ -128,7 +144,7 @@ impl RpcClient {
         let mut resp =
             req.send(&body[..]).map_err(|e| ClientError::Transport(format!("{}: {e}", self.url)))?;
         let status = resp.status();
-        let bytes = read_body(&mut resp, MAX_RESPONSE_BYTES)
+        let bytes = read_body(&mut resp, self.max_response)
             .map_err(|e| ClientError::Transport(format!("{}: {e}", self.url)))?;
         match serde_json::from_slice(&bytes) {
             Ok(v) => Ok(v),

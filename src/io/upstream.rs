@@ -13,6 +13,7 @@ use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
 use crate::derive::l2::{self, L2BlockParts};
 use crate::driver::l1_poll::L1Label;
 use crate::driver::runtime_config::{ProtocolVersion, RuntimeConfigData};
+use crate::driver::status::SyncStatus;
 use crate::engine::api::{EngineCall, EngineError, EngineReply};
 use crate::event::Event;
 use crate::protocol::block::{verify_receipts, RpcBlock};
@@ -245,6 +246,32 @@ impl L1Client {
             verify_receipts(&header, &receipts).map_err(|e| e.to_string())?;
         }
         Ok(Some(receipts))
+    }
+}
+
+/// The follow source (`--l2.follow.source`): a rollup node's RPC, read for its sync status.
+pub struct FollowClient {
+    rpc: RpcClient,
+}
+
+/// Largest `optimism_syncStatus` answer read from a follow source (a real one is about 3 KB).
+pub const MAX_SYNC_STATUS_BYTES: u64 = 64 << 10;
+
+impl FollowClient {
+    pub fn new(url: &str, timeout: Duration) -> FollowClient {
+        FollowClient {
+            rpc: RpcClient::new(url, timeout, None, Vec::new()).with_max_response(MAX_SYNC_STATUS_BYTES),
+        }
+    }
+
+    /// `optimism_syncStatus`, as an event for the core.
+    pub fn sync_status(&mut self) -> Event {
+        let status =
+            self.rpc.call("optimism_syncStatus", json!([])).map_err(|e| e.to_string()).and_then(|v| {
+                serde_json::from_value::<SyncStatus>(v)
+                    .map_err(|e| format!("malformed optimism_syncStatus: {e}"))
+            });
+        Event::FollowSourceStatus(status.map(Box::new))
     }
 }
 

@@ -94,6 +94,7 @@ pub struct Metrics {
     latency_seen: BTreeMap<String, B256>,
     process: Option<ProcessIds>,
     loop_wakeups: Option<Id>,
+    follow_source: Option<Id>,
     /// The pipeline's counters as last mirrored.
     derive_seen: DeriveMetrics,
 }
@@ -309,6 +310,7 @@ impl Metrics {
             latency_seen: BTreeMap::new(),
             process: None,
             loop_wakeups: None,
+            follow_source: None,
             derive_seen: DeriveMetrics::default(),
         }
     }
@@ -537,6 +539,21 @@ impl Metrics {
 
     /// op-lite's own: the event loop's wake-ups by cause (`kind` deadline or io, `what` the
     /// deadline's owner or the socket kind), registered on first use.
+    /// One follow-source poll's result (registered by the first, as only a node in follow mode
+    /// has them).
+    pub fn record_follow_source_request(&mut self, result: &str) {
+        let r = &mut self.registry;
+        let id = *self.follow_source.get_or_insert_with(|| {
+            r.register(
+                format!("{NAMESPACE}_follow_source_requests_total"),
+                "Follow source requests by result",
+                Kind::Counter,
+                &["result"],
+            )
+        });
+        r.inc(id, &[result]);
+    }
+
     pub fn set_loop_wakeups(&mut self, wakeups: &[(&'static str, &'static str, u64)]) {
         if wakeups.is_empty() {
             return;

@@ -71,6 +71,7 @@ impl Deriver for MetricsRecorder {
                 let id = crate::protocol::block_ref::BlockId { hash: p.block_hash, number: p.block_number };
                 m.record_received_unsafe_payload(id, p.timestamp, now);
             }
+            Event::FollowSourceChecked { result } => m.record_follow_source_request(result),
             Event::DeriverIdle => m.set_derivation_idle(true),
             Event::DeriverMore | Event::DerivedAttributes(_) => m.set_derivation_idle(false),
             _ => return false,

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crate::derive::data::{CacheLimits, ChainData, SharedData};
 use crate::derive::deriver::{ChainDataDeriver, PipelineDeriver};
 use crate::driver::finalizer::{Finalizer, DEFAULT_FINALITY_LOOKBACK, FINALITY_DELAY};
+use crate::driver::follow::FollowSource;
 use crate::driver::l1_poll::L1Poller;
 use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::driver::safedb::SafeDbDeriver;
@@ -82,6 +83,8 @@ pub struct Derivers {
     pub chain_data: ChainDataDeriver,
     pub sched: StepScheduler,
     pub sync: SyncDeriver,
+    /// Follow mode (`--l2.follow.source`): polls the source and checks its heads.
+    pub follow: Option<FollowSource>,
     pub pipeline: PipelineDeriver,
     pub attributes: AttributesHandler,
     pub engine: EngineController,
@@ -106,6 +109,7 @@ impl Derivers {
             chain_data: ChainDataDeriver::new(cfg.clone(), data.clone(), p.verifier_confs),
             sched: StepScheduler::new(Backoff::exponential(p.seed)),
             sync: SyncDeriver::for_mode(p.sync_mode),
+            follow: None,
             pipeline: PipelineDeriver::new(cfg.clone(), p.l1.clone(), data.clone()),
             attributes: AttributesHandler::new(cfg.clone(), data.clone()),
             engine: EngineController::new(
@@ -137,6 +141,9 @@ impl event::Derivers for Derivers {
         f("chain-data", &mut self.chain_data);
         f("step-scheduler", &mut self.sched);
         f("sync", &mut self.sync);
+        if let Some(d) = &mut self.follow {
+            f("follow-source", d);
+        }
         f("pipeline", &mut self.pipeline);
         f("attributes", &mut self.attributes);
         f("engine", &mut self.engine);
@@ -167,6 +174,9 @@ impl event::Derivers for Derivers {
         f(&self.chain_data);
         f(&self.sched);
         f(&self.sync);
+        if let Some(d) = &self.follow {
+            f(d);
+        }
         f(&self.pipeline);
         f(&self.attributes);
         f(&self.engine);
@@ -216,6 +226,18 @@ impl Core {
         let mut seq = Sequencer::new(p.rollup.clone(), p.l1.clone(), self.data.clone(), conf);
         seq.init(now, self.system.emitter());
         self.derivers.sequencer = Some(seq);
+    }
+
+    /// Follow mode: the safe chain comes from a source node polled every two L2 block times
+    /// (op-node's pace); derivation never runs. Call after `add_sequencer` when there is one.
+    pub fn follow_source(&mut self, check_l1: bool) {
+        let interval = std::time::Duration::from_secs(2 * self.params.rollup.block_time.max(1));
+        let sequencer = self.derivers.sequencer.is_some();
+        let d = &mut self.derivers;
+        d.follow = Some(FollowSource::new(self.data.clone(), interval, check_l1));
+        d.pipeline.disabled = true;
+        d.sync = std::mem::take(&mut d.sync).following(sequencer);
+        d.engine.set_following(sequencer);
     }
 
     /// Emits an event from outside the derivers (inputs, I/O results).

@@ -98,7 +98,10 @@ impl Sim {
                     Request::LoadRuntimeConfig => {
                         Event::RuntimeConfigLoadFailed { err: "not simulated".into() }
                     }
-                    Request::Stop | Request::PublishBlock(_) | Request::Rpc(_) => continue,
+                    Request::Stop
+                    | Request::PublishBlock(_)
+                    | Request::Rpc(_)
+                    | Request::PollFollowSource => continue,
                     Request::PollL1(label) => {
                         use op_lite::driver::l1_poll::L1Label;
                         match label {

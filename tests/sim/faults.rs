@@ -161,9 +161,11 @@ impl Net {
                 };
                 Event::EngineReplied { id, result }
             }
-            Request::LoadRuntimeConfig | Request::Stop | Request::PublishBlock(_) | Request::Rpc(_) => {
-                return None
-            }
+            Request::LoadRuntimeConfig
+            | Request::Stop
+            | Request::PublishBlock(_)
+            | Request::Rpc(_)
+            | Request::PollFollowSource => return None,
         };
         Some(ev)
     }

@@ -3,6 +3,7 @@
 
 pub mod derivation;
 mod faults;
+mod follow;
 mod scenarios;
 pub(crate) mod sequencer;
 

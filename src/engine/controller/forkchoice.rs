@@ -4,8 +4,9 @@
 
 use super::{ElSyncStatus, EngineController, Op, Started};
 use crate::derive::data::{L2Label, Miss};
+use crate::driver::follow::FollowRefs;
 use crate::engine::api::{codes, EngineCall, EngineError, EngineReply, ExecutionStatus, ForkchoiceState};
-use crate::engine::SyncMode;
+use crate::engine::{EngineHeads, SyncMode};
 use crate::event::{Emitter, Event};
 use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
 
@@ -77,6 +78,70 @@ impl EngineController {
             out.emit(Event::FinalizedUpdate(r));
             self.queue(Op::UpdateForkchoice);
         }
+    }
+
+    /// op-node `FollowSource`: adopts a follow source's checked heads. Below the source's local
+    /// safe head the unsafe head moves up to it (it may start or retarget EL sync); where the
+    /// engine has that block, the heads are consolidated; where it has another, the node reorgs
+    /// onto the source's chain: a sequencer by a forced reset (a soft move would be clobbered
+    /// by its next block), a verifier by moving its unsafe head.
+    pub(super) fn follow_source(&mut self, f: &FollowRefs, out: &mut Emitter) {
+        if self.heads.unsafe_head.number < f.local_safe.number {
+            log::debug!("follow source: its local safe {} is ahead of our unsafe head", f.local_safe);
+            return self.follow_external(f, true, out);
+        }
+        match f.local {
+            // The engine is still syncing towards a chain that may include the block.
+            None => self.follow_external(f, false, out),
+            Some(local) if local == f.local_safe => self.follow_external(f, false, out),
+            Some(local) if self.sequencing => {
+                log::warn!(
+                    "follow source: reorg onto the source's chain at {} (ours: {local})",
+                    f.local_safe
+                );
+                self.heads = EngineHeads {
+                    unsafe_head: f.local_safe,
+                    cross_unsafe: f.local_safe,
+                    local_safe: f.local_safe,
+                    safe: f.safe,
+                    finalized: f.finalized,
+                };
+                self.pending_safe = f.local_safe;
+                self.backup_unsafe = L2BlockRef::default();
+                self.need_backup_reorg = false;
+                self.last_forkchoice = ForkchoiceState::default();
+                self.queue(Op::UpdateForkchoice);
+                out.emit(Event::EngineResetConfirmed(Box::new(self.heads)));
+            }
+            Some(local) => {
+                log::warn!(
+                    "follow source: reorg to the source's local safe {} (ours: {local})",
+                    f.local_safe
+                );
+                self.follow_external(f, true, out);
+            }
+        }
+    }
+
+    /// op-node's `followExternalRefs`: local safe, safe and finalized from the source (safe
+    /// and finalized never move back), optionally the unsafe head too, then a forkchoice update.
+    fn follow_external(&mut self, f: &FollowRefs, update_unsafe: bool, out: &mut Emitter) {
+        if update_unsafe {
+            self.try_update_unsafe(f.local_safe, out);
+        }
+        if f.local_safe.number > self.pending_safe.number {
+            self.pending_safe = f.local_safe;
+        }
+        if f.local_safe.number > self.heads.local_safe.number {
+            self.heads.local_safe = f.local_safe;
+        }
+        if f.safe.number > self.heads.safe.number {
+            self.promote_safe(f.safe, L1BlockRef::default(), out);
+        }
+        if self.heads.finalized.number <= f.finalized.number && self.heads.finalized != f.finalized {
+            self.promote_finalized(f.finalized, out);
+        }
+        self.queue(Op::UpdateForkchoice);
     }
 
     /// While resetting, the heads are not settled: derivation waits.
@@ -190,7 +255,7 @@ impl EngineController {
             }
             return matches!(status, ExecutionStatus::Valid | ExecutionStatus::Syncing);
         }
-        status == ExecutionStatus::Valid
+        status == ExecutionStatus::Valid || (self.following && status == ExecutionStatus::Syncing)
     }
 
     /// Maps a failed forkchoice update to op-node's error severity.

@@ -70,6 +70,11 @@ pub struct EngineController {
     blocked: Option<Op>,
     next_id: u64,
     resetting: Option<FindL2Heads>,
+    /// Follow mode: the heads come from a source node (see `follow_source`).
+    following: bool,
+    /// A sequencer runs on these heads: a follow source's conflicting chain is taken by a
+    /// forced reset, not a soft unsafe-head move (op-node's origin-selector resetter).
+    sequencing: bool,
 }
 
 impl EngineController {
@@ -101,7 +106,17 @@ impl EngineController {
             blocked: None,
             next_id: 0,
             resetting: None,
+            following: false,
+            sequencing: false,
         }
+    }
+
+    /// Follow mode (`--l2.follow.source`), with or without a sequencer on these heads. A
+    /// forkchoice update onto a source's block the engine lacks asks it to sync that block
+    /// (op-node: "may trigger EL sync"), so SYNCING is an expected answer, not a reason to reset.
+    pub fn set_following(&mut self, sequencer: bool) {
+        self.following = true;
+        self.sequencing = sequencer;
     }
 
     /// Returns the forkchoice heads.
@@ -148,6 +163,7 @@ impl Deriver for EngineController {
             Event::PayloadInvalid { block, .. } => self.on_payload_invalid(*block),
             Event::PromoteFinalized(r) => self.promote_finalized(*r, out),
             Event::ResetEngineRequest => self.on_reset_engine_request(out),
+            Event::FollowSource(refs) => self.follow_source(refs, out),
             Event::ChainDataArrived(a) => self.on_chain_data_arrived(a, out),
             Event::BuildStart(attrs) => self.queue(Op::BuildStart(attrs.clone())),
             Event::BuildStarted(job) => Self::on_build_started(job, out),
