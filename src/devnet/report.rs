@@ -16,12 +16,14 @@ pub struct Reporter {
     sink: Sink,
     last: Option<(u64, u64, u64)>,
     l1_head: Option<L1BlockRef>,
+    /// A light node's source: its safe and finalized heights when last polled.
+    source: Option<(u64, u64)>,
     stopping: bool,
 }
 
 impl Reporter {
     pub fn new(target: Option<u64>, sink: Sink) -> Self {
-        Reporter { target, sink, last: None, l1_head: None, stopping: false }
+        Reporter { target, sink, last: None, l1_head: None, source: None, stopping: false }
     }
 
     /// Writes a line; a closed sink stops the node (once).
@@ -49,19 +51,26 @@ impl Deriver for Reporter {
                 self.l1_head = Some(*r);
                 false
             }
+            Event::FollowSourceStatus(Ok(s)) => {
+                self.source = Some((s.safe_l2.number, s.finalized_l2.number));
+                false
+            }
             Event::ForkchoiceUpdate(h) => {
                 let key = (h.unsafe_head.number, h.safe.number, h.finalized.number);
                 if self.last == Some(key) {
                     return false;
                 }
                 self.last = Some(key);
-                let line = format!(
+                let mut line = format!(
                     "l2 unsafe {}  safe {}  finalized {}  | l1 head #{}",
                     Self::short(&h.unsafe_head),
                     Self::short(&h.safe),
                     Self::short(&h.finalized),
                     self.l1_head.map_or(0, |r| r.number)
                 );
+                if let Some((safe, finalized)) = self.source {
+                    line += &format!("  | source safe #{safe} finalized #{finalized}");
+                }
                 self.say(&line, out);
                 if let Some(t) = self.target.filter(|t| h.safe.number >= *t && !self.stopping) {
                     self.say(&format!("safe head reached L2 block {t}: stopping"), out);

@@ -39,6 +39,52 @@ fn derives_the_devnet_chain_to_the_target_and_exits_0() {
 }
 
 #[test]
+fn light_node_follows_the_source_nodes_safe_and_finalized_heads() {
+    let out = Command::new(bin())
+        .args(["devnet", "--light", "--blocks", "14", "--rpc.port", "0", "--log.level", "info"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("safe head reached L2 block 14: stopping"), "{stdout}");
+    assert!(stdout.contains("source node (deriving from L1)"), "{stdout}");
+    assert!(stderr.contains("derivation is off"), "{stderr}");
+    let sealed: std::collections::BTreeMap<u64, String> = stderr
+        .lines()
+        .filter_map(|l| l.split("sequencer sealed block 0x").nth(1))
+        .filter_map(|rest| {
+            let (hash, n) = rest.split_whitespace().next()?.split_once(':')?;
+            Some((n.parse().ok()?, hash.to_string()))
+        })
+        .collect();
+    // Every line: the light node's heads are the sequencer's blocks, its safe and finalized
+    // heads exactly the source's as last polled, and they move.
+    let field = |l: &str, key: &str| -> (u64, Option<String>) {
+        let mut it = l.split(key).nth(1).unwrap().split_whitespace();
+        let n = it.next().unwrap().parse().unwrap();
+        (n, it.next().filter(|h| h.starts_with("0x")).map(|h| h[2..].to_string()))
+    };
+    let (mut moves, mut last) = (0, (0, 0));
+    for l in stdout.lines().filter(|l| l.starts_with("l2 unsafe")) {
+        let (safe, safe_hash) = field(l, " safe #");
+        let (fin, _) = field(l, "finalized #");
+        if safe > 0 {
+            assert!(sealed[&safe].starts_with(safe_hash.as_deref().unwrap()), "{l}");
+        }
+        let (src_safe, _) = field(l, "source safe #");
+        let src_fin = l.split("| source").nth(1).map(|r| field(r, "finalized #").0).unwrap();
+        // Never ahead of the source; equal once its last answer is adopted.
+        assert!(safe <= src_safe && fin <= src_fin, "{l}");
+        if (safe, fin) == (src_safe, src_fin) && (safe, fin) != last {
+            moves += 1;
+            last = (safe, fin);
+        }
+    }
+    assert!(moves >= 3 && last.1 > 0, "{stdout}");
+}
+
+#[test]
 fn with_sequencer_the_verifier_derives_the_sequencer_nodes_blocks() {
     let out = Command::new(bin())
         .args(["devnet", "--with-sequencer", "--blocks", "6", "--rpc.port", "0", "--log.level", "info"])

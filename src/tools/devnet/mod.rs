@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::config::{Config, RawArgs};
 use crate::devnet::chain::{Devnet, DevnetParams, Sequencing};
 use crate::devnet::dir::{self, JWT_FILE, L1_CHAIN_FILE, ROLLUP_FILE};
-use crate::devnet::host::{DevnetHandle, DevnetOptions};
+use crate::devnet::host::{DevnetHandle, DevnetOptions, EngineHandle};
 use crate::devnet::report::Reporter;
 use crate::driver::runtime_config::{ProtocolVersion, OP_LITE_SUPPORT};
 use crate::io::files;
@@ -28,6 +28,7 @@ use crate::protocol::rollup::{Fork, RollupConfig};
 const USAGE: &str = "\
 usage: op-lite devnet [--blocks N] [--speed X] [--l1-port P] [--engine-port P] [CHAIN FLAGS] [NODE FLAGS...]
        op-lite devnet --with-sequencer [--blocks N] [CHAIN FLAGS] [NODE FLAGS...]
+       op-lite devnet --light [--blocks N] [CHAIN FLAGS] [NODE FLAGS...]
        op-lite devnet --serve-only [--with-sequencer] [--speed X] [--l1-port P] [--engine-port P] [CHAIN FLAGS]
        op-lite devnet init DIR [...]     write a devnet for real execution engines (see devnet init --help)
        op-lite devnet engine --from DIR [--port P]   an engine stand-in for it (see devnet engine --help)
@@ -54,6 +55,11 @@ they move. Needs no external endpoint.
                     engine, in real time: --speed 1) that gossips its blocks to the verifier node
                     over libp2p on loopback; the batcher posts them to L1 and the verifier
                     derives them too
+  --light           a light node: as --with-sequencer, plus a source node that derives the chain
+                    from L1 (and gets the sequencer's blocks by gossip), and the node reported on
+                    follows the source's safe and finalized heads over RPC (--l2.follow.source)
+                    on an engine stand-in of its own, its unsafe blocks by gossip from the
+                    sequencer; node flags apply to the light node
 
 Chain flags (the rollup config; with --from, DIR/rollup.json fixes them):
   --fork NAME=SECONDS | NAME=off   fork schedule, as for devnet init (default: through jovian at genesis)
@@ -101,6 +107,7 @@ struct Args {
     version: Option<ProtocolVersion>,
     serve_only: bool,
     with_sequencer: bool,
+    light: bool,
     from: Option<PathBuf>,
     engine: Option<String>,
     seq_engine: Option<String>,
@@ -136,6 +143,7 @@ fn parse(p: &mut pico_args::Arguments) -> Result<Args, String> {
         version,
         serve_only: p.contains("--serve-only"),
         with_sequencer: p.contains("--with-sequencer"),
+        light: p.contains("--light"),
         from: flag(p, "--from")?,
         engine: flag(p, "--engine")?,
         seq_engine: flag(p, "--sequencer-engine")?,
@@ -143,6 +151,14 @@ fn parse(p: &mut pico_args::Arguments) -> Result<Args, String> {
         seq_window_size: flag(p, "--seq-window-size")?,
         channel_timeout: flag(p, "--channel-timeout")?,
     };
+    if a.light {
+        for (f, set) in [("--from", a.from.is_some()), ("--serve-only", a.serve_only), ("--engine", a.engine.is_some())] {
+            if set {
+                return Err(format!("--light runs three nodes on engine stand-ins: it does not take {f}"));
+            }
+        }
+    }
+    let a = Args { with_sequencer: a.with_sequencer || a.light, ..a };
     let fixed_by_dir = [
         ("--fork", !a.forks.is_empty()),
         ("--seq-window-size", a.seq_window_size.is_some()),
@@ -268,7 +284,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
                     1
                 }
                 Ok(()) if a.serve_only => serve(&devnet, &files),
-                Ok(()) => run_node(&devnet, &files, node_flags, a.blocks),
+                Ok(()) => run_node(&devnet, &files, node_flags, a.blocks, a.light.then_some(jwt)),
             };
             drop(devnet);
             code
@@ -429,6 +445,11 @@ enum Role<'a> {
     Sequencer { p2p_port: u16, rpc_port: u16 },
     /// Follows L1, and the sequencer at `static_peer` by gossip when there is one.
     Verifier { static_peer: Option<&'a str> },
+    /// `--light`'s source: a verifier that also serves RPC on a free port.
+    Source { static_peer: &'a str },
+    /// `--light`'s light node: follows `source` over RPC on its own `engine`, gossip from
+    /// the sequencer.
+    Light { static_peer: &'a str, source: &'a str, engine: &'a str },
 }
 
 /// A node's flags against the devnet (complete: an operator can run them as printed).
@@ -436,7 +457,8 @@ fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<S
     let path = |name: &str| files.path(name).to_string_lossy().into_owned();
     let engine = match role {
         Role::Sequencer { .. } => devnet.seq_engine_url.clone().unwrap_or_default(),
-        Role::Verifier { .. } => devnet.engine_url.clone(),
+        Role::Verifier { .. } | Role::Source { .. } => devnet.engine_url.clone(),
+        Role::Light { engine, .. } => engine.to_string(),
     };
     let mut args: Vec<String> = vec![
         "--rollup.config".into(),
@@ -485,6 +507,30 @@ fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<S
             path("verifier.p2p.key"),
         ],
         Role::Verifier { static_peer: None } => vec!["--p2p.disable".into()],
+        Role::Source { static_peer } => vec![
+            "--p2p.listen.ip".into(),
+            "127.0.0.1".into(),
+            "--p2p.listen.tcp".into(),
+            "0".into(),
+            "--p2p.static".into(),
+            static_peer.to_string(),
+            "--p2p.priv.path".into(),
+            path("source.p2p.key"),
+            "--rpc.port".into(),
+            "0".into(),
+        ],
+        Role::Light { static_peer, source, .. } => vec![
+            "--p2p.listen.ip".into(),
+            "127.0.0.1".into(),
+            "--p2p.listen.tcp".into(),
+            "0".into(),
+            "--p2p.static".into(),
+            static_peer.to_string(),
+            "--p2p.priv.path".into(),
+            path("light.p2p.key"),
+            "--l2.follow.source".into(),
+            source.to_string(),
+        ],
     };
     args.extend(more);
     args
@@ -547,7 +593,13 @@ fn serve(devnet: &DevnetHandle, files: &NodeFiles) -> u8 {
     }
 }
 
-fn run_node(devnet: &DevnetHandle, files: &NodeFiles, user: Vec<OsString>, blocks: Option<u64>) -> u8 {
+fn run_node(
+    devnet: &DevnetHandle,
+    files: &NodeFiles,
+    user: Vec<OsString>,
+    blocks: Option<u64>,
+    light: Option<[u8; 32]>,
+) -> u8 {
     let quiet = || vec![OsString::from("--log.level"), OsString::from("warn")];
     let with_user = |u: &[OsString]| quiet().into_iter().chain(u.iter().cloned()).collect::<Vec<_>>();
     // The log is the process's: set up from the user's flags before either node starts.
@@ -557,7 +609,7 @@ fn run_node(devnet: &DevnetHandle, files: &NodeFiles, user: Vec<OsString>, block
     }
     if files.temporary {
         // Fresh identities for a fresh chain.
-        for who in ["sequencer", "verifier"] {
+        for who in ["sequencer", "verifier", "source", "light"] {
             files::remove(&files.path(&format!("{who}.p2p.key")));
         }
     }
@@ -579,7 +631,25 @@ fn run_node(devnet: &DevnetHandle, files: &NodeFiles, user: Vec<OsString>, block
         None => None,
     };
     let static_peer = sequencer.as_ref().and_then(|s| s.p2p.as_ref()).map(|a| a.to_string());
-    let args = node_args(devnet, files, &Role::Verifier { static_peer: static_peer.as_deref() });
+    // --light: the source node on the devnet's engine, the light node on an engine of its own.
+    let (source, light_engine) = match (light, static_peer.as_deref()) {
+        (Some(jwt), Some(peer)) => match start_source(devnet, files, peer, jwt) {
+            Ok(v) => (Some(v.0), Some(v.1)),
+            Err(e) => {
+                log::error!("{e}");
+                return 1;
+            }
+        },
+        _ => (None, None),
+    };
+    let source_url = source.as_ref().and_then(|s| s.rpc).map(|a| format!("http://{a}"));
+    let role = match (static_peer.as_deref(), &source_url, &light_engine) {
+        (Some(peer), Some(source), Some(engine)) => {
+            Role::Light { static_peer: peer, source, engine: &engine.url }
+        }
+        (peer, _, _) => Role::Verifier { static_peer: peer },
+    };
+    let args = node_args(devnet, files, &role);
     let (config, warnings) = match node_config(args, with_user(&user)) {
         Ok(c) => c,
         Err(code) => return code,
@@ -597,13 +667,21 @@ fn run_node(devnet: &DevnetHandle, files: &NodeFiles, user: Vec<OsString>, block
     // The progress lines go to standard output; once nobody reads it, the node stops.
     let reporter = Reporter::new(blocks, Box::new(crate::io::out::println));
     shell.node.core.derivers.extra.push(("devnet-reporter", Box::new(reporter)));
+    let engine_url = light_engine.as_ref().map_or(devnet.engine_url.as_str(), |e| e.url.as_str());
     crate::io::out::println(&format!(
-        "devnet: L1 and beacon at {}, {} at {}, node RPC at {}",
+        "devnet: L1 and beacon at {}, {} at {}, {}node RPC at {}",
         devnet.l1_url,
         if devnet.engine_is_stand_in { "engine stand-in" } else { "engine" },
-        devnet.engine_url,
+        engine_url,
+        if light_engine.is_some() { "light " } else { "" },
         shell.rpc_addr().map_or("(none)".into(), |a| format!("http://{a}"))
     ));
+    if let Some(url) = &source_url {
+        crate::io::out::println(&format!(
+            "devnet: source node (deriving from L1) on engine stand-in {}, its RPC at {url}",
+            devnet.engine_url
+        ));
+    }
     if let (Some(s), Some(url)) = (&sequencer, &devnet.seq_engine_url) {
         crate::io::out::println(&format!(
             "devnet: sequencer node on engine {url}, its RPC at {}",
@@ -611,6 +689,25 @@ fn run_node(devnet: &DevnetHandle, files: &NodeFiles, user: Vec<OsString>, block
         ));
     }
     let code = exit_code(&shell.run());
+    drop(source);
     drop(sequencer);
     code
+}
+
+/// `--light`'s source node (a verifier with RPC, gossip from the sequencer at `peer`) and the
+/// light node's engine stand-in (the devnet's genesis, JWT secret `jwt`).
+fn start_source(
+    devnet: &DevnetHandle,
+    files: &NodeFiles,
+    peer: &str,
+    jwt: [u8; 32],
+) -> Result<(NodeThread, EngineHandle), String> {
+    let args = node_args(devnet, files, &Role::Source { static_peer: peer });
+    let quiet = vec![OsString::from("--log.level"), OsString::from("warn")];
+    let (config, _) = node_config(args, quiet).map_err(|_| "source node: bad flags".to_string())?;
+    let source = NodeThread::spawn(config, "source").map_err(|e| format!("source node: {e}"))?;
+    let params = crate::devnet::dir::params_for(&devnet.rollup);
+    let engine = EngineHandle::spawn(params, jwt, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(|e| format!("light node's engine stand-in: {e}"))?;
+    Ok((source, engine))
 }
