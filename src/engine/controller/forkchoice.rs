@@ -360,3 +360,97 @@ impl EngineController {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::derive::data::{CacheLimits, ChainData};
+    use crate::protocol::primitives::B256;
+
+    fn r(n: u64, tag: u8) -> L2BlockRef {
+        L2BlockRef { hash: B256([tag; 32]), number: n, ..L2BlockRef::default() }
+    }
+
+    fn controller(sequencer: bool) -> EngineController {
+        let json = crate::protocol::rollup::tests_support::BASE_JSON;
+        let cfg = Arc::new(crate::protocol::rollup::RollupConfig::from_json(json).unwrap());
+        let data = Rc::new(RefCell::new(ChainData::new(
+            CacheLimits::default(),
+            Default::default(),
+            Default::default(),
+        )));
+        let mut c = EngineController::new(cfg, data, SyncMode::ConsensusLayer, 0, 1 << 20);
+        c.set_following(sequencer);
+        // Our chain: unsafe #10 (tag 1), safe #6, finalized #2.
+        c.heads = EngineHeads {
+            unsafe_head: r(10, 1),
+            cross_unsafe: r(10, 1),
+            local_safe: r(6, 1),
+            safe: r(6, 1),
+            finalized: r(2, 1),
+        };
+        c
+    }
+
+    fn names(out: &mut Emitter) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        while let Some(e) = out.pop() {
+            v.push(e.name());
+        }
+        v
+    }
+
+    fn refs(safe: L2BlockRef, finalized: L2BlockRef, local: Option<L2BlockRef>) -> FollowRefs {
+        FollowRefs { safe, local_safe: safe, finalized, local }
+    }
+
+    #[test]
+    fn matching_heads_are_adopted_and_the_unsafe_head_stays() {
+        let mut c = controller(false);
+        let mut out = Emitter::with_cap(16);
+        c.follow_source(&refs(r(8, 1), r(4, 1), Some(r(8, 1))), &mut out);
+        assert_eq!(names(&mut out), vec!["safe-derived", "finalized-update"]);
+        let h = c.heads();
+        assert_eq!((h.unsafe_head, h.local_safe, h.safe, h.finalized), (r(10, 1), r(8, 1), r(8, 1), r(4, 1)));
+        // The same heads again: nothing new.
+        c.follow_source(&refs(r(8, 1), r(4, 1), Some(r(8, 1))), &mut out);
+        assert!(names(&mut out).is_empty());
+        // The engine lacks the block (EL sync in progress): heads adopted, unsafe kept.
+        c.follow_source(&refs(r(9, 2), r(4, 1), None), &mut out);
+        assert_eq!(c.heads().unsafe_head, r(10, 1));
+        assert_eq!(c.heads().safe, r(9, 2));
+    }
+
+    #[test]
+    fn a_source_ahead_of_the_unsafe_head_moves_it_up() {
+        let mut c = controller(false);
+        let mut out = Emitter::with_cap(16);
+        c.follow_source(&refs(r(12, 2), r(4, 2), None), &mut out);
+        assert_eq!(names(&mut out), vec!["unsafe-update", "safe-derived", "finalized-update"]);
+        assert_eq!(c.heads().unsafe_head, r(12, 2));
+    }
+
+    #[test]
+    fn a_conflict_moves_a_verifiers_unsafe_head_and_resets_a_sequencer() {
+        let conflict = refs(r(8, 2), r(2, 1), Some(r(8, 1)));
+        let mut v = controller(false);
+        let mut out = Emitter::with_cap(16);
+        v.follow_source(&conflict, &mut out);
+        assert_eq!(names(&mut out), vec!["unsafe-update", "safe-derived"]);
+        assert_eq!((v.heads().unsafe_head, v.heads().safe), (r(8, 2), r(8, 2)));
+        // The old unsafe head is kept as the backup, as any unsafe reorg does.
+        assert_eq!(v.backup_unsafe, r(10, 1));
+
+        let mut s = controller(true);
+        s.follow_source(&conflict, &mut out);
+        assert_eq!(names(&mut out), vec!["engine-reset-confirmed"]);
+        let h = s.heads();
+        assert_eq!((h.unsafe_head, h.local_safe, h.safe, h.finalized), (r(8, 2), r(8, 2), r(8, 2), r(2, 1)));
+        assert_eq!(s.backup_unsafe, L2BlockRef::default());
+        assert!(matches!(s.ops.back(), Some(Op::UpdateForkchoice)));
+    }
+}

@@ -152,7 +152,9 @@ fn parse(p: &mut pico_args::Arguments) -> Result<Args, String> {
         channel_timeout: flag(p, "--channel-timeout")?,
     };
     if a.light {
-        for (f, set) in [("--from", a.from.is_some()), ("--serve-only", a.serve_only), ("--engine", a.engine.is_some())] {
+        for (f, set) in
+            [("--from", a.from.is_some()), ("--serve-only", a.serve_only), ("--engine", a.engine.is_some())]
+        {
             if set {
                 return Err(format!("--light runs three nodes on engine stand-ins: it does not take {f}"));
             }
