@@ -1,4 +1,5 @@
 pub mod blocks;
+pub mod discovery;
 pub mod gossipsub;
 pub mod identity;
 pub mod multiaddr;

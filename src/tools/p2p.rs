@@ -1,5 +1,6 @@
 //! `op-lite p2p`: op-node's P2P key helpers. `priv2id` reads a hex private key from standard
-//! input (or `--file`) and prints its libp2p peer id; `genkey` prints a new private key.
+//! input (or `--file`) and prints its libp2p peer id; `genkey` prints a new private key;
+//! `enr decode` prints a node record (EIP-778) as JSON.
 
 use std::ffi::OsString;
 
@@ -9,6 +10,8 @@ use crate::p2p::identity::Keypair;
 const USAGE: &str = "\
 usage: op-lite p2p priv2id [--file PATH]   print the peer id of a hex private key (stdin by default)
        op-lite p2p genkey                  print a new hex private key (for --p2p.priv.path)
+       op-lite p2p enr decode ENR          print a node record as JSON (seq, node id, key, addresses,
+                                           op-node's opstack entry, whether its signature is valid)
 ";
 
 pub fn main(args: Vec<OsString>) -> u8 {
@@ -58,6 +61,25 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 }
                 Err(e) => {
                     eprintln!("op-lite p2p genkey: {e}");
+                    1
+                }
+            }
+        }
+        Some("enr") => {
+            let sub: Option<String> = p.subcommand().ok().flatten();
+            let rest = p.finish();
+            let (Some("decode"), [record]) = (sub.as_deref(), rest.as_slice()) else {
+                eprint!("{USAGE}");
+                return 2;
+            };
+            let text = record.to_string_lossy();
+            match crate::p2p::discovery::enr::Enr::from_text(&text) {
+                Ok(e) => {
+                    crate::io::out::println(&e.to_json().to_string());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("op-lite p2p enr decode: {e}");
                     1
                 }
             }

@@ -147,3 +147,26 @@ fn networks_lists_the_registry_and_shows_rollup_json_the_node_loads() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// `op-lite p2p enr decode`: JSON for a record (EIP-778's example), one line and exit 1 for a bad one.
+#[test]
+fn p2p_enr_decode_prints_json_or_one_line() {
+    let example = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8";
+    let (code, out, _) = run(&["p2p", "enr", "decode", example]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["seq"], 1);
+    assert_eq!(v["nodeId"], "0xa448f24c6d18e575453db13171562b71999873db5b286df957af199ec94617f7");
+    assert_eq!(v["publicKey"], "0x03ca634cae0d49acb401d8a4c6b6fe8c55b70d115bf400769cc1400f3258cd3138");
+    assert_eq!(
+        (v["ip"].as_str(), v["udp"].as_u64(), v["tcp"].as_u64()),
+        (Some("127.0.0.1"), Some(30303), None)
+    );
+    assert_eq!((v["opstack"].is_null(), v["signatureValid"].as_bool()), (true, Some(true)));
+    for bad in ["enr:abc", "enode://1234", &example[..60]] {
+        let (code, out, err) = run(&["p2p", "enr", "decode", bad]);
+        assert_eq!((code, out.as_str()), (1, ""), "{bad}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("op-lite p2p enr decode: invalid ENR"), "{err}");
+    }
+}

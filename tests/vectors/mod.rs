@@ -9,6 +9,7 @@ mod chain_data;
 mod config;
 mod deposits;
 mod derive;
+mod enr;
 mod p2p_blocks;
 mod payloads;
 mod untrusted;

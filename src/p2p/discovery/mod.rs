@@ -1,0 +1,3 @@
+//! Peer discovery: node records (ENR, EIP-778) and, on them, the discv5 protocol.
+
+pub mod enr;
