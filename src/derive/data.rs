@@ -165,6 +165,17 @@ impl Default for CacheLimits {
     }
 }
 
+impl CacheLimits {
+    /// `--l1.cache-size` (op-node sizes its L1 header, transaction and receipt LRUs with it):
+    /// the entry counts of the header, body and receipt caches. The byte budgets stay, so the
+    /// bodies held are the fewer of `n` and what fits in `body_bytes` (a board cannot hold 900
+    /// full L1 blocks).
+    pub fn with_l1_entries(self, n: usize) -> Self {
+        let n = n.max(1);
+        CacheLimits { headers: n, bodies: n, receipts: n, ..self }
+    }
+}
+
 /// Bounded L1 and L2 caches with request bookkeeping.
 #[derive(Debug)]
 pub struct ChainData {
@@ -566,6 +577,22 @@ mod tests {
         assert_eq!(d.headers.len(), 4);
         assert!(d.header_by_number(0).is_err());
         assert!(d.header_by_number(9).is_ok());
+    }
+
+    #[test]
+    fn the_l1_cache_size_sets_entries_and_keeps_byte_budgets() {
+        let l = CacheLimits::default().with_l1_entries(900);
+        assert_eq!((l.headers, l.bodies, l.receipts), (900, 900, 900));
+        assert_eq!((l.body_bytes, l.blob_bytes, l.l2_blocks), (16 << 20, 8 << 20, 512));
+        assert_eq!(CacheLimits::default().with_l1_entries(0).headers, 1);
+        // Past the default 32 bodies: the entry count is the flag's.
+        let mut d =
+            ChainData::new(CacheLimits::default().with_l1_entries(900), Address([1; 20]), Address([2; 20]));
+        for n in 0..100 {
+            d.insert_block(info(n, B256::ZERO), Vec::new());
+        }
+        assert_eq!(d.bodies.len(), 100);
+        assert_eq!(d.headers.len(), 100);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use super::upstream::{EngineClient, EngineJob, L1Client, L1Job};
 use super::workers::{Completions, SubmitError, Worker};
 use super::{admin_state, clock, jwt, safedb_file};
 use crate::config::Config;
-use crate::derive::data::FetchRequest;
+use crate::derive::data::{CacheLimits, FetchRequest};
 use crate::driver::l1_poll::L1Poller;
 use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::driver::safedb::{SafeDbDeriver, SafeDbWrite, DEFAULT_MAX_ENTRIES};
@@ -387,6 +387,9 @@ impl Parts {
         let mut params = Params::new(rollup, Arc::new(l1_spec), seed);
         params.sync_mode = self.config.sync_mode;
         params.verifier_confs = self.config.l1.verifier_confs;
+        let window = params.rollup.seq_window_size;
+        let entries = crate::config::l1_cache_entries(self.config.l1.cache_size, window);
+        params.cache = CacheLimits::default().with_l1_entries(entries);
         let mut core = Core::verifier(params, Box::new(clock::mono));
         core.derivers.l1_poller = self.l1_poller.take();
         if let Some(mut conf) = self.config.sequencer {
