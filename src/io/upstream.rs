@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::rpc_client::{ClientError, RpcClient};
+use super::rpc_client::{ClientError, RpcClient, RpcStats, SharedLimiter};
 use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
 use crate::derive::l2::{self, L2BlockParts};
 use crate::driver::l1_poll::L1Label;
@@ -54,6 +54,7 @@ pub struct L1Client {
     trust: bool,
     receipts: ReceiptsMethod,
     max_batch: usize,
+    stats: Option<RpcStats>,
 }
 
 fn arrival_err(req: FetchRequest, e: impl std::fmt::Display) -> Event {
@@ -62,7 +63,13 @@ fn arrival_err(req: FetchRequest, e: impl std::fmt::Display) -> Event {
 
 impl L1Client {
     pub fn new(url: &str, trust: bool, receipts: ReceiptsMethod, timeout: Duration) -> L1Client {
-        L1Client { rpc: RpcClient::new(url, timeout, None, Vec::new()), trust, receipts, max_batch: 20 }
+        L1Client {
+            rpc: RpcClient::new(url, timeout, None, Vec::new()),
+            trust,
+            receipts,
+            max_batch: 20,
+            stats: None,
+        }
     }
 
     /// `--l1.rpc-max-batch-size`: receipts fetched per JSON-RPC batch.
@@ -79,12 +86,28 @@ impl L1Client {
         self
     }
 
+    /// Paces the client with a limiter shared by every L1 worker thread (the limit is global).
+    pub fn with_limiter(mut self, limiter: Option<SharedLimiter>) -> L1Client {
+        self.rpc = self.rpc.with_limiter(limiter);
+        self
+    }
+
+    /// Counts the client's requests under `rpc="l1"`.
+    pub fn with_stats(mut self, stats: RpcStats) -> L1Client {
+        self.rpc = self.rpc.with_stats(stats.clone(), "l1");
+        self.stats = Some(stats);
+        self
+    }
+
     /// Runs one job.
     pub fn handle(&mut self, job: L1Job) -> Event {
         match job {
             L1Job::Poll(label) => match self.header(json!(label.tag())) {
                 Ok(Some(info)) => {
                     let r = info.block_ref();
+                    if let (L1Label::Latest, Some(s)) = (label, &self.stats) {
+                        s.note_l1_head(r.number);
+                    }
                     match label {
                         L1Label::Latest => Event::L1HeadUpdated(r),
                         L1Label::Safe => Event::L1SafeUpdated(r),
@@ -264,6 +287,12 @@ pub struct EngineClient {
 impl EngineClient {
     pub fn new(url: &str, jwt: [u8; 32], timeout: Duration, cfg: Arc<RollupConfig>) -> EngineClient {
         EngineClient { rpc: RpcClient::new(url, timeout, Some(jwt), Vec::new()), cfg }
+    }
+
+    /// Counts the client's requests under `rpc="engine-api"`.
+    pub fn with_stats(mut self, stats: RpcStats) -> EngineClient {
+        self.rpc = self.rpc.with_stats(stats, "engine-api");
+        self
     }
 
     pub fn handle(&mut self, job: EngineJob) -> Event {
