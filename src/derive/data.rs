@@ -104,8 +104,12 @@ pub enum FetchRequest {
     L1HeaderByHash(B256),
     /// Header and transactions.
     L1BlockByHash(B256),
-    /// Receipts of a block (the digest is made on arrival).
-    L1Receipts(B256),
+    /// Receipts of a block (the digest is made on arrival), checked against the receipts root
+    /// of its header, which the pipeline already holds (so the header is not fetched again).
+    L1Receipts {
+        hash: B256,
+        receipts_root: B256,
+    },
     /// Blobs of a block by versioned hash (the L1 block ref gives slot and time).
     Blobs {
         block: L1BlockRef,
@@ -403,11 +407,12 @@ impl ChainData {
             self.receipts_skipped_by_bloom += 1;
             return Ok(Arc::new(ReceiptsDigest { deposits: Ok(Vec::new()), config_logs: Vec::new() }));
         }
-        Err(self.request(FetchRequest::L1Receipts(info.hash)))
+        Err(self
+            .request(FetchRequest::L1Receipts { hash: info.hash, receipts_root: info.header.receipts_root }))
     }
 
     pub fn insert_receipts(&mut self, hash: B256, digest: ReceiptsDigest) {
-        self.in_flight.remove(&FetchRequest::L1Receipts(hash));
+        self.in_flight.retain(|r| !matches!(r, FetchRequest::L1Receipts { hash: h, .. } if *h == hash));
         if self.receipts.insert(hash, Arc::new(digest)).is_none() {
             self.receipts_order.push_back(hash);
         }
@@ -604,6 +609,9 @@ mod tests {
         i.header.logs_bloom.accrue(&[1; 20]);
         let i = BlockInfo::new(i.header);
         assert_eq!(d.receipts(&i), Err(Miss::Pending));
-        assert_eq!(d.poll_requests(), vec![FetchRequest::L1Receipts(i.hash)]);
+        let root = i.header.receipts_root;
+        assert_eq!(d.poll_requests(), vec![FetchRequest::L1Receipts { hash: i.hash, receipts_root: root }]);
+        d.insert_receipts(i.hash, ReceiptsDigest { deposits: Ok(Vec::new()), config_logs: Vec::new() });
+        assert_eq!(d.in_flight(), 0);
     }
 }

@@ -656,7 +656,7 @@ impl Shell {
             ) => submit_to(&up.engine, EngineJob::Fetch(f)),
             Request::Engine { id, call } => submit_to(&up.engine, EngineJob::Call { id, call }),
             Request::Fetch(f) => submit_to(&up.l1, L1Job::Fetch(f)),
-            Request::PollL1(label) => submit_to(&up.l1, L1Job::Poll(label)),
+            Request::PollL1 { label, txs } => submit_to(&up.l1, L1Job::Poll { label, txs }),
             Request::Rpc(job) => submit_to(&up.rpc, job),
             Request::Stop | Request::PublishBlock(_) => Ok(()),
             Request::LoadRuntimeConfig => {
@@ -816,7 +816,7 @@ impl From<L1Job> for Request {
     fn from(j: L1Job) -> Request {
         match j {
             L1Job::Fetch(f) => Request::Fetch(f),
-            L1Job::Poll(label) => Request::PollL1(label),
+            L1Job::Poll { label, txs } => Request::PollL1 { label, txs },
             L1Job::RuntimeConfig { .. } => Request::LoadRuntimeConfig,
         }
     }

@@ -15,7 +15,7 @@ use crate::driver::l1_poll::L1Label;
 use crate::driver::runtime_config::{ProtocolVersion, RuntimeConfigData};
 use crate::engine::api::{EngineCall, EngineError, EngineReply};
 use crate::event::Event;
-use crate::protocol::block::{verify_receipts, RpcBlock};
+use crate::protocol::block::{verify_receipts_root, RpcBlock};
 use crate::protocol::output_root::OutputV0;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::{keccak256, quantity, Address, Bytes, B256, U256};
@@ -28,7 +28,11 @@ use crate::rpc::deferred::{RpcJob, RpcJobOutput, L2_TO_L1_MESSAGE_PASSER};
 #[derive(Debug, Clone)]
 pub enum L1Job {
     Fetch(FetchRequest),
-    Poll(L1Label),
+    /// A label's block; `txs`: with its transactions (only the latest poll asks).
+    Poll {
+        label: L1Label,
+        txs: bool,
+    },
     /// Read the runtime config `confs` blocks behind the head.
     RuntimeConfig {
         confs: u64,
@@ -102,12 +106,14 @@ impl L1Client {
     /// Runs one job.
     pub fn handle(&mut self, job: L1Job) -> Event {
         match job {
-            L1Job::Poll(label) => match self.header(json!(label.tag())) {
+            L1Job::Poll { label: L1Label::Latest, txs } => match self.latest(txs) {
+                Ok(Some(a)) => Event::L1HeadPolled(Box::new(a)),
+                Ok(None) => Event::L1PollFailed { label: "latest", err: "no such block".into() },
+                Err(e) => Event::L1PollFailed { label: "latest", err: e },
+            },
+            L1Job::Poll { label, .. } => match self.header(json!(label.tag())) {
                 Ok(Some(info)) => {
                     let r = info.block_ref();
-                    if let (L1Label::Latest, Some(s)) = (label, &self.stats) {
-                        s.note_l1_head(r.number);
-                    }
                     match label {
                         L1Label::Latest => Event::L1HeadUpdated(r),
                         L1Label::Safe => Event::L1SafeUpdated(r),
@@ -180,6 +186,22 @@ impl L1Client {
         })
     }
 
+    /// The head block: its header, or with `txs` its transactions too (verified as any fetch).
+    fn latest(&mut self, txs: bool) -> Result<Option<Arrival>, String> {
+        let v = self.rpc.call("eth_getBlockByNumber", json!(["latest", txs])).map_err(|e| e.to_string())?;
+        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
+        if let Some(s) = &self.stats {
+            s.note_l1_head(header.number);
+        }
+        let info = BlockInfo { hash: b.hash, header };
+        if !txs {
+            return Ok(Some(Arrival::L1Header(info)));
+        }
+        let txs = b.verified_transactions(self.trust).map_err(|e| e.to_string())?;
+        Ok(Some(Arrival::L1Block(info, txs)))
+    }
+
     fn header(&mut self, id: Value) -> Result<Option<BlockInfo>, String> {
         let method = if id.as_str().is_some_and(|s| s.len() == 66) {
             "eth_getBlockByHash"
@@ -199,7 +221,9 @@ impl L1Client {
             }
             FetchRequest::L1HeaderByHash(h) => self.header(json!(h)).map(|o| o.map(Arrival::L1Header)),
             FetchRequest::L1BlockByHash(h) => self.block(h),
-            FetchRequest::L1Receipts(h) => self.receipts(h).map(|o| o.map(|r| Arrival::L1Receipts(*h, r))),
+            FetchRequest::L1Receipts { hash, receipts_root } => {
+                self.receipts(hash, receipts_root).map(|o| o.map(|r| Arrival::L1Receipts(*hash, r)))
+            }
             other => Err(format!("not an L1 request: {other:?}")),
         };
         match result {
@@ -217,12 +241,9 @@ impl L1Client {
         Ok(Some(Arrival::L1Block(BlockInfo { hash: b.hash, header }, txs)))
     }
 
-    /// Receipts by the configured method, checked against the receipts root unless trusted.
-    fn receipts(&mut self, h: &B256) -> Result<Option<Vec<Receipt>>, String> {
-        let header = match self.header(json!(h))? {
-            Some(i) => i.header,
-            None => return Ok(None),
-        };
+    /// Receipts by the configured method, checked against `root` unless trusted (the root of
+    /// the header the pipeline holds: the request carries it, so the header is not read again).
+    fn receipts(&mut self, h: &B256, root: &B256) -> Result<Option<Vec<Receipt>>, String> {
         let receipts = match self.receipts {
             ReceiptsMethod::BlockReceipts => {
                 let v = self.rpc.call("eth_getBlockReceipts", json!([h])).map_err(|e| e.to_string())?;
@@ -265,7 +286,7 @@ impl L1Client {
             }
         };
         if !self.trust {
-            verify_receipts(&header, &receipts).map_err(|e| e.to_string())?;
+            verify_receipts_root(root, &receipts).map_err(|e| e.to_string())?;
         }
         Ok(Some(receipts))
     }

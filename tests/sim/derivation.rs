@@ -99,7 +99,7 @@ impl Sim {
                         Event::RuntimeConfigLoadFailed { err: "not simulated".into() }
                     }
                     Request::Stop | Request::PublishBlock(_) | Request::Rpc(_) => continue,
-                    Request::PollL1(label) => {
+                    Request::PollL1 { label, .. } => {
                         use op_lite::driver::l1_poll::L1Label;
                         match label {
                             L1Label::Latest => Event::L1HeadUpdated(self.l1.head().block_ref()),

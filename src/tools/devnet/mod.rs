@@ -74,8 +74,11 @@ Real execution engines (op-reth, op-geth), started from DIR/genesis.json with DI
   Both engines must hold only the genesis block: the devnet's L1 is new on every run.
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
---log.level info. The node polls the devnet L1 every 250ms; it runs with --p2p.disable unless
---with-sequencer connects it to the sequencer node.
+--log.level info. The node polls the devnet L1 head once per L1 block time (1.5s at --speed 4,
+6s in real time: op-node's default 12s poll against 12s L1 blocks keeps the same ratio) and its
+safe and finalized blocks every 4 L1 block times (the devnet L1 finalizes 4 blocks back); it runs
+with --p2p.disable unless --with-sequencer connects it to the sequencer node. At exit it prints,
+per node, the L1 blocks it followed and the L1 execution and beacon requests it made for them.
 ";
 
 /// `vMAJOR.MINOR.PATCH` as a protocol version.
@@ -431,7 +434,12 @@ enum Role<'a> {
     Verifier { static_peer: Option<&'a str> },
 }
 
-/// A node's flags against the devnet (complete: an operator can run them as printed).
+/// L1 block times between safe / finalized polls: the devnet L1 finalizes 4 blocks behind its
+/// head (op-node's default 6m24s is the 32 slots of a real L1's epoch).
+const EPOCH_POLL_BLOCKS: u32 = 4;
+
+/// A node's flags against the devnet (complete: an operator can run them as printed). The head
+/// is polled once per L1 block time, op-node's ratio (12s against 12s blocks).
 fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<String> {
     let path = |name: &str| files.path(name).to_string_lossy().into_owned();
     let engine = match role {
@@ -452,9 +460,9 @@ fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<S
         "--l2.jwt-secret".into(),
         path(JWT_FILE),
         "--l1.http-poll-interval".into(),
-        "250ms".into(),
+        format!("{}ms", devnet.l1_block_wall.as_millis().max(1)),
         "--l1.epoch-poll-interval".into(),
-        "1s".into(),
+        format!("{}ms", (devnet.l1_block_wall * EPOCH_POLL_BLOCKS).as_millis().max(1)),
     ];
     let more: Vec<String> = match role {
         Role::Sequencer { p2p_port, rpc_port } => {
@@ -610,7 +618,32 @@ fn run_node(devnet: &DevnetHandle, files: &NodeFiles, user: Vec<OsString>, block
             s.rpc.map_or("(none)".into(), |a| format!("http://{a}"))
         ));
     }
+    let stats = shell.rpc_stats();
     let code = exit_code(&shell.run());
+    let seq_stats = sequencer.as_ref().map(|s| s.rpc_stats.clone());
     drop(sequencer);
+    crate::io::out::println(&l1_usage("verifier", &stats));
+    if let Some(s) = seq_stats {
+        crate::io::out::println(&l1_usage("sequencer", &s));
+    }
     code
+}
+
+/// One line on a node's L1 use: the L1 blocks it followed (its L1 head's advance), its L1
+/// execution and beacon requests, the requests per L1 block, and the split by method.
+fn l1_usage(who: &str, stats: &crate::io::rpc_client::RpcStats) -> String {
+    let blocks = stats.l1_heads().map_or(0, |(first, last)| last.saturating_sub(first));
+    let (l1, beacon) = (stats.requests("l1"), stats.requests("l1-beacon"));
+    let per_block =
+        |n: u64| if blocks == 0 { "-".to_string() } else { format!("{:.2}", n as f64 / blocks as f64) };
+    let split = |rpc: &str| {
+        stats.requests_by_method(rpc).iter().map(|(m, n)| format!("{m} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "devnet: {who}: {blocks} L1 blocks followed, {l1} L1 requests ({} per block: {}), {beacon} beacon requests ({} per block: {})",
+        per_block(l1),
+        split("l1"),
+        per_block(beacon),
+        split("l1-beacon"),
+    )
 }
