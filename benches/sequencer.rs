@@ -72,9 +72,13 @@ fn main() {
                     Request::Fetch(f) => {
                         Event::ChainDataArrived(Box::new(serve_fetch(&devnet.l1, &devnet.seq, f)))
                     }
-                    Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(devnet.l1.head().block_ref()),
-                    Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(devnet.l1.safe().block_ref()),
-                    Request::PollL1(L1Label::Finalized) => {
+                    Request::PollL1 { label: L1Label::Latest, .. } => {
+                        Event::L1HeadUpdated(devnet.l1.head().block_ref())
+                    }
+                    Request::PollL1 { label: L1Label::Safe, .. } => {
+                        Event::L1SafeUpdated(devnet.l1.safe().block_ref())
+                    }
+                    Request::PollL1 { label: L1Label::Finalized, .. } => {
                         Event::L1FinalizedUpdated(devnet.l1.finalized().block_ref())
                     }
                     Request::Engine { id, call } => {

@@ -523,7 +523,7 @@ fn a_50_mb_l1_answer_was_read_whole() {
         })
         .unwrap();
         let mut l1 = L1Client::new(&srv.url(), false, ReceiptsMethod::BlockReceipts, Duration::from_secs(10));
-        match l1.handle(L1Job::Poll(L1Label::Latest)) {
+        match l1.handle(L1Job::Poll { label: L1Label::Latest, txs: false }) {
             Event::L1PollFailed { err, .. } => {
                 assert!(err.contains("limit") || err.contains("reading response"), "{err}")
             }

@@ -116,6 +116,10 @@ impl RawArgs {
         self.str(name).and_then(|v| v.parse().ok())
     }
 
+    pub fn i64(&self, name: &str) -> Option<i64> {
+        self.str(name).and_then(|v| v.parse().ok())
+    }
+
     pub fn duration(&self, name: &str) -> Option<Duration> {
         self.str(name).and_then(|v| parse_duration(&v).ok())
     }
@@ -170,6 +174,7 @@ fn check_value(flag: &Flag, v: &str) -> Result<(), UsageError> {
     match flag.kind {
         Kind::Bool => parse_bool(v).map(|_| ()).ok_or_else(|| bad("not a boolean".into())),
         Kind::U64 => v.parse::<u64>().map(|_| ()).map_err(|e| bad(e.to_string())),
+        Kind::Int => v.parse::<i64>().map(|_| ()).map_err(|e| bad(e.to_string())),
         Kind::Port => v.parse::<u16>().map(|_| ()).map_err(|e| bad(e.to_string())),
         Kind::Duration => parse_duration(v).map(|_| ()).map_err(bad),
         Kind::Enum(words) => {

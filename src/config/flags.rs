@@ -14,6 +14,8 @@ pub enum Kind {
     /// A path or URL; like `Str` but documented as such.
     Path,
     U64,
+    /// A signed integer (op-node's `IntFlag`).
+    Int,
     Port,
     /// A Go duration (`12s`, `1m30s`, `500ms`).
     Duration,
@@ -200,6 +202,10 @@ pub const FLAGS: &[Flag] = &[
       "Optional self-imposed global rate-limit on L1 RPC requests, specified in requests / second. Disabled if set to 0."),
     f("l1.rpc-max-batch-size", &["OP_NODE_L1_RPC_MAX_BATCH_SIZE"], U64, Some("20"), L1Rpc,
       "Maximum number of RPC requests to bundle, e.g. during L1 blocks receipt fetching. The L1 RPC rate limit counts this as N items, but allows it to burst at once."),
+    f("l1.max-concurrency", &["OP_NODE_L1_MAX_CONCURRENCY"], Int, Some("10"), L1Rpc,
+      "Maximum number of concurrent RPC requests to make to the L1 RPC provider."),
+    f("l1.cache-size", &["OP_NODE_L1_CACHE_SIZE"], U64, Some("900"), L1Rpc,
+      "Cache size for blocks, receipts and transactions. If this flag is set to 0, 3/2 of the sequencing window size is used (usually 2400)."),
     f("l1.beacon-header", &["OP_NODE_L1_BEACON_HEADER"], Str, None, L1Rpc,
       "Optional HTTP header to add to all requests to the L1 Beacon endpoint. Format: 'X-Key: Value'"),
     aliased(&["l1.beacon-archiver"], f("l1.beacon-fallbacks", &["OP_NODE_L1_BEACON_FALLBACKS", "OP_NODE_L1_BEACON_ARCHIVER"], List, None, L1Rpc,

@@ -51,7 +51,14 @@ pub struct L1Config {
     pub trust_rpc: bool,
     pub rpc_kind: String,
     pub receipts: ReceiptsMethod,
+    /// `--l1.rpc-max-batch-size`: 1..=500, as op-node's `L1EndpointConfig.Check`.
     pub rpc_max_batch_size: usize,
+    /// `--l1.max-concurrency`: L1 calls (a batch is one) in flight at once, each on its own
+    /// worker thread, started on demand.
+    pub max_concurrency: usize,
+    /// `--l1.cache-size`: entries of the L1 header, body and receipt caches; 0 means 3/2 of
+    /// the sequencing window (see `l1_cache_entries`).
+    pub cache_size: u64,
     /// `--l1.rpc-rate-limit`: L1 requests per second (a batch counts as its calls and may burst
     /// up to the batch size); 0 disables it.
     pub rpc_rate_limit: f64,
@@ -165,6 +172,16 @@ fn err(flag: &'static str, msg: impl Into<String>) -> ConfigError {
     ConfigError { flag, msg: msg.into() }
 }
 
+/// op-node's bound on `--l1.cache-size` (`L1EndpointConfig.Check`).
+pub const MAX_L1_CACHE_SIZE: u64 = 1_000_000;
+
+/// The L1 cache entries for `--l1.cache-size`: the flag's value, or 3/2 of the sequencing window
+/// when it is 0 (op-node's rule).
+pub fn l1_cache_entries(cache_size: u64, seq_window_size: u64) -> usize {
+    let n = if cache_size == 0 { seq_window_size.saturating_mul(3) / 2 } else { cache_size };
+    n.min(MAX_L1_CACHE_SIZE) as usize
+}
+
 /// The fork override flags and the fork each sets.
 const OVERRIDES: &[(&str, Option<Fork>)] = &[
     ("override.canyon", Some(Fork::Canyon)),
@@ -259,7 +276,30 @@ impl Config {
             trust_rpc: raw.bool("l1.trustrpc"),
             rpc_kind,
             receipts,
-            rpc_max_batch_size: raw.u64("l1.rpc-max-batch-size").unwrap_or(20).clamp(1, 1000) as usize,
+            rpc_max_batch_size: match raw.u64("l1.rpc-max-batch-size").unwrap_or(20) {
+                n @ 1..=500 => n as usize,
+                n => {
+                    return Err(err(
+                        "l1.rpc-max-batch-size",
+                        format!("batch size is invalid or unreasonable: {n} (must be 1 to 500)"),
+                    ))
+                }
+            },
+            max_concurrency: match raw.i64("l1.max-concurrency").unwrap_or(10) {
+                n if n >= 1 => n as usize,
+                n => {
+                    return Err(err(
+                        "l1.max-concurrency",
+                        format!("max concurrent requests cannot be less than 1, was {n}"),
+                    ))
+                }
+            },
+            cache_size: match raw.u64("l1.cache-size").unwrap_or(900) {
+                n if n > MAX_L1_CACHE_SIZE => {
+                    return Err(err("l1.cache-size", format!("cache size is dangerously large: {n}")))
+                }
+                n => n,
+            },
             rpc_rate_limit: match raw.str("l1.rpc-rate-limit") {
                 None => 0.0,
                 Some(v) => {
@@ -540,6 +580,45 @@ mod tests {
         assert_eq!(Config::from_raw(&raw(&with_db), &no_files).unwrap_err().flag, "safedb.path");
         let bad = ["--network", "op-mainnet", "--l2.follow.source", "source:9545"];
         assert_eq!(Config::from_raw(&raw(&bad), &no_files).unwrap_err().flag, "l2.follow.source");
+    }
+
+    #[test]
+    fn l1_endpoint_checks_as_op_node() {
+        let parse =
+            |flag: &str, v: &str| Config::from_raw(&raw(&["--network", "op-mainnet", flag, v]), &no_files);
+        let c = Config::from_raw(&raw(&["--network", "op-mainnet"]), &no_files).unwrap();
+        assert_eq!((c.l1.max_concurrency, c.l1.cache_size), (10, 900));
+        for (flag, ok, bad) in [
+            ("--l1.rpc-max-batch-size", ["1", "500"], ["0", "501"]),
+            ("--l1.max-concurrency", ["1", "64"], ["0", "-3"]),
+            ("--l1.cache-size", ["0", "1000000"], ["1000001", "4000000000"]),
+        ] {
+            for v in ok {
+                assert!(parse(flag, v).is_ok(), "{flag} {v}");
+            }
+            for v in bad {
+                let e = parse(flag, v).unwrap_err();
+                assert_eq!(format!("--{}", e.flag), flag, "{v}");
+            }
+        }
+        assert_eq!(
+            parse("--l1.rpc-max-batch-size", "1000").unwrap_err().to_string(),
+            "--l1.rpc-max-batch-size: batch size is invalid or unreasonable: 1000 (must be 1 to 500)"
+        );
+        assert_eq!(
+            parse("--l1.max-concurrency", "0").unwrap_err().to_string(),
+            "--l1.max-concurrency: max concurrent requests cannot be less than 1, was 0"
+        );
+        assert_eq!(parse("--l1.max-concurrency", "3").unwrap().l1.max_concurrency, 3);
+        assert_eq!(parse("--l1.cache-size", "0").unwrap().l1.cache_size, 0);
+    }
+
+    #[test]
+    fn l1_cache_size_zero_is_three_halves_of_the_window() {
+        assert_eq!(l1_cache_entries(900, 3600), 900);
+        assert_eq!(l1_cache_entries(0, 3600), 5400);
+        assert_eq!(l1_cache_entries(0, 1600), 2400);
+        assert_eq!(l1_cache_entries(0, u64::MAX), MAX_L1_CACHE_SIZE as usize);
     }
 
     #[test]

@@ -104,8 +104,12 @@ pub enum FetchRequest {
     L1HeaderByHash(B256),
     /// Header and transactions.
     L1BlockByHash(B256),
-    /// Receipts of a block (the digest is made on arrival).
-    L1Receipts(B256),
+    /// Receipts of a block (the digest is made on arrival), checked against the receipts root
+    /// of its header, which the pipeline already holds (so the header is not fetched again).
+    L1Receipts {
+        hash: B256,
+        receipts_root: B256,
+    },
     /// Blobs of a block by versioned hash (the L1 block ref gives slot and time).
     Blobs {
         block: L1BlockRef,
@@ -162,6 +166,17 @@ impl Default for CacheLimits {
             blob_bytes: 8 << 20,
             l2_blocks: 512,
         }
+    }
+}
+
+impl CacheLimits {
+    /// `--l1.cache-size` (op-node sizes its L1 header, transaction and receipt LRUs with it):
+    /// the entry counts of the header, body and receipt caches. The byte budgets stay, so the
+    /// bodies held are the fewer of `n` and what fits in `body_bytes` (a board cannot hold 900
+    /// full L1 blocks).
+    pub fn with_l1_entries(self, n: usize) -> Self {
+        let n = n.max(1);
+        CacheLimits { headers: n, bodies: n, receipts: n, ..self }
     }
 }
 
@@ -407,11 +422,12 @@ impl ChainData {
             self.receipts_skipped_by_bloom += 1;
             return Ok(Arc::new(ReceiptsDigest { deposits: Ok(Vec::new()), config_logs: Vec::new() }));
         }
-        Err(self.request(FetchRequest::L1Receipts(info.hash)))
+        Err(self
+            .request(FetchRequest::L1Receipts { hash: info.hash, receipts_root: info.header.receipts_root }))
     }
 
     pub fn insert_receipts(&mut self, hash: B256, digest: ReceiptsDigest) {
-        self.in_flight.remove(&FetchRequest::L1Receipts(hash));
+        self.in_flight.retain(|r| !matches!(r, FetchRequest::L1Receipts { hash: h, .. } if *h == hash));
         if self.receipts.insert(hash, Arc::new(digest)).is_none() {
             self.receipts_order.push_back(hash);
         }
@@ -590,6 +606,22 @@ mod tests {
     }
 
     #[test]
+    fn the_l1_cache_size_sets_entries_and_keeps_byte_budgets() {
+        let l = CacheLimits::default().with_l1_entries(900);
+        assert_eq!((l.headers, l.bodies, l.receipts), (900, 900, 900));
+        assert_eq!((l.body_bytes, l.blob_bytes, l.l2_blocks), (16 << 20, 8 << 20, 512));
+        assert_eq!(CacheLimits::default().with_l1_entries(0).headers, 1);
+        // Past the default 32 bodies: the entry count is the flag's.
+        let mut d =
+            ChainData::new(CacheLimits::default().with_l1_entries(900), Address([1; 20]), Address([2; 20]));
+        for n in 0..100 {
+            d.insert_block(info(n, B256::ZERO), Vec::new());
+        }
+        assert_eq!(d.bodies.len(), 100);
+        assert_eq!(d.headers.len(), 100);
+    }
+
+    #[test]
     fn bloom_skips_receipts() {
         let mut d = data();
         let mut i = info(1, B256::ZERO);
@@ -598,6 +630,9 @@ mod tests {
         i.header.logs_bloom.accrue(&[1; 20]);
         let i = BlockInfo::new(i.header);
         assert_eq!(d.receipts(&i), Err(Miss::Pending));
-        assert_eq!(d.poll_requests(), vec![FetchRequest::L1Receipts(i.hash)]);
+        let root = i.header.receipts_root;
+        assert_eq!(d.poll_requests(), vec![FetchRequest::L1Receipts { hash: i.hash, receipts_root: root }]);
+        d.insert_receipts(i.hash, ReceiptsDigest { deposits: Ok(Vec::new()), config_logs: Vec::new() });
+        assert_eq!(d.in_flight(), 0);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::data::{ReceiptsDigest, SharedData};
+use super::data::{Arrival, ReceiptsDigest, SharedData};
 use super::pipeline::{Pipeline, Step};
 use super::{codec, Cx, DeriveMetrics, StageError};
 use crate::event::{Deriver, Emitter, Event};
@@ -32,7 +32,7 @@ impl ChainDataDeriver {
 }
 
 impl Deriver for ChainDataDeriver {
-    fn on_event(&mut self, ev: &Event, _now: Now, _out: &mut Emitter) -> bool {
+    fn on_event(&mut self, ev: &Event, _now: Now, out: &mut Emitter) -> bool {
         match ev {
             Event::ChainDataArrived(a) => {
                 if self.data.borrow_mut().apply((**a).clone(), &self.cfg) {
@@ -43,6 +43,16 @@ impl Deriver for ChainDataDeriver {
             }
             Event::L1HeadUpdated(head) => {
                 self.data.borrow_mut().set_l1_limit(Some(head.number.saturating_sub(self.confs)));
+            }
+            // The head poll's block goes into the caches (so traversal's read of the head hits),
+            // then the head is announced as any poll announces it.
+            Event::L1HeadPolled(a) => {
+                let head = match &**a {
+                    Arrival::L1Header(info) | Arrival::L1Block(info, _) => info.block_ref(),
+                    _ => return false,
+                };
+                self.data.borrow_mut().apply((**a).clone(), &self.cfg);
+                out.emit(Event::L1HeadUpdated(head));
             }
             // Polls are independent: a finalized (or safe) block may arrive before the head
             // poll that shows it. Such a block exists, so the by-number view must reach it.
@@ -170,4 +180,48 @@ pub fn digest_receipts(cfg: &RollupConfig, block_hash: B256, receipts: &[Receipt
         .cloned()
         .collect();
     ReceiptsDigest { deposits: codec::user_deposits(receipts, cfg, block_hash), config_logs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::derive::data::{BlockInfo, CacheLimits, ChainData, FetchRequest};
+    use crate::protocol::header::Header;
+    use crate::protocol::primitives::Address;
+    use crate::protocol::rollup::tests_support::BASE_JSON;
+
+    #[test]
+    fn the_head_poll_s_block_lands_in_the_caches_then_the_head_is_announced() {
+        let cfg = Arc::new(RollupConfig::from_json(BASE_JSON).unwrap());
+        let data = std::rc::Rc::new(std::cell::RefCell::new(ChainData::new(
+            CacheLimits::default(),
+            Address([1; 20]),
+            Address([2; 20]),
+        )));
+        let mut d = ChainDataDeriver::new(cfg, data.clone(), 0);
+        let (now, mut out) = (crate::time::test_now(), Emitter::with_cap(16));
+        let head =
+            |n: u64| BlockInfo::new(Header { number: n, timestamp: 1000 + 12 * n, ..Header::default() });
+
+        // The header only: traversal's read of the head by number is a hit.
+        let h = head(7);
+        assert!(d.on_event(&Event::L1HeadPolled(Box::new(Arrival::L1Header(h.clone()))), now, &mut out));
+        assert!(matches!(out.pop(), Some(Event::L1HeadUpdated(r)) if r == h.block_ref()));
+        d.on_event(&Event::L1HeadUpdated(h.block_ref()), now, &mut out);
+        assert_eq!(data.borrow_mut().header_by_number(7).map(|i| i.hash), Ok(h.hash));
+        assert_eq!(
+            data.borrow_mut().header_by_number(8).map(|i| i.hash),
+            Err(crate::derive::data::Miss::NotFound)
+        );
+
+        // With its transactions: the body is a hit too, and nothing was asked for.
+        let h = head(8);
+        d.on_event(&Event::L1HeadPolled(Box::new(Arrival::L1Block(h.clone(), Vec::new()))), now, &mut out);
+        assert!(matches!(out.pop(), Some(Event::L1HeadUpdated(r)) if r == h.block_ref()));
+        d.on_event(&Event::L1HeadUpdated(h.block_ref()), now, &mut out);
+        let mut dd = data.borrow_mut();
+        assert_eq!(dd.header_by_number(8).map(|i| i.hash), Ok(h.hash));
+        assert!(dd.transactions(h.hash).is_ok());
+        assert_eq!(dd.poll_requests(), Vec::<FetchRequest>::new());
+    }
 }

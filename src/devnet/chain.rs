@@ -528,7 +528,9 @@ pub fn serve_fetch(l1: &L1Sim, engine: &EngineSim, req: FetchRequest) -> Arrival
         L1HeaderByNumber(n) => l1.block_by_number(*n).map(|b| Arrival::L1Header(b.info.clone())),
         L1HeaderByHash(h) => l1.block_by_hash(h).map(|b| Arrival::L1Header(b.info.clone())),
         L1BlockByHash(h) => l1.block_by_hash(h).map(|b| Arrival::L1Block(b.info.clone(), b.txs.clone())),
-        L1Receipts(h) => l1.block_by_hash(h).map(|b| Arrival::L1Receipts(*h, b.receipts.clone())),
+        L1Receipts { hash: h, .. } => {
+            l1.block_by_hash(h).map(|b| Arrival::L1Receipts(*h, b.receipts.clone()))
+        }
         Blobs { block, hashes } => hashes
             .iter()
             .map(|h| l1.blob(h))

@@ -33,6 +33,8 @@ pub struct DevnetHandle {
     /// given with `Sequencing::NodeElsewhere`.
     pub seq_engine_url: Option<String>,
     pub rollup: RollupConfig,
+    /// An L1 block time in wall-clock time (the chain's block time over the speed).
+    pub l1_block_wall: std::time::Duration,
     // Dropped in this order: the servers (and with them the feed's receiver), then the feed.
     _servers: ServerThread,
     _feed: Option<FeedThread>,
@@ -83,6 +85,7 @@ impl DevnetHandle {
             _ => (None, None),
         };
         let speed = opts.speed;
+        let l1_block_wall = std::time::Duration::from_secs_f64(opts.params.l1_block_time as f64 / speed);
         let servers = ServerThread::spawn("devnet", &listeners, move |_| {
             // Load the KZG setup before the chain's clock starts (seconds on a small board,
             // minutes under emulation), so blocks are not skipped while it loads.
@@ -103,6 +106,7 @@ impl DevnetHandle {
             engine_is_stand_in: opts.engine_url.is_none(),
             seq_engine_url: opts.seq_engine_url.clone().or_else(|| url(Listener::DevnetSeqEngine)),
             rollup,
+            l1_block_wall,
             _servers: servers,
             _feed: feed,
         })

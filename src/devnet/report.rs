@@ -18,12 +18,22 @@ pub struct Reporter {
     l1_head: Option<L1BlockRef>,
     /// A light node's source: its safe and finalized heights when last polled.
     source: Option<(u64, u64)>,
+    /// Times the safe head moved (shared with whoever reports at exit).
+    pub safe_updates: std::rc::Rc<std::cell::Cell<u64>>,
     stopping: bool,
 }
 
 impl Reporter {
     pub fn new(target: Option<u64>, sink: Sink) -> Self {
-        Reporter { target, sink, last: None, l1_head: None, source: None, stopping: false }
+        Reporter {
+            target,
+            sink,
+            last: None,
+            l1_head: None,
+            source: None,
+            safe_updates: Default::default(),
+            stopping: false,
+        }
     }
 
     /// Writes a line; a closed sink stops the node (once).
@@ -59,6 +69,9 @@ impl Deriver for Reporter {
                 let key = (h.unsafe_head.number, h.safe.number, h.finalized.number);
                 if self.last == Some(key) {
                     return false;
+                }
+                if self.last.is_some_and(|(_, safe, _)| safe != key.1) {
+                    self.safe_updates.set(self.safe_updates.get() + 1);
                 }
                 self.last = Some(key);
                 let mut line = format!(

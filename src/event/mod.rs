@@ -87,6 +87,10 @@ pub enum Event {
     ChainDataArrived(Box<Arrival>),
     /// The L1 head moved (from the L1 head poller).
     L1HeadUpdated(L1BlockRef),
+    /// The `latest` poll's answer with the block it read (`Arrival::L1Header`, or
+    /// `Arrival::L1Block` when it asked for the transactions): the chain-data deriver files it in
+    /// the caches, so derivation at the tip reads the head from them, then emits `L1HeadUpdated`.
+    L1HeadPolled(Box<Arrival>),
     /// Polling an L1 label failed.
     L1PollFailed {
         label: &'static str,
@@ -242,6 +246,7 @@ impl Event {
             Event::DeriverL1Status { .. } => "deriver-l1-status",
             Event::ExhaustedL1 { .. } => "exhausted-l1",
             Event::ChainDataArrived(_) => "chain-data-arrived",
+            Event::L1HeadPolled(_) => "l1-head-polled",
             Event::L1HeadUpdated(_) => "l1-head-updated",
             Event::L1PollFailed { .. } => "l1-poll-failed",
             Event::ResetPipelineRequest => "reset-pipeline-request",
@@ -299,8 +304,10 @@ pub enum Request {
     Fetch(FetchRequest),
     /// An Engine API call; answered with `Event::EngineReplied` carrying the same id.
     Engine { id: u64, call: EngineCall },
-    /// Poll an L1 label; answered with `L1HeadUpdated` (etc.) or `L1PollFailed`.
-    PollL1(crate::driver::l1_poll::L1Label),
+    /// Poll an L1 label; answered with `L1HeadPolled` or `L1HeadUpdated` (latest),
+    /// `L1SafeUpdated`, `L1FinalizedUpdated`, or `L1PollFailed`. `txs`: read the block with its
+    /// transactions (the latest poll when derivation waits at the tip).
+    PollL1 { label: crate::driver::l1_poll::L1Label, txs: bool },
     /// Read the runtime config from L1 state; answered with `RuntimeConfigLoaded` or
     /// `RuntimeConfigLoadFailed`.
     LoadRuntimeConfig,

@@ -104,6 +104,8 @@ pub struct BeaconClient {
     slot_duration_override: Option<u64>,
     /// (genesis time, seconds per slot), fetched once.
     slots: Option<(u64, u64)>,
+    /// Where GETs are counted (`rpc="l1-beacon"`, method the endpoint kind).
+    stats: Option<super::rpc_client::RpcStats>,
 }
 
 impl BeaconClient {
@@ -132,19 +134,31 @@ impl BeaconClient {
             fetch_all_sidecars: cfg.fetch_all_sidecars,
             slot_duration_override: cfg.slot_duration_override,
             slots: None,
+            stats: None,
         }
     }
 
-    fn get<T: for<'de> Deserialize<'de>>(&self, ep: usize, path: &str) -> Result<T, BeaconError> {
-        let url = format!("{}/{}", self.endpoints[ep].base, path);
-        let mut req = self.agent.get(&url).header("accept", "application/json");
-        if let Some((k, v)) = &self.header {
-            req = req.header(k.as_str(), v.as_str());
+    /// Counts the client's GETs under `rpc="l1-beacon"`, by endpoint kind (`blobs`,
+    /// `blob_sidecars`, `genesis`, `spec`, `version`), never by URL.
+    pub fn with_stats(mut self, stats: super::rpc_client::RpcStats) -> BeaconClient {
+        self.stats = Some(stats);
+        self
+    }
+
+    fn get<T: for<'de> Deserialize<'de>>(&self, ep: usize, kind: &str, path: &str) -> Result<T, BeaconError> {
+        let start = std::time::Instant::now();
+        let got = self.get_body(ep, path);
+        if let Some(stats) = &self.stats {
+            // A response is `<nil>` on 200 and `http_<status>` otherwise; none on a transport failure.
+            let label = match &got {
+                Ok((200, _)) => Some("<nil>".to_string()),
+                Ok((status, _)) => Some(format!("http_{status}")),
+                Err(_) => None,
+            };
+            stats.record("l1-beacon", kind, start.elapsed(), label.as_deref());
         }
-        let mut resp = req.call().map_err(|e| BeaconError::Transport(format!("{url}: {e}")))?;
-        let status = resp.status().as_u16();
-        let body = super::rpc_client::read_body(&mut resp, MAX_BEACON_RESPONSE)
-            .map_err(|e| BeaconError::Transport(format!("{url}: {e}")))?;
+        let (status, body) = got?;
+        let url = format!("{}/{}", self.endpoints[ep].base, path);
         if status != 200 {
             let msg = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
             return Err(BeaconError::Status(status, msg));
@@ -154,9 +168,23 @@ impl BeaconClient {
             .map_err(|e| BeaconError::Malformed(format!("{url}: {e}")))
     }
 
+    /// One GET: the status and the body (bounded).
+    fn get_body(&self, ep: usize, path: &str) -> Result<(u16, Vec<u8>), BeaconError> {
+        let url = format!("{}/{}", self.endpoints[ep].base, path);
+        let mut req = self.agent.get(&url).header("accept", "application/json");
+        if let Some((k, v)) = &self.header {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let mut resp = req.call().map_err(|e| BeaconError::Transport(format!("{url}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = super::rpc_client::read_body(&mut resp, MAX_BEACON_RESPONSE)
+            .map_err(|e| BeaconError::Transport(format!("{url}: {e}")))?;
+        Ok((status, body))
+    }
+
     /// `/eth/v1/node/version` of the primary endpoint (the start-up health check).
     pub fn version(&self) -> Result<String, BeaconError> {
-        self.get::<Version>(0, "eth/v1/node/version").map(|v| v.version)
+        self.get::<Version>(0, "version", "eth/v1/node/version").map(|v| v.version)
     }
 
     /// Genesis time and slot duration, asked of the primary endpoint once.
@@ -167,12 +195,12 @@ impl BeaconClient {
         let num = |s: &str, what: &str| {
             s.parse::<u64>().map_err(|_| BeaconError::Malformed(format!("bad {what} {s:?}")))
         };
-        let g: Genesis = self.get(0, "eth/v1/beacon/genesis")?;
+        let g: Genesis = self.get(0, "genesis", "eth/v1/beacon/genesis")?;
         let genesis = num(&g.genesis_time, "genesis_time")?;
         let secs = match self.slot_duration_override {
             Some(s) => s,
             None => {
-                let spec: Spec = self.get(0, "eth/v1/config/spec")?;
+                let spec: Spec = self.get(0, "spec", "eth/v1/config/spec")?;
                 num(&spec.seconds_per_slot, "SECONDS_PER_SLOT")?
             }
         };
@@ -218,7 +246,11 @@ impl BeaconClient {
     fn blobs_from(&mut self, ep: usize, slot: u64, hashes: &[B256]) -> Result<Vec<Vec<u8>>, BeaconError> {
         if !self.fetch_all_sidecars && self.endpoints[ep].blobs_api != Some(false) {
             let query: Vec<String> = hashes.iter().map(|h| format!("versioned_hashes={h}")).collect();
-            match self.get::<Vec<String>>(ep, &format!("eth/v1/beacon/blobs/{slot}?{}", query.join("&"))) {
+            match self.get::<Vec<String>>(
+                ep,
+                "blobs",
+                &format!("eth/v1/beacon/blobs/{slot}?{}", query.join("&")),
+            ) {
                 Ok(raw) => {
                     self.endpoints[ep].blobs_api = Some(true);
                     return match_blobs(raw.iter().map(|b| (b.as_str(), None)), hashes);
@@ -247,7 +279,8 @@ impl BeaconClient {
     }
 
     fn sidecars_from(&mut self, ep: usize, slot: u64, hashes: &[B256]) -> Result<Vec<Vec<u8>>, BeaconError> {
-        let sidecars: Vec<Sidecar> = self.get(ep, &format!("eth/v1/beacon/blob_sidecars/{slot}"))?;
+        let sidecars: Vec<Sidecar> =
+            self.get(ep, "blob_sidecars", &format!("eth/v1/beacon/blob_sidecars/{slot}"))?;
         // Keep only the sidecars whose claimed commitment we want; each is then verified by
         // recomputing its commitment.
         let wanted: Vec<(&str, Option<B256>)> = sidecars

@@ -22,17 +22,18 @@ use super::beacon::{BeaconClient, BeaconConfig};
 use super::driver::{self, EventLoop, Exit};
 use super::http_server::{HttpServer, ServerLimits};
 use super::p2p::P2pNet;
+use super::rpc_client::{RateLimiter, RpcStats};
 use super::upstream::{EngineClient, EngineJob, FollowClient, L1Client, L1Job};
-use super::workers::{Completions, SubmitError, Worker};
+use super::workers::{Completions, JobQueue, Pool, SubmitError, Worker};
 use super::{admin_state, clock, jwt, safedb_file};
 use crate::config::Config;
-use crate::derive::data::FetchRequest;
+use crate::derive::data::{CacheLimits, FetchRequest};
 use crate::driver::l1_poll::L1Poller;
 use crate::driver::runtime_config::RuntimeConfigLoader;
 use crate::driver::safedb::{SafeDbDeriver, SafeDbWrite, DEFAULT_MAX_ENTRIES};
 use crate::engine::api::ENGINE_METHODS;
 use crate::event::{Event, Request, MAX_QUEUED_EVENTS};
-use crate::metrics::ProcStats;
+use crate::metrics::{ProcStats, RpcClientStats};
 use crate::node::{Core, Gossip, Host, Node, Params};
 use crate::p2p::blocks::Signers;
 use crate::p2p::multiaddr::Multiaddr;
@@ -116,7 +117,8 @@ const BEACON_STACK: usize = 2 << 20;
 /// The worker threads for the upstreams, and requests waiting for room in their queues.
 #[derive(Default)]
 struct Upstream {
-    l1: Option<Worker<L1Job>>,
+    /// Up to `--l1.max-concurrency` threads, started on demand.
+    l1: Option<Pool<L1Job>>,
     beacon: Option<Worker<FetchRequest>>,
     engine: Option<Worker<EngineJob>>,
     /// Deferred RPC calls' engine work, on its own connection so that RPC load cannot hold up
@@ -140,6 +142,8 @@ struct Parts {
     /// systemd notifications, when run as a `Type=notify` service.
     notify: Option<super::sd_notify::SdNotify>,
     upstream: Upstream,
+    /// The upstream clients' request counts (op-node's `rpc_client_*` metrics).
+    rpc_stats: RpcStats,
     /// Parts in the order they started.
     started: Vec<&'static str>,
     l1_poller: Option<L1Poller>,
@@ -155,6 +159,7 @@ type InitStep = fn(&mut Parts, u64) -> Result<(), StepError>;
 struct ShellHost {
     admin_state: Option<PathBuf>,
     wakeups: Arc<super::driver::Wakeups>,
+    rpc_stats: RpcStats,
 }
 
 impl Host for ShellHost {
@@ -179,6 +184,10 @@ impl Host for ShellHost {
 
     fn loop_wakeups(&mut self) -> Vec<(&'static str, &'static str, u64)> {
         self.wakeups.snapshot()
+    }
+
+    fn rpc_clients(&mut self) -> Vec<RpcClientStats> {
+        self.rpc_stats.snapshot()
     }
 }
 
@@ -205,6 +214,7 @@ impl Shell {
             p2p_net: None,
             notify: super::sd_notify::SdNotify::from_env(),
             upstream: Upstream::default(),
+            rpc_stats: RpcStats::default(),
             started: Vec::new(),
             l1_poller: None,
             core: None,
@@ -272,13 +282,22 @@ impl Parts {
                 log::info!("root certificates for https:// endpoints from {file}");
             }
         }
-        let mut client = L1Client::new(&c.rpc, c.trust_rpc, c.receipts, L1_RPC_TIMEOUT)
-            .with_max_batch(c.rpc_max_batch_size)
-            .with_rate_limit(c.rpc_rate_limit);
-        let worker =
-            Worker::spawn("l1-rpc", WORKER_QUEUE, self.ev.completions(), move |job| client.handle(job))
-                .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
-        self.upstream.l1 = Some(worker);
+        // One limiter for every L1 thread: the rate limit is global, bursting up to the batch size.
+        let limiter = (c.rpc_rate_limit > 0.0).then(|| {
+            Arc::new(std::sync::Mutex::new(RateLimiter::new(c.rpc_rate_limit, c.rpc_max_batch_size)))
+        });
+        let (url, trust, receipts, batch) = (c.rpc.clone(), c.trust_rpc, c.receipts, c.rpc_max_batch_size);
+        let stats = self.rpc_stats.clone();
+        let make = move || {
+            let mut client = L1Client::new(&url, trust, receipts, L1_RPC_TIMEOUT)
+                .with_max_batch(batch)
+                .with_limiter(limiter.clone())
+                .with_stats(stats.clone());
+            move |job| client.handle(job)
+        };
+        let pool = Pool::spawn("l1-rpc", c.max_concurrency, WORKER_QUEUE, self.ev.completions(), make)
+            .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
+        self.upstream.l1 = Some(pool);
         // Following a source unchecked, a verifier has no use for L1's heads.
         let unchecked = self.config.l2.follow.as_ref().is_some_and(|f| f.skip_l1_check);
         if unchecked && self.config.sequencer.is_none() {
@@ -332,7 +351,7 @@ impl Parts {
             slot_duration_override: c.beacon_slot_duration_override,
             timeout: BEACON_TIMEOUT,
         };
-        let mut client = BeaconClient::new(&bc);
+        let mut client = BeaconClient::new(&bc).with_stats(self.rpc_stats.clone());
         super::beacon::startup_check(&client, c.beacon_ignore)?;
         let done = self.ev.completions();
         let worker = Worker::spawn_with_stack("l1-beacon", WORKER_QUEUE, BEACON_STACK, done, move |req| {
@@ -351,12 +370,14 @@ impl Parts {
         let secret = jwt::load_or_create_secret(jwt_path).map_err(StepError::Config)?;
         let rollup = Arc::new(self.config.rollup.clone());
         let timeout = self.config.l2.engine_rpc_timeout;
-        let mut rpc_client = EngineClient::new(url, secret, timeout, rollup.clone());
+        let mut rpc_client =
+            EngineClient::new(url, secret, timeout, rollup.clone()).with_stats(self.rpc_stats.clone());
         let rpc_worker =
             Worker::spawn("l2-rpc", MAX_CALLS, self.ev.completions(), move |job| rpc_client.handle_rpc(job))
                 .map_err(|e| format!("failed to start the RPC worker: {e}"))?;
         self.upstream.rpc = Some(rpc_worker);
-        let mut client = EngineClient::new(url, secret, timeout, rollup.clone());
+        let mut client =
+            EngineClient::new(url, secret, timeout, rollup.clone()).with_stats(self.rpc_stats.clone());
         let (mut announced, mut attempts) = (false, 0u32);
         let worker = Worker::spawn("l2-engine", WORKER_QUEUE, self.ev.completions(), move |job| {
             // engine_exchangeCapabilities before the first call (and again until it works).
@@ -399,6 +420,9 @@ impl Parts {
         let mut params = Params::new(rollup, Arc::new(l1_spec), seed);
         params.sync_mode = self.config.sync_mode;
         params.verifier_confs = self.config.l1.verifier_confs;
+        let window = params.rollup.seq_window_size;
+        let entries = crate::config::l1_cache_entries(self.config.l1.cache_size, window);
+        params.cache = CacheLimits::default().with_l1_entries(entries);
         let mut core = Core::verifier(params, Box::new(clock::mono));
         core.derivers.l1_poller = self.l1_poller.take();
         if let Some(mut conf) = self.config.sequencer {
@@ -419,7 +443,7 @@ impl Parts {
         }
         log::info!("L2 engine {url} (rpc timeout {:?})", self.config.l2.engine_rpc_timeout);
         if let Some(f) = &self.config.l2.follow {
-            let mut client = FollowClient::new(&f.url, f.timeout);
+            let mut client = FollowClient::new(&f.url, f.timeout).with_stats(self.rpc_stats.clone());
             let worker =
                 Worker::spawn("follow-source", 1, self.ev.completions(), move |()| client.sync_status())
                     .map_err(|e| format!("failed to start the follow source worker: {e}"))?;
@@ -551,6 +575,7 @@ impl Parts {
         let host = Box::new(ShellHost {
             admin_state: self.config.admin_state.clone(),
             wakeups: self.ev.wakeups.clone(),
+            rpc_stats: self.rpc_stats.clone(),
         });
         let mut node = Node::new(core, self.config.rpc_enable_admin, host);
         node.gossip = self.gossip.take();
@@ -658,7 +683,7 @@ impl Shell {
             ) => submit_to(&up.engine, EngineJob::Fetch(f)),
             Request::Engine { id, call } => submit_to(&up.engine, EngineJob::Call { id, call }),
             Request::Fetch(f) => submit_to(&up.l1, L1Job::Fetch(f)),
-            Request::PollL1(label) => submit_to(&up.l1, L1Job::Poll(label)),
+            Request::PollL1 { label, txs } => submit_to(&up.l1, L1Job::Poll { label, txs }),
             Request::Rpc(job) => submit_to(&up.rpc, job),
             Request::PollFollowSource => submit_to(&up.follow, ()),
             Request::Stop | Request::PublishBlock(_) => Ok(()),
@@ -774,6 +799,12 @@ impl Shell {
         self.parts.ev.completions()
     }
 
+    /// The upstream clients' request counts: `requests("l1")` is the L1 execution requests
+    /// made, `requests("l1-beacon")` the beacon API's.
+    pub fn rpc_stats(&self) -> RpcStats {
+        self.parts.rpc_stats.clone()
+    }
+
     /// Names of the parts that started, in order.
     pub fn started_parts(&self) -> &[&'static str] {
         &self.parts.started
@@ -800,7 +831,7 @@ pub fn exit_code(exit: &Exit) -> u8 {
 
 /// Submits a job; one that cannot be queued comes back as the request it was made from.
 fn submit_to<J: Send + Into<Request> + 'static>(
-    w: &Option<Worker<J>>,
+    w: &Option<impl JobQueue<J>>,
     job: J,
 ) -> Result<(), Box<(Request, SubmitError)>> {
     match w {
@@ -819,7 +850,7 @@ impl From<L1Job> for Request {
     fn from(j: L1Job) -> Request {
         match j {
             L1Job::Fetch(f) => Request::Fetch(f),
-            L1Job::Poll(label) => Request::PollL1(label),
+            L1Job::Poll { label, txs } => Request::PollL1 { label, txs },
             L1Job::RuntimeConfig { .. } => Request::LoadRuntimeConfig,
         }
     }
@@ -849,6 +880,8 @@ pub struct NodeThread {
     pub rpc: Option<SocketAddr>,
     /// The node's gossip address with its peer id, when P2P runs.
     pub p2p: Option<Multiaddr>,
+    /// The node's upstream request counts.
+    pub rpc_stats: RpcStats,
 }
 
 impl NodeThread {
@@ -866,12 +899,15 @@ impl NodeThread {
                         return Exit::Critical("init failed".into());
                     }
                 };
-                let _ = tx.send(Ok((shell.completions(), shell.rpc_addr(), shell.p2p_addr())));
+                let _ =
+                    tx.send(Ok((shell.completions(), shell.rpc_addr(), shell.p2p_addr(), shell.rpc_stats())));
                 shell.run()
             })
             .map_err(|e| format!("failed to start the {name} thread: {e}"))?;
         match rx.recv() {
-            Ok(Ok((stop, rpc, p2p))) => Ok(NodeThread { stop, thread: Some(thread), rpc, p2p }),
+            Ok(Ok((stop, rpc, p2p, rpc_stats))) => {
+                Ok(NodeThread { stop, thread: Some(thread), rpc, p2p, rpc_stats })
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!("the {name} thread ended during init")),
         }

@@ -1,8 +1,13 @@
 //! A blocking JSON-RPC 2.0 client over ureq, for the worker threads: single calls and batches,
 //! optional JWT (engine), optional extra headers, a response size limit, and errors split into
-//! JSON-RPC error objects and transport failures.
+//! JSON-RPC error objects and transport failures. Clients may share a rate limiter (a global
+//! limit across worker threads) and an `RpcStats`, where they count their requests for op-node's
+//! `rpc_client_*` metrics.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::metrics::catalogue::{RpcClientStats, RPC_BUCKETS};
 
 use serde_json::{json, Value};
 
@@ -35,6 +40,111 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
+/// (rpc, method) pairs an `RpcStats` counts; requests of further ones are not counted. The
+/// methods come from op-lite's own code, so a handful are ever used.
+pub const MAX_RPC_STATS: usize = 64;
+/// Error labels counted per method (JSON-RPC codes come from the server); further ones are not.
+const MAX_ERROR_LABELS: usize = 16;
+
+/// Request counts, durations and responses of the upstream clients by (rpc, method), shared by
+/// the worker threads that make the requests and read by the loop at scrape time. Bounded by
+/// `MAX_RPC_STATS` series of `MAX_ERROR_LABELS` error labels each.
+#[derive(Debug, Clone, Default)]
+pub struct RpcStats(Arc<Mutex<StatsInner>>);
+
+#[derive(Debug, Default)]
+struct StatsInner {
+    series: Vec<RpcClientStats>,
+    /// The first and the last L1 head the `latest` polls saw.
+    l1_heads: Option<(u64, u64)>,
+}
+
+impl RpcStats {
+    fn lock(&self) -> MutexGuard<'_, StatsInner> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one request of `method` that took `elapsed`; `response` is its error label
+    /// (`<nil>` on success), `None` when nothing was answered (a transport failure).
+    pub fn record(&self, rpc: &'static str, method: &str, elapsed: Duration, response: Option<&str>) {
+        let mut inner = self.lock();
+        let series = &mut inner.series;
+        let i = match series.iter().position(|s| s.rpc == rpc && s.method == method) {
+            Some(i) => i,
+            None if series.len() >= MAX_RPC_STATS => return,
+            None => {
+                series.push(RpcClientStats {
+                    rpc,
+                    method: method.to_string(),
+                    duration_buckets: vec![0; RPC_BUCKETS.len()],
+                    ..RpcClientStats::default()
+                });
+                series.len() - 1
+            }
+        };
+        let Some(s) = series.get_mut(i) else { return };
+        s.requests += 1;
+        let secs = elapsed.as_secs_f64();
+        if let Some(b) = RPC_BUCKETS.iter().position(|b| secs <= *b) {
+            s.duration_buckets[b] += 1;
+        }
+        s.duration_sum += secs;
+        s.duration_count += 1;
+        let Some(label) = response else { return };
+        match s.responses.iter().position(|(l, _)| l == label) {
+            Some(i) => s.responses[i].1 += 1,
+            None if s.responses.len() < MAX_ERROR_LABELS => s.responses.push((label.to_string(), 1)),
+            None => {}
+        }
+    }
+
+    /// Every series, as last counted.
+    pub fn snapshot(&self) -> Vec<RpcClientStats> {
+        self.lock().series.clone()
+    }
+
+    /// Requests made by the `rpc` client, in all.
+    pub fn requests(&self, rpc: &str) -> u64 {
+        self.lock().series.iter().filter(|s| s.rpc == rpc).map(|s| s.requests).sum()
+    }
+
+    /// Requests made by the `rpc` client per method, most first.
+    pub fn requests_by_method(&self, rpc: &str) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .lock()
+            .series
+            .iter()
+            .filter(|s| s.rpc == rpc)
+            .map(|s| (s.method.clone(), s.requests))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Notes an L1 head number a `latest` poll returned.
+    pub fn note_l1_head(&self, n: u64) {
+        let mut inner = self.lock();
+        inner.l1_heads = Some(inner.l1_heads.map_or((n, n), |(first, _)| (first, n)));
+    }
+
+    /// The first and the last L1 head number polled.
+    pub fn l1_heads(&self) -> Option<(u64, u64)> {
+        self.lock().l1_heads
+    }
+}
+
+/// The `error` label of a response: `<nil>`, or `rpc_<code>` for a JSON-RPC error object.
+fn response_label(r: &Result<Value, ClientError>) -> Option<String> {
+    match r {
+        Ok(_) => Some("<nil>".into()),
+        Err(ClientError::Rpc { code, .. }) => Some(format!("rpc_{code}")),
+        Err(ClientError::Transport(_)) => None,
+    }
+}
+
+/// A rate limiter several clients share (`--l1.rpc-rate-limit` is one limit for all L1 workers).
+pub type SharedLimiter = Arc<Mutex<RateLimiter>>;
+
 /// One endpoint.
 pub struct RpcClient {
     agent: ureq::Agent,
@@ -42,7 +152,9 @@ pub struct RpcClient {
     jwt: Option<[u8; 32]>,
     headers: Vec<(String, String)>,
     next_id: u64,
-    limiter: Option<RateLimiter>,
+    limiter: Option<SharedLimiter>,
+    /// Where requests are counted, under which `rpc` label.
+    stats: Option<(RpcStats, &'static str)>,
     /// Largest response read (`MAX_RESPONSE_BYTES` unless set lower).
     max_response: u64,
 }
@@ -101,6 +213,7 @@ impl RpcClient {
             headers,
             next_id: 0,
             limiter: None,
+            stats: None,
             max_response: MAX_RESPONSE_BYTES,
         }
     }
@@ -112,18 +225,36 @@ impl RpcClient {
     }
 
     /// Limits this client to `per_second` requests a second, bursting up to `burst` (0: none).
-    pub fn with_rate_limit(mut self, per_second: f64, burst: usize) -> RpcClient {
-        self.limiter = (per_second > 0.0).then(|| RateLimiter::new(per_second, burst));
+    pub fn with_rate_limit(self, per_second: f64, burst: usize) -> RpcClient {
+        let limiter = (per_second > 0.0).then(|| Arc::new(Mutex::new(RateLimiter::new(per_second, burst))));
+        self.with_limiter(limiter)
+    }
+
+    /// Paces this client with a limiter it may share with others (`None`: no limit).
+    pub fn with_limiter(mut self, limiter: Option<SharedLimiter>) -> RpcClient {
+        self.limiter = limiter;
         self
     }
 
-    /// Waits as the rate limit asks before `n` requests go out.
+    /// Counts this client's requests in `stats` under the `rpc` label.
+    pub fn with_stats(mut self, stats: RpcStats, rpc: &'static str) -> RpcClient {
+        self.stats = Some((stats, rpc));
+        self
+    }
+
+    /// Waits as the rate limit asks before `n` requests go out (the lock is not held while
+    /// waiting: the bucket has already been charged).
     fn pace(&mut self, n: usize) {
-        if let Some(l) = &mut self.limiter {
-            let wait = l.delay(n, Instant::now());
-            if !wait.is_zero() {
-                super::clock::sleep(wait);
-            }
+        let Some(l) = &self.limiter else { return };
+        let wait = l.lock().unwrap_or_else(|e| e.into_inner()).delay(n, Instant::now());
+        if !wait.is_zero() {
+            super::clock::sleep(wait);
+        }
+    }
+
+    fn record(&self, method: &str, elapsed: Duration, response: Option<String>) {
+        if let Some((stats, rpc)) = &self.stats {
+            stats.record(rpc, method, elapsed, response.as_deref());
         }
     }
 
@@ -172,8 +303,11 @@ impl RpcClient {
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         self.pace(1);
         let id = self.id();
-        let resp = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
-        response_result(resp)
+        let start = Instant::now();
+        let resp = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let result = resp.and_then(response_result);
+        self.record(method, start.elapsed(), response_label(&result));
+        result
     }
 
     /// A batch of calls, answered in request order (the server may reorder; ids match them).
@@ -190,8 +324,22 @@ impl RpcClient {
                 json!({"jsonrpc": "2.0", "id": id, "method": m, "params": p})
             })
             .collect();
-        let resp = self.post(&Value::Array(body))?;
+        let start = Instant::now();
+        let resp = self.post(&Value::Array(body));
+        let elapsed = start.elapsed();
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                for (m, _) in calls {
+                    self.record(m, elapsed, None);
+                }
+                return Err(e);
+            }
+        };
         let Value::Array(items) = resp else {
+            for (m, _) in calls {
+                self.record(m, elapsed, None);
+            }
             // A server without batch support answers with one error object.
             return Err(response_result(resp)
                 .err()
@@ -207,10 +355,15 @@ impl RpcClient {
                 *slot = Some(response_result(item));
             }
         }
-        Ok(out
+        let out: Vec<Result<Value, ClientError>> = out
             .into_iter()
             .map(|r| r.unwrap_or(Err(ClientError::Transport("missing batch response".into()))))
-            .collect())
+            .collect();
+        // Each element is one request of its method, as op-node's rate limiter counts them.
+        for ((m, _), r) in calls.iter().zip(&out) {
+            self.record(m, elapsed, response_label(r));
+        }
+        Ok(out)
     }
 }
 
@@ -304,6 +457,106 @@ mod tests {
             free.call("eth_chainId", json!([])).unwrap();
         }
         assert!(start.elapsed() < Duration::from_millis(200), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn stats_count_calls_batch_elements_and_responses() {
+        let srv = StubServer::start(|r: &StubRequest| {
+            let body = String::from_utf8_lossy(&r.body).into_owned();
+            if body.starts_with('[') {
+                let calls: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+                let answers: Vec<Value> = calls
+                    .iter()
+                    .map(|c| match c["params"][0].as_str() {
+                        Some("bad") => json!({"jsonrpc": "2.0", "id": c["id"], "error": {"code": -32000, "message": "x"}}),
+                        _ => json!({"jsonrpc": "2.0", "id": c["id"], "result": "0x1"}),
+                    })
+                    .collect();
+                return StubResponse::json(200, serde_json::to_string(&answers).unwrap_or_default());
+            }
+            match r.path.as_str() {
+                "/err" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no"}}"#),
+                _ => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#),
+            }
+        })
+        .unwrap();
+        let stats = RpcStats::default();
+        let client = |path: &str| {
+            RpcClient::new(&format!("{}{path}", srv.url()), Duration::from_secs(5), None, vec![])
+                .with_stats(stats.clone(), "l1")
+        };
+        let mut ok = client("/");
+        ok.call("eth_chainId", json!([])).unwrap();
+        ok.call("eth_chainId", json!([])).unwrap();
+        assert!(client("/err").call("eth_chainId", json!([])).is_err());
+        let calls =
+            [("eth_getTransactionReceipt", json!(["a"])), ("eth_getTransactionReceipt", json!(["bad"]))];
+        ok.batch(&calls).unwrap();
+        // No answer (nothing listens there): a request without a response.
+        let mut down = RpcClient::new("http://127.0.0.1:1", Duration::from_secs(5), None, vec![])
+            .with_stats(stats.clone(), "engine-api");
+        assert!(down.call("engine_forkchoiceUpdatedV3", json!([])).is_err());
+
+        assert_eq!(stats.requests("l1"), 5);
+        assert_eq!(stats.requests("engine-api"), 1);
+        assert_eq!(
+            stats.requests_by_method("l1"),
+            vec![("eth_chainId".into(), 3), ("eth_getTransactionReceipt".into(), 2)]
+        );
+        let snap = stats.snapshot();
+        let get = |m: &str| snap.iter().find(|s| s.method == m).cloned().unwrap_or_default();
+        assert_eq!(get("eth_chainId").responses, vec![("<nil>".into(), 2), ("rpc_-32601".into(), 1)]);
+        assert_eq!(get("eth_chainId").duration_count, 3);
+        assert_eq!(get("eth_chainId").duration_buckets.iter().sum::<u64>(), 3);
+        assert_eq!(
+            get("eth_getTransactionReceipt").responses,
+            vec![("<nil>".into(), 1), ("rpc_-32000".into(), 1)]
+        );
+        let fcu = get("engine_forkchoiceUpdatedV3");
+        assert_eq!((fcu.rpc, fcu.requests, fcu.responses.len()), ("engine-api", 1, 0));
+    }
+
+    #[test]
+    fn stats_are_bounded() {
+        let stats = RpcStats::default();
+        for i in 0..MAX_RPC_STATS + 10 {
+            for code in 0..MAX_ERROR_LABELS + 5 {
+                stats.record("l1", &format!("m{i}"), Duration::from_millis(1), Some(&format!("rpc_{code}")));
+            }
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.len(), MAX_RPC_STATS);
+        assert!(snap.iter().all(|s| s.responses.len() == MAX_ERROR_LABELS));
+        stats.note_l1_head(7);
+        stats.note_l1_head(9);
+        assert_eq!(stats.l1_heads(), Some((7, 9)));
+    }
+
+    #[test]
+    fn a_shared_limiter_paces_clients_on_several_threads_together() {
+        let srv = StubServer::start(|_: &StubRequest| {
+            StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":"0x1"}"#)
+        })
+        .unwrap();
+        let limiter: SharedLimiter = Arc::new(Mutex::new(RateLimiter::new(20.0, 1)));
+        let start = Instant::now();
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let mut c = RpcClient::new(&srv.url(), Duration::from_secs(5), None, vec![])
+                    .with_limiter(Some(limiter.clone()));
+                std::thread::spawn(move || {
+                    for _ in 0..3 {
+                        c.call("eth_chainId", json!([])).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Nine calls at 20 a second, one at once: the last waits 400 ms whichever thread makes
+        // it (three limiters of their own would let each thread finish in 100 ms).
+        assert!(start.elapsed() >= Duration::from_millis(390), "{:?}", start.elapsed());
     }
 
     #[test]

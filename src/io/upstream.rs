@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::rpc_client::{ClientError, RpcClient};
+use super::rpc_client::{ClientError, RpcClient, RpcStats, SharedLimiter};
 use crate::derive::data::{Arrival, BlockInfo, FetchRequest};
 use crate::derive::l2::{self, L2BlockParts};
 use crate::driver::l1_poll::L1Label;
@@ -16,7 +16,7 @@ use crate::driver::runtime_config::{ProtocolVersion, RuntimeConfigData};
 use crate::driver::status::SyncStatus;
 use crate::engine::api::{EngineCall, EngineError, EngineReply};
 use crate::event::Event;
-use crate::protocol::block::{verify_receipts, RpcBlock};
+use crate::protocol::block::{verify_receipts_root, RpcBlock};
 use crate::protocol::output_root::OutputV0;
 use crate::protocol::payload::ExecutionPayloadEnvelope;
 use crate::protocol::primitives::{keccak256, quantity, Address, Bytes, B256, U256};
@@ -29,7 +29,11 @@ use crate::rpc::deferred::{RpcJob, RpcJobOutput, L2_TO_L1_MESSAGE_PASSER};
 #[derive(Debug, Clone)]
 pub enum L1Job {
     Fetch(FetchRequest),
-    Poll(L1Label),
+    /// A label's block; `txs`: with its transactions (only the latest poll asks).
+    Poll {
+        label: L1Label,
+        txs: bool,
+    },
     /// Read the runtime config `confs` blocks behind the head.
     RuntimeConfig {
         confs: u64,
@@ -55,6 +59,7 @@ pub struct L1Client {
     trust: bool,
     receipts: ReceiptsMethod,
     max_batch: usize,
+    stats: Option<RpcStats>,
 }
 
 fn arrival_err(req: FetchRequest, e: impl std::fmt::Display) -> Event {
@@ -63,7 +68,13 @@ fn arrival_err(req: FetchRequest, e: impl std::fmt::Display) -> Event {
 
 impl L1Client {
     pub fn new(url: &str, trust: bool, receipts: ReceiptsMethod, timeout: Duration) -> L1Client {
-        L1Client { rpc: RpcClient::new(url, timeout, None, Vec::new()), trust, receipts, max_batch: 20 }
+        L1Client {
+            rpc: RpcClient::new(url, timeout, None, Vec::new()),
+            trust,
+            receipts,
+            max_batch: 20,
+            stats: None,
+        }
     }
 
     /// `--l1.rpc-max-batch-size`: receipts fetched per JSON-RPC batch.
@@ -80,10 +91,28 @@ impl L1Client {
         self
     }
 
+    /// Paces the client with a limiter shared by every L1 worker thread (the limit is global).
+    pub fn with_limiter(mut self, limiter: Option<SharedLimiter>) -> L1Client {
+        self.rpc = self.rpc.with_limiter(limiter);
+        self
+    }
+
+    /// Counts the client's requests under `rpc="l1"`.
+    pub fn with_stats(mut self, stats: RpcStats) -> L1Client {
+        self.rpc = self.rpc.with_stats(stats.clone(), "l1");
+        self.stats = Some(stats);
+        self
+    }
+
     /// Runs one job.
     pub fn handle(&mut self, job: L1Job) -> Event {
         match job {
-            L1Job::Poll(label) => match self.header(json!(label.tag())) {
+            L1Job::Poll { label: L1Label::Latest, txs } => match self.latest(txs) {
+                Ok(Some(a)) => Event::L1HeadPolled(Box::new(a)),
+                Ok(None) => Event::L1PollFailed { label: "latest", err: "no such block".into() },
+                Err(e) => Event::L1PollFailed { label: "latest", err: e },
+            },
+            L1Job::Poll { label, .. } => match self.header(json!(label.tag())) {
                 Ok(Some(info)) => {
                     let r = info.block_ref();
                     match label {
@@ -158,6 +187,22 @@ impl L1Client {
         })
     }
 
+    /// The head block: its header, or with `txs` its transactions too (verified as any fetch).
+    fn latest(&mut self, txs: bool) -> Result<Option<Arrival>, String> {
+        let v = self.rpc.call("eth_getBlockByNumber", json!(["latest", txs])).map_err(|e| e.to_string())?;
+        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
+        if let Some(s) = &self.stats {
+            s.note_l1_head(header.number);
+        }
+        let info = BlockInfo { hash: b.hash, header };
+        if !txs {
+            return Ok(Some(Arrival::L1Header(info)));
+        }
+        let txs = b.verified_transactions(self.trust).map_err(|e| e.to_string())?;
+        Ok(Some(Arrival::L1Block(info, txs)))
+    }
+
     fn header(&mut self, id: Value) -> Result<Option<BlockInfo>, String> {
         let method = if id.as_str().is_some_and(|s| s.len() == 66) {
             "eth_getBlockByHash"
@@ -177,7 +222,9 @@ impl L1Client {
             }
             FetchRequest::L1HeaderByHash(h) => self.header(json!(h)).map(|o| o.map(Arrival::L1Header)),
             FetchRequest::L1BlockByHash(h) => self.block(h),
-            FetchRequest::L1Receipts(h) => self.receipts(h).map(|o| o.map(|r| Arrival::L1Receipts(*h, r))),
+            FetchRequest::L1Receipts { hash, receipts_root } => {
+                self.receipts(hash, receipts_root).map(|o| o.map(|r| Arrival::L1Receipts(*hash, r)))
+            }
             other => Err(format!("not an L1 request: {other:?}")),
         };
         match result {
@@ -195,12 +242,9 @@ impl L1Client {
         Ok(Some(Arrival::L1Block(BlockInfo { hash: b.hash, header }, txs)))
     }
 
-    /// Receipts by the configured method, checked against the receipts root unless trusted.
-    fn receipts(&mut self, h: &B256) -> Result<Option<Vec<Receipt>>, String> {
-        let header = match self.header(json!(h))? {
-            Some(i) => i.header,
-            None => return Ok(None),
-        };
+    /// Receipts by the configured method, checked against `root` unless trusted (the root of
+    /// the header the pipeline holds: the request carries it, so the header is not read again).
+    fn receipts(&mut self, h: &B256, root: &B256) -> Result<Option<Vec<Receipt>>, String> {
         let receipts = match self.receipts {
             ReceiptsMethod::BlockReceipts => {
                 let v = self.rpc.call("eth_getBlockReceipts", json!([h])).map_err(|e| e.to_string())?;
@@ -243,7 +287,7 @@ impl L1Client {
             }
         };
         if !self.trust {
-            verify_receipts(&header, &receipts).map_err(|e| e.to_string())?;
+            verify_receipts_root(root, &receipts).map_err(|e| e.to_string())?;
         }
         Ok(Some(receipts))
     }
@@ -262,6 +306,12 @@ impl FollowClient {
         FollowClient {
             rpc: RpcClient::new(url, timeout, None, Vec::new()).with_max_response(MAX_SYNC_STATUS_BYTES),
         }
+    }
+
+    /// Counts its requests under op-node's `follow-source-api` label.
+    pub fn with_stats(mut self, stats: RpcStats) -> FollowClient {
+        self.rpc = self.rpc.with_stats(stats, "follow-source-api");
+        self
     }
 
     /// `optimism_syncStatus`, as an event for the core.
@@ -291,6 +341,12 @@ pub struct EngineClient {
 impl EngineClient {
     pub fn new(url: &str, jwt: [u8; 32], timeout: Duration, cfg: Arc<RollupConfig>) -> EngineClient {
         EngineClient { rpc: RpcClient::new(url, timeout, Some(jwt), Vec::new()), cfg }
+    }
+
+    /// Counts the client's requests under `rpc="engine-api"`.
+    pub fn with_stats(mut self, stats: RpcStats) -> EngineClient {
+        self.rpc = self.rpc.with_stats(stats, "engine-api");
+        self
     }
 
     pub fn handle(&mut self, job: EngineJob) -> Event {

@@ -1,10 +1,13 @@
-//! Worker threads for blocking calls (ureq HTTP to L1, beacon, engine). One thread per upstream,
-//! a bounded job queue each, and one shared completion channel back to the loop, which a
-//! `mio::Waker` wakes. The loop never blocks on the network.
+//! Worker threads for blocking calls (ureq HTTP to L1, beacon, engine). A `Worker` is one
+//! thread with a bounded job queue; a `Pool` is up to N threads sharing one bounded queue,
+//! started on demand (the L1 client, `--l1.max-concurrency`). Results go back on one shared
+//! completion channel to the loop, which a `mio::Waker` wakes. The loop never blocks on the
+//! network.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use mio::Waker;
@@ -135,6 +138,177 @@ impl<J: Send + 'static> Drop for Worker<J> {
     }
 }
 
+/// A queue the shell can hand jobs to without blocking: a `Worker` or a `Pool`.
+pub trait JobQueue<J> {
+    /// Queues a job; a job that could not be queued comes back.
+    fn try_submit(&self, job: J) -> Result<(), (J, SubmitError)>;
+}
+
+impl<J: Send + 'static> JobQueue<J> for Worker<J> {
+    fn try_submit(&self, job: J) -> Result<(), (J, SubmitError)> {
+        Worker::try_submit(self, job)
+    }
+}
+
+/// Up to `max` threads sharing one bounded queue. One thread starts with the pool; another
+/// starts only when a job is queued while every thread is busy (so more jobs wait than there
+/// are idle threads to take them), never past `max`. Each thread runs its own handler, made by
+/// the pool's factory (e.g. its own HTTP client). Results may come back in any order.
+pub struct Pool<J: Send + 'static> {
+    name: String,
+    shared: Arc<PoolShared<J>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    spawn: Box<dyn Fn(usize) -> std::io::Result<JoinHandle<()>> + Send + Sync>,
+}
+
+struct PoolShared<J> {
+    state: Mutex<PoolState<J>>,
+    ready: Condvar,
+    cap: usize,
+    max: usize,
+}
+
+struct PoolState<J> {
+    queue: VecDeque<J>,
+    /// Threads started, and those running a job.
+    threads: usize,
+    busy: usize,
+    closed: bool,
+}
+
+impl<J> PoolShared<J> {
+    fn lock(&self) -> MutexGuard<'_, PoolState<J>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<J: Send + 'static> Pool<J> {
+    /// Starts the pool's first thread. `make` builds each thread's handler.
+    pub fn spawn<R, H>(
+        name: &str,
+        max: usize,
+        queue_cap: usize,
+        done: Completions<R>,
+        make: impl Fn() -> H + Send + Sync + 'static,
+    ) -> std::io::Result<Self>
+    where
+        R: Send + 'static,
+        H: FnMut(J) -> R + 'static,
+    {
+        let shared = Arc::new(PoolShared {
+            state: Mutex::new(PoolState { queue: VecDeque::new(), threads: 0, busy: 0, closed: false }),
+            ready: Condvar::new(),
+            cap: queue_cap.max(1),
+            max: max.max(1),
+        });
+        let (sh, base) = (shared.clone(), name.to_string());
+        let make = Arc::new(make);
+        let spawn = move |i: usize| {
+            let (sh, done, make) = (sh.clone(), done.clone(), make.clone());
+            thread::Builder::new().name(format!("{base}-{i}")).stack_size(WORKER_STACK).spawn(move || {
+                let mut handler = make();
+                pool_thread(&sh, &done, &mut handler);
+            })
+        };
+        let pool =
+            Pool { name: name.to_string(), shared, threads: Mutex::new(Vec::new()), spawn: Box::new(spawn) };
+        pool.grow()?;
+        Ok(pool)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Threads started so far.
+    pub fn threads(&self) -> usize {
+        self.shared.lock().threads
+    }
+
+    /// Starts one more thread (the caller has checked that one is needed).
+    fn grow(&self) -> std::io::Result<()> {
+        let mut handles = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.lock().threads += 1;
+        match (self.spawn)(handles.len()) {
+            Ok(h) => {
+                handles.push(h);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.lock().threads -= 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the queue; the threads finish the jobs queued and end. Waits for them.
+    pub fn stop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+        let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in handles {
+            if h.join().is_err() {
+                log::error!("worker {} panicked", self.name);
+            }
+        }
+    }
+}
+
+impl<J: Send + 'static> JobQueue<J> for Pool<J> {
+    fn try_submit(&self, job: J) -> Result<(), (J, SubmitError)> {
+        let grow = {
+            let mut st = self.shared.lock();
+            if st.closed {
+                return Err((job, SubmitError::Closed));
+            }
+            if st.queue.len() >= self.shared.cap {
+                return Err((job, SubmitError::Full));
+            }
+            st.queue.push_back(job);
+            st.queue.len() > st.threads - st.busy && st.threads < self.shared.max
+        };
+        self.shared.ready.notify_one();
+        if grow {
+            if let Err(e) = self.grow() {
+                // The threads already running take the job in turn.
+                log::warn!("failed to start another {} thread: {e}", self.name);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<J: Send + 'static> Drop for Pool<J> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A pool thread: takes jobs until the queue is closed and empty (or the loop is gone).
+fn pool_thread<J, R>(sh: &PoolShared<J>, done: &Completions<R>, handler: &mut dyn FnMut(J) -> R) {
+    loop {
+        let job = {
+            let mut st = sh.lock();
+            loop {
+                if let Some(j) = st.queue.pop_front() {
+                    st.busy += 1;
+                    break j;
+                }
+                if st.closed {
+                    return;
+                }
+                st = sh.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let result = handler(job);
+        // Idle again before the loop hears of it, so that its next job finds this thread free.
+        sh.lock().busy -= 1;
+        if !done.send(result) {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +384,97 @@ mod tests {
         w.stop();
         assert_eq!(w.submit(1), Err(SubmitError::Closed));
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_pool_grows_on_demand_up_to_its_size_and_never_beyond() {
+        let mut poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let (done, rx) = Completions::<u32>::new(waker);
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate_rx));
+        // Jobs running at once, and the most seen.
+        let running =
+            Arc::new([std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)]);
+        let r2 = running.clone();
+        let mut pool = Pool::spawn("test-pool", 3, 16, done, move || {
+            let (gate, running) = (gate.clone(), r2.clone());
+            move |n: u32| {
+                use std::sync::atomic::Ordering::SeqCst;
+                if n >= 100 {
+                    let now = running[0].fetch_add(1, SeqCst) + 1;
+                    running[1].fetch_max(now, SeqCst);
+                    let _ = gate.lock().unwrap().recv();
+                    running[0].fetch_sub(1, SeqCst);
+                }
+                n
+            }
+        })
+        .unwrap();
+        assert_eq!(pool.threads(), 1);
+        // Jobs that finish at once never find every thread busy: one thread does them all.
+        let mut events = Events::with_capacity(8);
+        for n in 0..5 {
+            pool.try_submit(n).map_err(|(_, e)| e).unwrap();
+            let t = Instant::now();
+            while rx.try_recv() != Ok(n) {
+                poll.poll(&mut events, Some(Duration::from_millis(10))).unwrap();
+                assert!(t.elapsed() < Duration::from_secs(5));
+            }
+        }
+        assert_eq!(pool.threads(), 1);
+        // Blocked jobs: a thread for each while jobs wait, up to three; the rest queue.
+        for n in 100..110 {
+            pool.try_submit(n).map_err(|(_, e)| e).unwrap();
+        }
+        assert_eq!(pool.threads(), 3);
+        let t = Instant::now();
+        while running[0].load(std::sync::atomic::Ordering::SeqCst) < 3 {
+            thread::sleep(Duration::from_millis(1));
+            assert!(t.elapsed() < Duration::from_secs(5), "three jobs never ran at once");
+        }
+        // Every job is done once the gate opens, by those three threads.
+        for _ in 100..110 {
+            gate_tx.send(()).unwrap();
+        }
+        let mut got = Vec::new();
+        let t = Instant::now();
+        while got.len() < 10 {
+            poll.poll(&mut events, Some(Duration::from_millis(50))).unwrap();
+            got.extend(rx.try_iter());
+            assert!(t.elapsed() < Duration::from_secs(5), "{got:?}");
+        }
+        got.sort_unstable();
+        assert_eq!(got, (100..110).collect::<Vec<_>>());
+        assert_eq!((pool.threads(), running[1].load(std::sync::atomic::Ordering::SeqCst)), (3, 3));
+        pool.stop();
+        assert_eq!(pool.try_submit(1).map_err(|(_, e)| e), Err(SubmitError::Closed));
+    }
+
+    #[test]
+    fn a_full_pool_queue_rejects_without_blocking() {
+        let poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let (done, _rx) = Completions::<()>::new(waker);
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate_rx));
+        let pool = Pool::spawn("test-pool-full", 1, 2, done, move || {
+            let gate = gate.clone();
+            move |_: u8| {
+                let _ = gate.lock().unwrap().recv();
+            }
+        })
+        .unwrap();
+        let mut refused = false;
+        for _ in 0..10 {
+            if pool.try_submit(0).is_err_and(|(_, e)| e == SubmitError::Full) {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused);
+        assert_eq!(pool.threads(), 1);
+        drop(gate_tx);
     }
 
     #[test]

@@ -11,6 +11,22 @@ use crate::protocol::primitives::B256;
 use crate::rpc::jsonrpc::CallRecord;
 use crate::time::Now;
 
+/// An upstream client's figures for one method, counted on the worker threads (`io::rpc_client::RpcStats`)
+/// and copied in before a scrape as op-node's `rpc_client_*` families.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RpcClientStats {
+    /// Which client: `l1`, `engine-api` or `l1-beacon`.
+    pub rpc: &'static str,
+    pub method: String,
+    pub requests: u64,
+    /// Durations per bucket of `RPC_BUCKETS` (not cumulative), their sum and count.
+    pub duration_buckets: Vec<u64>,
+    pub duration_sum: f64,
+    pub duration_count: u64,
+    /// Responses by error label (`<nil>`, `rpc_<code>`, `http_<status>`).
+    pub responses: Vec<(String, u64)>,
+}
+
 /// Process statistics as Prometheus' process collector reports them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProcStats {
@@ -28,7 +44,8 @@ pub struct ProcStats {
     pub max_fds: f64,
 }
 
-const RPC_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Prometheus' default buckets, which op-node's RPC histograms use.
+pub const RPC_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 const REORG_BUCKETS: &[f64] = &[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 20.5, 50.5, 100.5];
 
 /// op-service's `metrics.Event`: a counter and the time it last moved.
@@ -95,6 +112,7 @@ pub struct Metrics {
     process: Option<ProcessIds>,
     loop_wakeups: Option<Id>,
     follow_source: Option<Id>,
+    rpc_client: Option<[Id; 3]>,
     /// The pipeline's counters as last mirrored.
     derive_seen: DeriveMetrics,
 }
@@ -311,6 +329,7 @@ impl Metrics {
             process: None,
             loop_wakeups: None,
             follow_source: None,
+            rpc_client: None,
             derive_seen: DeriveMetrics::default(),
         }
     }
@@ -572,6 +591,48 @@ impl Metrics {
         }
     }
 
+    /// op-node's RPC client metrics (`rpc_client_requests_total`, `..._request_duration_seconds`,
+    /// `..._responses_total`), mirrored from counts the clients keep; registered once a client
+    /// has made a request.
+    pub fn set_rpc_clients(&mut self, stats: &[RpcClientStats]) {
+        if stats.is_empty() {
+            return;
+        }
+        let r = &mut self.registry;
+        let n = |s: &str| format!("{NAMESPACE}_{s}");
+        use Kind::{Counter, Histogram};
+        let [requests, duration, responses] = *self.rpc_client.get_or_insert_with(|| {
+            [
+                r.register(
+                    n("rpc_client_requests_total"),
+                    "Total RPC requests initiated by the opnode's RPC client",
+                    Counter,
+                    &["rpc", "method"],
+                ),
+                r.register(
+                    n("rpc_client_request_duration_seconds"),
+                    "Histogram of RPC client request durations",
+                    Histogram(RPC_BUCKETS),
+                    &["rpc", "method"],
+                ),
+                r.register(
+                    n("rpc_client_responses_total"),
+                    "Total RPC request responses received by the opnode's RPC client",
+                    Counter,
+                    &["rpc", "method", "error"],
+                ),
+            ]
+        });
+        for s in stats {
+            let l = [s.rpc, s.method.as_str()];
+            r.set(requests, &l, s.requests as f64);
+            r.set_histogram(duration, &l, &s.duration_buckets, s.duration_sum, s.duration_count);
+            for (err, count) in &s.responses {
+                r.set(responses, &[s.rpc, s.method.as_str(), err.as_str()], *count as f64);
+            }
+        }
+    }
+
     /// Sets the process statistics (registered on first use, so hosts without `/proc` do not
     /// report zeros).
     pub fn set_process(&mut self, p: &ProcStats) {
@@ -654,6 +715,41 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
         assert!(!text.contains("type=\"singular\""));
+    }
+
+    #[test]
+    fn rpc_client_figures_render_with_op_node_names() {
+        let mut m = Metrics::new();
+        m.set_rpc_clients(&[]);
+        assert!(!m.render().contains("rpc_client"));
+        let mut buckets = vec![0; RPC_BUCKETS.len()];
+        buckets[1] = 2;
+        buckets[4] = 1;
+        let s = RpcClientStats {
+            rpc: "l1",
+            method: "eth_getBlockByNumber".into(),
+            requests: 4,
+            duration_buckets: buckets,
+            duration_sum: 0.12,
+            duration_count: 3,
+            responses: vec![("<nil>".into(), 2), ("rpc_-32000".into(), 1)],
+        };
+        m.set_rpc_clients(&[s]);
+        let text = m.render();
+        for line in [
+            "# TYPE op_node_default_rpc_client_requests_total counter",
+            "op_node_default_rpc_client_requests_total{rpc=\"l1\",method=\"eth_getBlockByNumber\"} 4",
+            "# TYPE op_node_default_rpc_client_request_duration_seconds histogram",
+            "op_node_default_rpc_client_request_duration_seconds_bucket{rpc=\"l1\",method=\"eth_getBlockByNumber\",le=\"0.005\"} 0",
+            "op_node_default_rpc_client_request_duration_seconds_bucket{rpc=\"l1\",method=\"eth_getBlockByNumber\",le=\"0.01\"} 2",
+            "op_node_default_rpc_client_request_duration_seconds_bucket{rpc=\"l1\",method=\"eth_getBlockByNumber\",le=\"0.1\"} 3",
+            "op_node_default_rpc_client_request_duration_seconds_bucket{rpc=\"l1\",method=\"eth_getBlockByNumber\",le=\"+Inf\"} 3",
+            "op_node_default_rpc_client_request_duration_seconds_sum{rpc=\"l1\",method=\"eth_getBlockByNumber\"} 0.12",
+            "op_node_default_rpc_client_responses_total{rpc=\"l1\",method=\"eth_getBlockByNumber\",error=\"<nil>\"} 2",
+            "op_node_default_rpc_client_responses_total{rpc=\"l1\",method=\"eth_getBlockByNumber\",error=\"rpc_-32000\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
     }
 
     #[test]

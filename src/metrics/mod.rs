@@ -14,6 +14,6 @@ pub mod catalogue;
 pub mod recorder;
 pub mod registry;
 
-pub use catalogue::{Metrics, ProcStats};
+pub use catalogue::{Metrics, ProcStats, RpcClientStats};
 pub use recorder::MetricsRecorder;
 pub use registry::{Registry, CONTENT_TYPE, MAX_SERIES, NAMESPACE};

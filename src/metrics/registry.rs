@@ -106,6 +106,23 @@ impl Registry {
         }
     }
 
+    /// Sets a histogram series from counts kept elsewhere: `counts` per bucket (not cumulative,
+    /// one per bound), their `sum` and total `count` (which includes observations past the last
+    /// bound). A `counts` of the wrong length leaves the series as it was.
+    pub fn set_histogram(&mut self, id: Id, labels: &[&str], counts: &[u64], sum: f64, count: u64) {
+        let Some(Kind::Histogram(bounds)) = self.families.get(id.0).map(|f| f.kind) else {
+            return;
+        };
+        if counts.len() != bounds.len() {
+            return;
+        }
+        if let Some(Series::Histogram { counts: c, sum: s, count: n }) = self.series(id, labels) {
+            c.copy_from_slice(counts);
+            *s = sum;
+            *n = count;
+        }
+    }
+
     /// Returns a counter's or gauge's value, or a histogram's observation count.
     pub fn value(&self, id: Id, labels: &[&str]) -> Option<f64> {
         let f = self.families.get(id.0)?;
@@ -246,6 +263,29 @@ fn fmt_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_set_from_counts_renders_as_observed() {
+        const B: &[f64] = &[0.1, 1.0];
+        let mut r = Registry::default();
+        let (a, b) = (
+            r.register("a", "A", Kind::Histogram(B), &["m"]),
+            r.register("b", "A", Kind::Histogram(B), &["m"]),
+        );
+        for v in [0.05, 0.5, 0.7, 3.0] {
+            r.observe(a, &["x"], v);
+        }
+        r.set_histogram(b, &["x"], &[1, 2], 4.25, 4);
+        r.set_histogram(b, &["y"], &[1], 1.0, 1);
+        let (mut ta, mut tb) = (String::new(), String::new());
+        r.render(&mut ta);
+        let ta = ta.split("# HELP b").next().unwrap_or_default().replace("a_", "b_").replace("a{", "b{");
+        r.render(&mut tb);
+        let tb = tb.split("# HELP b").nth(1).map(|t| format!("# HELP b{t}")).unwrap_or_default();
+        assert_eq!(ta.replace("# HELP a", "# HELP b").replace("# TYPE a", "# TYPE b"), tb);
+        assert!(tb.contains("b_bucket{m=\"x\",le=\"1\"} 3\n"), "{tb}");
+        assert!(!tb.contains("m=\"y\""));
+    }
 
     #[test]
     fn text_format_counters_gauges_and_escaping() {

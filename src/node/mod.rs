@@ -46,6 +46,10 @@ pub trait Host {
     fn loop_wakeups(&mut self) -> Vec<(&'static str, &'static str, u64)> {
         Vec::new()
     }
+    /// The upstream clients' request counts by (rpc, method), for a metrics scrape.
+    fn rpc_clients(&mut self) -> Vec<crate::metrics::RpcClientStats> {
+        Vec::new()
+    }
 }
 
 /// The gossip node.
@@ -183,7 +187,7 @@ impl Node {
                 id,
                 result: Err(crate::engine::api::EngineError::Transport(why.to_string())),
             },
-            Request::PollL1(label) => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
+            Request::PollL1 { label, .. } => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
             Request::LoadRuntimeConfig => Event::RuntimeConfigLoadFailed { err: why.to_string() },
             Request::PollFollowSource => Event::FollowSourceStatus(Err(why.to_string())),
             Request::Rpc(crate::rpc::deferred::RpcJob::OutputAtBlock { call, .. }) => {
@@ -251,6 +255,7 @@ impl Node {
     fn update_metrics(&mut self, now: Now) {
         let process = self.host.process_stats();
         let wakeups = self.host.loop_wakeups();
+        let rpc_clients = self.host.rpc_clients();
         let d = &mut self.core.derivers;
         let m = &mut d.metrics.get_or_insert_with(MetricsRecorder::default).metrics;
         m.update_events(self.core.system.metrics(), self.core.system.pending());
@@ -258,6 +263,7 @@ impl Node {
             m.set_process(&p);
         }
         m.set_loop_wakeups(&wakeups);
+        m.set_rpc_clients(&rpc_clients);
         m.sync_derive(&d.pipeline.metrics, now);
         let q = &d.engine.unsafe_payloads;
         match q.peek() {

@@ -112,9 +112,14 @@ impl RpcBlock {
 
 /// Checks receipts against a header's receipts root.
 pub fn verify_receipts(header: &Header, receipts: &[Receipt]) -> Result<(), BlockError> {
+    verify_receipts_root(&header.receipts_root, receipts)
+}
+
+/// Checks receipts against a receipts root taken from a verified header.
+pub fn verify_receipts_root(root: &B256, receipts: &[Receipt]) -> Result<(), BlockError> {
     let computed = ordered_root(&receipts.iter().map(|r| r.encode()).collect::<Vec<_>>());
-    if computed != header.receipts_root {
-        return Err(BlockError::ReceiptsRootMismatch { claimed: header.receipts_root, computed });
+    if computed != *root {
+        return Err(BlockError::ReceiptsRootMismatch { claimed: *root, computed });
     }
     Ok(())
 }

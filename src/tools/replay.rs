@@ -549,7 +549,7 @@ fn serve(cfg: &RollupConfig, rec: &Recorded, data: &mut ChainData) -> Result<usi
                     txs.iter().map(|t| Transaction::decode(t).map_err(bad)).collect::<Result<_, _>>()?;
                 data.insert_block(info.clone(), txs);
             }
-            FetchRequest::L1Receipts(h) => {
+            FetchRequest::L1Receipts { hash: h, .. } => {
                 let i = rec
                     .l1_by_hash
                     .get(h)

@@ -324,15 +324,26 @@ fn anvil_blocks_verify_and_batcher_calldata_comes_back() {
         other => panic!("{other:?}"),
     };
     let (latest, safe, finalized) = (by_number(head), by_number(head - 32), by_number(head - 64));
-    match l1.handle(L1Job::Poll(L1Label::Latest)) {
-        Event::L1HeadUpdated(r) => assert_eq!(r, latest),
+    match l1.handle(L1Job::Poll { label: L1Label::Latest, txs: false }) {
+        Event::L1HeadPolled(a) => match *a {
+            Arrival::L1Header(i) => assert_eq!(i.block_ref(), latest),
+            other => panic!("{other:?}"),
+        },
         other => panic!("{other:?}"),
     }
-    match l1.handle(L1Job::Poll(L1Label::Safe)) {
+    // With its transactions, verified as any block fetch.
+    match l1.handle(L1Job::Poll { label: L1Label::Latest, txs: true }) {
+        Event::L1HeadPolled(a) => match *a {
+            Arrival::L1Block(i, _) => assert_eq!(i.block_ref(), latest),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    match l1.handle(L1Job::Poll { label: L1Label::Safe, txs: false }) {
         Event::L1SafeUpdated(r) => assert_eq!(r, safe),
         other => panic!("{other:?}"),
     }
-    match l1.handle(L1Job::Poll(L1Label::Finalized)) {
+    match l1.handle(L1Job::Poll { label: L1Label::Finalized, txs: false }) {
         Event::L1FinalizedUpdated(r) => assert_eq!(r, finalized),
         other => panic!("{other:?}"),
     }
@@ -410,8 +421,15 @@ fn anvil_receipts_verify_by_every_method_and_carry_real_deposit_logs() {
     }
     let (_, hash) = anvil.mine();
 
+    let receipts_root = match arrival(
+        anvil.l1(ReceiptsMethod::BlockReceipts).handle(L1Job::Fetch(FetchRequest::L1HeaderByHash(hash))),
+    ) {
+        Arrival::L1Header(i) => i.header.receipts_root,
+        other => panic!("{other:?}"),
+    };
     let by = |anvil: &Anvil, m: ReceiptsMethod| {
-        arrival(anvil.l1(m).with_max_batch(3).handle(L1Job::Fetch(FetchRequest::L1Receipts(hash))))
+        let req = FetchRequest::L1Receipts { hash, receipts_root };
+        arrival(anvil.l1(m).with_max_batch(3).handle(L1Job::Fetch(req)))
     };
     let Arrival::L1Receipts(h, receipts) = by(&anvil, ReceiptsMethod::BlockReceipts) else {
         panic!("no receipts")
@@ -432,10 +450,12 @@ fn anvil_receipts_verify_by_every_method_and_carry_real_deposit_logs() {
     assert_eq!(by(&anvil, ReceiptsMethod::PerTransaction), Arrival::L1Receipts(hash, receipts.clone()));
     // anvil has no debug_getRawReceipts: a clean failure naming the cause.
     match by(&anvil, ReceiptsMethod::DebugRawReceipts) {
-        Arrival::Failed(FetchRequest::L1Receipts(h), e) if h == hash => assert!(e.contains("-32601"), "{e}"),
+        Arrival::Failed(FetchRequest::L1Receipts { hash: h, .. }, e) if h == hash => {
+            assert!(e.contains("-32601"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
-    let missing = FetchRequest::L1Receipts(B256([3; 32]));
+    let missing = FetchRequest::L1Receipts { hash: B256([3; 32]), receipts_root: B256::ZERO };
     assert_eq!(
         arrival(anvil.l1(ReceiptsMethod::BlockReceipts).handle(L1Job::Fetch(missing.clone()))),
         Arrival::NotFound(missing)
@@ -642,13 +662,15 @@ fn a_killed_anvil_is_a_clean_transport_failure() {
         timeout: TIMEOUT,
     });
     anvil.peer.kill();
-    match l1.handle(L1Job::Poll(L1Label::Latest)) {
+    match l1.handle(L1Job::Poll { label: L1Label::Latest, txs: false }) {
         Event::L1PollFailed { label: "latest", err } => assert!(err.contains(&anvil.url), "{err}"),
         other => panic!("{other:?}"),
     }
-    for req in
-        [FetchRequest::L1BlockByHash(hash), FetchRequest::L1Receipts(hash), FetchRequest::L1HeaderByNumber(1)]
-    {
+    for req in [
+        FetchRequest::L1BlockByHash(hash),
+        FetchRequest::L1Receipts { hash, receipts_root: B256::ZERO },
+        FetchRequest::L1HeaderByNumber(1),
+    ] {
         match arrival(l1.handle(L1Job::Fetch(req.clone()))) {
             Arrival::Failed(r, e) => assert_eq!(r, req, "{e}"),
             other => panic!("{other:?}"),

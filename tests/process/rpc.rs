@@ -311,6 +311,28 @@ fn populated_metrics_pass_promtool() {
         open_fds: 8.0,
         max_fds: 1024.0,
     });
+    let mut buckets = vec![0; op_lite::metrics::catalogue::RPC_BUCKETS.len()];
+    buckets[2] = 3;
+    m.set_rpc_clients(&[
+        op_lite::metrics::RpcClientStats {
+            rpc: "l1",
+            method: "eth_getBlockByNumber".into(),
+            requests: 4,
+            duration_buckets: buckets.clone(),
+            duration_sum: 0.06,
+            duration_count: 3,
+            responses: vec![("<nil>".into(), 2), ("rpc_-32000".into(), 1)],
+        },
+        op_lite::metrics::RpcClientStats {
+            rpc: "l1-beacon",
+            method: "blobs".into(),
+            requests: 3,
+            duration_buckets: buckets,
+            duration_sum: 0.06,
+            duration_count: 3,
+            responses: vec![("<nil>".into(), 2), ("http_404".into(), 1)],
+        },
+    ]);
     promtool_check(&m.render());
 }
 
@@ -841,10 +863,17 @@ fn every_method_against_the_devnet_and_the_safe_head_store_across_a_crash() {
         "op_node_default_events_process_time{event_type=\"forkchoice-update\"}",
         "op_lite_receipts_fetches_skipped_by_bloom_total",
         "op_lite_chain_data_cache_bytes",
+        "op_node_default_rpc_client_requests_total{rpc=\"l1\",method=\"eth_getBlockByNumber\"}",
+        "op_node_default_rpc_client_request_duration_seconds_count{rpc=\"l1\",method=\"eth_getBlockByNumber\"}",
+        "op_node_default_rpc_client_responses_total{rpc=\"l1\",method=\"eth_getBlockByNumber\",error=\"<nil>\"}",
     ] {
         assert!(sample(&text, series) > 0.0, "{series} is zero\n{text}");
     }
     assert!(sample(&text, "op_node_default_pipeline_resets_total") >= 2.0, "manual plus initial reset");
+    assert!(
+        text.contains("\nop_node_default_rpc_client_requests_total{rpc=\"engine-api\",method=\"engine_"),
+        "{text}"
+    );
     assert!(sample(&text, "op_node_default_refs_latency{layer=\"l2\",type=\"l2_unsafe\"}").is_finite());
     assert_eq!(sample(&text, "op_node_default_p2p_peer_count"), 0.0);
     assert!(text.contains("\n# TYPE op_node_default_l1_reorg_depth histogram\n"));

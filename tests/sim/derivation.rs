@@ -102,7 +102,7 @@ impl Sim {
                     | Request::PublishBlock(_)
                     | Request::Rpc(_)
                     | Request::PollFollowSource => continue,
-                    Request::PollL1(label) => {
+                    Request::PollL1 { label, .. } => {
                         use op_lite::driver::l1_poll::L1Label;
                         match label {
                             L1Label::Latest => Event::L1HeadUpdated(self.l1.head().block_ref()),

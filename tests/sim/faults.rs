@@ -142,13 +142,15 @@ impl Net {
                 arrived(Arrival::Failed(f, L1_ERRORS[(self.l1_calls / 3 % 3) as usize].into()))
             }
             Request::Fetch(f) => arrived(serve_fetch(l1, &self.devnet.engine, f)),
-            Request::PollL1(label) if fail_l1 => {
+            Request::PollL1 { label, .. } if fail_l1 => {
                 self.injected += 1;
                 Event::L1PollFailed { label: label.tag(), err: L1_ERRORS[0].into() }
             }
-            Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(l1.head().block_ref()),
-            Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(l1.safe().block_ref()),
-            Request::PollL1(L1Label::Finalized) => Event::L1FinalizedUpdated(l1.finalized().block_ref()),
+            Request::PollL1 { label: L1Label::Latest, .. } => Event::L1HeadUpdated(l1.head().block_ref()),
+            Request::PollL1 { label: L1Label::Safe, .. } => Event::L1SafeUpdated(l1.safe().block_ref()),
+            Request::PollL1 { label: L1Label::Finalized, .. } => {
+                Event::L1FinalizedUpdated(l1.finalized().block_ref())
+            }
             Request::Engine { id, call } => {
                 let result = match self.fault {
                     Fault::EngineDown { from, to } if self.failing((from, to)) => {

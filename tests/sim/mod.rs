@@ -64,9 +64,11 @@ impl Core {
             Request::Fetch(f) => {
                 Event::ChainDataArrived(Box::new(op_lite::devnet::chain::serve_fetch(l1, e, f)))
             }
-            Request::PollL1(L1Label::Latest) => Event::L1HeadUpdated(l1.head().block_ref()),
-            Request::PollL1(L1Label::Safe) => Event::L1SafeUpdated(l1.safe().block_ref()),
-            Request::PollL1(L1Label::Finalized) => Event::L1FinalizedUpdated(l1.finalized().block_ref()),
+            Request::PollL1 { label: L1Label::Latest, .. } => Event::L1HeadUpdated(l1.head().block_ref()),
+            Request::PollL1 { label: L1Label::Safe, .. } => Event::L1SafeUpdated(l1.safe().block_ref()),
+            Request::PollL1 { label: L1Label::Finalized, .. } => {
+                Event::L1FinalizedUpdated(l1.finalized().block_ref())
+            }
             Request::Engine { id, call } => Event::EngineReplied { id, result: e.handle(&call) },
             other => return Err(other),
         })

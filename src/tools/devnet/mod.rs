@@ -80,8 +80,11 @@ Real execution engines (op-reth, op-geth), started from DIR/genesis.json with DI
   Both engines must hold only the genesis block: the devnet's L1 is new on every run.
 
 Any other flag is a node flag (see op-lite --help), e.g. --rpc.port 9545 --metrics.enabled
---log.level info. The node polls the devnet L1 every 250ms; it runs with --p2p.disable unless
---with-sequencer connects it to the sequencer node.
+--log.level info. The node polls the devnet L1 head once per L1 block time (1.5s at --speed 4,
+6s in real time: op-node's default 12s poll against 12s L1 blocks keeps the same ratio) and its
+safe and finalized blocks every 4 L1 block times (the devnet L1 finalizes 4 blocks back); it runs
+with --p2p.disable unless --with-sequencer connects it to the sequencer node. At exit it prints,
+per node, the L1 blocks it followed and the L1 execution and beacon requests it made for them.
 ";
 
 /// `vMAJOR.MINOR.PATCH` as a protocol version.
@@ -454,7 +457,12 @@ enum Role<'a> {
     Light { static_peer: &'a str, source: &'a str, engine: &'a str },
 }
 
-/// A node's flags against the devnet (complete: an operator can run them as printed).
+/// L1 block times between safe / finalized polls: the devnet L1 finalizes 4 blocks behind its
+/// head (op-node's default 6m24s is the 32 slots of a real L1's epoch).
+const EPOCH_POLL_BLOCKS: u32 = 4;
+
+/// A node's flags against the devnet (complete: an operator can run them as printed). The head
+/// is polled once per L1 block time, op-node's ratio (12s against 12s blocks).
 fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<String> {
     let path = |name: &str| files.path(name).to_string_lossy().into_owned();
     let engine = match role {
@@ -476,9 +484,9 @@ fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<S
         "--l2.jwt-secret".into(),
         path(JWT_FILE),
         "--l1.http-poll-interval".into(),
-        "250ms".into(),
+        format!("{}ms", devnet.l1_block_wall.as_millis().max(1)),
         "--l1.epoch-poll-interval".into(),
-        "1s".into(),
+        format!("{}ms", (devnet.l1_block_wall * EPOCH_POLL_BLOCKS).as_millis().max(1)),
     ];
     let more: Vec<String> = match role {
         Role::Sequencer { p2p_port, rpc_port } => {
@@ -668,6 +676,7 @@ fn run_node(
     };
     // The progress lines go to standard output; once nobody reads it, the node stops.
     let reporter = Reporter::new(blocks, Box::new(crate::io::out::println));
+    let safe_updates = reporter.safe_updates.clone();
     shell.node.core.derivers.extra.push(("devnet-reporter", Box::new(reporter)));
     let engine_url = light_engine.as_ref().map_or(devnet.engine_url.as_str(), |e| e.url.as_str());
     crate::io::out::println(&format!(
@@ -690,9 +699,29 @@ fn run_node(
             s.rpc.map_or("(none)".into(), |a| format!("http://{a}"))
         ));
     }
+    let stats = shell.rpc_stats();
     let code = exit_code(&shell.run());
+    let seq_stats = sequencer.as_ref().map(|s| s.rpc_stats.clone());
+    let source_stats = source.as_ref().map(|s| s.rpc_stats.clone());
     drop(source);
     drop(sequencer);
+    let who = if light_engine.is_some() { "light node" } else { "verifier" };
+    crate::io::out::println(&l1_usage(who, &stats));
+    if light_engine.is_some() {
+        let updates = safe_updates.get();
+        let l1 = stats.requests("l1");
+        let per = if updates == 0 { "-".to_string() } else { format!("{:.2}", l1 as f64 / updates as f64) };
+        crate::io::out::println(&format!(
+            "devnet: light node: {updates} safe-head updates, {per} L1 requests per update, {} follow-source requests",
+            stats.requests("follow-source-api")
+        ));
+    }
+    if let Some(s) = source_stats {
+        crate::io::out::println(&l1_usage("source", &s));
+    }
+    if let Some(s) = seq_stats {
+        crate::io::out::println(&l1_usage("sequencer", &s));
+    }
     code
 }
 
@@ -712,4 +741,23 @@ fn start_source(
     let engine = EngineHandle::spawn(params, jwt, SocketAddr::from(([127, 0, 0, 1], 0)))
         .map_err(|e| format!("light node's engine stand-in: {e}"))?;
     Ok((source, engine))
+}
+
+/// One line on a node's L1 use: the L1 blocks it followed (its L1 head's advance), its L1
+/// execution and beacon requests, the requests per L1 block, and the split by method.
+fn l1_usage(who: &str, stats: &crate::io::rpc_client::RpcStats) -> String {
+    let blocks = stats.l1_heads().map_or(0, |(first, last)| last.saturating_sub(first));
+    let (l1, beacon) = (stats.requests("l1"), stats.requests("l1-beacon"));
+    let per_block =
+        |n: u64| if blocks == 0 { "-".to_string() } else { format!("{:.2}", n as f64 / blocks as f64) };
+    let split = |rpc: &str| {
+        stats.requests_by_method(rpc).iter().map(|(m, n)| format!("{m} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "devnet: {who}: {blocks} L1 blocks followed, {l1} L1 requests ({} per block: {}), {beacon} beacon requests ({} per block: {})",
+        per_block(l1),
+        split("l1"),
+        per_block(beacon),
+        split("l1-beacon"),
+    )
 }
