@@ -345,6 +345,11 @@ impl ChainData {
         Err(self.request(FetchRequest::L1HeaderByNumber(n)))
     }
 
+    /// The block at height `n` if cached (never asks).
+    pub fn cached_l1_at(&self, n: u64) -> Option<Arc<BlockInfo>> {
+        self.canonical.get(&n).and_then(|h| self.headers.get(h)).cloned()
+    }
+
     /// Asks L1 again for the block at `n` (the cached view may be older than a reorg).
     pub fn refetch_l1_at(&mut self, n: u64) -> Miss {
         self.canonical.remove(&n);

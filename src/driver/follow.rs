@@ -190,6 +190,22 @@ impl FollowSource {
         }
     }
 
+    /// With L1 checks, the node does not poll L1's safe and finalized blocks (nothing but the
+    /// status would use them): the source's are reported once our cache shows the same block
+    /// at that height (no request is made for them).
+    fn report_checked_l1(&mut self, s: &SyncStatus, out: &mut Emitter) {
+        let data = self.data.borrow();
+        for (i, r) in [(1, s.safe_l1), (2, s.finalized_l1)] {
+            if r == L1BlockRef::default() || r == self.last_l1[i] {
+                continue;
+            }
+            if data.cached_l1_at(r.number).is_some_and(|b| b.hash == r.hash) {
+                self.last_l1[i] = r;
+                out.emit(if i == 1 { Event::L1SafeUpdated(r) } else { Event::L1FinalizedUpdated(r) });
+            }
+        }
+    }
+
     /// Checks the L1 claims one by one (waiting for lookups), then asks the engine for its
     /// block at local safe's height, then adopts.
     fn advance(&mut self, out: &mut Emitter) {
@@ -261,6 +277,9 @@ impl FollowSource {
         };
         if c.current_ok {
             out.emit(Event::DeriverL1Status { origin: s.current_l1, last_l2: s.local_safe_l2 });
+        }
+        if self.check_l1 {
+            self.report_checked_l1(&s, out);
         }
         out.emit(Event::FollowSource(Box::new(FollowRefs {
             safe: s.safe_l2,
@@ -528,6 +547,24 @@ mod tests {
         // Impossible states.
         t.ev(Event::FollowSourceStatus(Ok(Box::new(status(l2(5, &o, 5), l2(6, &o, 6), &o)))));
         assert_eq!(t.take().0, vec!["checked:error_invalid_state"]);
+    }
+
+    #[test]
+    fn the_sources_l1_safe_and_finalized_are_reported_once_our_cache_shows_them() {
+        let mut t = T::new(true);
+        let (o, fin_l1, other) = (l1(10), l1(8), l1(9));
+        t.arrive(Arrival::L1Header(o.clone()));
+        t.arrive(Arrival::L1Header(fin_l1.clone()));
+        let safe = l2(20, &o, 2);
+        let mut st = status(safe, l2(0, &o, 0), &o);
+        st.safe_l1 = other.block_ref(); // not cached: not reported, not asked for
+        st.finalized_l1 = fin_l1.block_ref();
+        t.ev(Event::FollowSourceStatus(Ok(Box::new(st))));
+        t.take();
+        t.engine_has(safe);
+        let (names, fetches) = t.take();
+        assert_eq!(names, vec!["deriver-l1-status", "l1-finalized-updated", "follow-source"]);
+        assert!(fetches.is_empty());
     }
 
     #[test]

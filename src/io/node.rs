@@ -298,12 +298,17 @@ impl Parts {
         let pool = Pool::spawn("l1-rpc", c.max_concurrency, WORKER_QUEUE, self.ev.completions(), make)
             .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
         self.upstream.l1 = Some(pool);
-        // Following a source unchecked, a verifier has no use for L1's heads.
-        let unchecked = self.config.l2.follow.as_ref().is_some_and(|f| f.skip_l1_check);
-        if unchecked && self.config.sequencer.is_none() {
-            log::info!("L1 heads are not polled: they come from the follow source, unchecked");
-        } else {
-            self.l1_poller = Some(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval));
+        // Following a source, a verifier derives nothing: unchecked it has no use for L1's
+        // heads; checked, it needs the head (the source's claims are checked against the
+        // blocks the head polls bring) but not L1's safe and finalized blocks, which the
+        // source's status reports once they match those blocks.
+        let follow = self.config.l2.follow.as_ref().filter(|_| self.config.sequencer.is_none());
+        match follow {
+            Some(f) if f.skip_l1_check => {
+                log::info!("L1 heads are not polled: they come from the follow source, unchecked")
+            }
+            Some(_) => self.l1_poller = Some(L1Poller::new(c.http_poll_interval, Duration::ZERO)),
+            None => self.l1_poller = Some(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval)),
         }
         log::info!("L1 RPC {} (trust_rpc={}, rpc_kind={})", c.rpc, c.trust_rpc, c.rpc_kind);
         if c.rpc_rate_limit > 0.0 {
