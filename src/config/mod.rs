@@ -134,6 +134,20 @@ pub struct Config {
     pub admin_state: Option<PathBuf>,
 }
 
+/// discv5's flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// Where the UDP socket binds (`--p2p.listen.ip`, `--p2p.listen.udp` or the TCP port).
+    pub listen: std::net::SocketAddr,
+    /// `--p2p.advertise.ip`; the listen IP when that is a specific address.
+    pub advertise_ip: Option<std::net::IpAddr>,
+    /// `--p2p.advertise.tcp` / `.udp`; 0: the bound ports.
+    pub advertise_tcp: u16,
+    pub advertise_udp: u16,
+    /// `--p2p.discovery.path`; `None` for `memory`.
+    pub path: Option<PathBuf>,
+}
+
 /// The gossip flags (`--p2p.*`).
 #[derive(Debug, Clone)]
 pub struct P2pConfig {
@@ -145,6 +159,8 @@ pub struct P2pConfig {
     pub discovery_bootnodes: Vec<String>,
     /// Whether `discovery_bootnodes` are op-node's defaults rather than the operator's.
     pub default_bootnodes: bool,
+    /// discv5 (unless `--p2p.no-discovery`).
+    pub discovery: Option<DiscoveryConfig>,
     pub priv_path: PathBuf,
     pub peers_lo: usize,
     pub peers_hi: usize,
@@ -433,11 +449,37 @@ impl Config {
             }
         };
         let peers_hi = raw.u64("p2p.peers.hi").unwrap_or(30) as usize;
+        let tcp_port = raw.u64("p2p.listen.tcp").unwrap_or(9222) as u16;
+        let discovery = if raw.bool("p2p.no-discovery") {
+            None
+        } else {
+            let advertise_ip = match raw.str("p2p.advertise.ip").filter(|s| !s.is_empty()) {
+                Some(s) => Some(s.parse::<std::net::IpAddr>().map_err(|_| {
+                    err(
+                        "p2p.advertise.ip",
+                        format!("not an IP address: {s:?} (op-lite does not resolve host names)"),
+                    )
+                })?),
+                None => Some(listen_ip).filter(|ip| !ip.is_unspecified()),
+            };
+            let udp = raw.u64("p2p.listen.udp").unwrap_or(0) as u16;
+            Some(DiscoveryConfig {
+                listen: std::net::SocketAddr::new(listen_ip, if udp == 0 { tcp_port } else { udp }),
+                advertise_ip,
+                advertise_tcp: raw.u64("p2p.advertise.tcp").unwrap_or(0) as u16,
+                advertise_udp: raw.u64("p2p.advertise.udp").unwrap_or(0) as u16,
+                path: match raw.str("p2p.discovery.path").unwrap_or_else(|| "opnode_discovery_db".into()) {
+                    p if p == "memory" || p.is_empty() => None,
+                    p => Some(PathBuf::from(p)),
+                },
+            })
+        };
         let p2p = P2pConfig {
-            listen: std::net::SocketAddr::new(listen_ip, raw.u64("p2p.listen.tcp").unwrap_or(9222) as u16),
+            listen: std::net::SocketAddr::new(listen_ip, tcp_port),
             static_peers,
             discovery_bootnodes,
             default_bootnodes,
+            discovery,
             priv_path: PathBuf::from(
                 raw.str("p2p.priv.path").unwrap_or_else(|| "opnode_p2p_priv.txt".into()),
             ),

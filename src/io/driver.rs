@@ -110,7 +110,7 @@ pub fn run(shell: &mut Shell) -> Exit {
         let now = clock::now();
         shell.node.handle_timeout(now);
         shell.service_http(now);
-        shell.node.relay_gossip();
+        shell.node.relay_gossip(now);
         if let Err(e) = shell.node.drain_bounded(now, DRAIN_BUDGET) {
             log::error!("{e}");
             return Exit::Critical(e.0);
@@ -140,11 +140,12 @@ pub fn run(shell: &mut Shell) -> Exit {
         if events.is_empty() {
             wakeups.count("deadline", deadline);
         }
-        let mut seen = [false; 5];
+        let mut seen = [false; 6];
         for ev in events.iter() {
             let (i, kind) = match ev.token() {
                 WAKER => (0, "worker"),
                 SIGNALS => (1, "signal"),
+                super::discv5::DISCV5_TOKEN => (5, "discv5 socket"),
                 t if super::p2p::P2pNet::owns(t) => (2, "gossip socket"),
                 t if t.0 >= METRICS_TOKENS => (3, "metrics socket"),
                 _ => (4, "rpc socket"),

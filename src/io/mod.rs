@@ -9,6 +9,7 @@ pub mod beacon;
 pub mod clock;
 #[cfg(feature = "devnet")]
 pub mod devnet_feed;
+pub mod discv5;
 pub mod driver;
 pub mod files;
 pub mod http_server;

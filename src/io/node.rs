@@ -36,6 +36,7 @@ use crate::event::{Event, Request, MAX_QUEUED_EVENTS};
 use crate::metrics::{ProcStats, RpcClientStats};
 use crate::node::{Core, Gossip, Host, Node, Params};
 use crate::p2p::blocks::Signers;
+use crate::p2p::discovery::Discovery;
 use crate::p2p::multiaddr::Multiaddr;
 use crate::p2p::swarm::{Swarm, SwarmConfig};
 use crate::protocol::l1_chain::L1ChainSpec;
@@ -139,6 +140,9 @@ struct Parts {
     http: Vec<HttpServer>,
     /// The gossip sockets (unless `--p2p.disable`).
     p2p_net: Option<P2pNet>,
+    /// discv5's UDP socket and peer store directory.
+    discv5_net: Option<super::discv5::Discv5Net>,
+    discovery_path: Option<PathBuf>,
     /// systemd notifications, when run as a `Type=notify` service.
     notify: Option<super::sd_notify::SdNotify>,
     upstream: Upstream,
@@ -212,6 +216,8 @@ impl Shell {
             ev,
             http: Vec::new(),
             p2p_net: None,
+            discv5_net: None,
+            discovery_path: None,
             notify: super::sd_notify::SdNotify::from_env(),
             upstream: Upstream::default(),
             rpc_stats: RpcStats::default(),
@@ -500,17 +506,6 @@ impl Parts {
         }
         let c = self.config.p2p.clone();
         let key = super::p2p::load_or_create_key(&c.priv_path).map_err(StepError::Config)?;
-        if c.default_bootnodes {
-            log::info!(
-                "op-node's {} default bootnodes need discv5 peer discovery, which op-lite does not run yet: gossip peers come from --p2p.static",
-                c.discovery_bootnodes.len()
-            );
-        } else if !c.discovery_bootnodes.is_empty() {
-            log::warn!(
-                "ignoring {} ENR/enode bootnodes: discv5 peer discovery is not implemented; give peers as multiaddrs in --p2p.static",
-                c.discovery_bootnodes.len()
-            );
-        }
         let sequencer_key = match c.sequencer_key {
             Some(k) => Some(
                 k256::ecdsa::SigningKey::from_slice(&k)
@@ -527,7 +522,7 @@ impl Parts {
         let signer = self.config.unsafe_block_signer.unwrap_or_default();
         let cfg = SwarmConfig {
             listen,
-            static_peers: c.static_peers,
+            static_peers: c.static_peers.clone(),
             peers_lo: c.peers_lo,
             peers_hi: c.peers_hi,
             ban_peers: c.ban_peers,
@@ -535,8 +530,16 @@ impl Parts {
         };
         let rollup = Arc::new(self.config.rollup.clone());
         let rng = super::p2p::noise_rng();
-        let swarm =
-            Swarm::new(key, cfg, rollup, Signers::only(signer), sequencer_key, seed, rng, clock::now())?;
+        let swarm = Swarm::new(
+            key.clone(),
+            cfg,
+            rollup,
+            Signers::only(signer),
+            sequencer_key,
+            seed,
+            rng,
+            clock::now(),
+        )?;
         log::info!(
             "started P2P host addr=/ip4/{}/tcp/{}/p2p/{} peer_id={}",
             listen.map_or("0.0.0.0".into(), |a| a.ip().to_string()),
@@ -544,9 +547,102 @@ impl Parts {
             swarm.local_peer(),
             swarm.local_peer()
         );
-        self.gossip = Some(Gossip { swarm, listen });
+        let discovery = match &c.discovery {
+            Some(d) => Some(self.init_discovery(d, &c, &key, listen, seed)?),
+            None => {
+                log::info!("discv5 peer discovery is off (--p2p.no-discovery)");
+                None
+            }
+        };
+        self.gossip = Some(Gossip::new(swarm, listen, discovery));
         self.p2p_net = Some(net);
         Ok(())
+    }
+
+    /// discv5 on its UDP socket: our record (`--p2p.advertise.*` or the bound ports, op-node's
+    /// `opstack` entry), its sequence number kept across restarts in the peer store, the
+    /// bootnodes, and the records stored by the last run.
+    fn init_discovery(
+        &mut self,
+        d: &crate::config::DiscoveryConfig,
+        c: &crate::config::P2pConfig,
+        key: &crate::p2p::identity::Keypair,
+        tcp: Option<SocketAddr>,
+        seed: u64,
+    ) -> Result<(Discovery, SocketAddr), StepError> {
+        use crate::p2p::discovery::{enr, Bootnode, Filter};
+        let mut bootnodes = Vec::new();
+        for b in &c.discovery_bootnodes {
+            match Bootnode::parse(b) {
+                Ok(n) => bootnodes.push(n),
+                Err(e) if c.default_bootnodes => log::warn!("default bootnode skipped: {e}"),
+                Err(e) => return Err(StepError::Config(format!("--p2p.bootnodes: {e}"))),
+            }
+        }
+        let net = super::discv5::Discv5Net::bind(&self.ev.poll, d.listen)
+            .map_err(|e| format!("failed to bind discv5 to udp {}: {e}", d.listen))?;
+        let udp = net.local_addr();
+        let secret = crate::protocol::primitives::from_hex_fixed::<32>(&key.to_hex())
+            .map_err(|_| "p2p key".to_string())?;
+        let signing = k256::ecdsa::SigningKey::from_slice(&secret).map_err(|e| format!("p2p key: {e}"))?;
+        let item = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut o = Vec::new();
+            f(&mut o);
+            o
+        };
+        let tcp_port = if d.advertise_tcp != 0 { d.advertise_tcp } else { tcp.map_or(0, |a| a.port()) };
+        let udp_port = if d.advertise_udp != 0 { d.advertise_udp } else { udp.port() };
+        let mut pairs = vec![
+            (
+                b"opstack".to_vec(),
+                enr::OpStack { chain_id: self.config.rollup.l2_chain_id, version: 0 }.encode(),
+            ),
+            (b"tcp".to_vec(), item(&|o| crate::protocol::rlp::put_u64(o, tcp_port as u64))),
+            (b"udp".to_vec(), item(&|o| crate::protocol::rlp::put_u64(o, udp_port as u64))),
+        ];
+        match d.advertise_ip {
+            Some(std::net::IpAddr::V4(ip)) => {
+                pairs.push((b"ip".to_vec(), item(&|o| crate::protocol::rlp::put_bytes(o, &ip.octets()))))
+            }
+            Some(std::net::IpAddr::V6(ip)) => {
+                pairs.push((b"ip6".to_vec(), item(&|o| crate::protocol::rlp::put_bytes(o, &ip.octets()))))
+            }
+            None => log::warn!(
+                "discv5: no --p2p.advertise.ip and --p2p.listen.ip is unspecified: our record has no IP, so \
+                 others find us only when we reach them first"
+            ),
+        }
+        let (previous, stored) = d.path.as_deref().map(super::discv5::load_store).unwrap_or_default();
+        // The same content keeps its sequence number (and signature); a change bumps it.
+        let probe = enr::Enr::sign(&signing, previous.as_ref().map_or(1, |p| p.seq), pairs.clone());
+        let own = match previous {
+            Some(p)
+                if p.node_id == probe.node_id
+                    && p.raw().len() == probe.raw().len()
+                    && same_pairs(&p, &probe) =>
+            {
+                p
+            }
+            Some(p) if p.node_id == probe.node_id => enr::Enr::sign(&signing, p.seq + 1, pairs),
+            _ => probe,
+        };
+        let filter = Filter { chain_id: self.config.rollup.l2_chain_id };
+        let mut disc = Discovery::new(signing, own.clone(), filter, bootnodes, seed);
+        let now = clock::now().mono;
+        for r in stored {
+            disc.add_stored(r, now);
+        }
+        log::info!(
+            "started discv5 udp={udp} node_id={} seq={} bootnodes={} stored={} enr={}",
+            own.node_id,
+            own.seq,
+            c.discovery_bootnodes.len(),
+            disc.table_len(),
+            own.to_text()
+        );
+        self.discv5_net = Some(net);
+        self.discovery_path = d.path.clone();
+        Ok((disc, udp))
     }
 
     fn init_rpc_server(&mut self, _seed: u64) -> Result<(), StepError> {
@@ -602,7 +698,10 @@ impl Parts {
             match part {
                 "the RPC server" => self.http.retain(|s| s.listener() != Listener::Rpc),
                 "the metrics server" => self.http.retain(|s| s.listener() != Listener::Metrics),
-                "P2P" => drop(self.p2p_net.take()),
+                "P2P" => {
+                    drop(self.p2p_net.take());
+                    drop(self.discv5_net.take());
+                }
                 "L2" => {
                     drop(self.upstream.engine.take());
                     drop(self.upstream.rpc.take());
@@ -631,6 +730,7 @@ impl Shell {
         );
         self.node.start();
         let exit = driver::run(self);
+        self.save_discovery();
         if exit != Exit::Immediate {
             self.parts.stop();
         }
@@ -754,6 +854,15 @@ impl Shell {
     /// A registered socket became ready.
     pub(crate) fn on_socket_ready(&mut self, token: mio::Token, ev: &mio::event::Event) {
         let now = clock::now();
+        if token == super::discv5::DISCV5_TOKEN {
+            if let (Some(net), Some((d, _))) =
+                (&mut self.parts.discv5_net, self.node.gossip.as_mut().and_then(|g| g.discovery.as_mut()))
+            {
+                net.on_ready(d, now);
+                net.flush(d);
+            }
+            return;
+        }
         if P2pNet::owns(token) {
             if let (Some(net), Some(g)) = (&mut self.parts.p2p_net, &mut self.node.gossip) {
                 net.on_ready(token, ev, &mut g.swarm, now);
@@ -777,6 +886,24 @@ impl Shell {
     pub(crate) fn flush_p2p(&mut self, now: Now) {
         if let (Some(net), Some(g)) = (&mut self.parts.p2p_net, &mut self.node.gossip) {
             net.flush(&mut g.swarm, now);
+        }
+        if let (Some(net), Some((d, _))) =
+            (&mut self.parts.discv5_net, self.node.gossip.as_mut().and_then(|g| g.discovery.as_mut()))
+        {
+            net.flush(d);
+        }
+    }
+
+    /// Writes discv5's peer store (at stop; the records let the next start skip the bootnodes).
+    pub(crate) fn save_discovery(&self) {
+        let (Some(dir), Some((d, _))) =
+            (&self.parts.discovery_path, self.node.gossip.as_ref().and_then(|g| g.discovery.as_ref()))
+        else {
+            return;
+        };
+        match super::discv5::save_store(dir, d.sessions.enr(), &d.records()) {
+            Ok(()) => log::info!("saved {} discv5 records to {}", d.table_len(), dir.display()),
+            Err(e) => log::warn!("discv5 peer store: {e}"),
         }
     }
 
@@ -843,6 +970,12 @@ fn submit_to<J: Send + Into<Request> + 'static>(
         Some(w) => w.try_submit(job).map_err(|(j, e)| Box::new((j.into(), e))),
         None => Err(Box::new((job.into(), SubmitError::Closed))),
     }
+}
+
+/// Whether two records of the same key hold the same entries.
+fn same_pairs(a: &crate::p2p::discovery::enr::Enr, b: &crate::p2p::discovery::enr::Enr) -> bool {
+    (a.ip(), a.ip6(), a.tcp(), a.udp(), a.opstack().ok())
+        == (b.ip(), b.ip6(), b.tcp(), b.udp(), b.opstack().ok())
 }
 
 impl From<()> for Request {

@@ -112,6 +112,7 @@ pub struct Metrics {
     process: Option<ProcessIds>,
     loop_wakeups: Option<Id>,
     follow_source: Option<Id>,
+    discovery: Option<[Id; 4]>,
     rpc_client: Option<[Id; 3]>,
     /// The pipeline's counters as last mirrored.
     derive_seen: DeriveMetrics,
@@ -329,6 +330,7 @@ impl Metrics {
             process: None,
             loop_wakeups: None,
             follow_source: None,
+            discovery: None,
             rpc_client: None,
             derive_seen: DeriveMetrics::default(),
         }
@@ -558,6 +560,49 @@ impl Metrics {
 
     /// op-lite's own: the event loop's wake-ups by cause (`kind` deadline or io, `what` the
     /// deadline's owner or the socket kind), registered on first use.
+    /// discv5's figures, mirrored at scrape time (op-node has no discovery metrics of its own:
+    /// these are op-lite's), registered when discovery runs.
+    pub fn set_discovery(
+        &mut self,
+        table: usize,
+        d: &crate::p2p::discovery::DiscoveryStats,
+        s: &crate::p2p::discovery::session::SessionStats,
+    ) {
+        let r = &mut self.registry;
+        let ids = *self.discovery.get_or_insert_with(|| {
+            [
+                r.register("op_lite_discv5_table_nodes", "Nodes in the discv5 routing table", Kind::Gauge, &[]),
+                r.register("op_lite_discv5_lookups_total", "discv5 lookups started", Kind::Counter, &[]),
+                r.register(
+                    "op_lite_discv5_records_total",
+                    "Node records seen by discv5, by outcome: dial (passed the chain filter), filtered (another chain or no TCP port), invalid",
+                    Kind::Counter,
+                    &["outcome"],
+                ),
+                r.register(
+                    "op_lite_discv5_packets_total",
+                    "discv5 packets, by kind: in, dropped (malformed, unsolicited, replayed), whoareyou_sent, handshake_in, handshake_out",
+                    Kind::Counter,
+                    &["kind"],
+                ),
+            ]
+        });
+        r.set(ids[0], &[], table as f64);
+        r.set(ids[1], &[], d.lookups as f64);
+        for (k, v) in [("dial", d.found), ("filtered", d.filtered_out), ("invalid", d.records_invalid)] {
+            r.set(ids[2], &[k], v as f64);
+        }
+        for (k, v) in [
+            ("in", s.packets_in),
+            ("dropped", s.packets_dropped),
+            ("whoareyou_sent", s.whoareyou_sent),
+            ("handshake_in", s.handshakes_in),
+            ("handshake_out", s.handshakes_out),
+        ] {
+            r.set(ids[3], &[k], v as f64);
+        }
+    }
+
     /// One follow-source poll's result (registered by the first, as only a node in follow mode
     /// has them).
     pub fn record_follow_source_request(&mut self, result: &str) {

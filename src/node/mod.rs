@@ -5,7 +5,7 @@
 //! file, the log level, process statistics.
 //!
 //! Call order (the shell's loop): inputs through `emit` and the servers, `handle_timeout(now)`,
-//! `relay_gossip()`, `drain_bounded(now, budget)`; then drain the outputs: `poll_requests(now)`
+//! `relay_gossip(now)`, `drain_bounded(now, budget)`; then drain the outputs: `poll_requests(now)`
 //! (I/O for the workers), `poll_safedb_write()`, `poll_rpc_responses(now)` (answers for waiting
 //! HTTP connections); then wait for `poll_timeout()`.
 
@@ -20,6 +20,8 @@ use crate::driver::status::SyncStatus;
 use crate::event::{Aborted, Event, Request};
 use crate::metrics::{Metrics, MetricsRecorder, ProcStats, CONTENT_TYPE};
 use crate::p2p::blocks::Signers;
+use crate::p2p::discovery::Discovery;
+use crate::p2p::multiaddr::Multiaddr;
 use crate::p2p::swarm::Swarm;
 use crate::protocol::block_ref::BlockId;
 use crate::protocol::primitives::B256;
@@ -57,6 +59,80 @@ pub struct Gossip {
     pub swarm: Swarm,
     /// The address its listener is bound to.
     pub listen: Option<SocketAddr>,
+    /// discv5 peer discovery (unless `--p2p.no-discovery`) with the address its UDP socket
+    /// is bound to.
+    pub discovery: Option<(Discovery, SocketAddr)>,
+    /// Discovered peers to dial while the node has fewer than `--p2p.peers.lo`.
+    pub candidates: std::collections::VecDeque<Multiaddr>,
+    /// Whether discovery has had its first timer pass (which starts it).
+    pub discovery_started: bool,
+    /// When the table's records may be offered again as dial candidates.
+    next_refill: Option<std::time::Instant>,
+}
+
+/// Pause between offering the table's records again while the node wants peers.
+pub const REFILL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Discovered peers waiting to be dialled.
+pub const MAX_DIAL_CANDIDATES: usize = 64;
+
+impl Gossip {
+    pub fn new(
+        swarm: Swarm,
+        listen: Option<SocketAddr>,
+        discovery: Option<(Discovery, SocketAddr)>,
+    ) -> Gossip {
+        Gossip {
+            swarm,
+            listen,
+            discovery,
+            candidates: Default::default(),
+            discovery_started: false,
+            next_refill: None,
+        }
+    }
+
+    /// Takes the records discovery found and dials them while the node wants peers
+    /// (unprotected dials, within `--p2p.peers.lo`).
+    pub fn dial_discovered(&mut self, now: Now) {
+        let Some((disc, _)) = &mut self.discovery else { return };
+        let mut found: Vec<_> = std::iter::from_fn(|| disc.poll_found()).collect();
+        if found.is_empty()
+            && self.candidates.is_empty()
+            && self.swarm.wants_peers()
+            && self.next_refill.is_none_or(|t| t <= now.mono)
+        {
+            self.next_refill = Some(now.mono + REFILL_INTERVAL);
+            found = disc.dial_records();
+        }
+        for e in found {
+            let (Some(peer), Some(addr)) = (e.peer_id().ok(), dial_addr(&e)) else { continue };
+            if self.swarm.is_connected(&peer)
+                || self.candidates.iter().any(|c| c.peer.as_ref() == Some(&peer))
+            {
+                continue;
+            }
+            if self.candidates.len() >= MAX_DIAL_CANDIDATES {
+                self.candidates.pop_front();
+            }
+            self.candidates.push_back(Multiaddr { addr, peer: Some(peer) });
+        }
+        while self.swarm.wants_peers() {
+            let Some(m) = self.candidates.pop_front() else { break };
+            match self.swarm.dial(&m, now) {
+                Ok(_) => log::debug!("dialling discovered peer {m}"),
+                Err(e) => log::trace!("not dialling discovered peer {m}: {e}"),
+            }
+        }
+    }
+}
+
+/// Where a discovered node takes libp2p connections: its IPv4 address and TCP port, else IPv6.
+fn dial_addr(e: &crate::p2p::discovery::enr::Enr) -> Option<SocketAddr> {
+    match (e.ip(), e.tcp()) {
+        (Some(ip), Some(port)) => Some(SocketAddr::from((ip, port))),
+        _ => Some(SocketAddr::from((e.ip6()?, e.tcp6()?))),
+    }
 }
 
 /// The sans-IO node.
@@ -115,12 +191,18 @@ impl Node {
             if g.swarm.poll_timeout().is_some_and(|(t, _)| t <= now.mono) {
                 g.swarm.handle_timeout(now);
             }
+            if let Some((d, _)) = &mut g.discovery {
+                if !g.discovery_started || d.poll_timeout().is_some_and(|(t, _)| t <= now.mono) {
+                    g.discovery_started = true;
+                    d.handle_timeout(now.mono);
+                }
+            }
         }
     }
 
     /// Moves the gossip node's validated blocks to the engine controller and keeps its block
     /// signer in step with the runtime config.
-    pub fn relay_gossip(&mut self) {
+    pub fn relay_gossip(&mut self, now: Now) {
         let Some(g) = &mut self.gossip else { return };
         if let Some(rc) = self.core.derivers.runtime_config.as_ref().and_then(|l| l.current.as_ref()) {
             g.swarm.set_signers(Signers::only(rc.unsafe_block_signer));
@@ -128,8 +210,13 @@ impl Node {
         while let Some(env) = g.swarm.poll_block() {
             self.core.emit(Event::ReceivedUnsafePayload(Box::new(env)));
         }
+        g.dial_discovered(now);
         let peers = g.swarm.peer_count();
+        let discovery = g.discovery.as_ref().map(|(d, _)| (d.table_len(), d.stats, d.sessions.stats));
         self.metrics().set_peer_count(peers);
+        if let Some(d) = discovery {
+            self.metrics().set_discovery(d.0, &d.1, &d.2);
+        }
     }
 
     /// Runs at most `budget` queued events.
@@ -229,7 +316,8 @@ impl Node {
     /// The earliest deadline of the derivers and the gossip node.
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
         let gossip = self.gossip.as_ref().and_then(|g| g.swarm.poll_timeout());
-        self.core.poll_timeout().into_iter().chain(gossip).min_by_key(|(t, _)| *t)
+        let discovery = self.gossip.as_ref().and_then(|g| g.discovery.as_ref()?.0.poll_timeout());
+        self.core.poll_timeout().into_iter().chain(gossip).chain(discovery).min_by_key(|(t, _)| *t)
     }
 
     /// The sync status.
@@ -352,7 +440,11 @@ impl NodeApi for Node {
     }
 
     fn gossip(&mut self) -> Option<GossipView<'_>> {
-        self.gossip.as_mut().map(|g| GossipView { swarm: &mut g.swarm, listen: g.listen })
+        self.gossip.as_mut().map(|g| GossipView {
+            swarm: &mut g.swarm,
+            listen: g.listen,
+            discovery: g.discovery.as_ref().map(|(d, udp)| (d.sessions.enr().clone(), *udp)),
+        })
     }
 
     fn emit(&mut self, ev: Event) {

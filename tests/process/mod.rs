@@ -4,6 +4,7 @@
 mod cli;
 mod decode;
 mod devnet;
+mod discovery;
 mod platform;
 mod rpc;
 #[cfg(feature = "tls")]

@@ -169,6 +169,17 @@ impl Discovery {
         self.table.len()
     }
 
+    /// The table's records that pass the filter and have a TCP port: dialled again when the
+    /// node still wants peers after the first offers (a dial failed, a peer left).
+    pub fn dial_records(&self) -> Vec<Enr> {
+        self.table
+            .entries()
+            .map(|e| &e.enr)
+            .filter(|e| self.filter.accepts(e) && (e.tcp().is_some() || e.tcp6().is_some()))
+            .cloned()
+            .collect()
+    }
+
     /// The records of the table (for the peer store).
     pub fn records(&self) -> Vec<Enr> {
         self.table.entries().map(|e| e.enr.clone()).collect()

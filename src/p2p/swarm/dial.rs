@@ -195,9 +195,21 @@ impl Swarm {
         if self.router.is_banned(&peer, now.mono) {
             return Err(format!("peer {peer} is banned"));
         }
-        if let Some(other) = self.by_peer.get(&peer) {
-            if *other != id {
-                return Err(format!("already connected to {peer}"));
+        if let Some(other) = self.by_peer.get(&peer).copied() {
+            if other != id {
+                // Both sides dialled at once (discovered peers often do): each side keeps the
+                // connection dialled by the peer with the smaller id, so both keep the same
+                // one; refusing the newer one on both sides would close both.
+                let keeper_is_ours = self.key.peer_id() < peer;
+                let other_outbound = self.conns.get(&other).is_some_and(|c| c.outbound);
+                if outbound != keeper_is_ours || other_outbound == keeper_is_ours {
+                    return Err(format!("already connected to {peer}"));
+                }
+                self.fail(
+                    other,
+                    "simultaneous connection: the peer with the smaller id dialled this one",
+                    now,
+                );
             }
         }
         // Our own dials passed the limit when they were made; static peers are exempt.

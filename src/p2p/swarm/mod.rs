@@ -291,6 +291,17 @@ impl Swarm {
         self.by_peer.len()
     }
 
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.by_peer.contains_key(peer)
+    }
+
+    /// Fewer peers (connected and being dialled) than `--p2p.peers.lo`: discovered peers are
+    /// dialled.
+    pub fn wants_peers(&self) -> bool {
+        let dialling = self.conns.values().filter(|c| c.outbound && c.deadline.is_some()).count();
+        self.by_peer.len() + dialling < self.cfg.peers_lo
+    }
+
     /// Peers in the mesh of the block topic of the current fork.
     pub fn mesh_size(&self) -> usize {
         block_topics(self.rollup.l2_chain_id)

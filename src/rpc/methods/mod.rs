@@ -26,6 +26,8 @@ pub struct GossipView<'a> {
     pub swarm: &'a mut Swarm,
     /// The address the libp2p listener is bound to.
     pub listen: Option<std::net::SocketAddr>,
+    /// discv5: our record and the UDP address it is bound to.
+    pub discovery: Option<(crate::p2p::discovery::enr::Enr, std::net::SocketAddr)>,
 }
 
 /// What the RPC methods read from and ask of the node.

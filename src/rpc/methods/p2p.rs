@@ -94,15 +94,28 @@ fn self_info<N: NodeApi>(n: &mut N, _: &Params<'_>, _: Now) -> Result<Value, Rpc
     let chain = n.rollup_config().l2_chain_id;
     let p = part(n)?;
     let me = p.swarm.local_peer();
-    let addresses = p.listen.map(|a| Multiaddr::new(a, Some(me.clone())).to_string()).into_iter().collect();
+    let mut addresses: Vec<String> =
+        p.listen.map(|a| Multiaddr::new(a, Some(me.clone())).to_string()).into_iter().collect();
+    // op-node lists the discovery address beside the libp2p one.
+    if let Some((_, udp)) = &p.discovery {
+        let ip = match udp.ip() {
+            std::net::IpAddr::V4(_) => "ip4",
+            std::net::IpAddr::V6(_) => "ip6",
+        };
+        addresses.push(format!("/{ip}/{}/udp/{}", udp.ip(), udp.port()));
+    }
+    let (node_id, enr) = match &p.discovery {
+        Some((e, _)) => (e.node_id.to_string().trim_start_matches("0x").to_string(), e.to_text()),
+        None => ("0".repeat(64), String::new()),
+    };
     let gossip: Vec<String> =
         crate::p2p::gossipsub::Protocol::SUPPORTED.iter().map(|p| p.id().to_string()).collect();
     json(Info {
         peer_id: me.to_string(),
-        node_id: "0".repeat(64),
+        node_id,
         user_agent: format!("op-lite/{}", crate::version::VERSION_WITH_META),
         protocol_version: String::new(),
-        enr: String::new(),
+        enr,
         addresses,
         protocols: gossip
             .into_iter()

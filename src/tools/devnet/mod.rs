@@ -485,6 +485,9 @@ fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<S
         path(JWT_FILE),
         "--l1.http-poll-interval".into(),
         format!("{}ms", devnet.l1_block_wall.as_millis().max(1)),
+        // The devnet's nodes find each other through --p2p.static; discv5 would ask op-node's
+        // public bootnodes (and keep a peer store in the working directory).
+        "--p2p.no-discovery".into(),
         "--l1.epoch-poll-interval".into(),
         format!("{}ms", (devnet.l1_block_wall * EPOCH_POLL_BLOCKS).as_millis().max(1)),
     ];
