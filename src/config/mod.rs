@@ -688,6 +688,38 @@ mod tests {
     }
 
     #[test]
+    fn discovery_flags_as_op_node() {
+        let c = Config::from_raw(&raw(&["--network", "op-mainnet"]), &no_files).unwrap();
+        let d = c.p2p.discovery.unwrap();
+        assert_eq!(d.listen.port(), 9222, "the UDP port defaults to the TCP port");
+        assert_eq!((d.advertise_ip, d.advertise_tcp, d.advertise_udp), (None, 0, 0));
+        assert_eq!(d.path, Some(PathBuf::from("opnode_discovery_db")));
+        let args = [
+            "--network",
+            "op-mainnet",
+            "--p2p.listen.ip",
+            "10.0.0.2",
+            "--p2p.listen.udp",
+            "30303",
+            "--p2p.discovery.path",
+            "memory",
+        ];
+        let d = Config::from_raw(&raw(&args), &no_files).unwrap().p2p.discovery.unwrap();
+        assert_eq!(d.listen.to_string(), "10.0.0.2:30303");
+        assert_eq!(d.advertise_ip, Some("10.0.0.2".parse().unwrap()), "a specific listen IP is advertised");
+        assert_eq!(d.path, None);
+        let off =
+            Config::from_raw(&raw(&["--network", "op-mainnet", "--p2p.no-discovery"]), &no_files).unwrap();
+        assert!(off.p2p.discovery.is_none());
+        let e = Config::from_raw(
+            &raw(&["--network", "op-mainnet", "--p2p.advertise.ip", "node.example"]),
+            &no_files,
+        )
+        .unwrap_err();
+        assert_eq!(e.flag, "p2p.advertise.ip");
+    }
+
+    #[test]
     fn beacon_flags() {
         let c = Config::from_raw(
             &raw(&[
