@@ -544,6 +544,39 @@ mod tests {
     }
 
     #[test]
+    fn hostile_datagrams_leave_the_service_bounded() {
+        let (key, enr) = identity(1, 10);
+        let mut d = Discovery::new(key, enr, Filter { chain_id: 10 }, vec![], 1);
+        let mut now = crate::time::test_now().mono;
+        d.handle_timeout(now);
+        let mut rng = Rng::new(77);
+        // Random bytes, and valid-looking headers for our id with garbage after them, from
+        // thousands of addresses.
+        let own = d.sessions.node_id();
+        for i in 0..20_000u32 {
+            let from = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 9000));
+            let mut b = vec![0u8; rng.below(1300) as usize];
+            rng.fill(&mut b);
+            if i % 2 == 0 && b.len() > 100 {
+                let src = B256([i as u8; 32]);
+                let ad = wire::authenticated_data(&[1; 16], &[2; 12], &wire::Kind::Message { src_id: src });
+                let pkt = wire::encode(&own, &ad, &b[..64]);
+                b = pkt;
+            }
+            d.handle_packet(from, &b, now);
+            while d.poll_transmit().is_some() {}
+            if i % 1000 == 0 {
+                now += Duration::from_millis(500);
+                d.handle_timeout(now);
+            }
+        }
+        assert_eq!(d.table_len(), 0, "strangers never enter the table");
+        assert!(d.poll_found().is_none());
+        assert!(d.sessions.sessions() == 0 && d.sessions.pending() <= session::MAX_PENDING);
+        assert!(d.sessions.stats.whoareyou_sent > 0, "well-formed packets were challenged");
+    }
+
+    #[test]
     fn lossy_links_still_converge() {
         let boot = identity(0, 10).1;
         let mut nodes: Vec<Discovery> = (0..5)

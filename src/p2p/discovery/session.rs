@@ -731,6 +731,41 @@ mod tests {
     }
 
     #[test]
+    fn nodes_floods_are_capped_and_unsolicited_answers_dropped() {
+        let now = crate::time::test_now().mono;
+        let (mut a, ca) = node(1, 30301);
+        let (mut b, cb) = node(2, 30302);
+        a.ping(cb.clone(), now).unwrap();
+        exchange(&mut a, ca.addr, &mut b, cb.addr, now);
+        events(&mut a);
+        events(&mut b);
+        let req = a.find_node(cb.clone(), vec![256], now).unwrap();
+        exchange(&mut a, ca.addr, &mut b, cb.addr, now);
+        let Some(SessionEvent::FindNode { req_id, .. }) = b.poll_event() else { panic!() };
+        // B answers with 100 NODES messages, each claiming a total of 1000, 3 records each.
+        let rec = b.enr().raw().to_vec();
+        for _ in 0..100 {
+            let m = Message::Nodes { req_id: req_id.clone(), total: 1000, records: vec![rec.clone(); 3] };
+            b.reply(ca.id, ca.addr, &m, now);
+        }
+        // And answers to requests A never made.
+        for id in 0..50u64 {
+            let m =
+                Message::Nodes { req_id: id.to_be_bytes().to_vec(), total: 1, records: vec![rec.clone()] };
+            b.reply(ca.id, ca.addr, &m, now);
+            let p =
+                Message::Pong { req_id: id.to_be_bytes().to_vec(), enr_seq: 9, ip: ca.addr.ip(), port: 1 };
+            b.reply(ca.id, ca.addr, &p, now);
+        }
+        exchange(&mut a, ca.addr, &mut b, cb.addr, now);
+        let ev = events(&mut a);
+        assert_eq!(ev.len(), 1, "one answer, after the capped 8 messages: {ev:?}");
+        let SessionEvent::Nodes { req: r, records, .. } = &ev[0] else { panic!() };
+        assert_eq!((*r, records.len()), (req, 24));
+        assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
     fn a_silent_node_fails_after_a_retry() {
         let now = crate::time::test_now().mono;
         let (mut a, _) = node(1, 30301);
