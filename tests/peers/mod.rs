@@ -1,5 +1,7 @@
 //! Real peers on loopback, found through the environment (skipped when absent, required under
-//! `CI=true`): anvil and EthereumJS as the upstreams, and a rust-libp2p gossip peer.
+//! `CI=true`): anvil and EthereumJS as the upstreams, a rust-libp2p gossip peer and a sigp
+//! discv5 peer.
 
+mod discv5;
 mod libp2p;
 mod upstreams;

@@ -128,6 +128,25 @@ pub fn libp2p_peer() -> Option<PathBuf> {
     None
 }
 
+/// The sigp discv5 interop peer (`tests/discv5-peer`): `$OP_LITE_DISCV5_PEER`, else its release
+/// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
+pub fn discv5_peer() -> Option<PathBuf> {
+    let path = std::env::var_os("OP_LITE_DISCV5_PEER").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/discv5-peer/target/release/discv5-peer")
+    });
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "discv5-peer not built at {} (required under CI=true; .ci/discv5-peer.sh builds it)",
+            path.display()
+        );
+    }
+    eprintln!("skipped: discv5-peer not built (run: source .ci/discv5-peer.sh)");
+    None
+}
+
 /// Reads one HTTP response framed by `Content-Length` from `s`, keeping bytes past it in `buf`;
 /// returns its head (status line and headers) and body. `None` once the connection ends first.
 pub fn read_response(s: &mut impl std::io::Read, buf: &mut Vec<u8>) -> Option<(String, String)> {
