@@ -116,6 +116,8 @@ struct Lookup {
     asked: HashSet<B256>,
     /// Not yet asked, kept sorted closest first.
     candidates: Vec<Contact>,
+    /// The records of candidates (an asked node that answers enters the table with it).
+    records: HashMap<B256, Enr>,
     in_flight: usize,
 }
 
@@ -331,6 +333,10 @@ impl Discovery {
         self.table.mark_live(&from, now);
         // The responder answered: it is live. Its own record (distance 0) or the nodes it knows.
         let mut contacts = Vec::new();
+        // A node found by a lookup that answers is live: it enters the table.
+        if let Some(e) = self.lookup.as_mut().and_then(|l| l.records.remove(&from)) {
+            self.add_live(e, now);
+        }
         for raw in records {
             self.stats.records_received += 1;
             let e = match Enr::decode(&raw) {
@@ -346,22 +352,26 @@ impl Discovery {
             }
             self.consider(&e);
             if let Some(c) = Contact::from_enr(&e) {
-                contacts.push(c);
+                contacts.push((c, e));
             }
         }
         if why == Some(Purpose::Lookup) {
             let local = self.sessions.node_id();
             if let Some(l) = &mut self.lookup {
                 l.in_flight = l.in_flight.saturating_sub(1);
-                for c in contacts {
+                for (c, e) in contacts {
                     if c.id != local && !l.asked.contains(&c.id) && !l.candidates.iter().any(|k| k.id == c.id)
                     {
                         l.candidates.push(c);
+                        l.records.insert(e.node_id, e);
                     }
                 }
                 let target = l.target;
                 l.candidates.sort_by_key(|c| table::xor(&c.id, &target));
                 l.candidates.truncate(MAX_CANDIDATES);
+                let keep: HashSet<B256> =
+                    l.candidates.iter().map(|c| c.id).chain(l.asked.iter().copied()).collect();
+                l.records.retain(|id, _| keep.contains(id));
             }
         }
     }
@@ -403,7 +413,8 @@ impl Discovery {
         }
         candidates.sort_by_key(|c| table::xor(&c.id, &target));
         self.stats.lookups += 1;
-        self.lookup = Some(Lookup { target, asked: HashSet::new(), candidates, in_flight: 0 });
+        self.lookup =
+            Some(Lookup { target, asked: HashSet::new(), candidates, records: HashMap::new(), in_flight: 0 });
         self.next_lookup = None;
         self.step_lookup(now);
     }
@@ -536,7 +547,7 @@ mod tests {
             }
             assert!(!got.contains(&ids[7]), "the other chain's node is never a dial candidate");
             assert_eq!(got.len(), f.len(), "each record handed out once");
-            assert!(nodes[i].table_len() >= 3, "node {i} table {}", nodes[i].table_len());
+            assert!(nodes[i].table_len() >= 5, "node {i} table {}", nodes[i].table_len());
         }
         // Node 7 is in the others' tables (discovered), only filtered from dialling.
         assert!(nodes[1..7].iter().any(|n| n.table.get(&ids[7]).is_some()));

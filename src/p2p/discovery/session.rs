@@ -100,6 +100,9 @@ struct Pending {
     retries: u8,
     /// NODES gathered so far: messages seen, the total announced, records.
     nodes: (u64, u64, Vec<Vec<u8>>),
+    /// Held back (not sent) while a handshake with the node is under way: sent over the
+    /// session once it exists (a second random packet would get no second WHOAREYOU).
+    queued: bool,
 }
 
 /// Counters for the metrics and tests.
@@ -192,9 +195,19 @@ impl Sessions {
         }
         let req = u64::from_be_bytes(self.random());
         let msg = msg(req.to_be_bytes().to_vec());
-        let nonce = self.send_message(&to, &msg, now);
-        self.pending
-            .insert(req, Pending { to, msg, nonce, sent: now, retries: RETRIES, nodes: (0, 0, Vec::new()) });
+        let handshaking = !self.sessions.contains_key(&(to.id, to.addr))
+            && self.pending.values().any(|p| p.to.id == to.id && p.to.addr == to.addr && !p.queued);
+        let nonce = if handshaking { [0; 12] } else { self.send_message(&to, &msg, now) };
+        let pending = Pending {
+            to,
+            msg,
+            nonce,
+            sent: now,
+            retries: RETRIES,
+            nodes: (0, 0, Vec::new()),
+            queued: handshaking,
+        };
+        self.pending.insert(req, pending);
         Some(req)
     }
 
@@ -344,9 +357,26 @@ impl Sessions {
         self.out.push_back((to.addr, wire::encode(&to.id, &ad, &sealed)));
         self.install(to.id, to.addr, initiator, recipient, now);
         self.stats.handshakes_out += 1;
+        log::trace!("discv5: handshake with {} at {} done (we initiated)", to.id, to.addr);
         if let Some(r) = self.pending.get_mut(&req) {
             r.nonce = nonce;
             r.sent = now;
+        }
+        // Requests held back while the handshake was under way go over the new session.
+        let held: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.queued && p.to.id == to.id && p.to.addr == to.addr)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in held {
+            let Some(msg) = self.pending.get(&k).map(|p| p.msg.clone()) else { continue };
+            let nonce = self.send_message(&to, &msg, now);
+            if let Some(p) = self.pending.get_mut(&k) {
+                p.nonce = nonce;
+                p.sent = now;
+                p.queued = false;
+            }
         }
         self.events.push_back(SessionEvent::Established {
             id: to.id,
@@ -408,6 +438,7 @@ impl Sessions {
         };
         self.install(src, from, recipient, initiator, now);
         self.stats.handshakes_in += 1;
+        log::trace!("discv5: handshake with {src} at {from} done (they initiated)");
         self.events.push_back(SessionEvent::Established {
             id: src,
             addr: from,
@@ -562,11 +593,13 @@ impl Sessions {
                 continue;
             }
             let (to, msg) = (p.to.clone(), p.msg.clone());
+            log::trace!("discv5: request to {} at {} timed out; sending it again", to.id, to.addr);
             let nonce = self.send_message(&to, &msg, now);
             if let Some(p) = self.pending.get_mut(&req) {
                 p.retries -= 1;
                 p.nonce = nonce;
                 p.sent = now;
+                p.queued = false;
             }
         }
         self.challenges.retain(|_, c| now.saturating_duration_since(c.sent) < CHALLENGE_TTL);
@@ -763,6 +796,31 @@ mod tests {
         let SessionEvent::Nodes { req: r, records, .. } = &ev[0] else { panic!() };
         assert_eq!((*r, records.len()), (req, 24));
         assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
+    fn requests_made_during_a_handshake_wait_for_its_session() {
+        let now = crate::time::test_now().mono;
+        let (mut a, ca) = node(1, 30301);
+        let (mut b, cb) = node(2, 30302);
+        a.ping(cb.clone(), now).unwrap();
+        a.find_node(cb.clone(), vec![0], now).unwrap();
+        a.find_node(cb.clone(), vec![256], now).unwrap();
+        // One random packet, not three: the others wait for the session.
+        let sent: Vec<_> = std::iter::from_fn(|| a.poll_transmit()).collect();
+        assert_eq!(sent.len(), 1);
+        let known = a.enr().clone();
+        b.handle_packet(ca.addr, &sent[0].1, now, &|id| (*id == known.node_id).then(|| known.clone()));
+        // random -> WHOAREYOU -> handshake (PING) + the two held requests -> their answers.
+        exchange(&mut a, ca.addr, &mut b, cb.addr, now);
+        let finds: Vec<_> = std::iter::from_fn(|| b.poll_event())
+            .filter_map(|e| match e {
+                SessionEvent::FindNode { req_id, .. } => Some(req_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finds.len(), 2, "both FINDNODEs arrived at once, no timeout");
+        assert_eq!(b.stats.whoareyou_sent, 1);
     }
 
     #[test]
