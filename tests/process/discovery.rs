@@ -140,3 +140,158 @@ fn nodes_knowing_one_record_find_each_other_and_skip_other_chains() {
     drop(other);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Children killed when the test ends, however it ends.
+struct Kids(Vec<std::process::Child>);
+
+impl Drop for Kids {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The devnet's sequencer gossips its blocks to three verifiers that know nothing but the
+/// sequencer's record: they find it and each other by discv5, connect to all of them, and their
+/// unsafe heads follow the sequencer's blocks, which come only by gossip (hash for hash the
+/// sequencer's, ahead of anything derived from L1).
+#[test]
+fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let bin = crate::support::bin();
+    let mut kids = Kids(Vec::new());
+    let mut devnet = Command::new(&bin)
+        .args(["devnet", "--serve-only", "--with-sequencer"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = crate::support::lines(devnet.stdout.take().unwrap());
+    kids.0.push(devnet);
+    let (mut seq_args, mut ver_args, mut dir, mut after) = (None, None, None, String::new());
+    while dir.is_none() {
+        let line = out.recv_timeout(Duration::from_secs(30)).expect("devnet did not print its command lines");
+        let args = || {
+            line.trim()
+                .strip_prefix("op-lite ")
+                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
+        };
+        if after.contains("sequencer node") {
+            seq_args = args();
+        } else if after.contains("verifier node") {
+            ver_args = args();
+        }
+        if let Some(rest) = line.strip_prefix("(files in ") {
+            dir = Some(std::path::PathBuf::from(rest.split(',').next().unwrap()));
+        }
+        after = line.clone();
+    }
+    let (seq_args, ver_args, dir) = (seq_args.unwrap(), ver_args.unwrap(), dir.unwrap());
+    // Without --p2p.static and --p2p.no-discovery; `set` replaces a flag's value or adds it.
+    let edit = |args: &[String], set: &[(&str, String)]| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--p2p.no-discovery" => {}
+                "--p2p.static" | "--rpc.port" => {
+                    it.next();
+                }
+                f if set.iter().any(|(k, _)| *k == f) => {
+                    it.next();
+                }
+                _ => v.push(a.clone()),
+            }
+        }
+        for (k, val) in set {
+            v.push(k.to_string());
+            v.push(val.clone());
+        }
+        v
+    };
+    let start = |args: Vec<String>| -> ServedNode { ServedNode::start(&args, &["--log.level", "info"]) };
+    let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+    // An inert bootnode for the sequencer (an empty list would mean op-node's public ones).
+    let inert = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8".to_string();
+    let sequencer = start(edit(
+        &seq_args,
+        &[
+            ("--p2p.discovery.path", p("seq-discovery")),
+            ("--p2p.bootnodes", inert),
+            ("--p2p.listen.tcp", "0".into()),
+        ],
+    ));
+    let (_, seq_enr) = self_info(&sequencer);
+    // Engines for two more verifiers (the devnet serves one).
+    let mut engines = Vec::new();
+    for _ in 0..2 {
+        let mut e = Command::new(&bin)
+            .args(["devnet", "engine", "--from", dir.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(e.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let url = first.split("serving at ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        kids.0.push(e);
+        engines.push(url);
+    }
+    let engine_of = |i: usize| -> Option<String> { (i > 0).then(|| engines[i - 1].clone()) };
+    let verifiers: Vec<ServedNode> = (0..3)
+        .map(|i| {
+            let mut set = vec![
+                ("--p2p.priv.path", p(&format!("v{i}.p2p.key"))),
+                ("--p2p.discovery.path", p(&format!("v{i}-discovery"))),
+                ("--p2p.bootnodes", seq_enr.clone()),
+            ];
+            if let Some(url) = engine_of(i) {
+                set.push(("--l2", url));
+            }
+            start(edit(&ver_args, &set))
+        })
+        .collect();
+    let (seq_id, _) = self_info(&sequencer);
+    let status = |n: &ServedNode| rpc(n, "optimism_syncStatus", json!([]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seq_head = status(&sequencer)["unsafe_l2"]["number"].as_u64().unwrap_or(0);
+        let heads: Vec<(u64, String)> = verifiers
+            .iter()
+            .map(|v| {
+                let s = status(v);
+                (
+                    s["unsafe_l2"]["number"].as_u64().unwrap_or(0),
+                    s["unsafe_l2"]["hash"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        // Each verifier holds connections to the sequencer and to the two other verifiers it
+        // found through it.
+        let connected = verifiers.iter().all(|v| {
+            let p = peers(v);
+            p.contains(&seq_id) && p.len() >= 3
+        });
+        // Gossip only: the batcher posts to L1 too, so the unsafe heads must run ahead of what
+        // any verifier has derived as safe, and be the sequencer's blocks.
+        let ahead = verifiers.iter().zip(&heads).all(|(v, (n, _))| {
+            *n >= 6 && *n + 2 >= seq_head && *n > status(v)["safe_l2"]["number"].as_u64().unwrap_or(0)
+        });
+        if connected && ahead {
+            for (n, hash) in &heads {
+                let seq_block = rpc(&sequencer, "optimism_outputAtBlock", json!([format!("0x{n:x}")]));
+                assert_eq!(seq_block["blockRef"]["hash"].as_str(), Some(hash.as_str()), "block #{n}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "heads {heads:?}, sequencer #{seq_head}, connected {connected}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(verifiers);
+    drop(sequencer);
+    drop(kids);
+    let _ = std::fs::remove_dir_all(&dir);
+}
