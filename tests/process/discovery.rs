@@ -153,10 +153,12 @@ impl Drop for Kids {
     }
 }
 
-/// The devnet's sequencer gossips its blocks to three verifiers that know nothing but the
-/// sequencer's record: they find it and each other by discv5, connect to all of them, and their
-/// unsafe heads follow the sequencer's blocks, which come only by gossip (hash for hash the
-/// sequencer's, ahead of anything derived from L1).
+/// The loopback network: the devnet's sequencer and three verifiers on their own engines, all
+/// knowing one record only, sigp's discv5 peer's: they find each other through it, each
+/// verifier connects to the sequencer and the two others, and their unsafe heads follow the
+/// sequencer's blocks, which come only by gossip (hash for hash the sequencer's, ahead of
+/// anything derived from L1). An OP Mainnet node knowing the same record is discovered but
+/// never dialled.
 #[test]
 fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
     use std::io::BufRead;
@@ -214,17 +216,46 @@ fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
     };
     let start = |args: Vec<String>| -> ServedNode { ServedNode::start(&args, &["--log.level", "info"]) };
     let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
-    // An inert bootnode for the sequencer (an empty list would mean op-node's public ones).
+    // The one record every node knows: sigp's discv5 peer (an `opstack` entry for the devnet's
+    // chain, no TCP port: a discovery node only), else (the peer not built, outside CI) the
+    // sequencer's record.
+    let mut sigp = crate::support::discv5_peer().map(|exe| {
+        let mut c = Command::new(exe)
+            .args(["--opstack", &op_lite::devnet::DEVNET_L2_CHAIN_ID.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Its events are read to the end (a closed pipe would end the peer).
+        let events = crate::support::lines(c.stdout.take().unwrap());
+        let first = events.recv_timeout(Duration::from_secs(30)).unwrap();
+        let v: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(v["event"], "listening", "{first}");
+        (c, v["enr"].as_str().unwrap().to_string(), events)
+    });
     let inert = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8".to_string();
+    let seq_boot = sigp.as_ref().map_or(inert, |(_, e, _)| e.clone());
     let sequencer = start(edit(
         &seq_args,
         &[
             ("--p2p.discovery.path", p("seq-discovery")),
-            ("--p2p.bootnodes", inert),
+            ("--p2p.bootnodes", seq_boot),
             ("--p2p.listen.tcp", "0".into()),
         ],
     ));
     let (_, seq_enr) = self_info(&sequencer);
+    let boot = sigp.as_ref().map_or(seq_enr.clone(), |(_, e, _)| e.clone());
+    let _sigp_events = sigp.take().map(|(c, _, events)| {
+        kids.0.push(c);
+        events
+    });
+    // A node of another chain (OP Mainnet, no L1 or engine) that knows the same record: found,
+    // never dialled.
+    let other_dir = dir.join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = node("op-mainnet", &other_dir, Some(&boot));
+    let (other_id, _) = self_info(&other);
     // Engines for two more verifiers (the devnet serves one).
     let mut engines = Vec::new();
     for _ in 0..2 {
@@ -246,7 +277,7 @@ fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
             let mut set = vec![
                 ("--p2p.priv.path", p(&format!("v{i}.p2p.key"))),
                 ("--p2p.discovery.path", p(&format!("v{i}-discovery"))),
-                ("--p2p.bootnodes", seq_enr.clone()),
+                ("--p2p.bootnodes", boot.clone()),
             ];
             if let Some(url) = engine_of(i) {
                 set.push(("--l2", url));
@@ -273,7 +304,7 @@ fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
         // found through it.
         let connected = verifiers.iter().all(|v| {
             let p = peers(v);
-            p.contains(&seq_id) && p.len() >= 3
+            p.contains(&seq_id) && p.len() >= 3 && !p.contains(&other_id)
         });
         // Gossip only: the batcher posts to L1 too, so the unsafe heads must run ahead of what
         // any verifier has derived as safe, and be the sequencer's blocks.
@@ -281,17 +312,26 @@ fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
             *n >= 6 && *n + 2 >= seq_head && *n > status(v)["safe_l2"]["number"].as_u64().unwrap_or(0)
         });
         if connected && ahead {
+            assert!(!peers(&sequencer).contains(&other_id));
+            assert!(peers(&other).is_empty(), "the other chain's node dialled nobody");
             for (n, hash) in &heads {
                 let seq_block = rpc(&sequencer, "optimism_outputAtBlock", json!([format!("0x{n:x}")]));
                 assert_eq!(seq_block["blockRef"]["hash"].as_str(), Some(hash.as_str()), "block #{n}");
             }
             break;
         }
-        assert!(Instant::now() < deadline, "heads {heads:?}, sequencer #{seq_head}, connected {connected}");
+        let all: Vec<String> =
+            verifiers.iter().map(|v| rpc(v, "opp2p_peers", json!([true])).to_string()).collect();
+
+        assert!(
+            Instant::now() < deadline,
+            "heads {heads:?}, sequencer #{seq_head}, connected {connected}: sequencer {seq_id}, other {other_id}, peers {all:?}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     drop(verifiers);
     drop(sequencer);
+    drop(other);
     drop(kids);
     let _ = std::fs::remove_dir_all(&dir);
 }
