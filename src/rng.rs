@@ -34,6 +34,27 @@ impl Rng {
     }
 }
 
+/// So a seeded `Rng` can stand in for the OS's randomness in tests of code that takes a
+/// `rand_core::RngCore` (discv5's key material comes from the OS in production).
+impl rand_core::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        Rng::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.fill(dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill(dest);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

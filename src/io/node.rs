@@ -627,7 +627,8 @@ impl Parts {
             _ => probe,
         };
         let filter = Filter { chain_id: self.config.rollup.l2_chain_id };
-        let mut disc = Discovery::new(signing, own.clone(), filter, bootnodes, seed);
+        let mut disc =
+            Discovery::new(signing, own.clone(), filter, bootnodes, Box::new(rand_core::OsRng), seed);
         let now = clock::now().mono;
         for r in stored {
             disc.add_stored(r, now);

@@ -148,8 +148,17 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    pub fn new(key: SigningKey, own: Enr, filter: Filter, bootnodes: Vec<Bootnode>, seed: u64) -> Discovery {
-        let sessions = Sessions::new(key, own, seed ^ 0x5e55);
+    /// `key_material` feeds the sessions' keys and nonces (the OS's randomness in the node);
+    /// `seed` the lookups' random targets.
+    pub fn new(
+        key: SigningKey,
+        own: Enr,
+        filter: Filter,
+        bootnodes: Vec<Bootnode>,
+        key_material: Box<dyn rand_core::RngCore + Send>,
+        seed: u64,
+    ) -> Discovery {
+        let sessions = Sessions::new(key, own, key_material);
         let table = Table::new(sessions.node_id());
         Discovery {
             sessions,
@@ -533,7 +542,7 @@ mod tests {
             .map(|i| {
                 let (key, enr) = identity(i, if i == 7 { 8453 } else { 10 });
                 let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
-                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, i)
+                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(i ^ 0x5e55)), i)
             })
             .collect();
         let found = run(&mut nodes, 60, |_| false);
@@ -557,7 +566,8 @@ mod tests {
     #[test]
     fn hostile_datagrams_leave_the_service_bounded() {
         let (key, enr) = identity(1, 10);
-        let mut d = Discovery::new(key, enr, Filter { chain_id: 10 }, vec![], 1);
+        let mut d =
+            Discovery::new(key, enr, Filter { chain_id: 10 }, vec![], Box::new(Rng::new(1 ^ 0x5e55)), 1);
         let mut now = crate::time::test_now().mono;
         d.handle_timeout(now);
         let mut rng = Rng::new(77);
@@ -594,7 +604,14 @@ mod tests {
             .map(|i| {
                 let (key, enr) = identity(i, 10);
                 let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
-                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, 100 + i)
+                Discovery::new(
+                    key,
+                    enr,
+                    Filter { chain_id: 10 },
+                    boots,
+                    Box::new(Rng::new((100 + i) ^ 0x5e55)),
+                    100 + i,
+                )
             })
             .collect();
         let mut rng = Rng::new(9);

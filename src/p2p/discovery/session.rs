@@ -20,7 +20,6 @@ use k256::ecdsa::SigningKey;
 use super::enr::Enr;
 use super::wire::{self, Kind, Message, Nonce};
 use crate::protocol::primitives::B256;
-use crate::rng::Rng;
 
 /// How long a request waits for its answer (the spec suggests 500 ms; a handshake adds a
 /// round trip).
@@ -121,7 +120,9 @@ pub struct Sessions {
     id: B256,
     /// Our record (its sequence number goes in PING/PONG, the record into handshakes).
     enr: Enr,
-    rng: Rng,
+    /// Ephemeral keys, nonces, masking IVs, id-nonces and request ids: the OS's randomness in
+    /// the node (predictable ones would let others forge or read our sessions).
+    rng: Box<dyn rand_core::RngCore + Send>,
     sessions: HashMap<(B256, SocketAddr), Session>,
     challenges: HashMap<(B256, SocketAddr), Challenge>,
     pending: HashMap<u64, Pending>,
@@ -131,13 +132,13 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(key: SigningKey, enr: Enr, seed: u64) -> Sessions {
+    pub fn new(key: SigningKey, enr: Enr, rng: Box<dyn rand_core::RngCore + Send>) -> Sessions {
         let id = wire::node_id(key.verifying_key());
         Sessions {
             key,
             id,
             enr,
-            rng: Rng::new(seed),
+            rng,
             sessions: HashMap::new(),
             challenges: HashMap::new(),
             pending: HashMap::new(),
@@ -178,7 +179,7 @@ impl Sessions {
 
     fn random<const N: usize>(&mut self) -> [u8; N] {
         let mut b = [0u8; N];
-        self.rng.fill(&mut b);
+        self.rng.fill_bytes(&mut b);
         b
     }
 
@@ -623,7 +624,7 @@ mod tests {
         crate::protocol::rlp::put_u64(&mut udp, port as u64);
         let enr = Enr::sign(&key, 1, vec![(b"ip".to_vec(), ip), (b"udp".to_vec(), udp)]);
         let contact = Contact::from_enr(&enr).unwrap();
-        (Sessions::new(key, enr, seed as u64), contact)
+        (Sessions::new(key, enr, Box::new(crate::rng::Rng::new(seed as u64))), contact)
     }
 
     /// Delivers every datagram until both sides are quiet.
