@@ -70,8 +70,9 @@ pub struct Gossip {
     next_refill: Option<std::time::Instant>,
 }
 
-/// Pause between offering the table's records again while the node wants peers.
-pub const REFILL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Pause between offering the table's records again while the node wants peers (op-node's
+/// connectionIntervalFast).
+pub const REFILL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Discovered peers waiting to be dialled.
 pub const MAX_DIAL_CANDIDATES: usize = 64;
@@ -96,6 +97,7 @@ impl Gossip {
     /// (unprotected dials, within `--p2p.peers.lo`).
     pub fn dial_discovered(&mut self, now: Now) {
         let Some((disc, _)) = &mut self.discovery else { return };
+        disc.wants_peers = self.swarm.wants_peers();
         let mut found: Vec<_> = std::iter::from_fn(|| disc.poll_found()).collect();
         if found.is_empty()
             && self.candidates.is_empty()

@@ -2,7 +2,8 @@
 //!
 //! `Discovery` is what op-node's discovery process does: it joins the discv5 network through
 //! the bootnodes, keeps a Kademlia table of nodes that answered, runs random-walk lookups
-//! (FINDNODE towards random targets, three in flight, the sixteen closest asked), keeps table
+//! (FINDNODE towards random targets, three in flight, the sixteen closest asked; 5 s apart while
+//! the node wants peers, 20 s once it has them, op-node's pace), keeps table
 //! entries alive by PING, answers other nodes' PING and FINDNODE, and hands out the records
 //! that pass op-node's filter (an `opstack` entry with this chain's id and version 0, and a TCP
 //! port) as candidates to dial over libp2p.
@@ -33,9 +34,10 @@ pub const LOOKUP_PARALLELISM: usize = 3;
 pub const LOOKUP_RESULTS: usize = 16;
 /// Candidates a lookup holds (records from NODES answers, not yet asked).
 const MAX_CANDIDATES: usize = 64;
-/// Pause between lookups while the table is small, and once it is not.
+/// Pause between lookups while the node wants peers, and once it has enough (op-node's
+/// discoverIntervalFast / Slow).
 pub const LOOKUP_INTERVAL_FAST: Duration = Duration::from_secs(5);
-pub const LOOKUP_INTERVAL: Duration = Duration::from_secs(30);
+pub const LOOKUP_INTERVAL: Duration = Duration::from_secs(20);
 /// How often the stalest table entry is pinged, and how old it must be.
 pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 pub const LIVENESS_AGE: Duration = Duration::from_secs(300);
@@ -144,6 +146,8 @@ pub struct Discovery {
     next_ping: Option<Instant>,
     found: VecDeque<Enr>,
     seen: HashMap<B256, u64>,
+    /// The node has fewer peers than it wants: lookups run at the fast pace.
+    pub wants_peers: bool,
     pub stats: DiscoveryStats,
 }
 
@@ -172,6 +176,7 @@ impl Discovery {
             next_ping: None,
             found: VecDeque::new(),
             seen: HashMap::new(),
+            wants_peers: true,
             stats: DiscoveryStats::default(),
         }
     }
