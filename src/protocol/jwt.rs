@@ -62,7 +62,8 @@ pub fn verify(secret: &[u8; 32], token: &str, now: u64, leeway: u64) -> Result<(
     Ok(())
 }
 
-fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+/// Unpadded base64url, as JWTs and node records use it (non-canonical trailing bits accepted).
+pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

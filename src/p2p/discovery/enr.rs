@@ -255,37 +255,11 @@ fn content(seq: u64, pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     })
 }
 
-/// Unpadded base64url (RFC 4648 §5), as ENR text uses it; `None` for anything else.
+/// Unpadded base64url (RFC 4648 §5) in its one canonical form, as ENR text uses it (one text
+/// per record); `None` for anything else.
 pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = s.as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c)? << (18 - 6 * i);
-        }
-        let full = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let keep = chunk.len() - 1;
-        // Bits past the last whole byte must be zero (one text per record).
-        if keep < 3 && full[keep..].iter().any(|b| *b != 0) {
-            return None;
-        }
-        out.extend_from_slice(&full[..keep]);
-    }
-    Some(out)
+    let raw = crate::protocol::jwt::base64url_decode(s)?;
+    (crate::protocol::jwt::base64url(&raw) == s).then_some(raw)
 }
 
 #[cfg(test)]
