@@ -18,7 +18,7 @@ use op_lite::p2p::discovery::enr::Enr;
 use op_lite::p2p::discovery::table::log2_distance;
 use op_lite::protocol::primitives::{from_hex_fixed, B256};
 
-use crate::support::{discv5_peer, offline_node_args, ServedNode};
+use crate::support::{discv5_peer, offline_node_args, rpc, ServedNode};
 
 struct SigpPeer {
     child: Child,
@@ -95,20 +95,6 @@ impl Drop for SigpPeer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn rpc(node: &ServedNode, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut s = std::net::TcpStream::connect(node.rpc.trim_start_matches("http://")).unwrap();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let (_, body) = crate::support::read_response(&mut s, &mut buf).unwrap();
-    serde_json::from_str::<Value>(&body).unwrap()["result"].clone()
 }
 
 /// An OP Mainnet node with P2P and discovery on loopback, its only bootnode `bootnode`.

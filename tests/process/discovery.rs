@@ -8,22 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{offline_node_args, ServedNode};
-
-fn rpc(node: &ServedNode, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let mut s = std::net::TcpStream::connect(node.rpc.trim_start_matches("http://")).unwrap();
-    use std::io::Write;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let (_, body) = crate::support::read_response(&mut s, &mut buf).unwrap();
-    serde_json::from_str::<Value>(&body).unwrap()["result"].clone()
-}
+use crate::support::{offline_node_args, rpc, ServedNode};
 
 /// A node with P2P on loopback, discovery on, its files in `dir`.
 fn node(network: &str, dir: &std::path::Path, bootnode: Option<&str>) -> ServedNode {

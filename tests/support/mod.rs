@@ -226,6 +226,22 @@ impl ServedNode {
     }
 }
 
+/// A JSON-RPC call to a served node: its `result` (null when it answered an error).
+pub fn rpc(node: &ServedNode, method: &str, params: serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let mut s = std::net::TcpStream::connect(node.rpc.trim_start_matches("http://")).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let (_, body) = read_response(&mut s, &mut buf).unwrap();
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"].clone()
+}
+
 /// Sends every line of `stream` into a channel.
 pub fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
