@@ -509,44 +509,30 @@ fn node_args(devnet: &DevnetHandle, files: &NodeFiles, role: &Role<'_>) -> Vec<S
                 rpc_port.to_string(),
             ]
         }
-        Role::Verifier { static_peer: Some(peer) } => vec![
-            "--p2p.listen.ip".into(),
-            "127.0.0.1".into(),
-            "--p2p.listen.tcp".into(),
-            "0".into(),
-            "--p2p.static".into(),
-            peer.to_string(),
-            "--p2p.priv.path".into(),
-            path("verifier.p2p.key"),
-        ],
+        Role::Verifier { static_peer: Some(peer) } => gossip_peer(peer, path("verifier.p2p.key")),
         Role::Verifier { static_peer: None } => vec!["--p2p.disable".into()],
-        Role::Source { static_peer } => vec![
-            "--p2p.listen.ip".into(),
-            "127.0.0.1".into(),
-            "--p2p.listen.tcp".into(),
-            "0".into(),
-            "--p2p.static".into(),
-            static_peer.to_string(),
-            "--p2p.priv.path".into(),
-            path("source.p2p.key"),
-            "--rpc.port".into(),
-            "0".into(),
-        ],
-        Role::Light { static_peer, source, .. } => vec![
-            "--p2p.listen.ip".into(),
-            "127.0.0.1".into(),
-            "--p2p.listen.tcp".into(),
-            "0".into(),
-            "--p2p.static".into(),
-            static_peer.to_string(),
-            "--p2p.priv.path".into(),
-            path("light.p2p.key"),
-            "--l2.follow.source".into(),
-            source.to_string(),
-        ],
+        Role::Source { static_peer } => {
+            let mut a = gossip_peer(static_peer, path("source.p2p.key"));
+            a.extend(["--rpc.port".into(), "0".into()]);
+            a
+        }
+        Role::Light { static_peer, source, .. } => {
+            let mut a = gossip_peer(static_peer, path("light.p2p.key"));
+            a.extend(["--l2.follow.source".into(), source.to_string()]);
+            a
+        }
     };
     args.extend(more);
     args
+}
+
+/// A node that gossips with the sequencer at `peer` from any loopback port, its key at `key`.
+fn gossip_peer(peer: &str, key: String) -> Vec<String> {
+    let flags =
+        ["--p2p.listen.ip", "127.0.0.1", "--p2p.listen.tcp", "0", "--p2p.static", peer, "--p2p.priv.path"];
+    let mut a: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+    a.push(key);
+    a
 }
 
 /// A node's configuration from its flags and `extra` (which win).
