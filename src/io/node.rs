@@ -585,11 +585,6 @@ impl Parts {
         let secret = crate::protocol::primitives::from_hex_fixed::<32>(&key.to_hex())
             .map_err(|_| "p2p key".to_string())?;
         let signing = k256::ecdsa::SigningKey::from_slice(&secret).map_err(|e| format!("p2p key: {e}"))?;
-        let item = |f: &dyn Fn(&mut Vec<u8>)| {
-            let mut o = Vec::new();
-            f(&mut o);
-            o
-        };
         let tcp_port = if d.advertise_tcp != 0 { d.advertise_tcp } else { tcp.map_or(0, |a| a.port()) };
         let udp_port = if d.advertise_udp != 0 { d.advertise_udp } else { udp.port() };
         let mut pairs = vec![
@@ -597,16 +592,12 @@ impl Parts {
                 b"opstack".to_vec(),
                 enr::OpStack { chain_id: self.config.rollup.l2_chain_id, version: 0 }.encode(),
             ),
-            (b"tcp".to_vec(), item(&|o| crate::protocol::rlp::put_u64(o, tcp_port as u64))),
-            (b"udp".to_vec(), item(&|o| crate::protocol::rlp::put_u64(o, udp_port as u64))),
+            enr::entry_u64("tcp", tcp_port as u64),
+            enr::entry_u64("udp", udp_port as u64),
         ];
         match d.advertise_ip {
-            Some(std::net::IpAddr::V4(ip)) => {
-                pairs.push((b"ip".to_vec(), item(&|o| crate::protocol::rlp::put_bytes(o, &ip.octets()))))
-            }
-            Some(std::net::IpAddr::V6(ip)) => {
-                pairs.push((b"ip6".to_vec(), item(&|o| crate::protocol::rlp::put_bytes(o, &ip.octets()))))
-            }
+            Some(std::net::IpAddr::V4(ip)) => pairs.push(enr::entry_bytes("ip", &ip.octets())),
+            Some(std::net::IpAddr::V6(ip)) => pairs.push(enr::entry_bytes("ip6", &ip.octets())),
             None => log::warn!(
                 "discv5: no --p2p.advertise.ip and --p2p.listen.ip is unspecified: our record has no IP, so \
                  others find us only when we reach them first"
@@ -616,13 +607,7 @@ impl Parts {
         // The same content keeps its sequence number (and signature); a change bumps it.
         let probe = enr::Enr::sign(&signing, previous.as_ref().map_or(1, |p| p.seq), pairs.clone());
         let own = match previous {
-            Some(p)
-                if p.node_id == probe.node_id
-                    && p.raw().len() == probe.raw().len()
-                    && same_pairs(&p, &probe) =>
-            {
-                p
-            }
+            Some(p) if p.node_id == probe.node_id && p.same_entries(&probe) => p,
             Some(p) if p.node_id == probe.node_id => enr::Enr::sign(&signing, p.seq + 1, pairs),
             _ => probe,
         };
@@ -971,12 +956,6 @@ fn submit_to<J: Send + Into<Request> + 'static>(
         Some(w) => w.try_submit(job).map_err(|(j, e)| Box::new((j.into(), e))),
         None => Err(Box::new((job.into(), SubmitError::Closed))),
     }
-}
-
-/// Whether two records of the same key hold the same entries.
-fn same_pairs(a: &crate::p2p::discovery::enr::Enr, b: &crate::p2p::discovery::enr::Enr) -> bool {
-    (a.ip(), a.ip6(), a.tcp(), a.udp(), a.opstack().ok())
-        == (b.ip(), b.ip6(), b.tcp(), b.udp(), b.opstack().ok())
 }
 
 impl From<()> for Request {

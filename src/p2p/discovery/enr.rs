@@ -132,13 +132,8 @@ impl Enr {
         let public_key: [u8; 33] =
             key.verifying_key().to_encoded_point(true).as_bytes().try_into().unwrap_or([0; 33]);
         pairs.retain(|(k, _)| k != b"id" && k != b"secp256k1");
-        let item = |v: &[u8]| {
-            let mut o = Vec::new();
-            rlp::put_bytes(&mut o, v);
-            o
-        };
-        pairs.push((b"id".to_vec(), item(b"v4")));
-        pairs.push((b"secp256k1".to_vec(), item(&public_key)));
+        pairs.push(entry_bytes("id", b"v4"));
+        pairs.push(entry_bytes("secp256k1", &public_key));
         pairs.sort();
         pairs.dedup_by(|a, b| a.0 == b.0);
         let content = content(seq, &pairs);
@@ -172,6 +167,11 @@ impl Enr {
         pb.extend_from_slice(&self.public_key);
         let key = crate::p2p::identity::PublicKey::from_protobuf(&pb)?;
         Ok(crate::p2p::identity::PeerId::from_public_key(&key))
+    }
+
+    /// Whether `other` holds the same entries (whatever its sequence number and signature).
+    pub fn same_entries(&self, other: &Enr) -> bool {
+        self.pairs == other.pairs
     }
 
     /// The record as `enr:` text.
@@ -244,6 +244,20 @@ impl Enr {
     }
 }
 
+/// An entry whose value is a byte string (`ip`, `ip6`), for `Enr::sign`.
+pub fn entry_bytes(key: &str, v: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut o = Vec::with_capacity(v.len() + 1);
+    rlp::put_bytes(&mut o, v);
+    (key.as_bytes().to_vec(), o)
+}
+
+/// An entry whose value is an integer (`tcp`, `udp`), for `Enr::sign`.
+pub fn entry_u64(key: &str, v: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut o = Vec::with_capacity(9);
+    rlp::put_u64(&mut o, v);
+    (key.as_bytes().to_vec(), o)
+}
+
 /// The signed content: RLP `[seq, k1, v1, ...]`.
 fn content(seq: u64, pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     rlp::encode_list(|o| {
@@ -285,15 +299,7 @@ mod tests {
         // Signed again with the example's key: the same record (signatures are deterministic).
         let key =
             SigningKey::from_slice(&crate::protocol::primitives::from_hex(EXAMPLE_KEY).unwrap()).unwrap();
-        let item = |tag: &[u8], v: &[u8]| {
-            let mut o = Vec::new();
-            rlp::put_bytes(&mut o, v);
-            (tag.to_vec(), o)
-        };
-        let ip = item(b"ip", &[127, 0, 0, 1]);
-        let mut udp = Vec::new();
-        rlp::put_u64(&mut udp, 30303);
-        let again = Enr::sign(&key, 1, vec![ip, (b"udp".to_vec(), udp)]);
+        let again = Enr::sign(&key, 1, vec![entry_bytes("ip", &[127, 0, 0, 1]), entry_u64("udp", 30303)]);
         assert!(again.signature_valid);
         assert_eq!(again.node_id, e.node_id);
         assert_eq!(again.public_key, e.public_key);

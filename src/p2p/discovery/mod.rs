@@ -461,23 +461,17 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::rlp;
 
     /// A node's key and record: 10.0.0.1:(9000+i), TCP too, `opstack` for `chain`.
     pub(crate) fn identity(i: u64, chain: u64) -> (SigningKey, Enr) {
         let mut k = [7u8; 32];
         k[24..].copy_from_slice(&i.to_be_bytes());
         let key = SigningKey::from_slice(&k).unwrap();
-        let item = |f: &dyn Fn(&mut Vec<u8>)| {
-            let mut o = Vec::new();
-            f(&mut o);
-            o
-        };
         let port = 9000 + i;
         let pairs = vec![
-            (b"ip".to_vec(), item(&|o| rlp::put_bytes(o, &[10, 0, 0, 1]))),
-            (b"udp".to_vec(), item(&|o| rlp::put_u64(o, port))),
-            (b"tcp".to_vec(), item(&|o| rlp::put_u64(o, port))),
+            enr::entry_bytes("ip", &[10, 0, 0, 1]),
+            enr::entry_u64("udp", port),
+            enr::entry_u64("tcp", port),
             (b"opstack".to_vec(), enr::OpStack { chain_id: chain, version: 0 }.encode()),
         ];
         let enr = Enr::sign(&key, 1, pairs);

@@ -618,11 +618,11 @@ mod tests {
 
     fn node(seed: u8, port: u16) -> (Sessions, Contact) {
         let key = SigningKey::from_slice(&[seed; 32]).unwrap();
-        let mut ip = Vec::new();
-        crate::protocol::rlp::put_bytes(&mut ip, &[127, 0, 0, 1]);
-        let mut udp = Vec::new();
-        crate::protocol::rlp::put_u64(&mut udp, port as u64);
-        let enr = Enr::sign(&key, 1, vec![(b"ip".to_vec(), ip), (b"udp".to_vec(), udp)]);
+        let entries = vec![
+            super::super::enr::entry_bytes("ip", &[127, 0, 0, 1]),
+            super::super::enr::entry_u64("udp", port as u64),
+        ];
+        let enr = Enr::sign(&key, 1, entries);
         let contact = Contact::from_enr(&enr).unwrap();
         (Sessions::new(key, enr, Box::new(crate::rng::Rng::new(seed as u64))), contact)
     }

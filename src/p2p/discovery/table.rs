@@ -173,10 +173,11 @@ mod tests {
         k[24..].copy_from_slice(&seed.to_be_bytes());
         k[0] = 1;
         let key = SigningKey::from_slice(&k).unwrap();
-        let (mut ip, mut udp) = (Vec::new(), Vec::new());
-        crate::protocol::rlp::put_bytes(&mut ip, &[10, 0, 0, 1]);
-        crate::protocol::rlp::put_u64(&mut udp, 9000 + seed);
-        Enr::sign(&key, 1, vec![(b"ip".to_vec(), ip), (b"udp".to_vec(), udp)])
+        let entries = vec![
+            super::super::enr::entry_bytes("ip", &[10, 0, 0, 1]),
+            super::super::enr::entry_u64("udp", 9000 + seed),
+        ];
+        Enr::sign(&key, 1, entries)
     }
 
     #[test]
