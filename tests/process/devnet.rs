@@ -332,33 +332,7 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
 fn serve_only_with_a_sequencer_prints_command_lines_that_run() {
     use crate::support::ServedNode;
     use op_lite::io::rpc_client::RpcClient;
-    let mut devnet = Command::new(bin())
-        .args(["devnet", "--serve-only", "--with-sequencer"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = crate::support::lines(devnet.stdout.take().unwrap());
-    let (mut seq_args, mut ver_args, mut dir) = (None, None, None);
-    let mut after = String::new();
-    while dir.is_none() {
-        let line = out.recv_timeout(Duration::from_secs(20)).expect("devnet did not print its command lines");
-        let args = || {
-            line.trim()
-                .strip_prefix("op-lite ")
-                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
-        };
-        if after.contains("sequencer node") {
-            seq_args = args();
-        } else if after.contains("verifier node") {
-            ver_args = args();
-        }
-        if let Some(rest) = line.strip_prefix("(files in ") {
-            dir = Some(std::path::PathBuf::from(rest.split(',').next().unwrap()));
-        }
-        after = line.clone();
-    }
-    let (seq_args, ver_args, dir) = (seq_args.unwrap(), ver_args.unwrap(), dir.unwrap());
+    let (mut devnet, seq_args, ver_args, dir) = crate::support::serve_only_with_sequencer(20);
     assert!(seq_args.contains(&"--p2p.sequencer.key".to_string()), "{seq_args:?}");
     assert!(ver_args.contains(&"--p2p.static".to_string()), "{ver_args:?}");
     let sequencer = ServedNode::start(&seq_args, &[]);

@@ -150,33 +150,8 @@ fn gossip_reaches_nodes_that_found_the_sequencer_by_discovery() {
     use std::process::{Command, Stdio};
     let bin = crate::support::bin();
     let mut kids = Kids(Vec::new());
-    let mut devnet = Command::new(&bin)
-        .args(["devnet", "--serve-only", "--with-sequencer"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = crate::support::lines(devnet.stdout.take().unwrap());
+    let (devnet, seq_args, ver_args, dir) = crate::support::serve_only_with_sequencer(30);
     kids.0.push(devnet);
-    let (mut seq_args, mut ver_args, mut dir, mut after) = (None, None, None, String::new());
-    while dir.is_none() {
-        let line = out.recv_timeout(Duration::from_secs(30)).expect("devnet did not print its command lines");
-        let args = || {
-            line.trim()
-                .strip_prefix("op-lite ")
-                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
-        };
-        if after.contains("sequencer node") {
-            seq_args = args();
-        } else if after.contains("verifier node") {
-            ver_args = args();
-        }
-        if let Some(rest) = line.strip_prefix("(files in ") {
-            dir = Some(std::path::PathBuf::from(rest.split(',').next().unwrap()));
-        }
-        after = line.clone();
-    }
-    let (seq_args, ver_args, dir) = (seq_args.unwrap(), ver_args.unwrap(), dir.unwrap());
     // Without --p2p.static and --p2p.no-discovery; `set` replaces a flag's value or adds it.
     let edit = |args: &[String], set: &[(&str, String)]| -> Vec<String> {
         let mut v: Vec<String> = Vec::new();

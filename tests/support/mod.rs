@@ -242,6 +242,42 @@ pub fn rpc(node: &ServedNode, method: &str, params: serde_json::Value) -> serde_
     serde_json::from_str::<serde_json::Value>(&body).unwrap()["result"].clone()
 }
 
+/// `op-lite devnet --serve-only --with-sequencer`, running: the process, the sequencer's and the
+/// verifier's command lines as it printed them (without `op-lite`), and the directory of their
+/// files. Waits at most `secs` for each printed line.
+pub fn serve_only_with_sequencer(secs: u64) -> (std::process::Child, Vec<String>, Vec<String>, PathBuf) {
+    use std::process::{Command, Stdio};
+    let mut devnet = Command::new(bin())
+        .args(["devnet", "--serve-only", "--with-sequencer"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = lines(devnet.stdout.take().unwrap());
+    let (mut seq_args, mut ver_args, mut dir) = (None, None, None);
+    let mut after = String::new();
+    while dir.is_none() {
+        let line = out
+            .recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("devnet did not print its command lines");
+        let args = || {
+            line.trim()
+                .strip_prefix("op-lite ")
+                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
+        };
+        if after.contains("sequencer node") {
+            seq_args = args();
+        } else if after.contains("verifier node") {
+            ver_args = args();
+        }
+        if let Some(rest) = line.strip_prefix("(files in ") {
+            dir = Some(PathBuf::from(rest.split(',').next().unwrap()));
+        }
+        after = line.clone();
+    }
+    (devnet, seq_args.unwrap(), ver_args.unwrap(), dir.unwrap())
+}
+
 /// Sends every line of `stream` into a channel.
 pub fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
