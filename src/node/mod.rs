@@ -214,11 +214,7 @@ impl Node {
         }
         g.dial_discovered(now);
         let peers = g.swarm.peer_count();
-        let discovery = g.discovery.as_ref().map(|(d, _)| (d.table_len(), d.stats, d.sessions.stats));
         self.metrics().set_peer_count(peers);
-        if let Some(d) = discovery {
-            self.metrics().set_discovery(d.0, &d.1, &d.2);
-        }
     }
 
     /// Runs at most `budget` queued events.
@@ -346,6 +342,8 @@ impl Node {
         let process = self.host.process_stats();
         let wakeups = self.host.loop_wakeups();
         let rpc_clients = self.host.rpc_clients();
+        let discovery = self.gossip.as_ref().and_then(|g| g.discovery.as_ref());
+        let discovery = discovery.map(|(d, _)| (d.table_len(), d.stats, d.sessions.stats));
         let d = &mut self.core.derivers;
         let m = &mut d.metrics.get_or_insert_with(MetricsRecorder::default).metrics;
         m.update_events(self.core.system.metrics(), self.core.system.pending());
@@ -354,6 +352,9 @@ impl Node {
         }
         m.set_loop_wakeups(&wakeups);
         m.set_rpc_clients(&rpc_clients);
+        if let Some((table, stats, sessions)) = discovery {
+            m.set_discovery(table, &stats, &sessions);
+        }
         m.sync_derive(&d.pipeline.metrics, now);
         let q = &d.engine.unsafe_payloads;
         match q.peek() {

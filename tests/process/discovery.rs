@@ -91,6 +91,18 @@ fn nodes_knowing_one_record_find_each_other_and_skip_other_chains() {
         assert!(Instant::now() < deadline, "not connected in 60 s: {all:?}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The discovery metrics say so too: nodes in the table, records passed to dial, handshakes.
+    let metric = |n: &ServedNode, name: &str| -> f64 {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(n.metrics.trim_start_matches("http://")).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let (_, body) = crate::support::read_response(&mut s, &mut Vec::new()).unwrap();
+        let line = body.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(metric(&nodes[0], "op_lite_discv5_table_nodes ") >= 3.0);
+    assert!(metric(&nodes[0], "op_lite_discv5_records_total{outcome=\"dial\"}") >= 3.0);
+    assert!(metric(&nodes[0], "op_lite_discv5_packets_total{kind=\"handshake_in\"}") >= 1.0);
     // The Base node found them by discovery too, but dialled none of them: it has no peers
     // of its chain, and the others never dial it.
     std::thread::sleep(Duration::from_secs(6));
