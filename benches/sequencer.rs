@@ -97,7 +97,7 @@ fn main() {
                         publish_time = t.elapsed();
                         continue;
                     }
-                    Request::LoadRuntimeConfig
+                    Request::LoadRuntimeConfig { .. }
                     | Request::Rpc(_)
                     | Request::Stop
                     | Request::PollFollowSource => continue,

@@ -7,9 +7,12 @@
 //! `--rollup.halt LEVEL` stops the node when L1 requires a protocol version newer than op-lite
 //! supports at that level or above (major > minor > patch), as op-node did.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::derive::data::{BlockInfo, SharedData};
 use crate::event::{Deriver, Emitter, Event, Request};
+use crate::protocol::block_ref::L1BlockRef;
 use crate::protocol::primitives::{Address, B256};
 use crate::time::Now;
 
@@ -160,9 +163,12 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
 pub const HALT_MESSAGE: &str = "opted to halt, unprepared for protocol change";
 
 /// Loads and reloads the runtime config.
-#[derive(Debug)]
 pub struct RuntimeConfigLoader {
     interval: Duration,
+    /// The header cache and `--verifier.l1-confs`: a load reads at the cached block `confs`
+    /// behind the L1 head the node last saw, when there is one (no header fetch).
+    cache: Option<(SharedData, u64)>,
+    l1_head: Option<L1BlockRef>,
     halt: Option<HaltLevel>,
     due: Option<Instant>,
     in_flight: bool,
@@ -173,7 +179,42 @@ pub struct RuntimeConfigLoader {
 impl RuntimeConfigLoader {
     /// `interval` zero loads once and never reloads, as op-node.
     pub fn new(interval: Duration, halt: Option<HaltLevel>) -> Self {
-        RuntimeConfigLoader { interval, halt, due: None, in_flight: false, loaded: false, current: None }
+        RuntimeConfigLoader {
+            interval,
+            cache: None,
+            l1_head: None,
+            halt,
+            due: None,
+            in_flight: false,
+            loaded: false,
+            current: None,
+        }
+    }
+
+    /// Reads at cached blocks: `confs` behind the L1 head, when the cache holds that block.
+    pub fn with_cache(mut self, data: SharedData, confs: u64) -> Self {
+        self.cache = Some((data, confs));
+        self
+    }
+
+    /// The block to read at, if the cache has it: on the head's chain, `confs` below it.
+    fn cached_target(&self) -> Option<Arc<BlockInfo>> {
+        let ((data, confs), head) = (self.cache.as_ref()?, self.l1_head?);
+        let data = data.borrow();
+        let mut b = data.cached_l1_at(head.number)?;
+        if b.hash != head.hash {
+            return None;
+        }
+        // Walk down by parent hash, so the block is the head's ancestor (a bounded walk: confs
+        // is a handful of blocks).
+        for _ in 0..*confs {
+            let parent = data.cached_l1_at(b.number().checked_sub(1)?)?;
+            if parent.hash != b.header.parent_hash {
+                return None;
+            }
+            b = parent;
+        }
+        Some(b)
     }
 }
 
@@ -215,6 +256,10 @@ impl Deriver for RuntimeConfigLoader {
                 self.due = Some(now.mono + RETRY_INTERVAL);
                 true
             }
+            Event::L1HeadUpdated(r) => {
+                self.l1_head = Some(*r);
+                false
+            }
             _ => false,
         }
     }
@@ -234,7 +279,7 @@ impl Deriver for RuntimeConfigLoader {
         }
         self.in_flight = true;
         self.due = None;
-        out.request(Request::LoadRuntimeConfig);
+        out.request(Request::LoadRuntimeConfig { at: self.cached_target() });
     }
 }
 
@@ -310,7 +355,7 @@ mod tests {
         let mut out = Emitter::with_cap(16);
         let mut r = RuntimeConfigLoader::new(Duration::from_secs(600), Some(HaltLevel::Major));
         r.handle_timeout(now, &mut out);
-        assert_eq!(out.poll_requests(), vec![Request::LoadRuntimeConfig]);
+        assert_eq!(out.poll_requests(), vec![Request::LoadRuntimeConfig { at: None }]);
         r.handle_timeout(now, &mut out);
         assert!(out.poll_requests().is_empty(), "one load at a time");
         // A failure retries after 10 s.
@@ -336,5 +381,43 @@ mod tests {
         assert_eq!(r.poll_timeout(), None, "interval 0: loaded once, never reloaded");
         r.handle_timeout(now.advance(Duration::from_secs(3600)), &mut out);
         assert!(out.poll_requests().is_empty());
+    }
+
+    #[test]
+    fn reads_at_the_cached_block_confs_behind_the_l1_head_when_the_cache_has_it() {
+        use crate::derive::data::{CacheLimits, ChainData};
+        use crate::protocol::header::Header;
+        let now = crate::time::test_now();
+        let data = std::rc::Rc::new(std::cell::RefCell::new(ChainData::new(
+            CacheLimits::default(),
+            Address::ZERO,
+            Address::ZERO,
+        )));
+        let b7 = BlockInfo::new(Header { number: 7, ..Header::default() });
+        let b8 = BlockInfo::new(Header { number: 8, parent_hash: b7.hash, ..Header::default() });
+        let load = |confs: u64, head: Option<&BlockInfo>| {
+            let mut r = RuntimeConfigLoader::new(Duration::ZERO, None).with_cache(data.clone(), confs);
+            let mut out = Emitter::with_cap(4);
+            if let Some(h) = head {
+                r.on_event(&Event::L1HeadUpdated(h.block_ref()), now, &mut out);
+            }
+            r.handle_timeout(now, &mut out);
+            match out.poll_requests().pop() {
+                Some(Request::LoadRuntimeConfig { at }) => at.map(|b| b.number()),
+                other => panic!("{other:?}"),
+            }
+        };
+        // No head seen yet, or a head the cache lacks: the worker fetches the headers.
+        assert_eq!(load(0, None), None);
+        assert_eq!(load(0, Some(&b8)), None);
+        data.borrow_mut().insert_header(b8.clone());
+        assert_eq!(load(0, Some(&b8)), Some(8));
+        assert_eq!(load(1, Some(&b8)), None, "block 7 not cached");
+        data.borrow_mut().insert_header(b7.clone());
+        assert_eq!(load(1, Some(&b8)), Some(7));
+        // A cached block 7 that is not the head's parent is not used.
+        let other7 = BlockInfo::new(Header { number: 7, gas_limit: 1, ..Header::default() });
+        data.borrow_mut().insert_header(other7);
+        assert_eq!(load(1, Some(&b8)), None);
     }
 }

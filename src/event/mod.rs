@@ -309,8 +309,9 @@ pub enum Request {
     /// transactions (the latest poll when derivation waits at the tip).
     PollL1 { label: crate::driver::l1_poll::L1Label, txs: bool },
     /// Read the runtime config from L1 state; answered with `RuntimeConfigLoaded` or
-    /// `RuntimeConfigLoadFailed`.
-    LoadRuntimeConfig,
+    /// `RuntimeConfigLoadFailed`. `at`: the block to read at, from the header cache (only its
+    /// storage proofs are fetched); `None`: `confs` behind L1's head, both headers fetched.
+    LoadRuntimeConfig { at: Option<std::sync::Arc<crate::derive::data::BlockInfo>> },
     /// Sign a block the sequencer sealed and publish it on the fork's gossip topic.
     PublishBlock(Box<ExecutionPayloadEnvelope>),
     /// Work of an RPC call answered later; answered with `Event::RpcJobDone`.

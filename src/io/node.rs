@@ -304,16 +304,17 @@ impl Parts {
         let pool = Pool::spawn("l1-rpc", c.max_concurrency, WORKER_QUEUE, self.ev.completions(), make)
             .map_err(|e| format!("failed to start the L1 worker: {e}"))?;
         self.upstream.l1 = Some(pool);
-        // Following a source, a verifier derives nothing: unchecked it has no use for L1's
-        // heads; checked, it needs the head (the source's claims are checked against the
-        // blocks the head polls bring) but not L1's safe and finalized blocks, which the
-        // source's status reports once they match those blocks.
-        let follow = self.config.l2.follow.as_ref().filter(|_| self.config.sequencer.is_none());
-        match follow {
+        // Following a source, a verifier derives nothing and polls no L1: unchecked, its L1
+        // heads are the source's; checked, the source's claims are checked on demand against
+        // the L1 blocks they name (fetched when the cache lacks them), and the newest of those
+        // is its L1 head.
+        match self.config.l2.follow.as_ref().filter(|_| self.config.sequencer.is_none()) {
             Some(f) if f.skip_l1_check => {
                 log::info!("L1 heads are not polled: they come from the follow source, unchecked")
             }
-            Some(_) => self.l1_poller = Some(L1Poller::new(c.http_poll_interval, Duration::ZERO)),
+            Some(_) => {
+                log::info!("L1 heads are not polled: the follow source's claims are checked on demand")
+            }
             None => self.l1_poller = Some(L1Poller::new(c.http_poll_interval, c.epoch_poll_interval)),
         }
         log::info!("L1 RPC {} (trust_rpc={}, rpc_kind={})", c.rpc, c.trust_rpc, c.rpc_kind);
@@ -658,7 +659,10 @@ impl Parts {
     /// The node, from the derivers and the gossip node the steps built, with its RPC methods.
     fn assemble(&mut self) -> Result<Node, String> {
         let mut core = self.core.take().ok_or("L2 did not start")?;
-        core.derivers.runtime_config = self.runtime_config.take();
+        core.derivers.runtime_config = self
+            .runtime_config
+            .take()
+            .map(|r| r.with_cache(core.data.clone(), self.config.l1.verifier_confs));
         let host = Box::new(ShellHost {
             admin_state: self.config.admin_state.clone(),
             wakeups: self.ev.wakeups.clone(),
@@ -778,9 +782,10 @@ impl Shell {
             Request::Rpc(job) => submit_to(&up.rpc, job),
             Request::PollFollowSource => submit_to(&up.follow, ()),
             Request::Stop | Request::PublishBlock(_) => Ok(()),
-            Request::LoadRuntimeConfig => {
+            Request::LoadRuntimeConfig { at } => {
                 let r = &self.parts.config.rollup;
                 let job = L1Job::RuntimeConfig {
+                    at,
                     confs: self.parts.config.l1.verifier_confs,
                     system_config: r.l1_system_config_address,
                     protocol_versions: r.protocol_versions_address,
@@ -969,7 +974,7 @@ impl From<L1Job> for Request {
         match j {
             L1Job::Fetch(f) => Request::Fetch(f),
             L1Job::Poll { label, txs } => Request::PollL1 { label, txs },
-            L1Job::RuntimeConfig { .. } => Request::LoadRuntimeConfig,
+            L1Job::RuntimeConfig { at, .. } => Request::LoadRuntimeConfig { at },
         }
     }
 }

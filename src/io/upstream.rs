@@ -34,8 +34,10 @@ pub enum L1Job {
         label: L1Label,
         txs: bool,
     },
-    /// Read the runtime config `confs` blocks behind the head.
+    /// Read the runtime config at `at` (a cached header: only the proofs are fetched), or
+    /// `confs` blocks behind the head.
     RuntimeConfig {
+        at: Option<Arc<BlockInfo>>,
         confs: u64,
         system_config: Address,
         protocol_versions: Address,
@@ -125,8 +127,8 @@ impl L1Client {
                 Err(e) => Event::L1PollFailed { label: label.tag(), err: e },
             },
             L1Job::Fetch(req) => self.fetch(req),
-            L1Job::RuntimeConfig { confs, system_config, protocol_versions } => {
-                match self.runtime_config(confs, system_config, protocol_versions) {
+            L1Job::RuntimeConfig { at, confs, system_config, protocol_versions } => {
+                match self.runtime_config(at, confs, system_config, protocol_versions) {
                     Ok(d) => Event::RuntimeConfigLoaded(Box::new(d)),
                     Err(err) => Event::RuntimeConfigLoadFailed { err },
                 }
@@ -160,13 +162,24 @@ impl L1Client {
 
     fn runtime_config(
         &mut self,
+        at: Option<Arc<BlockInfo>>,
         confs: u64,
         system_config: Address,
         protocol_versions: Address,
     ) -> Result<RuntimeConfigData, String> {
-        let head = self.header(json!("latest"))?.ok_or("no L1 head")?;
-        let n = head.header.number.saturating_sub(confs);
-        let at = self.header(json!(quantity(n)))?.ok_or_else(|| format!("no L1 block {n}"))?;
+        let at = match at {
+            Some(at) => at,
+            None => {
+                let head = self.header(json!("latest"))?.ok_or("no L1 head")?;
+                let n = head.header.number.saturating_sub(confs);
+                match confs {
+                    0 => Arc::new(head),
+                    _ => {
+                        Arc::new(self.header(json!(quantity(n)))?.ok_or_else(|| format!("no L1 block {n}"))?)
+                    }
+                }
+            }
+        };
         let signer_slot = U256(keccak256(b"systemconfig.unsafeblocksigner").0);
         let signer = self.storage_at(&system_config, &[signer_slot], &at)?[0];
         let (mut required, mut recommended) = (ProtocolVersion::default(), ProtocolVersion::default());

@@ -273,7 +273,7 @@ impl Node {
                 result: Err(crate::engine::api::EngineError::Transport(why.to_string())),
             },
             Request::PollL1 { label, .. } => Event::L1PollFailed { label: label.tag(), err: why.to_string() },
-            Request::LoadRuntimeConfig => Event::RuntimeConfigLoadFailed { err: why.to_string() },
+            Request::LoadRuntimeConfig { .. } => Event::RuntimeConfigLoadFailed { err: why.to_string() },
             Request::PollFollowSource => Event::FollowSourceStatus(Err(why.to_string())),
             Request::Rpc(crate::rpc::deferred::RpcJob::OutputAtBlock { call, .. }) => {
                 Event::RpcJobDone { call, result: Err(why.to_string()) }

@@ -634,7 +634,7 @@ fn anvil_storage_proofs_verify_against_the_state_root() {
     anvil.set_storage(protocol_versions, named_slot("protocolversion.required"), B256(required));
     anvil.set_storage(protocol_versions, named_slot("protocolversion.recommended"), B256(recommended));
     let (head, head_hash) = anvil.mine();
-    match l1.handle(L1Job::RuntimeConfig { confs: 0, system_config, protocol_versions }) {
+    match l1.handle(L1Job::RuntimeConfig { at: None, confs: 0, system_config, protocol_versions }) {
         Event::RuntimeConfigLoaded(d) => {
             assert_eq!((d.l1_number, d.l1_hash), (head, head_hash));
             assert_eq!(d.unsafe_block_signer, signer);
@@ -642,6 +642,20 @@ fn anvil_storage_proofs_verify_against_the_state_root() {
                 (d.required, d.recommended),
                 (ProtocolVersion(required), ProtocolVersion(recommended))
             );
+        }
+        other => panic!("{other:?}"),
+    }
+    // At a cached header (the node passes the block the cache holds): only the proofs are
+    // asked for, at that block. (anvil answers eth_getProof from its latest state whatever
+    // block is named, so the block is the head here.)
+    let at = match arrival(l1.handle(L1Job::Fetch(FetchRequest::L1HeaderByNumber(head)))) {
+        Arrival::L1Header(info) => std::sync::Arc::new(info),
+        other => panic!("{other:?}"),
+    };
+    match l1.handle(L1Job::RuntimeConfig { at: Some(at), confs: 0, system_config, protocol_versions }) {
+        Event::RuntimeConfigLoaded(d) => {
+            assert_eq!((d.l1_number, d.l1_hash), (head, head_hash));
+            assert_eq!(d.unsafe_block_signer, signer);
         }
         other => panic!("{other:?}"),
     }
@@ -678,6 +692,7 @@ fn a_killed_anvil_is_a_clean_transport_failure() {
     }
     assert!(l1.storage_at(&Address([1; 20]), &[U256::ZERO], &info).is_err());
     match l1.handle(L1Job::RuntimeConfig {
+        at: None,
         confs: 0,
         system_config: Address([1; 20]),
         protocol_versions: Address::ZERO,

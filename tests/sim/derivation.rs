@@ -95,7 +95,7 @@ impl Sim {
                         };
                         Event::EngineReplied { id, result }
                     }
-                    Request::LoadRuntimeConfig => {
+                    Request::LoadRuntimeConfig { .. } => {
                         Event::RuntimeConfigLoadFailed { err: "not simulated".into() }
                     }
                     Request::Stop

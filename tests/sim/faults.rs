@@ -163,7 +163,7 @@ impl Net {
                 };
                 Event::EngineReplied { id, result }
             }
-            Request::LoadRuntimeConfig
+            Request::LoadRuntimeConfig { .. }
             | Request::Stop
             | Request::PublishBlock(_)
             | Request::Rpc(_)
