@@ -9,24 +9,28 @@
 //! that number must have that hash); report the current L1 as the derivation origin; hand the
 //! heads to the engine controller (`Event::FollowSource`), which reorgs onto them if they
 //! conflict with the local chain. Where op-lite differs, for the boards it runs on:
-//! - the L1 checks read the node's header cache first (a head poll or an earlier check usually
-//!   has the block) and ask L1 only for what it lacks; a cached block whose hash differs is asked
-//!   for again before the source is called a liar (our view may predate a reorg);
+//! - the L1 checks read the node's header cache first (an earlier check, or a sequencer's head
+//!   poll, usually has the block, or the block above it naming it as parent) and ask L1 only
+//!   for what it lacks: the block above the origin, which checks the next origin too; a light
+//!   verifier polls no L1 head at all. A cached block whose hash differs is asked for again
+//!   before the source is called a liar (our view may predate a reorg);
 //! - a source that fails to answer is polled again with exponential backoff (op-node retries at
 //!   the same pace);
 //! - a source whose safe or finalized head goes backwards is not followed (op-node ignores the
 //!   lower safe head silently): logged, and counted as `error_backwards`;
-//! - the source's current L1 may be ahead of our L1 node; it is then not reported (the heads are
-//!   still adopted), instead of failing the whole poll.
+//! - the source's current L1 is checked only against the cache, never fetched: when the cache
+//!   does not show it, the newest block of ours at or below it is reported instead (the heads
+//!   are still adopted), rather than failing the whole poll or paying a request per poll.
 //!
 //! With `--l2.follow.source.skip-l1-check` nothing is checked against L1, and the source's L1
 //! heads are reported as the node's own.
 
 use std::time::{Duration, Instant};
 
-use crate::derive::data::{Arrival, FetchRequest, Miss, SharedData};
+use crate::derive::data::{Arrival, ChainData, FetchRequest, Miss, SharedData};
 use crate::event::{Deriver, Emitter, Event, Request};
 use crate::protocol::block_ref::{L1BlockRef, L2BlockRef};
+use crate::protocol::primitives::B256;
 use crate::time::Now;
 
 use super::status::SyncStatus;
@@ -70,6 +74,18 @@ struct Check {
     l2_missing: bool,
 }
 
+/// How far below the source's current L1 the newest cached block of ours is looked for.
+const NEWEST_SCAN: u64 = 64;
+
+/// Our L1's hash at height `n` as the cache shows it: the block itself, or the parent named by
+/// the block above it.
+fn on_our_chain(data: &ChainData, n: u64) -> Option<B256> {
+    if let Some(b) = data.cached_l1_at(n) {
+        return Some(b.hash);
+    }
+    data.cached_l1_at(n.checked_add(1)?).map(|b| b.header.parent_hash)
+}
+
 /// Polls the source and checks what it says.
 pub struct FollowSource {
     data: SharedData,
@@ -85,6 +101,11 @@ pub struct FollowSource {
     /// The engine is in initial EL sync: op-node does not interfere.
     el_syncing: bool,
     last_l1: [L1BlockRef; 3],
+    /// The current L1 last reported (checked mode).
+    last_current: L1BlockRef,
+    /// Checked, with no L1 head poll (a light verifier): the newest L1 block the checks
+    /// brought is reported as the L1 head.
+    report_l1_head: bool,
 }
 
 impl FollowSource {
@@ -102,7 +123,16 @@ impl FollowSource {
             adopted: None,
             el_syncing: false,
             last_l1: [L1BlockRef::default(); 3],
+            last_current: L1BlockRef::default(),
+            report_l1_head: false,
         }
+    }
+
+    /// Checked and polling no L1 head of its own (a light verifier): reports the newest L1
+    /// block its checks brought as the L1 head.
+    pub fn reporting_l1_head(mut self) -> Self {
+        self.report_l1_head = self.check_l1;
+        self
     }
 
     /// The wait before the next poll after `failures` failures in a row.
@@ -192,22 +222,52 @@ impl FollowSource {
 
     /// With L1 checks, the node does not poll L1's safe and finalized blocks (nothing but the
     /// status would use them): the source's are reported once our cache shows the same block
-    /// at that height (no request is made for them).
-    fn report_checked_l1(&mut self, s: &SyncStatus, out: &mut Emitter) {
+    /// at that height (no request is made for them). The current L1 is the source's when it
+    /// passed the check, else the newest block of ours at or below it that the checks brought.
+    /// A light verifier (which polls no L1 head) reports that newest block as its L1 head.
+    fn report_checked_l1(&mut self, s: &SyncStatus, current_ok: bool, out: &mut Emitter) {
         let data = self.data.borrow();
         for (i, r) in [(1, s.safe_l1), (2, s.finalized_l1)] {
             if r == L1BlockRef::default() || r == self.last_l1[i] {
                 continue;
             }
-            if data.cached_l1_at(r.number).is_some_and(|b| b.hash == r.hash) {
+            if on_our_chain(&data, r.number) == Some(r.hash) {
                 self.last_l1[i] = r;
                 out.emit(if i == 1 { Event::L1SafeUpdated(r) } else { Event::L1FinalizedUpdated(r) });
             }
+        }
+        let top = s.current_l1.number.max(s.local_safe_l2.l1origin.number);
+        let newest = if current_ok {
+            Some(s.current_l1)
+        } else {
+            (top.saturating_sub(NEWEST_SCAN)..=top)
+                .rev()
+                .find_map(|n| data.cached_l1_at(n))
+                .map(|b| b.block_ref())
+        };
+        let Some(newest) = newest.filter(|b| b.number > self.last_current.number || *b == s.current_l1)
+        else {
+            return;
+        };
+        if newest != self.last_current {
+            self.last_current = newest;
+            out.emit(Event::DeriverL1Status { origin: newest, last_l2: s.local_safe_l2 });
+        }
+        if self.report_l1_head && newest.number > self.last_l1[0].number {
+            self.last_l1[0] = newest;
+            out.emit(Event::L1HeadUpdated(newest));
         }
     }
 
     /// Checks the L1 claims one by one (waiting for lookups), then asks the engine for its
     /// block at local safe's height, then adopts.
+    ///
+    /// A claim (block `n` has hash `h`) holds when our L1's block `n` has that hash, or when our
+    /// block `n + 1` names it as parent. A claim the cache cannot settle asks L1 for block
+    /// `n + 1` when the source's current L1 says it exists (one header checks both `n` and the
+    /// next origin, which is usually `n + 1`: on a chain whose safe head moves an L1 block at a
+    /// time, every other update needs no request), else for block `n`. The source's current L1
+    /// is checked only from what the cache holds: it is reported when it matches, never fetched.
     fn advance(&mut self, out: &mut Emitter) {
         let Some(c) = self.check.as_mut() else { return };
         let s = c.status;
@@ -216,45 +276,78 @@ impl FollowSource {
                 ("local safe", s.local_safe_l2.l1origin.number, s.local_safe_l2.l1origin.hash),
                 ("safe", s.safe_l2.l1origin.number, s.safe_l2.l1origin.hash),
                 ("finalized", s.finalized_l2.l1origin.number, s.finalized_l2.l1origin.hash),
-                ("current L1", s.current_l1.number, s.current_l1.hash),
             ];
             let mut data = self.data.borrow_mut();
             for (what, n, hash) in claims {
-                let current = what == "current L1";
-                if current && s.current_l1 == L1BlockRef::default() {
-                    continue;
-                }
-                if c.missing.contains(&n) {
-                    if current {
-                        log::debug!("follow source: current L1 #{n} is ahead of our L1; not reported");
-                        continue;
-                    }
-                    drop(data);
-                    log::warn!(
-                        "follow source: our L1 has no block #{n}, the L1 origin of the source's {what} head"
-                    );
-                    return self.done(result::L1_LOOKUP, out);
-                }
-                match data.l1_header_at(n) {
-                    Ok(info) if info.hash == hash => c.current_ok |= current,
-                    Ok(info) if !c.refetched.contains(&n) => {
-                        log::debug!(
-                            "follow source: cached L1 #{n} is {}, the source says {hash}: asking L1",
-                            info.hash
-                        );
-                        c.refetched.push(n);
-                        data.refetch_l1_at(n);
-                        return;
-                    }
-                    Ok(info) => {
+                let ours = match on_our_chain(&data, n) {
+                    Some(ours) => ours,
+                    None if c.missing.contains(&n) => {
                         drop(data);
                         log::warn!(
-                            "follow source: the L1 origin of its {what} head is #{n} {hash}, our L1 has {}; not followed",
-                            info.hash
+                            "follow source: our L1 has no block #{n}, the L1 origin of the source's {what} head"
+                        );
+                        return self.done(result::L1_LOOKUP, out);
+                    }
+                    None => {
+                        let above = n + 1;
+                        let ask = if above <= s.current_l1.number && !c.missing.contains(&above) {
+                            above
+                        } else {
+                            n
+                        };
+                        if data.l1_header_at(ask).is_err() {
+                            return;
+                        }
+                        // Cached after all (a lookup raced this check): settle it next time round.
+                        match on_our_chain(&data, n) {
+                            Some(ours) => ours,
+                            None => return,
+                        }
+                    }
+                };
+                if ours == hash {
+                    continue;
+                }
+                if !c.refetched.contains(&n) {
+                    log::debug!(
+                        "follow source: our L1 has {ours} at #{n}, the source says {hash}: asking L1"
+                    );
+                    c.refetched.push(n);
+                    data.refetch_l1_at(n);
+                    return;
+                }
+                drop(data);
+                log::warn!(
+                    "follow source: the L1 origin of its {what} head is #{n} {hash}, our L1 has {ours}; not followed"
+                );
+                return self.done(result::L1_MISMATCH, out);
+            }
+            // The current L1: reported when the cache shows it; a different block there is a
+            // source on another L1 chain (asked again first, as an origin is).
+            let cur = s.current_l1;
+            if cur != L1BlockRef::default() {
+                match on_our_chain(&data, cur.number) {
+                    Some(ours) if ours == cur.hash => c.current_ok = true,
+                    Some(ours) if !c.refetched.contains(&cur.number) => {
+                        log::debug!(
+                            "follow source: our L1 has {ours} at #{}, the source's current L1 is {}: asking L1",
+                            cur.number,
+                            cur.hash
+                        );
+                        c.refetched.push(cur.number);
+                        data.refetch_l1_at(cur.number);
+                        return;
+                    }
+                    Some(ours) => {
+                        drop(data);
+                        log::warn!(
+                            "follow source: its current L1 is #{} {}, our L1 has {ours}; not followed",
+                            cur.number,
+                            cur.hash
                         );
                         return self.done(result::L1_MISMATCH, out);
                     }
-                    Err(_) => return,
+                    None => log::debug!("follow source: current L1 {cur} not in our cache; not reported"),
                 }
             }
             c.l1_done = true;
@@ -275,11 +368,12 @@ impl FollowSource {
                 Err(Miss::Pending) | Err(Miss::NotFound) => return,
             }
         };
-        if c.current_ok {
-            out.emit(Event::DeriverL1Status { origin: s.current_l1, last_l2: s.local_safe_l2 });
-        }
+        let current_ok = c.current_ok;
         if self.check_l1 {
-            self.report_checked_l1(&s, out);
+            self.report_checked_l1(&s, current_ok, out);
+        } else if s.current_l1 != L1BlockRef::default() && s.current_l1 != self.last_current {
+            self.last_current = s.current_l1;
+            out.emit(Event::DeriverL1Status { origin: s.current_l1, last_l2: s.local_safe_l2 });
         }
         out.emit(Event::FollowSource(Box::new(FollowRefs {
             safe: s.safe_l2,
@@ -563,22 +657,84 @@ mod tests {
         t.take();
         t.engine_has(safe);
         let (names, fetches) = t.take();
-        assert_eq!(names, vec!["deriver-l1-status", "l1-finalized-updated", "follow-source"]);
+        assert_eq!(names, vec!["l1-finalized-updated", "deriver-l1-status", "follow-source"]);
         assert!(fetches.is_empty());
     }
 
     #[test]
-    fn a_current_l1_ahead_of_ours_is_not_reported_but_the_heads_are_adopted() {
+    fn a_current_l1_not_in_our_cache_is_never_fetched_our_newest_block_below_it_is_reported() {
         let mut t = T::new(true);
         let o = l1(10);
         t.arrive(Arrival::L1Header(o.clone()));
         let safe = l2(20, &o, 2);
         t.ev(Event::FollowSourceStatus(Ok(Box::new(status(safe, l2(0, &o, 0), &l1(11))))));
-        assert_eq!(t.take().1, vec![FetchRequest::L1HeaderByNumber(11)]);
-        t.arrive(Arrival::NotFound(FetchRequest::L1HeaderByNumber(11)));
         assert_eq!(t.take(), (vec!["checked:success".to_string()], vec![FetchRequest::L2BlockByNumber(20)]));
         t.engine_has(safe);
-        assert_eq!(t.take().0, vec!["follow-source"]);
+        let mut names = Vec::new();
+        while let Some(e) = t.out.pop() {
+            if let Event::DeriverL1Status { origin, .. } = &e {
+                assert_eq!(*origin, o.block_ref(), "our block 10, not the source's unchecked 11");
+            }
+            names.push(e.name());
+        }
+        assert_eq!(names, vec!["deriver-l1-status", "follow-source"]);
+        assert!(t.take().1.is_empty());
+    }
+
+    /// L1 blocks `0..n`, each naming the one before as parent.
+    fn l1_chain(n: u64) -> Vec<BlockInfo> {
+        let mut out: Vec<BlockInfo> = Vec::new();
+        for i in 0..n {
+            let parent_hash = out.last().map(|b| b.hash).unwrap_or_default();
+            out.push(BlockInfo::new(Header { number: i, parent_hash, ..Header::default() }));
+        }
+        out
+    }
+
+    #[test]
+    fn a_light_verifier_checks_each_origin_with_the_header_above_it_and_reports_it_as_l1_head() {
+        let mut t = T::new(true);
+        t.f = FollowSource::new(t.data.clone(), SECS, true).reporting_l1_head();
+        let l1 = l1_chain(20);
+        let (mut fetched, mut heads_per_update) = (Vec::new(), Vec::new());
+        // The safe head moves one L1 origin at a time; the source's current L1 is two ahead.
+        for (i, origin) in (10..16).enumerate() {
+            let safe = l2(100 + i as u64, &l1[origin], 1 + i as u8);
+            let st = status(safe, l2(0, &l1[0], 0), &l1[origin + 2]);
+            t.ev(Event::FollowSourceStatus(Ok(Box::new(st))));
+            let mut heads = Vec::new();
+            loop {
+                let (names, fetches) = t.take();
+                heads.extend(names.into_iter().filter(|n| n == "l1-head-updated"));
+                if fetches.is_empty() {
+                    break;
+                }
+                for f in fetches {
+                    match f {
+                        FetchRequest::L1HeaderByNumber(n) => {
+                            fetched.push(n);
+                            t.arrive(Arrival::L1Header(l1[n as usize].clone()))
+                        }
+                        FetchRequest::L2BlockByNumber(_) => t.engine_has(safe),
+                        other => panic!("unexpected fetch {other:?}"),
+                    }
+                }
+            }
+            heads_per_update.push(heads.len());
+        }
+        // Block 1 once for the finalized origin (block 0), then every other origin's child:
+        // six safe-head updates, four L1 requests.
+        assert_eq!(fetched, vec![11, 1, 13, 15]);
+        // The L1 head moves with each block fetched (11, 13, 15: the newest this node knows).
+        assert_eq!(heads_per_update, vec![1, 0, 1, 0, 1, 0]);
+        assert_eq!(t.f.last_l1[0], l1[15].block_ref());
+        // A source naming a block our cached child disowns: block 14 asked for, then refused.
+        let mut fake = l2(200, &l1[14], 9);
+        fake.l1origin.hash = B256([0xee; 32]);
+        t.ev(Event::FollowSourceStatus(Ok(Box::new(status(fake, l2(0, &l1[0], 0), &l1[16])))));
+        assert_eq!(t.take(), (vec![], vec![FetchRequest::L1HeaderByNumber(14)]));
+        t.arrive(Arrival::L1Header(l1[14].clone()));
+        assert_eq!(t.take().0, vec!["checked:error_l1_mismatch"]);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct SyncStatus {
 #[derive(Debug, Default)]
 pub struct StatusTracker {
     pub status: SyncStatus,
+    /// A light verifier's L1 head is the newest block its checks fetched: it moves in jumps
+    /// by design, so a jump is no sign of a reorg there.
+    pub head_jumps: bool,
 }
 
 impl StatusTracker {
@@ -42,6 +45,8 @@ impl StatusTracker {
         } else if head.hash == x.hash {
         } else if head.hash == x.parent_hash {
             log::debug!("L1 head moved forward l1_head={x}");
+        } else if self.head_jumps && x.number > head.number {
+            log::debug!("L1 head moved forward to l1_head={x} from {head}");
         } else {
             log::warn!("L1 head signal indicates a possible L1 re-org old_l1_head={head} new_l1_head_parent={} new_l1_head={x}", x.parent_hash);
         }

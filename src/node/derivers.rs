@@ -234,7 +234,10 @@ impl Core {
         let interval = std::time::Duration::from_secs(2 * self.params.rollup.block_time.max(1));
         let sequencer = self.derivers.sequencer.is_some();
         let d = &mut self.derivers;
-        d.follow = Some(FollowSource::new(self.data.clone(), interval, check_l1));
+        let follow = FollowSource::new(self.data.clone(), interval, check_l1);
+        // A sequencer polls L1's head for its origins; a verifier polls no L1 at all.
+        d.follow = Some(if sequencer { follow } else { follow.reporting_l1_head() });
+        d.status.head_jumps = !sequencer && check_l1;
         d.pipeline.disabled = true;
         d.sync = std::mem::take(&mut d.sync).following(sequencer);
         d.engine.set_following(sequencer);
