@@ -159,6 +159,9 @@ pub struct RuntimeConfigData {
 /// How often a failed load is retried.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How old the last L1 head seen may be for the runtime config to be read at it.
+pub const STALE_HEAD: Duration = Duration::from_secs(120);
+
 /// The halt message (op-node's `errNodeHalt`).
 pub const HALT_MESSAGE: &str = "opted to halt, unprepared for protocol change";
 
@@ -197,9 +200,14 @@ impl RuntimeConfigLoader {
         self
     }
 
-    /// The block to read at, if the cache has it: on the head's chain, `confs` below it.
-    fn cached_target(&self) -> Option<Arc<BlockInfo>> {
+    /// The block to read at, if the cache has it: on the head's chain, `confs` below it. A head
+    /// older than `STALE_HEAD` (a light node whose source stalled) is not used: L1 is asked for
+    /// its head then.
+    fn cached_target(&self, now: Now) -> Option<Arc<BlockInfo>> {
         let ((data, confs), head) = (self.cache.as_ref()?, self.l1_head?);
+        if (now.unix_ms / 1000).saturating_sub(head.timestamp) > STALE_HEAD.as_secs() {
+            return None;
+        }
         let data = data.borrow();
         let mut b = data.cached_l1_at(head.number)?;
         if b.hash != head.hash {
@@ -279,7 +287,7 @@ impl Deriver for RuntimeConfigLoader {
         }
         self.in_flight = true;
         self.due = None;
-        out.request(Request::LoadRuntimeConfig { at: self.cached_target() });
+        out.request(Request::LoadRuntimeConfig { at: self.cached_target(now) });
     }
 }
 
@@ -393,9 +401,11 @@ mod tests {
             Address::ZERO,
             Address::ZERO,
         )));
-        let b7 = BlockInfo::new(Header { number: 7, ..Header::default() });
-        let b8 = BlockInfo::new(Header { number: 8, parent_hash: b7.hash, ..Header::default() });
-        let load = |confs: u64, head: Option<&BlockInfo>| {
+        let t = now.unix_ms / 1000;
+        let b7 = BlockInfo::new(Header { number: 7, timestamp: t - 12, ..Header::default() });
+        let b8 =
+            BlockInfo::new(Header { number: 8, parent_hash: b7.hash, timestamp: t, ..Header::default() });
+        let load_at = |confs: u64, head: Option<&BlockInfo>, now: Now| {
             let mut r = RuntimeConfigLoader::new(Duration::ZERO, None).with_cache(data.clone(), confs);
             let mut out = Emitter::with_cap(4);
             if let Some(h) = head {
@@ -407,6 +417,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
+        let load = |confs: u64, head: Option<&BlockInfo>| load_at(confs, head, now);
         // No head seen yet, or a head the cache lacks: the worker fetches the headers.
         assert_eq!(load(0, None), None);
         assert_eq!(load(0, Some(&b8)), None);
@@ -419,5 +430,8 @@ mod tests {
         let other7 = BlockInfo::new(Header { number: 7, gas_limit: 1, ..Header::default() });
         data.borrow_mut().insert_header(other7);
         assert_eq!(load(1, Some(&b8)), None);
+        // A head last seen long ago (a light node whose source stalled): L1 is asked.
+        assert_eq!(load_at(0, Some(&b8), now.advance(STALE_HEAD)), Some(8));
+        assert_eq!(load_at(0, Some(&b8), now.advance(STALE_HEAD + Duration::from_secs(1))), None);
     }
 }
