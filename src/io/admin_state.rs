@@ -3,7 +3,6 @@
 //! renamed into place so a crash never leaves a torn file.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -36,15 +35,8 @@ pub fn write(path: &Path, sequencer_started: bool) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| format!("create config dir ({}): {e}", path.display()))?;
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut f =
-        fs::File::create(&tmp).map_err(|e| format!("open file ({}) for writing: {e}", tmp.display()))?;
-    f.write_all(&data).map_err(|e| format!("write new config to temp file ({}): {e}", tmp.display()))?;
-    f.sync_all().map_err(|e| format!("sync new config temp file ({}): {e}", tmp.display()))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| format!("rename temp config file to final destination: {e}"))
+    super::files::write_atomic(path, &data)
+        .map_err(|e| format!("write new config to ({}): {e}", path.display()))
 }
 
 #[cfg(test)]

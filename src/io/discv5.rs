@@ -107,15 +107,113 @@ pub fn load_store(dir: &Path) -> (Option<Enr>, Vec<Enr>) {
     (own, records)
 }
 
-/// Writes our record and the table's records to the store in `dir`.
-pub fn save_store(dir: &Path, own: &Enr, records: &[Enr]) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+/// The store's content: our record, then the table's records.
+pub fn store_text(own: &Enr, records: &[Enr]) -> String {
     let mut text = own.to_text();
     text.push('\n');
     for r in records.iter().take(MAX_STORED_RECORDS) {
         text.push_str(&r.to_text());
         text.push('\n');
     }
+    text
+}
+
+/// Writes the store's content to `dir` (replaced whole: a crash leaves the old or the new).
+pub fn save_store(dir: &Path, text: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = store_file(dir);
-    super::files::write(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    super::files::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The peer store written while the node runs (op-node's store is a database written as
+/// peers come and go): every `STORE_INTERVAL` when its content changed, and at stop, so a
+/// crash or power loss costs at most that much of the table.
+pub struct StoreSaver {
+    dir: PathBuf,
+    due: std::time::Instant,
+    /// Hash of the content last written (or read at start).
+    last: u64,
+}
+
+/// How often the peer store is written when its content changed.
+pub const STORE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn content_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+impl StoreSaver {
+    pub fn new(dir: PathBuf, now: std::time::Instant) -> Self {
+        StoreSaver { dir, due: now + STORE_INTERVAL, last: 0 }
+    }
+
+    pub fn deadline(&self) -> std::time::Instant {
+        self.due
+    }
+
+    /// Writes the store when due (or `force`, at stop) and changed since the last write.
+    pub fn save(&mut self, d: &Discovery, now: Now, force: bool) {
+        if !force && now.mono < self.due {
+            return;
+        }
+        self.due = now.mono + STORE_INTERVAL;
+        let text = store_text(d.sessions.enr(), &d.records());
+        let hash = content_hash(&text);
+        if hash == self.last {
+            return;
+        }
+        match save_store(&self.dir, &text) {
+            Ok(()) => {
+                self.last = hash;
+                log::info!("saved {} discv5 records to {}", d.table_len(), self.dir.display())
+            }
+            Err(e) => log::warn!("discv5 peer store: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p2p::discovery::tests::identity;
+    use crate::p2p::discovery::Filter;
+    use crate::rng::Rng;
+
+    #[test]
+    fn the_store_is_written_when_due_and_changed_and_at_stop_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("op-lite-discv5-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (key, own) = identity(1, 10);
+        let d = Discovery::new(key, own.clone(), Filter { chain_id: 10 }, vec![], Box::new(Rng::new(5)), 5);
+        let t0 = crate::time::test_now().mono;
+        let mut saver = StoreSaver::new(dir.clone(), t0);
+        assert_eq!(saver.deadline(), t0 + STORE_INTERVAL);
+        let file = store_file(&dir);
+        // Not due yet: nothing written.
+        saver.save(&d, Now::new(t0, 0), false);
+        assert!(!file.exists());
+        // Due: written, read back as our record and the table's.
+        saver.save(&d, Now::new(t0 + STORE_INTERVAL, 0), false);
+        assert_eq!(load_store(&dir), (Some(own.clone()), vec![]));
+        assert_eq!(saver.deadline(), t0 + 2 * STORE_INTERVAL);
+        // Unchanged content is not written again (a board's SD card is spared).
+        std::fs::remove_file(&file).unwrap();
+        saver.save(&d, Now::new(t0 + 2 * STORE_INTERVAL, 0), false);
+        assert!(!file.exists());
+        saver.save(&d, Now::new(t0, 0), true);
+        assert!(!file.exists(), "unchanged: not written even at stop");
+        // Changed content (here a new record of ours) is written at stop, whole, with no
+        // temporary file left behind.
+        let (key2, own2) = identity(2, 10);
+        let d2 =
+            Discovery::new(key2, own2.clone(), Filter { chain_id: 10 }, vec![], Box::new(Rng::new(6)), 6);
+        saver.save(&d2, Now::new(t0, 0), true);
+        assert_eq!(load_store(&dir), (Some(own2), vec![]));
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(names.iter().all(|n| n != "records.txt.tmp"), "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -118,6 +118,7 @@ pub fn run(shell: &mut Shell) -> Exit {
         shell.dispatch_requests(now);
         shell.flush_p2p(now);
         shell.service_notify(now);
+        shell.save_discovery(now, false);
         if shell.event_loop().stop_requested {
             return Exit::Stopped;
         }

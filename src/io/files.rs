@@ -57,6 +57,20 @@ pub fn read_to_string(path: impl AsRef<Path>, max: u64) -> std::io::Result<Strin
     String::from_utf8(read(path, max)?).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
+/// Writes `data` to `path` so that a crash or power loss leaves either the old file or the
+/// new one, never a torn one: a temporary file beside it, synced, then renamed into place.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
 /// Writes `data` to `path`, replacing it.
 pub fn write(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, data)

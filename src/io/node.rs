@@ -142,7 +142,8 @@ struct Parts {
     p2p_net: Option<P2pNet>,
     /// discv5's UDP socket and peer store directory.
     discv5_net: Option<super::discv5::Discv5Net>,
-    discovery_path: Option<PathBuf>,
+    /// discv5's peer store, written while the node runs and at stop.
+    discovery_store: Option<super::discv5::StoreSaver>,
     /// systemd notifications, when run as a `Type=notify` service.
     notify: Option<super::sd_notify::SdNotify>,
     upstream: Upstream,
@@ -217,7 +218,7 @@ impl Shell {
             http: Vec::new(),
             p2p_net: None,
             discv5_net: None,
-            discovery_path: None,
+            discovery_store: None,
             notify: super::sd_notify::SdNotify::from_env(),
             upstream: Upstream::default(),
             rpc_stats: RpcStats::default(),
@@ -628,7 +629,7 @@ impl Parts {
             own.to_text()
         );
         self.discv5_net = Some(net);
-        self.discovery_path = d.path.clone();
+        self.discovery_store = d.path.clone().map(|dir| super::discv5::StoreSaver::new(dir, now));
         Ok((disc, udp))
     }
 
@@ -720,7 +721,7 @@ impl Shell {
         );
         self.node.start();
         let exit = driver::run(self);
-        self.save_discovery();
+        self.save_discovery(clock::now(), true);
         if exit != Exit::Immediate {
             self.parts.stop();
         }
@@ -885,17 +886,15 @@ impl Shell {
         }
     }
 
-    /// Writes discv5's peer store (at stop; the records let the next start skip the bootnodes).
-    pub(crate) fn save_discovery(&self) {
-        let (Some(dir), Some((d, _))) =
-            (&self.parts.discovery_path, self.node.gossip.as_ref().and_then(|g| g.discovery.as_ref()))
+    /// Writes discv5's peer store when due and changed, or at stop (`force`): the records let
+    /// the next start skip the bootnodes.
+    pub(crate) fn save_discovery(&mut self, now: Now, force: bool) {
+        let (Some(saver), Some((d, _))) =
+            (&mut self.parts.discovery_store, self.node.gossip.as_ref().and_then(|g| g.discovery.as_ref()))
         else {
             return;
         };
-        match super::discv5::save_store(dir, d.sessions.enr(), &d.records()) {
-            Ok(()) => log::info!("saved {} discv5 records to {}", d.table_len(), dir.display()),
-            Err(e) => log::warn!("discv5 peer store: {e}"),
-        }
+        saver.save(d, now, force);
     }
 
     /// The earliest deadline of the node, the servers and the watchdog.
@@ -903,7 +902,8 @@ impl Shell {
         let http = self.parts.http.iter().filter_map(|s| s.poll_timeout());
         let watchdog =
             self.parts.notify.as_ref().and_then(|n| n.watchdog_deadline()).map(|t| (t, "watchdog"));
-        self.node.poll_timeout().into_iter().chain(http).chain(watchdog).min_by_key(|(t, _)| *t)
+        let store = self.parts.discovery_store.as_ref().map(|s| (s.deadline(), "discv5-store"));
+        self.node.poll_timeout().into_iter().chain(http).chain(watchdog).chain(store).min_by_key(|(t, _)| *t)
     }
 
     /// The address the JSON-RPC server listens on.

@@ -459,7 +459,7 @@ impl Discovery {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A node's key and record: 10.0.0.1:(9000+i), TCP too, `opstack` for `chain`.
