@@ -600,9 +600,9 @@ impl Parts {
         match d.advertise_ip {
             Some(std::net::IpAddr::V4(ip)) => pairs.push(enr::entry_bytes("ip", &ip.octets())),
             Some(std::net::IpAddr::V6(ip)) => pairs.push(enr::entry_bytes("ip6", &ip.octets())),
-            None => log::warn!(
-                "discv5: no --p2p.advertise.ip and --p2p.listen.ip is unspecified: our record has no IP, so \
-                 others find us only when we reach them first"
+            None => log::info!(
+                "discv5: no --p2p.advertise.ip and --p2p.listen.ip is unspecified: our record gets the IP \
+                 other nodes see us at once they agree on it"
             ),
         }
         let (previous, stored) = d.path.as_deref().map(super::discv5::load_store).unwrap_or_default();

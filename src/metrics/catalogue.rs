@@ -112,7 +112,7 @@ pub struct Metrics {
     process: Option<ProcessIds>,
     loop_wakeups: Option<Id>,
     follow_source: Option<Id>,
-    discovery: Option<[Id; 4]>,
+    discovery: Option<[Id; 5]>,
     rpc_client: Option<[Id; 3]>,
     /// The pipeline's counters as last mirrored.
     derive_seen: DeriveMetrics,
@@ -585,9 +585,16 @@ impl Metrics {
                     Kind::Counter,
                     &["kind"],
                 ),
+                r.register(
+                    "op_lite_discv5_address_updates_total",
+                    "Times our node record took the address other nodes see us at (a record without an IP)",
+                    Kind::Counter,
+                    &[],
+                ),
             ]
         });
         r.set(ids[0], &[], table as f64);
+        r.set(ids[4], &[], d.address_updates as f64);
         r.set(ids[1], &[], d.lookups as f64);
         for (k, v) in [("dial", d.found), ("filtered", d.filtered_out), ("invalid", d.records_invalid)] {
             r.set(ids[2], &[k], v as f64);

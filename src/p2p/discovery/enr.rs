@@ -169,6 +169,15 @@ impl Enr {
         Ok(crate::p2p::identity::PeerId::from_public_key(&key))
     }
 
+    /// The record with `entries` set (replacing the same keys), signed with `key` under the
+    /// next sequence number.
+    pub fn updated(&self, key: &SigningKey, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Enr {
+        let mut pairs: Vec<_> =
+            self.pairs.iter().filter(|(k, _)| !entries.iter().any(|(n, _)| n == k)).cloned().collect();
+        pairs.extend(entries);
+        Enr::sign(key, self.seq + 1, pairs)
+    }
+
     /// Whether `other` holds the same entries (whatever its sequence number and signature).
     pub fn same_entries(&self, other: &Enr) -> bool {
         self.pairs == other.pairs

@@ -12,6 +12,7 @@
 //! when `poll_timeout()` is due; then drain `poll_transmit()` and `poll_found()`.
 
 pub mod enr;
+pub mod ip_votes;
 pub mod session;
 pub mod table;
 pub mod wire;
@@ -131,6 +132,8 @@ pub struct DiscoveryStats {
     pub records_invalid: u64,
     pub found: u64,
     pub filtered_out: u64,
+    /// Times our record took the endpoint other nodes see us at.
+    pub address_updates: u64,
 }
 
 /// The discovery service of one node.
@@ -149,7 +152,16 @@ pub struct Discovery {
     /// The node has fewer peers than it wants: lookups run at the fast pace.
     pub wants_peers: bool,
     pub stats: DiscoveryStats,
+    /// Our record has no IP: the endpoint PONGs report is learnt into it.
+    ip_votes: Option<ip_votes::IpVotes>,
+    /// Nodes whose record (from a handshake) has no address, by id: the sequence number seen
+    /// and the public key. A PING announcing a newer record gets that record asked for (the
+    /// node may have learnt its address). Bounded: the oldest goes.
+    addressless: VecDeque<(B256, u64, [u8; 33])>,
 }
+
+/// Addressless nodes remembered.
+const MAX_ADDRESSLESS: usize = 64;
 
 impl Discovery {
     /// `key_material` feeds the sessions' keys and nonces (the OS's randomness in the node);
@@ -162,6 +174,7 @@ impl Discovery {
         key_material: Box<dyn rand_core::RngCore + Send>,
         seed: u64,
     ) -> Discovery {
+        let learn_address = own.ip().is_none() && own.ip6().is_none();
         let sessions = Sessions::new(key, own, key_material);
         let table = Table::new(sessions.node_id());
         Discovery {
@@ -178,6 +191,8 @@ impl Discovery {
             seen: HashMap::new(),
             wants_peers: true,
             stats: DiscoveryStats::default(),
+            ip_votes: learn_address.then(ip_votes::IpVotes::default),
+            addressless: VecDeque::new(),
         }
     }
 
@@ -281,13 +296,27 @@ impl Discovery {
     fn drain_events(&mut self, now: Instant) {
         while let Some(ev) = self.sessions.poll_event() {
             match ev {
+                SessionEvent::Established { record: Some(r), .. } if Contact::from_enr(&r).is_none() => {
+                    self.addressless.retain(|(id, ..)| *id != r.node_id);
+                    if self.addressless.len() >= MAX_ADDRESSLESS {
+                        self.addressless.pop_front();
+                    }
+                    self.addressless.push_back((r.node_id, r.seq, r.public_key));
+                }
                 SessionEvent::Established { record: Some(r), .. } => {
                     self.add_live(*r, now);
                 }
                 SessionEvent::Established { .. } => {}
-                SessionEvent::Pinged { id, enr_seq, .. } => {
+                SessionEvent::Pinged { id, addr, enr_seq } => {
                     self.table.mark_live(&id, now);
                     self.refresh_if_newer(id, enr_seq, now);
+                    if let Some(i) =
+                        self.addressless.iter().position(|(a, seq, _)| *a == id && *seq < enr_seq)
+                    {
+                        if let Some((id, _, pubkey)) = self.addressless.remove(i) {
+                            self.ask(Contact { id, addr, pubkey }, Purpose::Record, vec![0], now);
+                        }
+                    }
                 }
                 SessionEvent::FindNode { id, addr, req_id, distances } => {
                     let mut records: Vec<Vec<u8>> = Vec::new();
@@ -303,10 +332,11 @@ impl Discovery {
                     records.truncate(FINDNODE_RESULTS);
                     self.sessions.respond_nodes(id, addr, req_id, &records, now);
                 }
-                SessionEvent::Pong { id, req, enr_seq, .. } => {
+                SessionEvent::Pong { id, req, enr_seq, observed } => {
                     self.purposes.remove(&req);
                     self.table.mark_live(&id, now);
                     self.refresh_if_newer(id, enr_seq, now);
+                    self.learn_address(id, observed, now);
                 }
                 SessionEvent::Nodes { id, req, records } => self.on_nodes(id, req, records, now),
                 SessionEvent::Failed { id, req, .. } => {
@@ -322,6 +352,45 @@ impl Discovery {
             }
         }
         self.step_lookup(now);
+    }
+
+    /// A PONG named the endpoint it saw us at: when the votes agree on one our record does
+    /// not carry, it goes into the record (IP and UDP port; the TCP port stays ours).
+    fn learn_address(&mut self, id: B256, observed: SocketAddr, now: Instant) {
+        let Some(votes) = &mut self.ip_votes else { return };
+        votes.vote(id, observed, now);
+        let Some(addr) = votes.winner(now) else { return };
+        let own = self.sessions.enr();
+        let current = match addr {
+            SocketAddr::V4(_) => own.ip().map(std::net::IpAddr::from).zip(own.udp()),
+            SocketAddr::V6(_) => own.ip6().map(std::net::IpAddr::from).zip(own.udp6()),
+        };
+        if current == Some((addr.ip(), addr.port())) {
+            return;
+        }
+        let entries = match addr {
+            SocketAddr::V4(a) => {
+                vec![enr::entry_bytes("ip", &a.ip().octets()), enr::entry_u64("udp", a.port().into())]
+            }
+            SocketAddr::V6(a) => {
+                vec![enr::entry_bytes("ip6", &a.ip().octets()), enr::entry_u64("udp6", a.port().into())]
+            }
+        };
+        self.sessions.update_enr(entries);
+        self.stats.address_updates += 1;
+        // The voters hear of the new record at once (a PING carries its sequence number and
+        // they ask for it), as sigp's discv5 pings its peers when its record changes.
+        let voters: Vec<Contact> =
+            votes.voters(now).filter_map(|id| self.table.get(id)).map(|e| e.contact.clone()).collect();
+        for c in voters {
+            if let Some(req) = self.sessions.ping(c, now) {
+                self.purposes.insert(req, Purpose::Liveness);
+            }
+        }
+        log::info!(
+            "discv5: other nodes see us at {addr}: our record carries it now (seq {})",
+            self.sessions.enr().seq
+        );
     }
 
     /// A node announced a newer record than ours: ask for it.
@@ -448,6 +517,22 @@ impl Discovery {
         }
         if self.next_ping.is_none_or(|t| t <= now) {
             self.next_ping = Some(now + PING_INTERVAL);
+            // Learning our address and no endpoint agreed yet: nodes that have not said where
+            // they see us are asked (a PING's answer says), a few at a time.
+            if let Some(votes) = self.ip_votes.as_ref().filter(|v| v.winner(now).is_none()) {
+                let ask: Vec<Contact> = self
+                    .table
+                    .entries()
+                    .filter(|e| !votes.has_voted(&e.contact.id, now))
+                    .take(ip_votes::MIN_VOTES)
+                    .map(|e| e.contact.clone())
+                    .collect();
+                for c in ask {
+                    if let Some(req) = self.sessions.ping(c, now) {
+                        self.purposes.insert(req, Purpose::Liveness);
+                    }
+                }
+            }
             if let Some(e) = now.checked_sub(LIVENESS_AGE).and_then(|before| self.table.stalest(before)) {
                 let c = e.contact.clone();
                 if let Some(req) = self.sessions.ping(c, now) {
@@ -478,8 +563,9 @@ pub(crate) mod tests {
         (key, enr)
     }
 
+    /// Where a node's datagrams come from: 10.0.0.1 (a record without IP too).
     fn addr(e: &Enr) -> SocketAddr {
-        SocketAddr::from((e.ip().unwrap(), e.udp().unwrap()))
+        SocketAddr::from((e.ip().unwrap_or(std::net::Ipv4Addr::new(10, 0, 0, 1)), e.udp().unwrap()))
     }
 
     /// Runs the nodes for `secs` virtual seconds, delivering every datagram (`drop` decides
@@ -560,6 +646,42 @@ pub(crate) mod tests {
         // Node 7 is in the others' tables (discovered), only filtered from dialling.
         assert!(nodes[1..7].iter().any(|n| n.table.get(&ids[7]).is_some()));
         assert!(nodes[1].stats.filtered_out > 0);
+    }
+
+    #[test]
+    fn a_node_whose_record_has_no_ip_learns_the_address_others_see_and_they_learn_its_record() {
+        let boot = identity(0, 10).1;
+        let mut nodes: Vec<Discovery> = (0..6)
+            .map(|i| {
+                let (key, mut enr) = identity(i, 10);
+                if i == 5 {
+                    // Listening on 0.0.0.0 with no --p2p.advertise.ip: no IP in the record.
+                    let port = 9000 + i;
+                    let pairs = vec![
+                        enr::entry_u64("udp", port),
+                        enr::entry_u64("tcp", port),
+                        (b"opstack".to_vec(), enr::OpStack { chain_id: 10, version: 0 }.encode()),
+                    ];
+                    enr = Enr::sign(&key, 1, pairs);
+                }
+                let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
+                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(i ^ 0x5e55)), i)
+            })
+            .collect();
+        assert_eq!(nodes[5].sessions.enr().ip(), None);
+        assert!(nodes[1].ip_votes.is_none(), "a record with an IP learns nothing");
+        run(&mut nodes, 120, |_| false);
+        let own = nodes[5].sessions.enr().clone();
+        assert_eq!(
+            (own.ip(), own.udp(), own.tcp()),
+            (Some(std::net::Ipv4Addr::new(10, 0, 0, 1)), Some(9005), Some(9005))
+        );
+        assert!(own.signature_valid);
+        assert_eq!((own.seq, nodes[5].stats.address_updates), (2, 1), "updated once");
+        // The others hold its new record (its PONGs announce seq 2, they ask for it).
+        let holding =
+            nodes[..5].iter().filter(|n| n.table.get(&own.node_id).is_some_and(|e| e.enr.seq == 2)).count();
+        assert!(holding >= 3, "{holding} nodes hold the new record");
     }
 
     #[test]

@@ -161,6 +161,12 @@ impl Sessions {
         self.enr = enr;
     }
 
+    /// Our record with `entries` set, re-signed under the next sequence number (PONGs then
+    /// announce it, and nodes ask for it).
+    pub fn update_enr(&mut self, entries: Vec<(Vec<u8>, Vec<u8>)>) {
+        self.enr = self.enr.updated(&self.key, entries);
+    }
+
     pub fn sessions(&self) -> usize {
         self.sessions.len()
     }
