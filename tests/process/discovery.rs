@@ -12,6 +12,11 @@ use crate::support::{offline_node_args, rpc, ServedNode};
 
 /// A node with P2P on loopback, discovery on, its files in `dir`.
 fn node(network: &str, dir: &std::path::Path, bootnode: Option<&str>) -> ServedNode {
+    node_on("127.0.0.1", network, dir, bootnode)
+}
+
+/// The same, listening on `ip`.
+fn node_on(ip: &str, network: &str, dir: &std::path::Path, bootnode: Option<&str>) -> ServedNode {
     let mut args: Vec<String> = offline_node_args().into_iter().filter(|a| a != "--p2p.disable").collect();
     if let Some(i) = args.iter().position(|a| a == "op-mainnet") {
         args[i] = network.to_string();
@@ -19,7 +24,7 @@ fn node(network: &str, dir: &std::path::Path, bootnode: Option<&str>) -> ServedN
     let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
     let mut extra = vec![
         "--p2p.listen.ip".to_string(),
-        "127.0.0.1".into(),
+        ip.into(),
         "--p2p.listen.tcp".into(),
         "0".into(),
         "--p2p.priv.path".into(),
@@ -110,6 +115,27 @@ fn nodes_knowing_one_record_find_each_other_and_skip_other_chains() {
     for n in &nodes {
         assert!(!peers(n).contains(&other_id));
     }
+    // A node listening on every address (no IP in its record) learns the one the others see
+    // it at (their PONGs agree on 127.0.0.1 and its UDP port) and puts it in its record.
+    let anywhere = node_on("0.0.0.0", "op-mainnet", &dir(5), Some(&first_enr));
+    let initial = op_lite::p2p::discovery::enr::Enr::from_text(&self_info(&anywhere).1).unwrap();
+    assert_eq!((initial.ip(), initial.seq), (None, 1));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let learnt = loop {
+        let e = op_lite::p2p::discovery::enr::Enr::from_text(&self_info(&anywhere).1).unwrap();
+        if e.ip().is_some() {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "no address learnt in 40 s: {e:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        (learnt.ip(), learnt.udp(), learnt.seq),
+        (Some(std::net::Ipv4Addr::LOCALHOST), initial.udp(), 2)
+    );
+    assert!(learnt.signature_valid);
+    assert_eq!(metric(&anywhere, "op_lite_discv5_address_updates_total "), 1.0);
+    drop(anywhere);
     // A node restarted (its peer store kept) finds its peers again without the bootnode: the
     // records it stored are asked for their current records.
     let restarted_dir = dir(3);
