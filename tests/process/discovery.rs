@@ -2,7 +2,8 @@
 //! first one's record find each other and hold gossip connections to each other; a Base node
 //! that knows the same record is discovered but never dialled (op-node's filter: the `opstack`
 //! entry's chain id); a restarted node finds its peers again from its peer store, its record's
-//! sequence number kept. The nodes have no L1 or engine (gossip and discovery need neither).
+//! sequence number kept; a node listening on 0.0.0.0 learns the address the others see it
+//! at. The nodes have no L1 or engine (gossip and discovery need neither).
 
 use std::time::{Duration, Instant};
 
