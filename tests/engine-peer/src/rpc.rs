@@ -41,10 +41,11 @@ fn quantity(n: u64) -> String {
     format!("{n:#x}")
 }
 
+/// A quantity: a hex string, or a JSON number (op-node writes Jovian's `minBaseFee` as its
+/// `*uint64` marshals, a number; op-geth and op-reth read both).
 fn get_u64(v: &Value, what: &str) -> Result<u64, ApiError> {
-    v.as_str()
-        .and_then(|s| s.strip_prefix("0x"))
-        .and_then(|h| u64::from_str_radix(h, 16).ok())
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.strip_prefix("0x")).and_then(|h| u64::from_str_radix(h, 16).ok()))
         .ok_or_else(|| param_err(format!("{what}: expected a quantity, got {v}")))
 }
 
