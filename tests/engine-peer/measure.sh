@@ -14,13 +14,14 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 age=$((blocks * 2 + 10))
 "$op_lite" devnet init "$dir" --genesis-time $(( $(date +%s) - age )) --seq-window-size $((age / 3 + 100)) >/dev/null
-start_peer() {
-  "$peer" --genesis "$dir/genesis.json" --jwt "$dir/jwt.hex" >"$dir/$1.out" 2>"$dir/$1.err" &
+for e in a b; do
+  "$peer" --genesis "$dir/genesis.json" --jwt "$dir/jwt.hex" >"$dir/$e.out" 2>"$dir/$e.err" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "serving at" "$dir/$1.out" && break; sleep 0.1; done
-  grep -o 'http://[0-9.:]*' "$dir/$1.out" | head -1
-}
-a=$(start_peer a); b=$(start_peer b)
+done
+for e in a b; do
+  for _ in $(seq 100); do grep -q "serving at" "$dir/$e.out" && break; sleep 0.1; done
+done
+a=$(grep -o 'http://[0-9.:]*' "$dir/a.out" | head -1); b=$(grep -o 'http://[0-9.:]*' "$dir/b.out" | head -1)
 "$op_lite" devnet --from "$dir" --serve-only --with-sequencer --sequencer-engine "$a" --engine "$b" >"$dir/devnet.out" 2>"$dir/devnet.err" &
 pids+=($!)
 for _ in $(seq 300); do grep -q "^(files in" "$dir/devnet.out" && break; sleep 0.1; done

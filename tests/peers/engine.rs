@@ -189,6 +189,16 @@ fn serve_devnet(dir: &Path, a: &Peer, b: &Peer) -> (Child, Vec<String>, Vec<Stri
     (devnet, seq.unwrap(), ver.unwrap())
 }
 
+/// A child process killed when dropped (also when the test fails).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Every line a node logged so far.
 fn drain_log(node: &ServedNode, into: &mut String) {
     while let Ok(l) = node.log.try_recv() {
@@ -225,7 +235,8 @@ fn a_sequencer_and_a_verifier_on_executing_engines_build_and_derive_the_same_cha
     let datadir_flag = datadir.to_string_lossy().into_owned();
     let mut a = Peer::start(&exe, &dir, 0, &["--datadir", &datadir_flag]);
     let b = Peer::start(&exe, &dir, 0, &[]);
-    let (mut devnet, seq_args, ver_args) = serve_devnet(&dir, &a, &b);
+    let (devnet, seq_args, ver_args) = serve_devnet(&dir, &a, &b);
+    let devnet = Killed(devnet);
     let seq = ServedNode::start(&seq_args, &["--log.level", "info"]);
     let ver = ServedNode::start(&ver_args, &["--log.level", "info"]);
     let (mut seq_log, mut ver_log) = (String::new(), String::new());
@@ -398,8 +409,6 @@ fn a_sequencer_and_a_verifier_on_executing_engines_build_and_derive_the_same_cha
     let n = head(&seq, "unsafe_l2");
     assert_eq!(sync_status(&seq)["unsafe_l2"]["hash"].as_str().unwrap(), a.hash(n));
 
-    let _ = devnet.kill();
-    let _ = devnet.wait();
-    drop((seq, ver, a, b));
+    drop((devnet, seq, ver, a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }
