@@ -290,3 +290,22 @@ pub fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Re
     });
     rx
 }
+
+/// The executing engine peer (`tests/engine-peer`): `$OP_LITE_ENGINE_PEER`, else its release
+/// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
+pub fn engine_peer() -> Option<PathBuf> {
+    let path = std::env::var_os("OP_LITE_ENGINE_PEER").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/engine-peer/target/release/engine-peer")
+    });
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "engine-peer not built at {} (required under CI=true; .ci/engine-peer.sh builds it)",
+            path.display()
+        );
+    }
+    eprintln!("skipped: engine-peer not built (run: source .ci/engine-peer.sh)");
+    None
+}
