@@ -23,7 +23,7 @@ use crate::protocol::deposit::encode_deposit_log;
 use crate::protocol::l1_chain::L1ChainSpec;
 use crate::protocol::primitives::{keccak256, Address, Bytes, U256};
 use crate::protocol::proof::named_slot;
-use crate::protocol::rollup::RollupConfig;
+use crate::protocol::rollup::{Fork, RollupConfig};
 use crate::protocol::tx::{DepositTx, SignedTx, EIP1559_TX_TYPE, EIP4844_TX_TYPE};
 use crate::rng::Rng;
 
@@ -128,6 +128,8 @@ pub struct Devnet {
     l1_blocks_built: u64,
     /// Batcher transactions posted so far (calldata, blob).
     pub posted: (u64, u64),
+    /// Channels posted so far (of singular batches, of a span batch).
+    pub channels: (u64, u64),
     pub deposits: u64,
 }
 
@@ -180,6 +182,7 @@ impl Devnet {
             rng: Rng::new(params.seed),
             l1_blocks_built: 0,
             posted: (0, 0),
+            channels: (0, 0),
             deposits: 0,
             cfg,
             params,
@@ -405,12 +408,29 @@ impl Devnet {
                 self.carried.pop_first();
             }
             let id = channel_out::random_channel_id(&mut self.rng);
-            let use_blobs = self.l1_blocks_built % 2 == 0;
+            // Span batches once Delta is active at the first block's L1 origin (derivation drops
+            // a span batch whose origin or inclusion block predates Delta), singular before.
+            let first_origin_time = blocks
+                .first()
+                .and_then(|b| self.l1.block_by_number(b.l1_origin.number))
+                .map_or(0, |b| b.info.time());
+            let kind = if self.cfg.is_active(Fork::Delta, first_origin_time) {
+                self.channels.1 += 1;
+                BatchKind::Span
+            } else {
+                self.channels.0 += 1;
+                BatchKind::Singular
+            };
+            // Blobs every other L1 block once Ecotone is active at the inclusion block (before
+            // it derivation reads only calldata).
+            let inclusion_time = self.l1.head().info.time() + self.params.l1_block_time;
+            let use_blobs =
+                self.l1_blocks_built % 2 == 0 && self.cfg.is_active(Fork::Ecotone, inclusion_time);
             let max_frame = if use_blobs { channel_out::MAX_BLOB_FRAME_SIZE } else { MAX_CALLDATA_FRAME };
             let frames = channel_out::channel_frames(
                 &self.cfg,
                 id,
-                BatchKind::Span,
+                kind,
                 &blocks,
                 Compressor::Zlib { level: channel_out::ZLIB_BEST_COMPRESSION },
                 max_frame,

@@ -29,7 +29,11 @@ struct Scenario {
 
 impl Scenario {
     fn new(params: DevnetParams) -> Scenario {
-        let params = DevnetParams { manual_batcher: true, deposit_every: 0, ..params };
+        Scenario::with_devnet_batcher(DevnetParams { manual_batcher: true, deposit_every: 0, ..params })
+    }
+
+    /// The devnet's own batcher posts what it sequences.
+    fn with_devnet_batcher(params: DevnetParams) -> Scenario {
         let now = Now::new(std::time::Instant::now(), params.genesis_time * 1000);
         let devnet = Devnet::new(params).unwrap();
         let node = Core::new(&devnet, now, None);
@@ -306,6 +310,28 @@ fn holocene_drops_future_and_past_batches() {
     s.post_blobs(&mut batcher_key(), &again);
     s.mine();
     assert_eq!(s.safe(), late.last().unwrap().number);
+    s.assert_safe_is_sequenced();
+}
+
+/// The devnet's batcher posts singular batches before Delta (a span batch whose L1 origin or
+/// inclusion block predates Delta is dropped) and span batches from it, calldata before Ecotone
+/// and blobs every other L1 block from it: with every fork from Canyon to Jovian activating
+/// mid-chain the node derives every block.
+#[test]
+fn the_devnet_batcher_posts_singular_batches_before_delta_and_span_batches_after() {
+    let later = [Fork::Ecotone, Fork::Fjord, Fork::Granite, Fork::Holocene, Fork::Isthmus, Fork::Jovian];
+    let mut forks = vec![(Fork::Canyon, Some(12)), (Fork::Delta, Some(40))];
+    forks.extend(later.iter().enumerate().map(|(i, f)| (*f, Some(50 + 2 * i as u64))));
+    let mut s = Scenario::with_devnet_batcher(DevnetParams { forks, ..DevnetParams::default() });
+    s.run(36);
+    let (singular, calldata) = (s.devnet.channels, s.devnet.posted);
+    assert!(singular.0 >= 5 && singular.1 == 0, "singular batches before Delta: {singular:?}");
+    assert_eq!(calldata.1, 0, "calldata only before Ecotone: {calldata:?}");
+    assert!(s.safe() >= 12, "singular batches derive: safe {}", s.safe());
+    s.run(84);
+    assert!(s.devnet.channels.1 >= 5, "span batches from Delta: {:?}", s.devnet.channels);
+    assert!(s.devnet.posted.1 > 0, "blobs from Ecotone: {:?}", s.devnet.posted);
+    assert!(s.safe() >= 50, "and span batches after it: safe {}", s.safe());
     s.assert_safe_is_sequenced();
 }
 
