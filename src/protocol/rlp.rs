@@ -331,6 +331,11 @@ pub fn put_list(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.push(0xc0);
     body(out);
+    close_list(out, start);
+}
+
+/// Writes the header of the list whose items follow the placeholder byte at `start`.
+fn close_list(out: &mut Vec<u8>, start: usize) {
     let len = out.len() - start - 1;
     if len < 56 {
         out[start] = 0xc0 + len as u8;
