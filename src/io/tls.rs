@@ -9,6 +9,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rustls::crypto::{CryptoProvider, KeyProvider};
+use rustls::pki_types::PrivateKeyDer;
+use rustls::sign::SigningKey;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// Where the distributions keep the PEM bundle of trusted roots (Go's list): Debian, Ubuntu,
@@ -79,10 +82,27 @@ pub fn any_https<'a>(urls: impl IntoIterator<Item = &'a str>) -> bool {
     urls.into_iter().any(|u| u.starts_with("https://"))
 }
 
-/// The TLS settings of a client: ring's provider, and the system's roots when it has an
-/// https:// endpoint (`https`); for http:// only they are not read.
+/// ring's cipher suites, key exchange groups and signature verification, without its signing
+/// keys: a client certificate is never configured, and ring's private-key loading and signing
+/// (RSA, ECDSA, Ed25519) would otherwise be linked in.
+fn provider() -> CryptoProvider {
+    CryptoProvider { key_provider: &NoClientKeys, ..rustls::crypto::ring::default_provider() }
+}
+
+/// Refuses every private key: op-lite authenticates to no TLS server with a certificate.
+#[derive(Debug)]
+struct NoClientKeys;
+
+impl KeyProvider for NoClientKeys {
+    fn load_private_key(&self, _: PrivateKeyDer<'static>) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        Err(rustls::Error::General("TLS client certificates are not supported".into()))
+    }
+}
+
+/// The TLS settings of a client: ring's provider (less its signing keys), and the system's roots
+/// when it has an https:// endpoint (`https`); for http:// only they are not read.
 pub fn config(https: bool) -> TlsConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider());
     let mut b = TlsConfig::builder().unversioned_rustls_crypto_provider(provider);
     if https {
         // Without roots (refused at start by `check`) every certificate is unknown.

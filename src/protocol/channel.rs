@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
-use miniz_oxide::inflate::core::{decompress as inflate, inflate_flags, DecompressorOxide};
-use miniz_oxide::inflate::TINFLStatus;
+use zlib_rs::{Inflate, InflateFlush, Status};
 
 use super::batch::{BatchData, BatchError};
 use super::frame::{ChannelId, Frame};
@@ -303,23 +302,22 @@ fn grow(out: &mut Vec<u8>, limit: usize) {
 /// Inflates a raw deflate stream (the zlib checksum is not checked: Go hands out the data before
 /// it and fails only the read after, which ends the channel just as the data's end does).
 fn inflate_zlib(mut input: &[u8], limit: usize) -> (Vec<u8>, StreamEnd) {
-    let mut state = Box::<DecompressorOxide>::default();
+    let mut state = Inflate::new(false, 15);
     let mut out = Vec::new();
     grow(&mut out, limit);
     let mut pos = 0;
     let end = loop {
-        let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-        let (status, used, written) = inflate(&mut state, input, &mut out, pos, flags);
-        pos += written;
-        input = input.get(used..).unwrap_or_default();
+        let (in0, out0) = (state.total_in(), state.total_out());
+        let status = state.decompress(input, &mut out[pos..], InflateFlush::NoFlush);
+        pos += (state.total_out() - out0) as usize;
+        input = input.get((state.total_in() - in0) as usize..).unwrap_or_default();
         match status {
-            TINFLStatus::Done => break StreamEnd::Complete,
-            TINFLStatus::HasMoreOutput if out.len() >= limit => break StreamEnd::Limit,
-            TINFLStatus::HasMoreOutput => grow(&mut out, limit),
-            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
-                break StreamEnd::Unterminated
-            }
-            _ => break StreamEnd::Corrupt,
+            Ok(Status::StreamEnd) => break StreamEnd::Complete,
+            Err(_) => break StreamEnd::Corrupt,
+            // Ok or BufError: the output is full, or the input ran out before the stream's end.
+            Ok(_) if pos < out.len() => break StreamEnd::Unterminated,
+            Ok(_) if out.len() >= limit => break StreamEnd::Limit,
+            Ok(_) => grow(&mut out, limit),
         }
     };
     out.truncate(pos);

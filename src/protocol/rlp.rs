@@ -324,12 +324,28 @@ pub fn put_bool(out: &mut Vec<u8>, v: bool) {
     put_u64(out, v as u64);
 }
 
-/// Writes `[items...]` where `body` appends the already-encoded items to a scratch buffer.
+/// Writes `[items...]` where `body` appends the already-encoded items to `out`.
 pub fn put_list(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
-    let mut payload = Vec::new();
-    body(&mut payload);
-    put_header(out, true, payload.len());
-    out.extend_from_slice(&payload);
+    // The items go straight after a one-byte header; a long header's length bytes are made room
+    // for afterwards (no scratch buffer per list: derivation encodes every transaction).
+    let start = out.len();
+    out.push(0xc0);
+    body(out);
+    close_list(out, start);
+}
+
+/// Writes the header of the list whose items follow the placeholder byte at `start`.
+fn close_list(out: &mut Vec<u8>, start: usize) {
+    let len = out.len() - start - 1;
+    if len < 56 {
+        out[start] = 0xc0 + len as u8;
+    } else {
+        let n = be_len(len as u64);
+        out.resize(out.len() + n, 0);
+        out.copy_within(start + 1..start + 1 + len, start + 1 + n);
+        out[start] = 0xf7 + n as u8;
+        out[start + 1..start + 1 + n].copy_from_slice(&(len as u64).to_be_bytes()[8 - n..]);
+    }
 }
 
 /// Encodes a list whose items `body` writes, returning a new buffer.
@@ -382,6 +398,13 @@ mod tests {
             put_bytes(o, b"dog");
         });
         assert_eq!(cat_dog, vec![0xc8, 0x83, b'c', b'a', b't', 0x83, b'd', b'o', b'g']);
+        // A long list after other bytes: its header's length byte is made room for in place.
+        let mut o = vec![0xaa];
+        put_list(&mut o, |o| (0..30).for_each(|i| put_u64(o, 0x100 + i)));
+        assert_eq!((&o[..3], o.len()), (&[0xaa, 0xf8, 90][..], 93));
+        let mut r = Rlp::list(&o[1..]).unwrap();
+        assert!((0..30).all(|i| r.next_u64() == Ok(0x100 + i)));
+        r.finish().unwrap();
         let lorem = b"Lorem ipsum dolor sit amet, consectetur adipisicing elit";
         let e = enc_bytes(lorem);
         assert_eq!(&e[..2], &[0xb8, 0x38]);
