@@ -7,9 +7,9 @@
 //! peer that learnt of an op-lite node through a lookup initiates a handshake to it. The nodes
 //! have no L1 or engine (discovery and gossip need neither).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -40,15 +40,8 @@ impl SigpPeer {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
+        let events =
+            crate::support::parsed_lines(child.stdout.take().unwrap(), |l| serde_json::from_str(l).ok());
         let mut p =
             SigpPeer { child, stdin, events, seen: Vec::new(), enr: String::new(), node_id: String::new() };
         let l = p.wait(30, "listening", |v| v["event"] == "listening");

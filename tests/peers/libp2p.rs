@@ -7,9 +7,9 @@
 //! two peers send it; a block with a bad signature is rejected; the mesh recovers after the
 //! rust peer restarts (op-lite redials its static peer).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use k256::ecdsa::SigningKey;
@@ -41,15 +41,8 @@ impl RustPeer {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
+        let events =
+            crate::support::parsed_lines(child.stdout.take().unwrap(), |l| serde_json::from_str(l).ok());
         RustPeer { child, stdin, events }
     }
 
@@ -132,13 +125,7 @@ fn op_lite_and_rust_libp2p_gossip_blocks_both_ways() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, log) = mpsc::channel();
-    let err = node.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let log = crate::support::lines(node.stderr.take().unwrap());
     // op-lite dialled the rust peer; the sequencer's blocks reach it through the verifier's
     // relay and pass its independent signature check.
     rust.wait(30, "connection from op-lite", is("connected"));

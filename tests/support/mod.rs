@@ -280,12 +280,23 @@ pub fn serve_only_with_sequencer(secs: u64) -> (std::process::Child, Vec<String>
 
 /// Sends every line of `stream` into a channel.
 pub fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    parsed_lines(stream, |l| Some(l.to_string()))
+}
+
+/// Sends every line of `stream` that `parse` accepts, parsed, into a channel (a peer's JSON
+/// events: `parsed_lines(out, |l| serde_json::from_str(l).ok())`).
+pub fn parsed_lines<T: Send + 'static>(
+    stream: impl std::io::Read + Send + 'static,
+    parse: fn(&str) -> Option<T>,
+) -> std::sync::mpsc::Receiver<T> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         // Keeps reading after the receiver is gone, so the child never blocks on a full pipe.
         for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
+            if let Some(v) = parse(&line) {
+                let _ = tx.send(v);
+            }
         }
     });
     rx
