@@ -109,42 +109,33 @@ pub fn offline_node_args() -> Vec<String> {
     .collect()
 }
 
-/// The rust-libp2p interop peer (`tests/libp2p-peer`): `$OP_LITE_LIBP2P_PEER`, else its release
-/// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
-pub fn libp2p_peer() -> Option<PathBuf> {
-    let path = std::env::var_os("OP_LITE_LIBP2P_PEER").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/libp2p-peer/target/release/libp2p-peer")
+/// A Rust interop peer `tests/NAME` (its own workspace): `$VAR`, else its release build in
+/// place. `None` (the test prints "skipped") when absent, except under `CI=true`, where absence
+/// fails; `.ci/NAME.sh` builds it.
+fn rust_peer(name: &str, var: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/{name}/target/release/{name}"))
     });
     if path.exists() {
         return Some(path);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "libp2p-peer not built at {} (required under CI=true; .ci/libp2p-peer.sh builds it)",
-            path.display()
-        );
+        panic!("{name} not built at {} (required under CI=true; .ci/{name}.sh builds it)", path.display());
     }
-    eprintln!("skipped: libp2p-peer not built (run: source .ci/libp2p-peer.sh)");
+    eprintln!("skipped: {name} not built (run: source .ci/{name}.sh)");
     None
+}
+
+/// The rust-libp2p interop peer (`tests/libp2p-peer`): `$OP_LITE_LIBP2P_PEER`, else its release
+/// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
+pub fn libp2p_peer() -> Option<PathBuf> {
+    rust_peer("libp2p-peer", "OP_LITE_LIBP2P_PEER")
 }
 
 /// The sigp discv5 interop peer (`tests/discv5-peer`): `$OP_LITE_DISCV5_PEER`, else its release
 /// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
 pub fn discv5_peer() -> Option<PathBuf> {
-    let path = std::env::var_os("OP_LITE_DISCV5_PEER").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/discv5-peer/target/release/discv5-peer")
-    });
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "discv5-peer not built at {} (required under CI=true; .ci/discv5-peer.sh builds it)",
-            path.display()
-        );
-    }
-    eprintln!("skipped: discv5-peer not built (run: source .ci/discv5-peer.sh)");
-    None
+    rust_peer("discv5-peer", "OP_LITE_DISCV5_PEER")
 }
 
 /// Reads one HTTP response framed by `Content-Length` from `s`, keeping bytes past it in `buf`;
@@ -305,18 +296,5 @@ pub fn parsed_lines<T: Send + 'static>(
 /// The executing engine peer (`tests/engine-peer`): `$OP_LITE_ENGINE_PEER`, else its release
 /// build in place. `None` (test prints "skipped") when absent, except under `CI=true`.
 pub fn engine_peer() -> Option<PathBuf> {
-    let path = std::env::var_os("OP_LITE_ENGINE_PEER").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/engine-peer/target/release/engine-peer")
-    });
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "engine-peer not built at {} (required under CI=true; .ci/engine-peer.sh builds it)",
-            path.display()
-        );
-    }
-    eprintln!("skipped: engine-peer not built (run: source .ci/engine-peer.sh)");
-    None
+    rust_peer("engine-peer", "OP_LITE_ENGINE_PEER")
 }
