@@ -7,7 +7,7 @@
 //! -38002 race of issue 14 never reaches the engine (which refuses such a forkchoice), and the
 //! sequencer goes on promptly after its engine restarts without its last two blocks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use op_lite::protocol::primitives::{keccak256, Address, Bytes, U256};
 use op_lite::protocol::rlp;
 use op_lite::protocol::tx::{Authorization, SignedTx, EIP1559_TX_TYPE, EIP7702_TX_TYPE, LEGACY_TX_TYPE};
 
-use crate::support::{bin, engine_peer, lines, rpc, ServedNode};
+use crate::support::{bin, devnet_init, engine_peer, lines, rpc, ServedNode};
 
 const CHAIN_ID: u64 = 901;
 
@@ -85,21 +85,13 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn init(tag: &str, extra: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("op-lite-engine-peer-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(bin()).args(["devnet", "init"]).arg(&dir).args(extra).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    dir
-}
-
 /// The genesis block the engine computes from genesis.json is the one rollup.json names, for
 /// forks at genesis and forks later.
 #[test]
 fn engine_peer_genesis_is_the_one_devnet_init_writes() {
     let Some(exe) = engine_peer() else { return };
     for (tag, forks) in [("all", vec![]), ("later", vec!["--fork", "canyon=4", "--fork", "isthmus=20"])] {
-        let dir = init(tag, &forks);
+        let dir = devnet_init(&format!("engine-peer-{tag}"), &forks);
         let rollup: Value = crate::support::read_json(&dir.join("rollup.json"));
         let peer = Peer::start(&exe, &dir, 0, &[]);
         assert_eq!(peer.hash(0), rollup["genesis"]["l2"]["hash"].as_str().unwrap(), "{tag}");
@@ -230,7 +222,7 @@ fn a_sequencer_and_a_verifier_on_executing_engines_build_and_derive_the_same_cha
         flags.extend(["--fork".to_string(), f.to_string()]);
     }
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let dir = init("pair", &flags);
+    let dir = devnet_init("engine-peer-pair", &flags);
     let datadir = dir.join("engine-a");
     let datadir_flag = datadir.to_string_lossy().into_owned();
     let mut a = Peer::start(&exe, &dir, 0, &["--datadir", &datadir_flag]);

@@ -828,16 +828,8 @@ fn devnet_init_genesis_hash_is_the_one_ethereumjs_computes() {
     for forks in
         [&[][..], &["jovian=off"], &["isthmus=off"], &["holocene=off"], &["ecotone=off"], &["canyon=off"]]
     {
-        let dir =
-            std::env::temp_dir().join(format!("op-lite-init-{}-{}", std::process::id(), forks.join("-")));
-        let _ = fs::remove_dir_all(&dir);
-        let mut cmd = Command::new(crate::support::bin());
-        cmd.args(["devnet", "init"]).arg(&dir);
-        for f in forks {
-            cmd.args(["--fork", f]);
-        }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let flags: Vec<&str> = forks.iter().flat_map(|f| ["--fork", f]).collect();
+        let dir = crate::support::devnet_init(&format!("ejs-{}", forks.join("-")), &flags);
         let genesis = crate::support::read_json(&dir.join("genesis.json"));
         let rollup = RollupConfig::from_json(&fs::read_to_string(dir.join("rollup.json")).unwrap()).unwrap();
         let ejs = EthereumJs::start_with(&genesis).expect("ethereumjs");

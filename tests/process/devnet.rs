@@ -258,14 +258,6 @@ impl Drop for DirEngine {
     }
 }
 
-fn init_dir(tag: &str, extra: &[&str]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("op-lite-devnet-dir-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(bin()).args(["devnet", "init"]).arg(&dir).args(extra).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    dir
-}
-
 /// `devnet --from DIR --with-sequencer --sequencer-engine A --engine B` on two engines that
 /// started from DIR/genesis.json in processes of their own: the sequencer node builds on A, the
 /// batcher reads A's blocks over the Engine API port and posts them, users' transfers go into
@@ -277,7 +269,7 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
     // Written 40 s ago: the devnet catches up (L1 mines the blocks since genesis at once, the
     // sequencer builds 20 L2 blocks as fast as its engine takes them) before running in real time.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let dir = init_dir("engines", &["--genesis-time", &(now - 40).to_string()]);
+    let dir = crate::support::devnet_init("engines", &["--genesis-time", &(now - 40).to_string()]);
     let jwt_text = std::fs::read_to_string(dir.join("jwt.hex")).unwrap();
     let jwt: [u8; 32] = crate::support::hex(jwt_text.trim()).try_into().unwrap();
     let (a, b) = (DirEngine::start(&dir), DirEngine::start(&dir));
@@ -314,7 +306,7 @@ fn devnet_from_a_directory_runs_on_engines_of_their_own() {
         .output()
         .unwrap();
     assert_eq!(half.status.code(), Some(2), "{}", String::from_utf8_lossy(&half.stderr));
-    let old = init_dir("old", &["--genesis-time", &(now - 3600).to_string()]);
+    let old = crate::support::devnet_init("old", &["--genesis-time", &(now - 3600).to_string()]);
     let out =
         Command::new(bin()).args(["devnet", "--from"]).arg(&old).args(["--blocks", "1"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -269,6 +269,17 @@ pub fn serve_only_with_sequencer(secs: u64) -> (std::process::Child, Vec<String>
     (devnet, seq_args.unwrap(), ver_args.unwrap(), dir.unwrap())
 }
 
+/// `op-lite devnet init` into a fresh temporary directory named by `tag`, with `extra` flags;
+/// the directory.
+pub fn devnet_init(tag: &str, extra: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("op-lite-devnet-init-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out =
+        std::process::Command::new(bin()).args(["devnet", "init"]).arg(&dir).args(extra).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
 /// Sends every line of `stream` into a channel.
 pub fn lines(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     parsed_lines(stream, |l| Some(l.to_string()))
