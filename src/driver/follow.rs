@@ -295,14 +295,10 @@ impl FollowSource {
                         } else {
                             n
                         };
-                        if data.l1_header_at(ask).is_err() {
-                            return;
-                        }
-                        // Cached after all (a lookup raced this check): settle it next time round.
-                        match on_our_chain(&data, n) {
-                            Some(ours) => ours,
-                            None => return,
-                        }
+                        // Neither block n nor n + 1 is cached (`on_our_chain` read both): the
+                        // lookup is asked for, and its arrival continues the check.
+                        let _ = data.l1_header_at(ask);
+                        return;
                     }
                 };
                 if ours == hash {
