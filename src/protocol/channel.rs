@@ -325,7 +325,7 @@ fn inflate_zlib(mut input: &[u8], limit: usize) -> (Vec<u8>, StreamEnd) {
 }
 
 /// Decompresses a brotli stream (RFC 7932; no large-window extension, as Go's decoder).
-fn unbrotli(input: &[u8], limit: usize) -> (Vec<u8>, StreamEnd) {
+pub(crate) fn unbrotli(input: &[u8], limit: usize) -> (Vec<u8>, StreamEnd) {
     let alloc = StandardAlloc::default;
     let mut state = BrotliState::new(alloc(), alloc(), alloc());
     state.large_window = false;

@@ -18,6 +18,10 @@
 //! 08f5df36f7ff29a9421ab84beebe96684a7455df9a5d234a2468613a4008ad91), which `build.rs` turns into
 //! a binary table. Its gas is added to the activation block's gas limit and, unless the chain
 //! keeps it (`keep_karst_upgrade_gas`), removed again from the next block's system config.
+//!
+//! `build.rs` packs the bytecode and the Karst table into one brotli stream (`PACKED`, 42 KB of
+//! the binary instead of 195 KB); building an activation block's deposits inflates it whole
+//! (195 KB of heap for the moment), once per fork.
 
 use std::fmt;
 
@@ -31,7 +35,7 @@ use crate::protocol::rollup::{Fork, RollupConfig};
 /// Why upgrade transactions could not be produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeError {
-    /// The embedded Karst table is malformed (a build problem, not input).
+    /// The embedded upgrade code or Karst table is malformed (a build problem, not input).
     CorruptTable,
     /// op-lite does not build this fork's upgrade transactions.
     Unsupported(Fork),
@@ -40,7 +44,7 @@ pub enum UpgradeError {
 impl fmt::Display for UpgradeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UpgradeError::CorruptTable => write!(f, "embedded Karst NUT table is malformed"),
+            UpgradeError::CorruptTable => write!(f, "embedded upgrade code or Karst NUT table is malformed"),
             UpgradeError::Unsupported(fork) => {
                 write!(f, "{fork} network upgrade transactions are not supported")
             }
@@ -62,10 +66,10 @@ pub struct ActivationUpgrades {
 /// built by op-lite and yield `Unsupported`.
 pub fn upgrade_txs(fork: Fork) -> Result<Vec<DepositTx>, UpgradeError> {
     match fork {
-        Fork::Ecotone => Ok(from_spec(&ECOTONE)),
-        Fork::Fjord => Ok(from_spec(&FJORD)),
-        Fork::Isthmus => Ok(from_spec(&ISTHMUS)),
-        Fork::Jovian => Ok(from_spec(&JOVIAN)),
+        Fork::Ecotone => from_spec(&ECOTONE),
+        Fork::Fjord => from_spec(&FJORD),
+        Fork::Isthmus => from_spec(&ISTHMUS),
+        Fork::Jovian => from_spec(&JOVIAN),
         Fork::Karst => karst_txs(),
         Fork::Interop => Err(UpgradeError::Unsupported(fork)),
         Fork::Regolith | Fork::Canyon | Fork::Delta | Fork::Granite | Fork::Holocene => Ok(Vec::new()),
@@ -80,7 +84,7 @@ pub fn upgrade_gas(fork: Fork) -> u64 {
         Fork::Fjord => sum(&FJORD),
         Fork::Isthmus => sum(&ISTHMUS),
         Fork::Jovian => sum(&JOVIAN),
-        Fork::Karst => karst_header().map_or(0, |(_, gas)| gas),
+        Fork::Karst => KARST_GAS,
         _ => 0,
     }
 }
@@ -129,7 +133,7 @@ struct Spec {
 
 enum Data {
     /// Contract creation code.
-    Code(&'static [u8]),
+    Code(Piece),
     /// `upgradeTo(address)` to the contract the deployer creates with nonce 0.
     UpgradeTo { deployer: Address },
     /// A call without arguments.
@@ -174,7 +178,7 @@ const SET_ISTHMUS: [u8; 4] = [0x29, 0x1b, 0x03, 0x83];
 /// `setJovian()`.
 const SET_JOVIAN: [u8; 4] = [0xb3, 0xd7, 0x20, 0x79];
 
-const fn deploy(intent: &'static str, from: Address, gas: u64, code: &'static [u8]) -> Spec {
+const fn deploy(intent: &'static str, from: Address, gas: u64, code: Piece) -> Spec {
     Spec { intent, from, to: None, gas, data: Data::Code(code) }
 }
 
@@ -196,17 +200,12 @@ const JOVIAN_L1_BLOCK_DEPLOYER: Address = addr("0x421000000000000000000000000000
 const JOVIAN_GPO_DEPLOYER: Address = addr("0x4210000000000000000000000000000000000007");
 
 const ECOTONE: [Spec; 6] = [
-    deploy(
-        "Ecotone: L1 Block Deployment",
-        ECOTONE_L1_BLOCK_DEPLOYER,
-        375_000,
-        include_bytes!("ecotone-l1-block-deployment.bin"),
-    ),
+    deploy("Ecotone: L1 Block Deployment", ECOTONE_L1_BLOCK_DEPLOYER, 375_000, ECOTONE_L1_BLOCK_DEPLOYMENT),
     deploy(
         "Ecotone: Gas Price Oracle Deployment",
         ECOTONE_GPO_DEPLOYER,
         1_000_000,
-        include_bytes!("ecotone-gas-price-oracle-deployment.bin"),
+        ECOTONE_GAS_PRICE_ORACLE_DEPLOYMENT,
     ),
     proxy_update("Ecotone: L1 Block Proxy Update", L1_BLOCK_ADDRESS, ECOTONE_L1_BLOCK_DEPLOYER),
     proxy_update("Ecotone: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, ECOTONE_GPO_DEPLOYER),
@@ -216,7 +215,7 @@ const ECOTONE: [Spec; 6] = [
         "Ecotone: beacon block roots contract deployment",
         EIP4788_DEPLOYER,
         250_000,
-        include_bytes!("ecotone-eip4788-deployment.bin"),
+        ECOTONE_EIP4788_DEPLOYMENT,
     ),
 ];
 
@@ -225,56 +224,41 @@ const FJORD: [Spec; 3] = [
         "Fjord: Gas Price Oracle Deployment",
         FJORD_GPO_DEPLOYER,
         1_450_000,
-        include_bytes!("fjord-gas-price-oracle-deployment.bin"),
+        FJORD_GAS_PRICE_ORACLE_DEPLOYMENT,
     ),
     proxy_update("Fjord: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, FJORD_GPO_DEPLOYER),
     enable("Fjord: Gas Price Oracle Set Fjord", 90_000, SET_FJORD),
 ];
 
 const ISTHMUS: [Spec; 8] = [
-    deploy(
-        "Isthmus: L1 Block Deployment",
-        ISTHMUS_L1_BLOCK_DEPLOYER,
-        425_000,
-        include_bytes!("isthmus-l1-block-deployment.bin"),
-    ),
+    deploy("Isthmus: L1 Block Deployment", ISTHMUS_L1_BLOCK_DEPLOYER, 425_000, ISTHMUS_L1_BLOCK_DEPLOYMENT),
     deploy(
         "Isthmus: Gas Price Oracle Deployment",
         ISTHMUS_GPO_DEPLOYER,
         1_625_000,
-        include_bytes!("isthmus-gas-price-oracle-deployment.bin"),
+        ISTHMUS_GAS_PRICE_ORACLE_DEPLOYMENT,
     ),
     deploy(
         "Isthmus: Operator Fee Vault Deployment",
         ISTHMUS_OFV_DEPLOYER,
         500_000,
-        include_bytes!("isthmus-operator-fee-deployment.bin"),
+        ISTHMUS_OPERATOR_FEE_DEPLOYMENT,
     ),
     proxy_update("Isthmus: L1 Block Proxy Update", L1_BLOCK_ADDRESS, ISTHMUS_L1_BLOCK_DEPLOYER),
     proxy_update("Isthmus: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, ISTHMUS_GPO_DEPLOYER),
     proxy_update("Isthmus: Operator Fee Vault Proxy Update", OPERATOR_FEE_VAULT, ISTHMUS_OFV_DEPLOYER),
     enable("Isthmus: Gas Price Oracle Set Isthmus", 90_000, SET_ISTHMUS),
-    deploy(
-        "Isthmus: EIP-2935 Contract Deployment",
-        EIP2935_DEPLOYER,
-        250_000,
-        include_bytes!("isthmus-eip2935-deployment.bin"),
-    ),
+    deploy("Isthmus: EIP-2935 Contract Deployment", EIP2935_DEPLOYER, 250_000, ISTHMUS_EIP2935_DEPLOYMENT),
 ];
 
 const JOVIAN: [Spec; 5] = [
-    deploy(
-        "Jovian: L1 Block Deployment",
-        JOVIAN_L1_BLOCK_DEPLOYER,
-        447_315,
-        include_bytes!("jovian-l1-block-deployment.bin"),
-    ),
+    deploy("Jovian: L1 Block Deployment", JOVIAN_L1_BLOCK_DEPLOYER, 447_315, JOVIAN_L1_BLOCK_DEPLOYMENT),
     proxy_update("Jovian: L1 Block Proxy Update", L1_BLOCK_ADDRESS, JOVIAN_L1_BLOCK_DEPLOYER),
     deploy(
         "Jovian: Gas Price Oracle Deployment",
         JOVIAN_GPO_DEPLOYER,
         1_750_714,
-        include_bytes!("jovian-gas-price-oracle-deployment.bin"),
+        JOVIAN_GAS_PRICE_ORACLE_DEPLOYMENT,
     ),
     proxy_update("Jovian: Gas Price Oracle Proxy Update", GAS_PRICE_ORACLE, JOVIAN_GPO_DEPLOYER),
     enable("Jovian: Gas Price Oracle Set Jovian", 90_000, SET_JOVIAN),
@@ -289,11 +273,13 @@ fn created_address(deployer: &Address) -> Address {
     Address::from_slice(&keccak256(enc).0[12..]).unwrap_or_default()
 }
 
-fn from_spec(spec: &[Spec]) -> Vec<DepositTx> {
-    spec.iter()
+fn from_spec(spec: &[Spec]) -> Result<Vec<DepositTx>, UpgradeError> {
+    let unpacked = unpack()?;
+    let txs = spec
+        .iter()
         .map(|s| {
             let input = match &s.data {
-                Data::Code(code) => code.to_vec(),
+                Data::Code(code) => code.of(&unpacked).to_vec(),
                 Data::Call(selector) => selector.to_vec(),
                 Data::UpgradeTo { deployer } => {
                     let mut d = UPGRADE_TO.to_vec();
@@ -313,11 +299,42 @@ fn from_spec(spec: &[Spec]) -> Vec<DepositTx> {
                 input: Bytes(input),
             }
         })
-        .collect()
+        .collect();
+    Ok(txs)
 }
 
-/// The Karst NUT bundle, converted by `build.rs` (layout documented there).
-static KARST_TABLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/karst_nut_table.bin"));
+// The layout `build.rs` wrote: a `Piece` constant per bytecode file and for the Karst table,
+// `UNPACKED_LEN`, `KARST_COUNT` and `KARST_GAS`.
+include!(concat!(env!("OUT_DIR"), "/upgrade_code.rs"));
+
+/// The upgrade bytecode and the Karst table, brotli-compressed by `build.rs`.
+static PACKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/upgrade_code.br"));
+
+/// Where one file's bytes lie in the unpacked stream.
+#[derive(Clone, Copy)]
+struct Piece {
+    start: usize,
+    len: usize,
+}
+
+impl Piece {
+    /// This piece of `unpacked` (which `unpack` made exactly `UNPACKED_LEN` long).
+    fn of(self, unpacked: &[u8]) -> &[u8] {
+        unpacked.get(self.start..self.start + self.len).unwrap_or_default()
+    }
+}
+
+/// Inflates `PACKED`: exactly `UNPACKED_LEN` bytes, else `CorruptTable`.
+fn unpack() -> Result<Vec<u8>, UpgradeError> {
+    unpack_from(PACKED)
+}
+
+fn unpack_from(packed: &[u8]) -> Result<Vec<u8>, UpgradeError> {
+    match super::channel::unbrotli(packed, UNPACKED_LEN) {
+        (bytes, super::channel::StreamEnd::Complete) if bytes.len() == UNPACKED_LEN => Ok(bytes),
+        _ => Err(UpgradeError::CorruptTable),
+    }
+}
 
 /// A reader over the embedded table; None on any overrun.
 struct Cursor<'a>(&'a [u8]);
@@ -336,19 +353,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The transaction count and total gas from the table header.
-fn karst_header() -> Option<(u32, u64)> {
-    let mut c = Cursor(KARST_TABLE);
-    Some((u32::from_be_bytes(c.array()?), u64::from_be_bytes(c.array()?)))
-}
-
 fn karst_txs() -> Result<Vec<DepositTx>, UpgradeError> {
+    let unpacked = unpack()?;
     let parse = || -> Option<Vec<DepositTx>> {
-        let mut c = Cursor(KARST_TABLE);
-        let count = u32::from_be_bytes(c.array()?);
-        c.array::<8>()?;
+        let mut c = Cursor(KARST_TABLE.of(&unpacked));
         let mut txs = Vec::new();
-        for i in 0..count {
+        for i in 0..KARST_COUNT {
             let intent_len = u16::from_be_bytes(c.array()?) as usize;
             let intent = std::str::from_utf8(c.take(intent_len)?).ok()?;
             let from = Address(c.array()?);
@@ -424,6 +434,41 @@ mod tests {
             assert_eq!(txs[i].source_hash.to_string(), want);
         }
         assert!(txs.iter().all(|t| t.to.is_some() && !t.is_system_tx));
+    }
+
+    #[test]
+    fn karst_txs_are_the_bundle_byte_for_byte() {
+        let bundle: serde_json::Value = serde_json::from_str(include_str!("karst_nut_bundle.json")).unwrap();
+        let want = bundle["transactions"].as_array().unwrap();
+        let txs = upgrade_txs(Fork::Karst).unwrap();
+        assert_eq!(txs.len(), want.len());
+        for (i, (tx, w)) in txs.iter().zip(want).enumerate() {
+            let data = w["data"].as_str().unwrap().trim_start_matches("0x");
+            let data: Vec<u8> = (0..data.len())
+                .step_by(2)
+                .map(|k| u8::from_str_radix(&data[k..k + 2], 16).unwrap())
+                .collect();
+            assert_eq!(tx.input.0, data, "tx {i}");
+            assert_eq!(tx.gas_limit, w["gasLimit"].as_u64().unwrap(), "tx {i}");
+            assert_eq!(
+                tx.from.to_string().to_lowercase(),
+                w["from"].as_str().unwrap().to_lowercase(),
+                "tx {i}"
+            );
+            let to = tx.to.map(|a| a.to_string().to_lowercase());
+            assert_eq!(to.as_deref(), w["to"].as_str().map(str::to_lowercase).as_deref(), "tx {i}");
+        }
+        assert!(txs.iter().any(|t| t.input.0.len() > 10_000), "the bytecode is there");
+    }
+
+    #[test]
+    fn a_damaged_pack_is_refused() {
+        assert!(unpack().is_ok());
+        // Cut short, or followed by bytes of another stream (brotli has no checksum: a flipped
+        // bit inside may go unseen, as it would have in the raw bytes before).
+        assert_eq!(unpack_from(&PACKED[..PACKED.len() / 2]), Err(UpgradeError::CorruptTable));
+        assert_eq!(unpack_from(&[]), Err(UpgradeError::CorruptTable));
+        assert_eq!(unpack_from(&PACKED[1..]), Err(UpgradeError::CorruptTable));
     }
 
     #[test]
