@@ -76,6 +76,7 @@ pub mod p2p;
 pub mod protocol;
 pub mod rng;
 pub mod rpc;
+pub mod sort;
 pub mod time;
 pub mod tools;
 pub mod version;

@@ -186,7 +186,7 @@ pub fn unknown(name: &str) -> String {
             near.then_some((d, r.name))
         })
         .collect();
-    close.sort();
+    crate::sort::sort(&mut close);
     let mut msg = format!("unknown network {name:?}");
     if !close.is_empty() {
         let list: Vec<&str> = close.iter().take(6).map(|(_, n)| *n).collect();

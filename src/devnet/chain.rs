@@ -507,7 +507,7 @@ impl Devnet {
         let from = self.l1.head().info.number().saturating_sub(depth) + 1;
         let mut lost: Vec<L2BlockInput> = self.carried.split_off(&from).into_values().flatten().collect();
         lost.append(&mut self.unbatched);
-        lost.sort_by_key(|b| b.number);
+        crate::sort::sort_by_key(&mut lost, |b| b.number);
         lost.dedup_by_key(|b| b.number);
         self.unbatched = lost;
         self.l1.reorg_from(from, depth);

@@ -386,7 +386,7 @@ impl HttpServer {
             .map(|s| (s.age(), s.http.claim() - s.http.buffered()))
             .filter(|(_, rest)| *rest > 0)
             .collect();
-        older.sort_unstable();
+        crate::sort::sort(&mut older);
         for (_, rest) in older {
             if used + rest <= self.limits.buffer_budget {
                 used += rest;

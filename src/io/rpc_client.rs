@@ -117,7 +117,7 @@ impl RpcStats {
             .filter(|s| s.rpc == rpc)
             .map(|s| (s.method.clone(), s.requests))
             .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        crate::sort::sort_by(&mut v, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)).is_lt());
         v
     }
 

@@ -158,7 +158,7 @@ impl Registry {
     /// Renders every family in the text exposition format, sorted by name.
     pub fn render(&self, out: &mut String) {
         let mut order: Vec<&Family> = self.families.iter().collect();
-        order.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::sort::sort_by(&mut order, |a, b| a.name < b.name);
         for f in order {
             if f.series.is_empty() {
                 continue;

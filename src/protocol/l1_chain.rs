@@ -79,9 +79,11 @@ impl L1ChainSpec {
                     "{time_key} is set but blobSchedule.{name}.baseFeeUpdateFraction is missing"
                 ));
             }
-            blob_schedule.push((t, fraction));
+            blob_schedule.push((t, blob_schedule.len(), fraction));
         }
-        blob_schedule.sort_by_key(|(t, _)| *t);
+        // By time; of forks at the same time the later one rules.
+        crate::sort::sort_by_key(&mut blob_schedule, |&(t, fork, _)| (t, fork));
+        let blob_schedule = blob_schedule.into_iter().map(|(t, _, fraction)| (t, fraction)).collect();
         Ok(L1ChainSpec { chain_id, name: "custom", blob_schedule })
     }
 

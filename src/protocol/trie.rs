@@ -26,7 +26,7 @@ pub fn ordered_root<T: AsRef<[u8]>>(items: &[T]) -> B256 {
             (nibbles(&k), v.as_ref())
         })
         .collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_by(&mut entries, |a, b| a.0 < b.0);
     let root = node(&entries, 0, None, &mut Vec::new());
     keccak256(root)
 }
@@ -44,7 +44,7 @@ pub fn secure_proof<K: AsRef<[u8]>>(kv: &[(K, Vec<u8>)], key: &[u8]) -> (B256, V
     }
     let mut entries: Vec<(Vec<u8>, &[u8])> =
         kv.iter().map(|(k, v)| (nibbles(&keccak256(k.as_ref()).0), v.as_slice())).collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_by(&mut entries, |a, b| a.0 < b.0);
     let path = nibbles(&keccak256(key).0);
     let mut proof = Vec::new();
     let root = node(&entries, 0, Some(&path), &mut proof);

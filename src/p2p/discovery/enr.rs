@@ -134,7 +134,7 @@ impl Enr {
         pairs.retain(|(k, _)| k != b"id" && k != b"secp256k1");
         pairs.push(entry_bytes("id", b"v4"));
         pairs.push(entry_bytes("secp256k1", &public_key));
-        pairs.sort();
+        crate::sort::sort(&mut pairs);
         pairs.dedup_by(|a, b| a.0 == b.0);
         let content = content(seq, &pairs);
         let sig: Signature = match key.sign_prehash(&keccak256(&content).0) {

@@ -450,7 +450,7 @@ impl Discovery {
                     }
                 }
                 let target = l.target;
-                l.candidates.sort_by_key(|c| table::xor(&c.id, &target));
+                crate::sort::sort_by_key(&mut l.candidates, |c| table::xor(&c.id, &target));
                 l.candidates.truncate(MAX_CANDIDATES);
                 let keep: HashSet<B256> =
                     l.candidates.iter().map(|c| c.id).chain(l.asked.iter().copied()).collect();
@@ -494,7 +494,7 @@ impl Discovery {
         if candidates.is_empty() {
             candidates = self.bootnodes.iter().filter_map(Bootnode::contact).collect();
         }
-        candidates.sort_by_key(|c| table::xor(&c.id, &target));
+        crate::sort::sort_by_key(&mut candidates, |c| table::xor(&c.id, &target));
         self.stats.lookups += 1;
         self.lookup =
             Some(Lookup { target, asked: HashSet::new(), candidates, records: HashMap::new(), in_flight: 0 });

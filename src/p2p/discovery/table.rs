@@ -129,7 +129,7 @@ impl Table {
     /// Up to `n` nodes closest to `target` (by XOR distance).
     pub fn closest(&self, target: &B256, n: usize) -> Vec<&Entry> {
         let mut all: Vec<&Entry> = self.buckets.iter().flatten().collect();
-        all.sort_by_key(|e| xor(&e.contact.id, target));
+        crate::sort::sort_by_key(&mut all, |e| xor(&e.contact.id, target));
         all.truncate(n);
         all
     }

@@ -219,7 +219,7 @@ impl<P: Clone + Ord + fmt::Debug> Router<P> {
         let mut list: Vec<u64> = mesh.iter().copied().collect();
         shuffle(&mut self.rng, &mut list);
         let score = |p: &u64| scores.get(p).copied().unwrap_or(f64::NEG_INFINITY);
-        list.sort_by(|a, b| score(b).total_cmp(&score(a)));
+        crate::sort::sort_by(&mut list, |a, b| score(b).total_cmp(&score(a)).is_lt());
         let best = self.cfg.d_score.min(list.len());
         shuffle(&mut self.rng, &mut list[best..]);
         let (keep, rest) = list.split_at(self.cfg.d.min(list.len()));
