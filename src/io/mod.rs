@@ -28,5 +28,7 @@ pub mod signals;
 pub(crate) mod stub_http;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tls")]
+mod tls_ec;
 pub mod upstream;
 pub mod workers;

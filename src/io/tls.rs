@@ -9,9 +9,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rustls::crypto::{CryptoProvider, KeyProvider};
+use rustls::crypto::{CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::sign::SigningKey;
+use rustls::SignatureScheme;
+
+use super::tls_ec;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// Where the distributions keep the PEM bundle of trusted roots (Go's list): Debian, Ubuntu,
@@ -82,11 +85,63 @@ pub fn any_https<'a>(urls: impl IntoIterator<Item = &'a str>) -> bool {
     urls.into_iter().any(|u| u.starts_with("https://"))
 }
 
-/// ring's cipher suites, key exchange groups and signature verification, without its signing
-/// keys: a client certificate is never configured, and ring's private-key loading and signing
-/// (RSA, ECDSA, Ed25519) would otherwise be linked in.
+/// ring's cipher suites and X25519, RustCrypto's P-256 and P-384 (`io::tls_ec`: ECDH and ECDSA
+/// verification, without ring's 152 KB P-256 table), ring's RSA and Ed25519 verification, and no
+/// signing keys: a client certificate is never configured, and ring's private-key loading and
+/// signing (RSA, ECDSA, Ed25519) would otherwise be linked in. The same suites, groups (in
+/// ring's order of preference) and signature schemes as `rustls::crypto::ring::default_provider`.
 fn provider() -> CryptoProvider {
-    CryptoProvider { key_provider: &NoClientKeys, ..rustls::crypto::ring::default_provider() }
+    use rustls::crypto::ring::{kx_group, DEFAULT_CIPHER_SUITES};
+    CryptoProvider {
+        cipher_suites: DEFAULT_CIPHER_SUITES.to_vec(),
+        kx_groups: vec![kx_group::X25519, tls_ec::SECP256R1, tls_ec::SECP384R1],
+        signature_verification_algorithms: SIGNATURE_ALGORITHMS,
+        secure_random: &SystemRandom,
+        key_provider: &NoClientKeys,
+    }
+}
+
+/// Certificate and handshake signatures op-lite verifies: rustls' ring list, its ECDSA from
+/// `io::tls_ec`. For TLS 1.2 a scheme does not fix the curve, hence two algorithms for each.
+static SIGNATURE_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[
+        tls_ec::ECDSA_P256_SHA256,
+        tls_ec::ECDSA_P256_SHA384,
+        tls_ec::ECDSA_P384_SHA256,
+        tls_ec::ECDSA_P384_SHA384,
+        webpki::ring::ED25519,
+        webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    ],
+    mapping: &[
+        (SignatureScheme::ECDSA_NISTP384_SHA384, &[tls_ec::ECDSA_P384_SHA384, tls_ec::ECDSA_P256_SHA384]),
+        (SignatureScheme::ECDSA_NISTP256_SHA256, &[tls_ec::ECDSA_P256_SHA256, tls_ec::ECDSA_P384_SHA256]),
+        (SignatureScheme::ED25519, &[webpki::ring::ED25519]),
+        (SignatureScheme::RSA_PSS_SHA512, &[webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY]),
+        (SignatureScheme::RSA_PSS_SHA384, &[webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY]),
+        (SignatureScheme::RSA_PSS_SHA256, &[webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY]),
+        (SignatureScheme::RSA_PKCS1_SHA512, &[webpki::ring::RSA_PKCS1_2048_8192_SHA512]),
+        (SignatureScheme::RSA_PKCS1_SHA384, &[webpki::ring::RSA_PKCS1_2048_8192_SHA384]),
+        (SignatureScheme::RSA_PKCS1_SHA256, &[webpki::ring::RSA_PKCS1_2048_8192_SHA256]),
+    ],
+};
+
+/// The system's CSPRNG (getrandom), for TLS randoms and key shares.
+#[derive(Debug)]
+struct SystemRandom;
+
+impl SecureRandom for SystemRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
+        use rand_core::RngCore;
+        rand_core::OsRng.try_fill_bytes(buf).map_err(|_| GetRandomFailed)
+    }
 }
 
 /// Refuses every private key: op-lite authenticates to no TLS server with a certificate.

@@ -10,8 +10,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::crypto::ring::kx_group;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::version::{TLS12, TLS13};
+use rustls::SupportedProtocolVersion;
 
 use crate::support::bin;
 
@@ -21,8 +25,21 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and a `localhost` / 127.0.0.1 server certificate it signed, in `dir`.
-fn private_ca(dir: &Path) {
-    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"]);
+/// A key algorithm as `openssl genpkey` takes it.
+const P256: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+const P384: &[&str] = &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"];
+const RSA: &[&str] = &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+
+/// A private CA (`ca.pem`) with a `ca` key signing with `digest`, and a `leaf` key's server
+/// certificate for localhost (`server.pem`, `server.key`).
+fn private_ca(dir: &Path, ca: &[&str], leaf: &[&str], digest: &str) {
+    let genpkey = |out: &str, alg: &[&str]| {
+        let mut args = vec!["genpkey"];
+        args.extend_from_slice(alg);
+        args.extend_from_slice(&["-out", out]);
+        openssl(dir, &args);
+    };
+    genpkey("ca.key", ca);
     openssl(
         dir,
         &[
@@ -31,6 +48,7 @@ fn private_ca(dir: &Path) {
             "-new",
             "-key",
             "ca.key",
+            digest,
             "-subj",
             "/CN=op-lite test CA",
             "-days",
@@ -39,7 +57,7 @@ fn private_ca(dir: &Path) {
             "ca.pem",
         ],
     );
-    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"]);
+    genpkey("server.key", leaf);
     openssl(dir, &["req", "-new", "-key", "server.key", "-subj", "/CN=localhost", "-out", "server.csr"]);
     std::fs::write(
         dir.join("ext.cnf"),
@@ -57,6 +75,7 @@ fn private_ca(dir: &Path) {
             "ca.pem",
             "-CAkey",
             "ca.key",
+            digest,
             "-CAcreateserial",
             "-days",
             "2",
@@ -68,19 +87,24 @@ fn private_ca(dir: &Path) {
     );
 }
 
-/// An HTTPS server answering every request with a JSON-RPC error; sends the first request
-/// line and user agent it reads, or the TLS error, for each connection.
-fn serve(dir: &Path) -> (u16, mpsc::Receiver<Result<String, String>>) {
+/// An HTTPS server (rustls with ring) offering only the key exchange `group` and the protocol
+/// `versions`, answering every request with a JSON-RPC error; sends "first request line, user
+/// agent, group, version" it reads, or the TLS error, for each connection.
+fn serve(
+    dir: &Path,
+    group: &'static dyn SupportedKxGroup,
+    versions: &[&'static SupportedProtocolVersion],
+) -> (u16, mpsc::Receiver<Result<String, String>>) {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().map(|c| c.unwrap()).collect();
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
+    let provider = CryptoProvider { kx_groups: vec![group], ..rustls::crypto::ring::default_provider() };
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -112,7 +136,9 @@ fn serve(dir: &Path) -> (u16, mpsc::Receiver<Result<String, String>>) {
                 } else if line == "\r\n" {
                     let mut body = vec![0; len];
                     let _ = reader.read_exact(&mut body);
-                    break Ok(format!("{head} {agent}"));
+                    let group = tls.conn.negotiated_key_exchange_group().map(|g| g.name());
+                    let version = tls.conn.protocol_version();
+                    break Ok(format!("{head} {agent} {group:?} {version:?}"));
                 }
             };
             let ok = got.is_ok();
@@ -159,8 +185,8 @@ fn https_upstreams_trust_the_system_roots_or_ssl_cert_file() {
     }
     let dir = std::env::temp_dir().join(format!("op-lite-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    private_ca(&dir);
-    let (port, seen) = serve(&dir);
+    private_ca(&dir, P256, P256, "-sha256");
+    let (port, seen) = serve(&dir, kx_group::X25519, &[&TLS13, &TLS12]);
 
     // Trusting the private CA: the node's L1 calls arrive over TLS.
     let mut n = node(&dir, port, Some(&dir.join("ca.pem")));
@@ -169,6 +195,7 @@ fn https_upstreams_trust_the_system_roots_or_ssl_cert_file() {
     let _ = n.wait();
     let line = got.expect("a TLS request");
     assert!(line.starts_with("POST / HTTP/1.1 op-lite/"), "{line}");
+    assert!(line.ends_with(" Some(X25519) Some(TLSv1_3)"), "{line}");
     while seen.try_recv().is_ok() {}
 
     // The system's store does not know the private CA: the handshake fails, no request is read.
@@ -187,4 +214,47 @@ fn https_upstreams_trust_the_system_roots_or_ssl_cert_file() {
         assert!(err.contains(&format!("root certificates {}", file.display())), "{err}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What one handshake uses: its name, the CA's and the leaf's key algorithms, the CA's digest,
+/// the one group and version the server offers.
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static str,
+    &'static dyn SupportedKxGroup,
+    &'static SupportedProtocolVersion,
+);
+
+/// Every certificate and key-exchange kind the client has: ECDSA P-256 and P-384 chains (their
+/// curves mixed, signed with SHA-256 and SHA-384), RSA, and the secp256r1 and secp384r1 groups in
+/// TLS 1.3 and 1.2, each offered alone by the server, so the handshake succeeds only through it.
+#[test]
+fn https_upstreams_speak_every_curve_and_certificate_kind() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is needed under CI=true");
+        eprintln!("skipped: openssl not found");
+        return;
+    }
+    let cases: [Case; 4] = [
+        ("P-384 CA, P-256 leaf", P384, P256, "-sha384", kx_group::SECP256R1, &TLS13),
+        ("P-256 CA, P-384 leaf", P256, P384, "-sha256", kx_group::SECP384R1, &TLS13),
+        ("P-256 CA, P-384 leaf, TLS 1.2", P256, P384, "-sha384", kx_group::SECP384R1, &TLS12),
+        ("RSA chain, TLS 1.2", RSA, RSA, "-sha256", kx_group::SECP256R1, &TLS12),
+    ];
+    for (i, (what, ca, leaf, digest, group, version)) in cases.into_iter().enumerate() {
+        let dir = std::env::temp_dir().join(format!("op-lite-tls-kinds-{}-{i}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        private_ca(&dir, ca, leaf, digest);
+        let (port, seen) = serve(&dir, group, &[version]);
+        let mut n = node(&dir, port, Some(&dir.join("ca.pem")));
+        let got = seen.recv_timeout(Duration::from_secs(30)).expect("a connection from the node");
+        let _ = n.kill();
+        let _ = n.wait();
+        let line = got.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let want = format!(" Some({:?}) Some({:?})", group.name(), version.version);
+        assert!(line.starts_with("POST / HTTP/1.1 op-lite/") && line.ends_with(&want), "{what}: {line}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
