@@ -9,6 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::metrics::catalogue::{RpcClientStats, RPC_BUCKETS};
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// Largest JSON-RPC response read from L1 or the engine. The largest legitimate ones are a
@@ -134,7 +137,7 @@ impl RpcStats {
 }
 
 /// The `error` label of a response: `<nil>`, or `rpc_<code>` for a JSON-RPC error object.
-fn response_label(r: &Result<Value, ClientError>) -> Option<String> {
+fn response_label(r: &Result<Reply, ClientError>) -> Option<String> {
     match r {
         Ok(_) => Some("<nil>".into()),
         Err(ClientError::Rpc { code, .. }) => Some(format!("rpc_{code}")),
@@ -262,7 +265,8 @@ impl RpcClient {
         &self.url
     }
 
-    fn post(&mut self, body: &Value) -> Result<Value, ClientError> {
+    /// Posts `body`; the response parsed as `T` (a JSON-RPC envelope or a batch of them).
+    fn post<T: DeserializeOwned>(&mut self, body: &Value) -> Result<T, ClientError> {
         let mut req = self.agent.post(&self.url).header("content-type", "application/json");
         if let Some(secret) = &self.jwt {
             let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -300,18 +304,18 @@ impl RpcClient {
     }
 
     /// One call; `result` on success.
-    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Reply, ClientError> {
         self.pace(1);
         let id = self.id();
         let start = Instant::now();
-        let resp = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        let result = resp.and_then(response_result);
+        let resp = self.post::<Response>(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let result = resp.and_then(Response::result);
         self.record(method, start.elapsed(), response_label(&result));
         result
     }
 
     /// A batch of calls, answered in request order (the server may reorder; ids match them).
-    pub fn batch(&mut self, calls: &[(&str, Value)]) -> Result<Vec<Result<Value, ClientError>>, ClientError> {
+    pub fn batch(&mut self, calls: &[(&str, Value)]) -> Result<Vec<Result<Reply, ClientError>>, ClientError> {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
@@ -325,7 +329,7 @@ impl RpcClient {
             })
             .collect();
         let start = Instant::now();
-        let resp = self.post(&Value::Array(body));
+        let resp = self.post::<BatchResponse>(&Value::Array(body));
         let elapsed = start.elapsed();
         let resp = match resp {
             Ok(r) => r,
@@ -336,26 +340,29 @@ impl RpcClient {
                 return Err(e);
             }
         };
-        let Value::Array(items) = resp else {
-            for (m, _) in calls {
-                self.record(m, elapsed, None);
+        let items = match resp {
+            BatchResponse::Batch(items) => items,
+            BatchResponse::Single(one) => {
+                for (m, _) in calls {
+                    self.record(m, elapsed, None);
+                }
+                // A server without batch support answers with one error object.
+                return Err(one
+                    .result()
+                    .err()
+                    .unwrap_or(ClientError::Transport("batch answered with a single object".into())));
             }
-            // A server without batch support answers with one error object.
-            return Err(response_result(resp)
-                .err()
-                .unwrap_or(ClientError::Transport("batch answered with a single object".into())));
         };
-        let mut out: Vec<Option<Result<Value, ClientError>>> = vec![None; calls.len()];
+        let mut out: Vec<Option<Result<Reply, ClientError>>> = (0..calls.len()).map(|_| None).collect();
         for item in items {
-            let Some(idx) = item.get("id").and_then(Value::as_u64).and_then(|id| id.checked_sub(first))
-            else {
+            let Some(idx) = item.id.and_then(|id| id.checked_sub(first)) else {
                 continue;
             };
             if let Some(slot) = out.get_mut(idx as usize) {
-                *slot = Some(response_result(item));
+                *slot = Some(item.result());
             }
         }
-        let out: Vec<Result<Value, ClientError>> = out
+        let out: Vec<Result<Reply, ClientError>> = out
             .into_iter()
             .map(|r| r.unwrap_or(Err(ClientError::Transport("missing batch response".into()))))
             .collect();
@@ -381,17 +388,94 @@ pub(super) fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64)
     resp.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| format!("reading response: {e}"))
 }
 
-/// `result`, or the error object, of one response.
-fn response_result(mut resp: Value) -> Result<Value, ClientError> {
-    if let Some(err) = resp.get("error").filter(|e| !e.is_null()) {
-        return Err(ClientError::Rpc {
-            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
-            message: err.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-        });
+/// A call's `result`, kept as its JSON text and parsed once, straight into the type the caller
+/// wants: no `serde_json::Value` tree in between (a block with its transactions would be
+/// thousands of small allocations), and one deserializer per type in the binary.
+#[derive(Debug)]
+pub struct Reply(Box<RawValue>);
+
+/// Equal when the JSON texts are.
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        self.text() == other.text()
     }
-    match resp.get_mut("result") {
-        Some(r) => Ok(r.take()),
-        None => Err(ClientError::Transport("response without result or error".into())),
+}
+
+impl Reply {
+    /// `result` as `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// Whether `result` is `null` (no such block, proof, ...).
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
+
+    /// The JSON text of `result`.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+}
+
+/// One JSON-RPC response.
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    id: Option<u64>,
+    /// `None` for `null` as for a missing member: both read as `null`.
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<ErrorObject>,
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    message: String,
+}
+
+/// A batch's answer: its responses, or one error object from a server without batches.
+enum BatchResponse {
+    Batch(Vec<Response>),
+    Single(Response),
+}
+
+// By the first byte (serde's untagged enums cannot hold a `RawValue`).
+impl<'de> Deserialize<'de> for BatchResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = BatchResponse;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON-RPC response or an array of them")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<BatchResponse, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(BatchResponse::Batch)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BatchResponse, A::Error> {
+                Response::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(BatchResponse::Single)
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+impl Response {
+    /// `result`, or the error object.
+    fn result(self) -> Result<Reply, ClientError> {
+        if let Some(err) = self.error {
+            return Err(ClientError::Rpc { code: err.code, message: err.message });
+        }
+        match self.result {
+            Some(r) => Ok(Reply(r)),
+            None => RawValue::from_string("null".into())
+                .map(Reply)
+                .map_err(|e| ClientError::Transport(e.to_string())),
+        }
     }
 }
 
@@ -491,7 +575,9 @@ mod tests {
         assert!(client("/err").call("eth_chainId", json!([])).is_err());
         let calls =
             [("eth_getTransactionReceipt", json!(["a"])), ("eth_getTransactionReceipt", json!(["bad"]))];
-        ok.batch(&calls).unwrap();
+        let answers = ok.batch(&calls).unwrap();
+        assert_eq!(answers[0].as_ref().map(Reply::text), Ok("\"0x1\""));
+        assert_eq!(answers[1].as_ref().err(), Some(&ClientError::Rpc { code: -32000, message: "x".into() }));
         // No answer (nothing listens there): a request without a response.
         let mut down = RpcClient::new("http://127.0.0.1:1", Duration::from_secs(5), None, vec![])
             .with_stats(stats.clone(), "engine-api");
@@ -514,6 +600,37 @@ mod tests {
         );
         let fcu = get("engine_forkchoiceUpdatedV3");
         assert_eq!((fcu.rpc, fcu.requests, fcu.responses.len()), ("engine-api", 1, 0));
+    }
+
+    #[test]
+    fn results_are_kept_as_text_and_parsed_into_the_callers_type() {
+        let srv = StubServer::start(|r: &StubRequest| match r.path.as_str() {
+            "/null" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":null}"#),
+            "/none" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1}"#),
+            "/errnull" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"error":null,"result":[1, 2]}"#),
+            "/batch-refused" => {
+                StubResponse::json(200, r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no batches"}}"#)
+            }
+            _ => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":{"number":"0x10","x":[1,{"y":null}]}}"#),
+        })
+        .unwrap();
+        let mut c = |path: &str| RpcClient::new(&format!("{}{path}", srv.url()), Duration::from_secs(5), None, vec![]);
+        let r = c("/").call("m", json!([])).unwrap();
+        assert_eq!(r.text(), r#"{"number":"0x10","x":[1,{"y":null}]}"#);
+        #[derive(Deserialize)]
+        struct N {
+            number: String,
+        }
+        assert_eq!(r.parse::<N>().unwrap().number, "0x10");
+        assert!(r.parse::<Vec<u64>>().is_err());
+        for path in ["/null", "/none"] {
+            let r = c(path).call("m", json!([])).unwrap();
+            assert!(r.is_null(), "{path}");
+            assert_eq!(r.parse::<Option<u64>>().unwrap(), None);
+        }
+        assert_eq!(c("/errnull").call("m", json!([])).unwrap().parse::<Vec<u64>>().unwrap(), [1, 2]);
+        let refused = c("/batch-refused").batch(&[("m", json!([])), ("m", json!([]))]);
+        assert_eq!(refused, Err(ClientError::Rpc { code: -32600, message: "no batches".into() }));
     }
 
     #[test]

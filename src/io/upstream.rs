@@ -151,8 +151,7 @@ impl L1Client {
             .rpc
             .call("eth_getProof", json!([address, keys, header.hash]))
             .map_err(|e| format!("eth_getProof: {e}"))?;
-        let proof: AccountProof =
-            serde_json::from_value(v).map_err(|e| format!("malformed eth_getProof: {e}"))?;
+        let proof: AccountProof = v.parse().map_err(|e| format!("malformed eth_getProof: {e}"))?;
         if proof.address != *address {
             return Err(format!("eth_getProof answered for {} instead of {address}", proof.address));
         }
@@ -203,7 +202,7 @@ impl L1Client {
     /// The head block: its header, or with `txs` its transactions too (verified as any fetch).
     fn latest(&mut self, txs: bool) -> Result<Option<Arrival>, String> {
         let v = self.rpc.call("eth_getBlockByNumber", json!(["latest", txs])).map_err(|e| e.to_string())?;
-        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(b) = RpcBlock::parse(v.text()).map_err(|e| e.to_string())? else { return Ok(None) };
         let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
         if let Some(s) = &self.stats {
             s.note_l1_head(header.number);
@@ -223,7 +222,7 @@ impl L1Client {
             "eth_getBlockByNumber"
         };
         let v = self.rpc.call(method, json!([id, false])).map_err(|e| e.to_string())?;
-        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(b) = RpcBlock::parse(v.text()).map_err(|e| e.to_string())? else { return Ok(None) };
         let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
         Ok(Some(BlockInfo { hash: b.hash, header }))
     }
@@ -249,7 +248,7 @@ impl L1Client {
 
     fn block(&mut self, h: &B256) -> Result<Option<Arrival>, String> {
         let v = self.rpc.call("eth_getBlockByHash", json!([h, true])).map_err(|e| e.to_string())?;
-        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(b) = RpcBlock::parse(v.text()).map_err(|e| e.to_string())? else { return Ok(None) };
         let header = b.verified_header(self.trust).map_err(|e| e.to_string())?;
         let txs = b.verified_transactions(self.trust).map_err(|e| e.to_string())?;
         Ok(Some(Arrival::L1Block(BlockInfo { hash: b.hash, header }, txs)))
@@ -261,38 +260,36 @@ impl L1Client {
         let receipts = match self.receipts {
             ReceiptsMethod::BlockReceipts => {
                 let v = self.rpc.call("eth_getBlockReceipts", json!([h])).map_err(|e| e.to_string())?;
-                if v.is_null() {
+                let Some(rs) =
+                    v.parse::<Option<Vec<RpcReceipt>>>().map_err(|e| format!("malformed receipts: {e}"))?
+                else {
                     return Ok(None);
-                }
-                let rs: Vec<RpcReceipt> =
-                    serde_json::from_value(v).map_err(|e| format!("malformed receipts: {e}"))?;
+                };
                 rs.iter().map(|r| r.to_receipt().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?
             }
             ReceiptsMethod::DebugRawReceipts => {
                 let v = self.rpc.call("debug_getRawReceipts", json!([h])).map_err(|e| e.to_string())?;
-                let raw: Vec<Bytes> =
-                    serde_json::from_value(v).map_err(|e| format!("malformed raw receipts: {e}"))?;
+                let raw: Vec<Bytes> = v.parse().map_err(|e| format!("malformed raw receipts: {e}"))?;
                 raw.iter()
                     .map(|r| Receipt::decode(r).map_err(|e| e.to_string()))
                     .collect::<Result<Vec<_>, _>>()?
             }
             ReceiptsMethod::PerTransaction => {
                 let v = self.rpc.call("eth_getBlockByHash", json!([h, false])).map_err(|e| e.to_string())?;
-                let hashes: Vec<B256> = v
-                    .get("transactions")
-                    .cloned()
-                    .map(serde_json::from_value)
-                    .transpose()
-                    .map_err(|e| e.to_string())?
-                    .unwrap_or_default();
+                #[derive(serde::Deserialize)]
+                struct TxHashes {
+                    #[serde(default)]
+                    transactions: Vec<B256>,
+                }
+                let hashes = v.parse::<Option<TxHashes>>().map_err(|e| e.to_string())?;
+                let hashes = hashes.map(|h| h.transactions).unwrap_or_default();
                 let mut out = Vec::with_capacity(hashes.len());
                 for chunk in hashes.chunks(self.max_batch) {
                     let calls: Vec<(&str, Value)> =
                         chunk.iter().map(|t| ("eth_getTransactionReceipt", json!([t]))).collect();
                     for r in self.rpc.batch(&calls).map_err(|e| e.to_string())? {
                         let v = r.map_err(|e| e.to_string())?;
-                        let rr: RpcReceipt =
-                            serde_json::from_value(v).map_err(|e| format!("malformed receipt: {e}"))?;
+                        let rr: RpcReceipt = v.parse().map_err(|e| format!("malformed receipt: {e}"))?;
                         out.push(rr.to_receipt().map_err(|e| e.to_string())?);
                     }
                 }
@@ -331,8 +328,7 @@ impl FollowClient {
     pub fn sync_status(&mut self) -> Event {
         let status =
             self.rpc.call("optimism_syncStatus", json!([])).map_err(|e| e.to_string()).and_then(|v| {
-                serde_json::from_value::<SyncStatus>(v)
-                    .map_err(|e| format!("malformed optimism_syncStatus: {e}"))
+                v.parse::<SyncStatus>().map_err(|e| format!("malformed optimism_syncStatus: {e}"))
             });
         Event::FollowSourceStatus(status.map(Box::new))
     }
@@ -420,8 +416,8 @@ impl EngineClient {
         if v.is_null() {
             return Err("proof not found".into());
         }
-        let proof: AccountProof = serde_json::from_value(v)
-            .map_err(|e| format!("failed to get contract proof at block {hash}: {e}"))?;
+        let proof: AccountProof =
+            v.parse().map_err(|e| format!("failed to get contract proof at block {hash}: {e}"))?;
         if proof.address != *address {
             return Err(format!("eth_getProof answered for {} instead of {address}", proof.address));
         }
@@ -434,7 +430,7 @@ impl EngineClient {
     /// `engine_exchangeCapabilities`: the methods the engine supports.
     pub fn exchange_capabilities(&mut self, ours: &[&str]) -> Result<Vec<String>, ClientError> {
         let v = self.rpc.call("engine_exchangeCapabilities", json!([ours]))?;
-        serde_json::from_value(v).map_err(|e| ClientError::Transport(e.to_string()))
+        v.parse().map_err(|e| ClientError::Transport(e.to_string()))
     }
 
     /// A block by number with its transactions, as the node reads L2 blocks (`None`: not
@@ -450,14 +446,17 @@ impl EngineClient {
     /// rollup config (for telling which chain an engine holds).
     pub fn block_id(&mut self, tag: &str) -> Result<Option<(u64, B256)>, String> {
         let v = self.rpc.call("eth_getBlockByNumber", json!([tag, false])).map_err(|e| e.to_string())?;
-        if v.is_null() {
-            return Ok(None);
+        #[derive(serde::Deserialize)]
+        struct Id {
+            number: String,
+            hash: B256,
         }
-        let number = v["number"].as_str().and_then(|s| crate::protocol::primitives::parse_quantity(s).ok());
-        let hash: Option<B256> = serde_json::from_value(v["hash"].clone()).ok();
-        match (number, hash) {
-            (Some(n), Some(h)) => Ok(Some((n, h))),
-            _ => Err(format!("malformed block {tag}")),
+        match v.parse::<Option<Id>>() {
+            Ok(None) => Ok(None),
+            Ok(Some(id)) => crate::protocol::primitives::parse_quantity(&id.number)
+                .map(|n| Some((n, id.hash)))
+                .map_err(|_| format!("malformed block {tag}")),
+            Err(_) => Err(format!("malformed block {tag}")),
         }
     }
 
@@ -469,9 +468,10 @@ impl EngineClient {
     /// `eth_chainId` of the engine.
     pub fn chain_id(&mut self) -> Result<u64, ClientError> {
         let v = self.rpc.call("eth_chainId", json!([]))?;
-        v.as_str()
-            .and_then(|s| crate::protocol::primitives::parse_quantity(s).ok())
-            .ok_or_else(|| ClientError::Transport(format!("bad chain id {v}")))
+        v.parse::<String>()
+            .ok()
+            .and_then(|s| crate::protocol::primitives::parse_quantity(&s).ok())
+            .ok_or_else(|| ClientError::Transport(format!("bad chain id {}", v.text())))
     }
 
     fn call(&mut self, call: &EngineCall) -> Result<EngineReply, EngineError> {
@@ -484,7 +484,7 @@ impl EngineClient {
         match call {
             EngineCall::ForkchoiceUpdated { state, attributes, .. } => {
                 let v = self.rpc.call(&method, json!([state, attributes])).map_err(to_err)?;
-                serde_json::from_value(v).map(EngineReply::Forkchoice).map_err(bad)
+                v.parse().map(EngineReply::Forkchoice).map_err(bad)
             }
             EngineCall::NewPayload { version, envelope } => {
                 let p = &envelope.execution_payload;
@@ -494,23 +494,13 @@ impl EngineClient {
                     _ => json!([p, [], envelope.parent_beacon_block_root, []]),
                 };
                 let v = self.rpc.call(&method, params).map_err(to_err)?;
-                serde_json::from_value(v).map(EngineReply::NewPayload).map_err(bad)
+                v.parse().map(EngineReply::NewPayload).map_err(bad)
             }
             EngineCall::GetPayload { info, .. } => {
+                // V3+ answers carry blockValue, blobsBundle, ... too: not read.
                 let v = self.rpc.call(&method, json!([info.id])).map_err(to_err)?;
-                let payload = v
-                    .get("executionPayload")
-                    .cloned()
-                    .ok_or_else(|| EngineError::Transport("getPayload without executionPayload".into()))?;
-                let parent_beacon_block_root = match v.get("parentBeaconBlockRoot") {
-                    Some(r) if !r.is_null() => Some(serde_json::from_value(r.clone()).map_err(bad)?),
-                    _ => None,
-                };
-                let execution_payload = serde_json::from_value(payload).map_err(bad)?;
-                Ok(EngineReply::Payload(Box::new(ExecutionPayloadEnvelope {
-                    parent_beacon_block_root,
-                    execution_payload,
-                })))
+                let envelope: ExecutionPayloadEnvelope = v.parse().map_err(bad)?;
+                Ok(EngineReply::Payload(Box::new(envelope)))
             }
         }
     }
@@ -522,7 +512,7 @@ impl EngineClient {
             "eth_getBlockByNumber"
         };
         let v = self.rpc.call(method, json!([id, true])).map_err(|e| e.to_string())?;
-        let Some(b) = RpcBlock::from_value(v).map_err(|e| e.to_string())? else { return Ok(None) };
+        let Some(b) = RpcBlock::parse(v.text()).map_err(|e| e.to_string())? else { return Ok(None) };
         let header = b.verified_header(false).map_err(|e| e.to_string())?;
         let txs: Vec<Bytes> = b
             .verified_transactions(true)

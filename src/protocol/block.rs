@@ -64,12 +64,14 @@ pub struct RpcBlock {
 }
 
 impl RpcBlock {
-    /// Parses a block result; `null` (no such block) is `Ok(None)`.
+    /// Parses a block result from its JSON text; `null` (no such block) is `Ok(None)`.
+    pub fn parse(json: &str) -> Result<Option<RpcBlock>, BlockError> {
+        serde_json::from_str(json).map_err(|e| BlockError::Json(e.to_string()))
+    }
+
+    /// `parse` of a JSON value (its text: the one path upstream answers take).
     pub fn from_value(v: serde_json::Value) -> Result<Option<RpcBlock>, BlockError> {
-        if v.is_null() {
-            return Ok(None);
-        }
-        serde_json::from_value(v).map(Some).map_err(|e| BlockError::Json(e.to_string()))
+        Self::parse(&v.to_string())
     }
 
     /// Checks the header hashes to the claimed hash (unless `trust`).
