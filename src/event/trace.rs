@@ -12,7 +12,7 @@ pub struct LogTracer;
 
 impl LogTracer {
     pub fn on_emit(&self, emitter: &str, ev: &Event) {
-        log::trace!(
+        crate::trace!(
             target: "op_lite::event",
             "emit event={} emitter={}",
             ev.name(),
@@ -21,7 +21,7 @@ impl LogTracer {
     }
 
     pub fn on_derive(&self, deriver: &str, ev: &Event, took: Duration) {
-        log::trace!(
+        crate::trace!(
             target: "op_lite::event",
             "processed event={} deriver={} took={:?}",
             ev.name(),

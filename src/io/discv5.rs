@@ -55,7 +55,7 @@ impl Discv5Net {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) if n <= MAX_PACKET_SIZE => disc.handle_packet(from, &self.buf[..n], now.mono),
                 Ok((_, from)) => {
-                    log::trace!("discv5: datagram over {MAX_PACKET_SIZE} bytes from {from} dropped")
+                    crate::trace!("discv5: datagram over {MAX_PACKET_SIZE} bytes from {from} dropped")
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -73,9 +73,9 @@ impl Discv5Net {
             match self.socket.send_to(&d, to) {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    log::trace!("discv5: socket full, datagram to {to} dropped");
+                    crate::trace!("discv5: socket full, datagram to {to} dropped");
                 }
-                Err(e) => log::trace!("discv5: send to {to} failed: {e}"),
+                Err(e) => crate::trace!("discv5: send to {to} failed: {e}"),
             }
         }
     }

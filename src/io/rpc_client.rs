@@ -308,7 +308,8 @@ impl RpcClient {
         self.pace(1);
         let id = self.id();
         let start = Instant::now();
-        let resp = self.post::<Response>(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let resp =
+            self.post::<Response>(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         let result = resp.and_then(Response::result);
         self.record(method, start.elapsed(), response_label(&result));
         result
@@ -457,7 +458,8 @@ impl<'de> Deserialize<'de> for BatchResponse {
                 Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq)).map(BatchResponse::Batch)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BatchResponse, A::Error> {
-                Response::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(BatchResponse::Single)
+                Response::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(BatchResponse::Single)
             }
         }
         d.deserialize_any(Either)
@@ -608,13 +610,19 @@ mod tests {
             "/null" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":null}"#),
             "/none" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1}"#),
             "/errnull" => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"error":null,"result":[1, 2]}"#),
-            "/batch-refused" => {
-                StubResponse::json(200, r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no batches"}}"#)
-            }
-            _ => StubResponse::json(200, r#"{"jsonrpc":"2.0","id":1,"result":{"number":"0x10","x":[1,{"y":null}]}}"#),
+            "/batch-refused" => StubResponse::json(
+                200,
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no batches"}}"#,
+            ),
+            _ => StubResponse::json(
+                200,
+                r#"{"jsonrpc":"2.0","id":1,"result":{"number":"0x10","x":[1,{"y":null}]}}"#,
+            ),
         })
         .unwrap();
-        let mut c = |path: &str| RpcClient::new(&format!("{}{path}", srv.url()), Duration::from_secs(5), None, vec![]);
+        let mut c = |path: &str| {
+            RpcClient::new(&format!("{}{path}", srv.url()), Duration::from_secs(5), None, vec![])
+        };
         let r = c("/").call("m", json!([])).unwrap();
         assert_eq!(r.text(), r#"{"number":"0x10","x":[1,{"y":null}]}"#);
         #[derive(Deserialize)]

@@ -123,7 +123,7 @@ impl Gossip {
             let Some(m) = self.candidates.pop_front() else { break };
             match self.swarm.dial(&m, now) {
                 Ok(_) => log::debug!("dialling discovered peer {m}"),
-                Err(e) => log::trace!("not dialling discovered peer {m}: {e}"),
+                Err(e) => crate::trace!("not dialling discovered peer {m}: {e}"),
             }
         }
     }

@@ -260,7 +260,7 @@ impl Sessions {
             Ok(p) => p,
             Err(e) => {
                 self.stats.packets_dropped += 1;
-                log::trace!("discv5: dropped packet from {from}: {e}");
+                crate::trace!("discv5: dropped packet from {from}: {e}");
                 return;
             }
         };
@@ -337,7 +337,7 @@ impl Sessions {
             self.pending.iter().find(|(_, r)| r.nonce == p.nonce && r.to.addr == from).map(|(k, _)| *k)
         else {
             self.stats.packets_dropped += 1;
-            log::trace!("discv5: WHOAREYOU from {from} answers no request of ours");
+            crate::trace!("discv5: WHOAREYOU from {from} answers no request of ours");
             return;
         };
         let Some(to) = self.pending.get(&req).map(|r| r.to.clone()) else { return };
@@ -364,7 +364,7 @@ impl Sessions {
         self.out.push_back((to.addr, wire::encode(&to.id, &ad, &sealed)));
         self.install(to.id, to.addr, initiator, recipient, now);
         self.stats.handshakes_out += 1;
-        log::trace!("discv5: handshake with {} at {} done (we initiated)", to.id, to.addr);
+        crate::trace!("discv5: handshake with {} at {} done (we initiated)", to.id, to.addr);
         if let Some(r) = self.pending.get_mut(&req) {
             r.nonce = nonce;
             r.sent = now;
@@ -427,7 +427,7 @@ impl Sessions {
         let Some(pubkey) = enr.as_ref().map(|e| e.public_key).or_else(|| known(&src).map(|e| e.public_key))
         else {
             self.stats.packets_dropped += 1;
-            log::trace!("discv5: handshake from {from} without a record we know");
+            crate::trace!("discv5: handshake from {from} without a record we know");
             return;
         };
         if !wire::id_verify(&pubkey, id_signature, &challenge.data, eph_pubkey, &self.id) {
@@ -445,7 +445,7 @@ impl Sessions {
         };
         self.install(src, from, recipient, initiator, now);
         self.stats.handshakes_in += 1;
-        log::trace!("discv5: handshake with {src} at {from} done (they initiated)");
+        crate::trace!("discv5: handshake with {src} at {from} done (they initiated)");
         self.events.push_back(SessionEvent::Established {
             id: src,
             addr: from,
@@ -470,7 +470,7 @@ impl Sessions {
             Ok(m) => m,
             Err(e) => {
                 self.stats.packets_dropped += 1;
-                log::trace!("discv5: bad message from {from}: {e}");
+                crate::trace!("discv5: bad message from {from}: {e}");
                 return;
             }
         };
@@ -600,7 +600,7 @@ impl Sessions {
                 continue;
             }
             let (to, msg) = (p.to.clone(), p.msg.clone());
-            log::trace!("discv5: request to {} at {} timed out; sending it again", to.id, to.addr);
+            crate::trace!("discv5: request to {} at {} timed out; sending it again", to.id, to.addr);
             let nonce = self.send_message(&to, &msg, now);
             if let Some(p) = self.pending.get_mut(&req) {
                 p.retries -= 1;
