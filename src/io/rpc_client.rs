@@ -620,7 +620,7 @@ mod tests {
             ),
         })
         .unwrap();
-        let mut c = |path: &str| {
+        let c = |path: &str| {
             RpcClient::new(&format!("{}{path}", srv.url()), Duration::from_secs(5), None, vec![])
         };
         let r = c("/").call("m", json!([])).unwrap();

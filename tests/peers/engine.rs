@@ -59,6 +59,7 @@ impl Peer {
         RpcClient::new(&self.url, Duration::from_secs(10), Some(self.jwt), Vec::new())
             .call(method, params)
             .map_err(|e| e.to_string())
+            .and_then(|r| r.parse().map_err(|e| e.to_string()))
     }
 
     fn block(&self, tag: Value, full: bool) -> Value {

@@ -180,7 +180,7 @@ impl Anvil {
 
     fn call(&mut self, method: &str, params: Value) -> Value {
         match self.rpc.call(method, params) {
-            Ok(v) => v,
+            Ok(v) => v.parse().unwrap(),
             Err(e) => panic!("anvil {method}: {e}\n{}", self.peer.log()),
         }
     }
@@ -773,7 +773,7 @@ impl EthereumJs {
             let url = format!("http://127.0.0.1:{port}");
             let mut rpc = RpcClient::new(&url, Duration::from_secs(2), Some(secret), Vec::new());
             let genesis = wait_for(&mut peer, "ethereumjs", |_| {
-                let b = rpc.call("eth_getBlockByNumber", json!(["0x0", false])).ok()?;
+                let b: Value = rpc.call("eth_getBlockByNumber", json!(["0x0", false])).ok()?.parse().ok()?;
                 serde_json::from_value(b["hash"].clone()).ok()
             });
             match genesis {

@@ -245,6 +245,7 @@ impl DirEngine {
             .map(|i| {
                 let b =
                     rpc.call("eth_getBlockByNumber", serde_json::json!([format!("0x{i:x}"), false])).unwrap();
+                let b: serde_json::Value = b.parse().unwrap();
                 (b["hash"].as_str().unwrap().to_string(), b["transactions"].as_array().unwrap().len())
             })
             .collect()
@@ -336,7 +337,8 @@ fn serve_only_with_a_sequencer_prints_command_lines_that_run() {
     let (mut seq_rpc, mut ver_rpc) = (client(&sequencer), client(&verifier));
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
-        let s = ver_rpc.call("optimism_syncStatus", serde_json::json!([])).unwrap();
+        let s: serde_json::Value =
+            ver_rpc.call("optimism_syncStatus", serde_json::json!([])).unwrap().parse().unwrap();
         if s["safe_l2"]["number"].as_u64().unwrap_or(0) >= 3
             && s["unsafe_l2"]["number"].as_u64() > s["safe_l2"]["number"].as_u64()
         {
@@ -348,6 +350,7 @@ fn serve_only_with_a_sequencer_prints_command_lines_that_run() {
     for head in ["safe_l2", "unsafe_l2"] {
         let n = status[head]["number"].as_u64().unwrap();
         let out = seq_rpc.call("optimism_outputAtBlock", serde_json::json!([format!("0x{n:x}")])).unwrap();
+        let out: serde_json::Value = out.parse().unwrap();
         assert_eq!(out["blockRef"]["hash"], status[head]["hash"], "{head} #{n}");
     }
     drop((sequencer, verifier));
