@@ -303,8 +303,9 @@ fn grow(out: &mut Vec<u8>, limit: usize) {
 /// it and fails only the read after, which ends the channel just as the data's end does).
 fn inflate_zlib(mut input: &[u8], limit: usize) -> (Vec<u8>, StreamEnd) {
     let mut state = Inflate::new(false, 15);
-    let mut out = Vec::new();
-    grow(&mut out, limit);
+    // Batcher data (RLP with signatures and hashes) deflates to about half: room for twice the
+    // input at once spares the doublings (each a copy and a zero-fill) of a typical channel.
+    let mut out = vec![0; input.len().saturating_mul(2).max(32 * 1024).min(limit)];
     let mut pos = 0;
     let end = loop {
         let (in0, out0) = (state.total_in(), state.total_out());
