@@ -39,6 +39,10 @@ const MAX_CANDIDATES: usize = 64;
 /// discoverIntervalFast / Slow).
 pub const LOOKUP_INTERVAL_FAST: Duration = Duration::from_secs(5);
 pub const LOOKUP_INTERVAL: Duration = Duration::from_secs(20);
+/// The longest pause after lookups nobody answered (the pause doubles from
+/// `LOOKUP_INTERVAL_FAST` with each such lookup; an answer resets it): an offline node, or one
+/// whose bootnodes are all gone, does not wake every second to time out the same requests.
+pub const LOOKUP_BACKOFF_MAX: Duration = Duration::from_secs(160);
 /// How often the stalest table entry is pinged, and how old it must be.
 pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 pub const LIVENESS_AGE: Duration = Duration::from_secs(300);
@@ -122,6 +126,8 @@ struct Lookup {
     /// The records of candidates (an asked node that answers enters the table with it).
     records: HashMap<B256, Enr>,
     in_flight: usize,
+    /// Whether any node asked answered.
+    answered: bool,
 }
 
 /// Counters for the metrics (op-node's discovery names where it has them).
@@ -146,6 +152,8 @@ pub struct Discovery {
     purposes: HashMap<u64, Purpose>,
     lookup: Option<Lookup>,
     next_lookup: Option<Instant>,
+    /// Lookups in a row that nobody answered.
+    unanswered_lookups: u32,
     next_ping: Option<Instant>,
     found: VecDeque<Enr>,
     seen: HashMap<B256, u64>,
@@ -186,6 +194,7 @@ impl Discovery {
             purposes: HashMap::new(),
             lookup: None,
             next_lookup: None,
+            unanswered_lookups: 0,
             next_ping: None,
             found: VecDeque::new(),
             seen: HashMap::new(),
@@ -442,6 +451,7 @@ impl Discovery {
             let local = self.sessions.node_id();
             if let Some(l) = &mut self.lookup {
                 l.in_flight = l.in_flight.saturating_sub(1);
+                l.answered = true;
                 for (c, e) in contacts {
                     if c.id != local && !l.asked.contains(&c.id) && !l.candidates.iter().any(|k| k.id == c.id)
                     {
@@ -478,8 +488,16 @@ impl Discovery {
         }
         if l.in_flight == 0 {
             log::debug!("discv5: lookup done, asked {} nodes, table {}", l.asked.len(), self.table.len());
-            let pause =
-                if self.table.len() < LOOKUP_RESULTS { LOOKUP_INTERVAL_FAST } else { LOOKUP_INTERVAL };
+            self.unanswered_lookups = if l.answered { 0 } else { self.unanswered_lookups.saturating_add(1) };
+            let pause = if self.unanswered_lookups > 0 {
+                LOOKUP_INTERVAL_FAST
+                    .saturating_mul(1 << self.unanswered_lookups.min(6))
+                    .min(LOOKUP_BACKOFF_MAX)
+            } else if self.table.len() < LOOKUP_RESULTS {
+                LOOKUP_INTERVAL_FAST
+            } else {
+                LOOKUP_INTERVAL
+            };
             self.next_lookup = Some(now + pause);
         } else {
             self.lookup = Some(l);
@@ -496,8 +514,14 @@ impl Discovery {
         }
         crate::sort::sort_by_key(&mut candidates, |c| table::xor(&c.id, &target));
         self.stats.lookups += 1;
-        self.lookup =
-            Some(Lookup { target, asked: HashSet::new(), candidates, records: HashMap::new(), in_flight: 0 });
+        self.lookup = Some(Lookup {
+            target,
+            asked: HashSet::new(),
+            candidates,
+            records: HashMap::new(),
+            in_flight: 0,
+            answered: false,
+        });
         self.next_lookup = None;
         self.step_lookup(now);
     }
@@ -571,7 +595,19 @@ pub(crate) mod tests {
     /// Runs the nodes for `secs` virtual seconds, delivering every datagram (`drop` decides
     /// which are lost). Returns the records each node handed out to dial.
     fn run(nodes: &mut [Discovery], secs: u64, mut drop: impl FnMut(&[u8]) -> bool) -> Vec<Vec<Enr>> {
-        let mut now = crate::time::test_now().mono;
+        run_from(nodes, 0, secs, |d| drop(d))
+    }
+
+    /// `run`, starting `from` virtual seconds after the tests' t0 (to go on where an earlier
+    /// run of the same nodes stopped).
+    fn run_from(
+        nodes: &mut [Discovery],
+        from: u64,
+        secs: u64,
+        mut drop: impl FnMut(&[u8]) -> bool,
+    ) -> Vec<Vec<Enr>> {
+        let start = crate::time::test_now().mono + Duration::from_secs(from);
+        let mut now = start;
         let end = now + Duration::from_secs(secs);
         let addrs: Vec<SocketAddr> = nodes.iter().map(|n| addr(n.sessions.enr())).collect();
         let mut found = vec![Vec::new(); nodes.len()];
@@ -682,6 +718,29 @@ pub(crate) mod tests {
         let holding =
             nodes[..5].iter().filter(|n| n.table.get(&own.node_id).is_some_and(|e| e.enr.seq == 2)).count();
         assert!(holding >= 3, "{holding} nodes hold the new record");
+    }
+
+    #[test]
+    fn lookups_nobody_answers_back_off_and_an_answer_resets_them() {
+        let boot = identity(0, 10).1;
+        let mut nodes: Vec<Discovery> = (0..3)
+            .map(|i| {
+                let (key, enr) = identity(i, 10);
+                let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
+                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(i ^ 0x5e55)), i)
+            })
+            .collect();
+        // The bootnode is unreachable for 10 minutes, then answers.
+        run_from(&mut nodes, 0, 600, |_| true);
+        // Every 5 s plus the timeouts it would be about 80 lookups in 10 minutes; backing off
+        // (10, 20, 40, 80, 160, 160 ... s) it is a handful.
+        assert!(nodes[1].stats.lookups <= 9, "{} lookups", nodes[1].stats.lookups);
+        assert!(nodes[1].unanswered_lookups >= 5);
+        run_from(&mut nodes, 600, 300, |_| false);
+        // Within the longest pause of the bootnode's return, the two others find each other.
+        let ids: Vec<B256> = nodes.iter().map(|n| n.sessions.node_id()).collect();
+        assert!(nodes[1].table.get(&ids[2]).is_some() && nodes[2].table.get(&ids[1]).is_some());
+        assert_eq!(nodes[1].unanswered_lookups, 0, "answers reset the backoff");
     }
 
     #[test]
