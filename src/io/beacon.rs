@@ -114,6 +114,9 @@ impl BeaconClient {
             .timeout_global(Some(cfg.timeout))
             .http_status_as_error(false)
             .max_idle_connections(2)
+            .input_buffer_size(super::rpc_client::READ_BUFFER)
+            .output_buffer_size(super::rpc_client::WRITE_BUFFER)
+            .max_response_header_size(super::rpc_client::READ_BUFFER)
             .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
         // One agent for the endpoint and its fallbacks: the roots are read if any is https.
         #[cfg(feature = "tls")]
