@@ -185,13 +185,13 @@ peer_args=()
 for p in b c; do
   "$bin" p2p genkey >"$tmp/$p.key"
   pp=$(free_port)
-  "$bin" "${idle_common[@]}" --l2.jwt-secret "$tmp/$p.jwt" --rpc.port 0 --p2p.priv.path "$tmp/$p.key" \
+  "$bin" "${idle_common[@]}" --l2.jwt-secret "$tmp/$p.jwt" --rpc.port 0 --p2p.priv.path "$tmp/$p.key" --p2p.discovery.path "$tmp/$p.discovery" \
     --p2p.listen.ip 127.0.0.1 --p2p.listen.tcp "$pp" &
   pids+=("$!")
   peer_args+=("/ip4/127.0.0.1/tcp/$pp/p2p/$("$bin" p2p priv2id --file "$tmp/$p.key")")
 done
 mport=$(free_port)
-env "${unit_env[@]}" "$bin" "${idle_common[@]}" --l2.jwt-secret "$tmp/a.jwt" --rpc.port 0 --p2p.priv.path "$tmp/a.key" \
+env "${unit_env[@]}" "$bin" "${idle_common[@]}" --l2.jwt-secret "$tmp/a.jwt" --rpc.port 0 --p2p.priv.path "$tmp/a.key" --p2p.discovery.path "$tmp/a.discovery" \
   --p2p.listen.ip 127.0.0.1 --p2p.listen.tcp 0 --p2p.static "$(IFS=,; echo "${peer_args[*]}")" \
   --metrics.enabled --metrics.port "$mport" &
 pid=$!
