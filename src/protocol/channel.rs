@@ -292,9 +292,15 @@ fn zlib_body(data: &[u8]) -> Result<&[u8], ChannelError> {
     }
 }
 
+/// The output size to make room for when `want` bytes would do: at least 32 KiB, never past
+/// `limit`.
+fn output_len(want: usize, limit: usize) -> usize {
+    want.max(32 * 1024).min(limit)
+}
+
 /// Grows `out` (zero-filled) towards `limit`, doubling, never reserving past it.
 fn grow(out: &mut Vec<u8>, limit: usize) {
-    let len = out.len().saturating_mul(2).max(32 * 1024).min(limit);
+    let len = output_len(out.len().saturating_mul(2), limit);
     out.reserve_exact(len.saturating_sub(out.len()));
     out.resize(len, 0);
 }
@@ -305,7 +311,7 @@ fn inflate_zlib(mut input: &[u8], limit: usize) -> (Vec<u8>, StreamEnd) {
     let mut state = Inflate::new(false, 15);
     // Batcher data (RLP with signatures and hashes) deflates to about half: room for twice the
     // input at once spares the doublings (each a copy and a zero-fill) of a typical channel.
-    let mut out = vec![0; input.len().saturating_mul(2).max(32 * 1024).min(limit)];
+    let mut out = vec![0; output_len(input.len().saturating_mul(2), limit)];
     let mut pos = 0;
     let end = loop {
         let (in0, out0) = (state.total_in(), state.total_out());
