@@ -110,21 +110,9 @@ pub struct BeaconClient {
 
 impl BeaconClient {
     pub fn new(cfg: &BeaconConfig) -> BeaconClient {
-        let builder = ureq::Agent::config_builder()
-            .timeout_global(Some(cfg.timeout))
-            .http_status_as_error(false)
-            .max_idle_connections(2)
-            .input_buffer_size(super::rpc_client::READ_BUFFER)
-            .output_buffer_size(super::rpc_client::WRITE_BUFFER)
-            .max_response_header_size(super::rpc_client::READ_BUFFER)
-            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
         // One agent for the endpoint and its fallbacks: the roots are read if any is https.
-        #[cfg(feature = "tls")]
-        let builder = {
-            let urls = std::iter::once(&cfg.url).chain(&cfg.fallbacks).map(String::as_str);
-            builder.tls_config(super::tls::config(super::tls::any_https(urls)))
-        };
-        let agent: ureq::Agent = builder.build().into();
+        let urls = std::iter::once(&cfg.url).chain(&cfg.fallbacks).map(String::as_str);
+        let agent = super::rpc_client::agent(cfg.timeout, urls);
         let endpoints = std::iter::once(&cfg.url)
             .chain(&cfg.fallbacks)
             .map(|u| Endpoint { base: u.trim_end_matches('/').to_string(), blobs_api: None })

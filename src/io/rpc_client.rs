@@ -29,6 +29,25 @@ pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
 pub const READ_BUFFER: usize = 16 * 1024;
 pub const WRITE_BUFFER: usize = 8 * 1024;
 
+/// An HTTP agent for upstream `urls` (one endpoint and its fallbacks): `timeout` per call,
+/// statuses as responses, two idle connections, the buffers above, op-lite's user agent, and
+/// TLS with the system's roots when any URL is https.
+pub(super) fn agent<'a>(timeout: Duration, urls: impl IntoIterator<Item = &'a str>) -> ureq::Agent {
+    let builder = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_idle_connections(2)
+        .input_buffer_size(READ_BUFFER)
+        .output_buffer_size(WRITE_BUFFER)
+        .max_response_header_size(READ_BUFFER)
+        .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
+    #[cfg(feature = "tls")]
+    let builder = builder.tls_config(super::tls::config(super::tls::any_https(urls)));
+    #[cfg(not(feature = "tls"))]
+    let _ = urls;
+    builder.build().into()
+}
+
 /// Bytes of a non-JSON error body quoted in the error message.
 const MAX_ERROR_BODY: usize = 200;
 
@@ -210,19 +229,8 @@ impl RpcClient {
         jwt: Option<[u8; 32]>,
         headers: Vec<(String, String)>,
     ) -> RpcClient {
-        let builder = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_idle_connections(2)
-            .input_buffer_size(super::rpc_client::READ_BUFFER)
-            .output_buffer_size(super::rpc_client::WRITE_BUFFER)
-            .max_response_header_size(super::rpc_client::READ_BUFFER)
-            .user_agent(concat!("op-lite/", env!("CARGO_PKG_VERSION")));
-        #[cfg(feature = "tls")]
-        let builder = builder.tls_config(super::tls::config(super::tls::any_https([url])));
-        let agent: ureq::Agent = builder.build().into();
         RpcClient {
-            agent,
+            agent: agent(timeout, [url]),
             url: url.to_string(),
             jwt,
             headers,
