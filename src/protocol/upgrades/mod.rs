@@ -21,7 +21,7 @@
 //!
 //! `build.rs` packs the bytecode and the Karst table into one brotli stream (`PACKED`, 42 KB of
 //! the binary instead of 195 KB); building an activation block's deposits inflates it whole
-//! (195 KB of heap for the moment), once per fork.
+//! (195 KB of heap for the moment), once per activation block however many forks it activates.
 
 use std::fmt;
 
@@ -65,15 +65,29 @@ pub struct ActivationUpgrades {
 /// The upgrade deposits of `fork`, in order; empty for forks without any. Interop's are not
 /// built by op-lite and yield `Unsupported`.
 pub fn upgrade_txs(fork: Fork) -> Result<Vec<DepositTx>, UpgradeError> {
+    fork_txs(fork, &mut None)
+}
+
+/// `upgrade_txs`, inflating the packed code into `unpacked` only if it is not there yet (one
+/// block may activate several forks).
+fn fork_txs(fork: Fork, unpacked: &mut Option<Vec<u8>>) -> Result<Vec<DepositTx>, UpgradeError> {
     match fork {
-        Fork::Ecotone => from_spec(&ECOTONE),
-        Fork::Fjord => from_spec(&FJORD),
-        Fork::Isthmus => from_spec(&ISTHMUS),
-        Fork::Jovian => from_spec(&JOVIAN),
-        Fork::Karst => karst_txs(),
+        Fork::Ecotone => Ok(from_spec(&ECOTONE, code(unpacked)?)),
+        Fork::Fjord => Ok(from_spec(&FJORD, code(unpacked)?)),
+        Fork::Isthmus => Ok(from_spec(&ISTHMUS, code(unpacked)?)),
+        Fork::Jovian => Ok(from_spec(&JOVIAN, code(unpacked)?)),
+        Fork::Karst => karst_txs(code(unpacked)?),
         Fork::Interop => Err(UpgradeError::Unsupported(fork)),
         Fork::Regolith | Fork::Canyon | Fork::Delta | Fork::Granite | Fork::Holocene => Ok(Vec::new()),
     }
+}
+
+/// The unpacked code, inflated into `cache` on first use.
+fn code(cache: &mut Option<Vec<u8>>) -> Result<&[u8], UpgradeError> {
+    if cache.is_none() {
+        *cache = Some(unpack()?);
+    }
+    Ok(cache.as_deref().unwrap_or_default())
 }
 
 /// The total gas limit of `fork`'s upgrade deposits (Karst: 55,370,657); 0 without any.
@@ -98,11 +112,12 @@ fn has_nut_bundle(fork: Fork) -> bool {
 /// (op-node `PreparePayloadAttributes`).
 pub fn activation_upgrades(cfg: &RollupConfig, l2_time: u64) -> Result<ActivationUpgrades, UpgradeError> {
     let mut out = ActivationUpgrades::default();
+    let mut unpacked = None;
     for fork in Fork::ALL {
         if !cfg.is_activation_block(fork, l2_time) {
             continue;
         }
-        out.txs.extend(upgrade_txs(fork)?);
+        out.txs.extend(fork_txs(fork, &mut unpacked)?);
         if has_nut_bundle(fork) {
             out.extra_gas += upgrade_gas(fork);
         }
@@ -273,13 +288,11 @@ fn created_address(deployer: &Address) -> Address {
     Address::from_slice(&keccak256(enc).0[12..]).unwrap_or_default()
 }
 
-fn from_spec(spec: &[Spec]) -> Result<Vec<DepositTx>, UpgradeError> {
-    let unpacked = unpack()?;
-    let txs = spec
-        .iter()
+fn from_spec(spec: &[Spec], unpacked: &[u8]) -> Vec<DepositTx> {
+    spec.iter()
         .map(|s| {
             let input = match &s.data {
-                Data::Code(code) => code.of(&unpacked).to_vec(),
+                Data::Code(code) => code.of(unpacked).to_vec(),
                 Data::Call(selector) => selector.to_vec(),
                 Data::UpgradeTo { deployer } => {
                     let mut d = UPGRADE_TO.to_vec();
@@ -299,8 +312,7 @@ fn from_spec(spec: &[Spec]) -> Result<Vec<DepositTx>, UpgradeError> {
                 input: Bytes(input),
             }
         })
-        .collect();
-    Ok(txs)
+        .collect()
 }
 
 // The layout `build.rs` wrote: a `Piece` constant per bytecode file and for the Karst table,
@@ -353,10 +365,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn karst_txs() -> Result<Vec<DepositTx>, UpgradeError> {
-    let unpacked = unpack()?;
+fn karst_txs(unpacked: &[u8]) -> Result<Vec<DepositTx>, UpgradeError> {
     let parse = || -> Option<Vec<DepositTx>> {
-        let mut c = Cursor(KARST_TABLE.of(&unpacked));
+        let mut c = Cursor(KARST_TABLE.of(unpacked));
         let mut txs = Vec::new();
         for i in 0..KARST_COUNT {
             let intent_len = u16::from_be_bytes(c.array()?) as usize;
