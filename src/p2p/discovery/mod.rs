@@ -587,6 +587,13 @@ pub(crate) mod tests {
         (key, enr)
     }
 
+    /// Node `i` of a test network on chain 10 whose node 0 is the bootnode (`boot` its record);
+    /// `seed` picks its randomness.
+    fn member(i: u64, key: SigningKey, enr: Enr, boot: &Enr, seed: u64) -> Discovery {
+        let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
+        Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(seed ^ 0x5e55)), seed)
+    }
+
     /// Where a node's datagrams come from: 10.0.0.1 (a record without IP too).
     fn addr(e: &Enr) -> SocketAddr {
         SocketAddr::from((e.ip().unwrap_or(std::net::Ipv4Addr::new(10, 0, 0, 1)), e.udp().unwrap()))
@@ -662,8 +669,7 @@ pub(crate) mod tests {
         let mut nodes: Vec<Discovery> = (0..8)
             .map(|i| {
                 let (key, enr) = identity(i, if i == 7 { 8453 } else { 10 });
-                let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
-                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(i ^ 0x5e55)), i)
+                member(i, key, enr, &boot, i)
             })
             .collect();
         let found = run(&mut nodes, 60, |_| false);
@@ -700,8 +706,7 @@ pub(crate) mod tests {
                     ];
                     enr = Enr::sign(&key, 1, pairs);
                 }
-                let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
-                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(i ^ 0x5e55)), i)
+                member(i, key, enr, &boot, i)
             })
             .collect();
         assert_eq!(nodes[5].sessions.enr().ip(), None);
@@ -726,8 +731,7 @@ pub(crate) mod tests {
         let mut nodes: Vec<Discovery> = (0..3)
             .map(|i| {
                 let (key, enr) = identity(i, 10);
-                let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
-                Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(i ^ 0x5e55)), i)
+                member(i, key, enr, &boot, i)
             })
             .collect();
         // The bootnode is unreachable for 10 minutes, then answers.
@@ -783,15 +787,7 @@ pub(crate) mod tests {
         let mut nodes: Vec<Discovery> = (0..5)
             .map(|i| {
                 let (key, enr) = identity(i, 10);
-                let boots = if i == 0 { vec![] } else { vec![Bootnode::Enr(Box::new(boot.clone()))] };
-                Discovery::new(
-                    key,
-                    enr,
-                    Filter { chain_id: 10 },
-                    boots,
-                    Box::new(Rng::new((100 + i) ^ 0x5e55)),
-                    100 + i,
-                )
+                member(i, key, enr, &boot, 100 + i)
             })
             .collect();
         let mut rng = Rng::new(9);
