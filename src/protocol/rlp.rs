@@ -328,23 +328,33 @@ pub fn put_bool(out: &mut Vec<u8>, v: bool) {
 pub fn put_list(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     // The items go straight after a one-byte header; a long header's length bytes are made room
     // for afterwards (no scratch buffer per list: derivation encodes every transaction).
-    let start = out.len();
-    out.push(0xc0);
-    body(out);
-    close_list(out, start);
+    put_list_of_about(out, 0, body);
 }
 
-/// Writes the header of the list whose items follow the placeholder byte at `start`.
-fn close_list(out: &mut Vec<u8>, start: usize) {
-    let len = out.len() - start - 1;
+/// Like [`put_list`], for items of about `expect` bytes: the header's room is set aside for that
+/// length first, so a long list (a transaction) is not moved to fit its header afterwards. It
+/// is moved only when the guess was wrong by a length byte.
+pub fn put_list_of_about(out: &mut Vec<u8>, expect: usize, body: impl FnOnce(&mut Vec<u8>)) {
+    let header_len = |len: usize| if len < 56 { 1 } else { 1 + be_len(len as u64) };
+    let start = out.len();
+    let reserved = header_len(expect);
+    out.resize(start + reserved, 0);
+    body(out);
+    let len = out.len() - start - reserved;
+    let need = header_len(len);
+    if need > reserved {
+        out.resize(out.len() + need - reserved, 0);
+        out.copy_within(start + reserved..start + reserved + len, start + need);
+    } else if need < reserved {
+        out.copy_within(start + reserved.., start + need);
+        out.truncate(start + need + len);
+    }
     if len < 56 {
         out[start] = 0xc0 + len as u8;
     } else {
-        let n = be_len(len as u64);
-        out.resize(out.len() + n, 0);
-        out.copy_within(start + 1..start + 1 + len, start + 1 + n);
+        let n = need - 1;
         out[start] = 0xf7 + n as u8;
-        out[start + 1..start + 1 + n].copy_from_slice(&(len as u64).to_be_bytes()[8 - n..]);
+        out[start + 1..start + need].copy_from_slice(&(len as u64).to_be_bytes()[8 - n..]);
     }
 }
 
@@ -411,6 +421,23 @@ mod tests {
         let mut r = Rlp::new(&e);
         assert_eq!(r.next_bytes().unwrap(), lorem);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn a_list_of_any_length_after_any_guess_has_the_canonical_header() {
+        // Item bytes on both sides of each header size (1, 2, 3 and 4 bytes), with guesses that
+        // are right, too small and too large: always a header written from the real length.
+        for items in [0, 1, 54, 55, 56, 57, 254, 255, 256, 257, 65534, 65535, 65536, 70000] {
+            let payload: Vec<u8> = (0..items).map(|i| (i % 0x7f) as u8).collect();
+            let mut want = vec![0xee];
+            put_header(&mut want, true, items);
+            want.extend_from_slice(&payload);
+            for expect in [0, 1, 55, 56, 200, 300, 70000, 1 << 24, items] {
+                let mut o = vec![0xee];
+                put_list_of_about(&mut o, expect, |o| o.extend_from_slice(&payload));
+                assert!(o == want, "{items} item bytes, {expect} expected");
+            }
+        }
     }
 
     #[test]

@@ -393,7 +393,7 @@ impl SpanBatchTxs {
         let mut legacy_index = 0;
         let mut out = Vec::with_capacity(total);
         for (index, data) in self.tx_datas.iter().enumerate() {
-            let mut t = decode_tx_data(data, index)?;
+            let (mut t, input) = decode_tx_data(data, index)?;
             let y_parity = self.y_parity_bits.get(index) as u64;
             t.sig = TxSignature { v: y_parity, r: self.tx_sigs[index].0, s: self.tx_sigs[index].1 };
             if t.tx_type == LEGACY_TX_TYPE {
@@ -418,7 +418,7 @@ impl SpanBatchTxs {
             } else if t.tx_type == EIP7702_TX_TYPE {
                 return Err(SpanBatchError::MissingTo { index });
             }
-            out.push(Bytes(Transaction::new(TxBody::Signed(t)).into_encoded()));
+            out.push(Bytes(tx::encode_signed_with_input(&t, input)));
         }
         Ok(out)
     }
@@ -567,15 +567,16 @@ fn read_tx_data<'a>(r: &mut Cursor<'a>, index: usize) -> Result<&'a [u8], SpanBa
     r.take(skip + len, "tx_datas")
 }
 
-/// Decodes the fields of a `tx_datas` item into an otherwise empty transaction.
-fn decode_tx_data(data: &[u8], index: usize) -> Result<SignedTx, SpanBatchError> {
+/// Decodes the fields of a `tx_datas` item into an otherwise empty transaction, all but its
+/// data, which is returned as it lies in `data`.
+fn decode_tx_data(data: &[u8], index: usize) -> Result<(SignedTx, &[u8]), SpanBatchError> {
     let (tx_type, list) = match data.split_first() {
         Some((b, _)) if *b > 0x7f => (LEGACY_TX_TYPE, data),
         Some((&t @ (EIP2930_TX_TYPE | EIP1559_TX_TYPE | EIP7702_TX_TYPE), rest)) => (t, rest),
         Some((&tx_type, _)) => return Err(SpanBatchError::InvalidTxType { index, tx_type }),
         None => return Err(SpanBatchError::Truncated("tx_datas")),
     };
-    let fields = |list: &[u8]| -> Result<SignedTx, TxError> {
+    let fields = |list| -> Result<(SignedTx, &[u8]), TxError> {
         let mut r = Rlp::list(list)?;
         let mut t = SignedTx { tx_type, value: r.next_u256()?, ..SignedTx::default() };
         if tx_type == LEGACY_TX_TYPE || tx_type == EIP2930_TX_TYPE {
@@ -584,7 +585,7 @@ fn decode_tx_data(data: &[u8], index: usize) -> Result<SignedTx, SpanBatchError>
             t.max_priority_fee_per_gas = r.next_u128()?;
             t.gas_price = r.next_u128()?;
         }
-        t.input = Bytes(r.next_bytes()?.to_vec());
+        let input = r.next_bytes()?;
         if tx_type != LEGACY_TX_TYPE {
             t.access_list = tx::decode_access_list(&mut r)?;
         }
@@ -592,7 +593,7 @@ fn decode_tx_data(data: &[u8], index: usize) -> Result<SignedTx, SpanBatchError>
             t.authorization_list = tx::decode_authorizations(&mut r)?;
         }
         r.finish()?;
-        Ok(t)
+        Ok((t, input))
     };
     fields(list).map_err(|err| SpanBatchError::Tx { index, err })
 }

@@ -227,7 +227,7 @@ impl SignedTx {
         let mut out = Vec::with_capacity(self.input.len() + 128);
         if self.tx_type == LEGACY_TX_TYPE {
             rlp::put_list(&mut out, |o| {
-                legacy_fields(o, self);
+                legacy_fields(o, self, &self.input);
                 if let Some(id) = self.chain_id {
                     rlp::put_u64(o, id);
                     o.push(0x80);
@@ -236,7 +236,7 @@ impl SignedTx {
             });
         } else {
             out.push(self.tx_type);
-            rlp::put_list(&mut out, |o| typed_fields(o, self));
+            rlp::put_list(&mut out, |o| typed_fields(o, self, &self.input));
         }
         keccak256(&out)
     }
@@ -288,13 +288,13 @@ pub fn address_of(key: &VerifyingKey) -> Address {
     Address::from_slice(&h.0[12..]).unwrap_or_default()
 }
 
-fn legacy_fields(o: &mut Vec<u8>, t: &SignedTx) {
+fn legacy_fields(o: &mut Vec<u8>, t: &SignedTx, input: &[u8]) {
     rlp::put_u64(o, t.nonce);
     rlp::put_u128(o, t.gas_price);
     rlp::put_u64(o, t.gas_limit);
     rlp::put_opt_address(o, &t.to);
     rlp::put_u256(o, &t.value);
-    rlp::put_bytes(o, &t.input);
+    rlp::put_bytes(o, input);
 }
 
 pub fn put_access_list(o: &mut Vec<u8>, list: &[AccessListItem]) {
@@ -328,7 +328,7 @@ pub fn put_authorizations(o: &mut Vec<u8>, list: &[Authorization]) {
 }
 
 /// The unsigned fields of a typed transaction, in order.
-fn typed_fields(o: &mut Vec<u8>, t: &SignedTx) {
+fn typed_fields(o: &mut Vec<u8>, t: &SignedTx, input: &[u8]) {
     rlp::put_u64(o, t.chain_id.unwrap_or(0));
     rlp::put_u64(o, t.nonce);
     if t.tx_type != EIP2930_TX_TYPE {
@@ -338,7 +338,7 @@ fn typed_fields(o: &mut Vec<u8>, t: &SignedTx) {
     rlp::put_u64(o, t.gas_limit);
     rlp::put_opt_address(o, &t.to);
     rlp::put_u256(o, &t.value);
-    rlp::put_bytes(o, &t.input);
+    rlp::put_bytes(o, input);
     put_access_list(o, &t.access_list);
     if t.tx_type == EIP4844_TX_TYPE {
         rlp::put_u128(o, t.max_fee_per_blob_gas);
@@ -360,16 +360,24 @@ fn put_sig(o: &mut Vec<u8>, sig: &TxSignature) {
 }
 
 fn encode_signed(t: &SignedTx) -> Vec<u8> {
-    let mut out = Vec::with_capacity(t.input.len() + 160);
+    encode_signed_with_input(t, &t.input)
+}
+
+/// The EIP-2718 encoding of `t` with `input` as its data (`t.input` is not read): what span
+/// batch derivation builds each transaction with, its data never copied but into the result.
+pub(crate) fn encode_signed_with_input(t: &SignedTx, input: &[u8]) -> Vec<u8> {
+    // Room for the fields and signature around the data, and for the list header.
+    let expect = input.len() + 150;
+    let mut out = Vec::with_capacity(expect + 10);
     if t.tx_type == LEGACY_TX_TYPE {
-        rlp::put_list(&mut out, |o| {
-            legacy_fields(o, t);
+        rlp::put_list_of_about(&mut out, expect, |o| {
+            legacy_fields(o, t, input);
             put_sig(o, &t.sig);
         });
     } else {
         out.push(t.tx_type);
-        rlp::put_list(&mut out, |o| {
-            typed_fields(o, t);
+        rlp::put_list_of_about(&mut out, expect, |o| {
+            typed_fields(o, t, input);
             put_sig(o, &t.sig);
         });
     }
