@@ -163,9 +163,19 @@ impl System {
 
     /// The earliest deadline any deriver of `set` asked for.
     pub fn poll_timeout(&self, set: &impl Derivers) -> Option<(Instant, &'static str)> {
+        self.poll_timeout_by(set, |t| t)
+    }
+
+    /// The earliest deadline any deriver of `set` asked for, each first moved by `adjust` (the
+    /// owner's timer slack: a deadline that may wait for a wake-up due anyway).
+    pub fn poll_timeout_by(
+        &self,
+        set: &impl Derivers,
+        adjust: impl Fn((Instant, &'static str)) -> (Instant, &'static str),
+    ) -> Option<(Instant, &'static str)> {
         let mut first: Option<(Instant, &'static str)> = None;
         set.each_ref(&mut |d| {
-            if let Some(t) = d.poll_timeout() {
+            if let Some(t) = d.poll_timeout().map(&adjust) {
                 if first.is_none_or(|f| t.0 < f.0) {
                     first = Some(t);
                 }

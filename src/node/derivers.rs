@@ -268,6 +268,14 @@ impl Core {
         self.system.poll_timeout(&self.derivers)
     }
 
+    /// The earliest deadline any deriver asked for, each first moved by `adjust`.
+    pub fn poll_timeout_by(
+        &self,
+        adjust: impl Fn((Instant, &'static str)) -> (Instant, &'static str),
+    ) -> Option<(Instant, &'static str)> {
+        self.system.poll_timeout_by(&self.derivers, adjust)
+    }
+
     /// The I/O the derivers and the chain-data caches asked for since the last call.
     pub fn poll_requests(&mut self) -> Vec<Request> {
         let mut reqs = self.system.poll_requests();

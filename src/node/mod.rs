@@ -54,6 +54,13 @@ pub trait Host {
     }
 }
 
+/// The deadlines that may wait for the next gossipsub heartbeat (at most its 500 ms): polls and
+/// housekeeping that are seconds apart and whose lateness nobody sees: the L1 head poll (12 s,
+/// op-node's default), the runtime-config reload, and discv5's lookups, pings and request
+/// timeouts (1 s). Derivation's delayed steps, the sequencer, RPC and connection deadlines
+/// stay exact.
+pub const COALESCED: [&str; 3] = ["l1-poll", "runtime-config", "discv5"];
+
 /// The gossip node.
 pub struct Gossip {
     pub swarm: Swarm,
@@ -311,11 +318,19 @@ impl Node {
         ready
     }
 
-    /// The earliest deadline of the derivers and the gossip node.
+    /// The earliest deadline of the derivers and the gossip node. With gossip on, the deadlines
+    /// in [`COALESCED`] that fall before the next gossipsub heartbeat wait for it (timer slack,
+    /// as the kernel gives timers): the loop wakes every 500 ms for the heartbeat anyway, and
+    /// each of these would otherwise be one more wake-up of an idle node.
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
         let gossip = self.gossip.as_ref().and_then(|g| g.swarm.poll_timeout());
-        let discovery = self.gossip.as_ref().and_then(|g| g.discovery.as_ref()?.0.poll_timeout());
-        self.core.poll_timeout().into_iter().chain(gossip).chain(discovery).min_by_key(|(t, _)| *t)
+        let heartbeat = self.gossip.as_ref().and_then(|g| g.swarm.next_heartbeat());
+        let slack = |(t, what): (Instant, &'static str)| match heartbeat {
+            Some(h) if t < h && COALESCED.contains(&what) => (h, "gossipsub-heartbeat"),
+            _ => (t, what),
+        };
+        let discovery = self.gossip.as_ref().and_then(|g| g.discovery.as_ref()?.0.poll_timeout()).map(slack);
+        self.core.poll_timeout_by(slack).into_iter().chain(gossip).chain(discovery).min_by_key(|(t, _)| *t)
     }
 
     /// The sync status.
@@ -464,5 +479,123 @@ impl NodeApi for Node {
 
     fn set_log_level(&mut self, level: &str) -> Result<(), String> {
         self.host.set_log_level(level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::event::{Deriver, Emitter};
+    use crate::p2p::blocks::Signers;
+    use crate::p2p::identity::Keypair;
+    use crate::p2p::noise::test_rng::TestRng;
+    use crate::p2p::swarm::SwarmConfig;
+    use crate::protocol::l1_chain::L1ChainSpec;
+    use crate::protocol::primitives::Address;
+    use crate::time::test_now;
+
+    struct NoHost;
+
+    impl Host for NoHost {
+        fn persist_sequencer_state(&mut self, _: bool) -> Result<(), String> {
+            Ok(())
+        }
+        fn set_log_level(&mut self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn process_stats(&mut self) -> Option<ProcStats> {
+            None
+        }
+    }
+
+    /// A deriver with one deadline under a given name; counts the timer passes that found it due.
+    struct Timer {
+        due: Instant,
+        what: &'static str,
+        fired: std::rc::Rc<std::cell::Cell<Option<Instant>>>,
+    }
+
+    impl Deriver for Timer {
+        fn on_event(&mut self, _: &Event, _: Now, _: &mut Emitter) -> bool {
+            false
+        }
+        fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+            self.fired.get().is_none().then_some((self.due, self.what))
+        }
+        fn handle_timeout(&mut self, now: Now, _: &mut Emitter) {
+            if now.mono >= self.due && self.fired.get().is_none() {
+                self.fired.set(Some(now.mono));
+            }
+        }
+    }
+
+    fn node(gossip: bool, now: Now) -> Node {
+        let rollup = Arc::new(crate::config::networks::op_mainnet().rollup);
+        let l1 = Arc::new(L1ChainSpec::dev(rollup.l1_chain_id));
+        let core = Core::at(Params::new(rollup.clone(), l1, 1), now);
+        let mut node = Node::new(core, false, Box::new(NoHost));
+        if gossip {
+            let cfg = SwarmConfig {
+                listen: None,
+                static_peers: Vec::new(),
+                peers_lo: 1,
+                peers_hi: 8,
+                ban_peers: true,
+                agent: "op-lite/test".into(),
+            };
+            let key = Keypair::from_secret(&[1; 32]).unwrap();
+            let rng = Box::new(TestRng::new(1));
+            let swarm =
+                Swarm::new(key, cfg, rollup, Signers::only(Address::ZERO), None, 1, rng, now).unwrap();
+            node.gossip = Some(Gossip::new(swarm, None, None));
+        }
+        node
+    }
+
+    #[test]
+    fn polls_wait_for_the_gossipsub_heartbeat_and_exact_deadlines_do_not() {
+        let now = test_now();
+        let ms = |n| now.mono + Duration::from_millis(n);
+        let timer = |due, what| {
+            let fired = std::rc::Rc::new(std::cell::Cell::new(None));
+            (Timer { due, what, fired: fired.clone() }, fired)
+        };
+        let mut n = node(true, now);
+        let heartbeat = n.gossip.as_ref().unwrap().swarm.next_heartbeat().unwrap();
+        assert_eq!(heartbeat, ms(500));
+        // A runtime-config reload due before the heartbeat: the loop wakes once, at the
+        // heartbeat, and both run on that wake-up.
+        let (t, reload) = timer(ms(120), "runtime-config");
+        n.core.derivers.extra.push(("reload", Box::new(t)));
+        assert_eq!(n.poll_timeout(), Some((heartbeat, "gossipsub-heartbeat")));
+        n.handle_timeout(Now::new(heartbeat, now.unix_ms + 500));
+        assert_eq!(reload.get(), Some(heartbeat));
+        // The heartbeat ran: the next one is 500 ms on.
+        assert_eq!(n.poll_timeout(), Some((ms(1000), "gossipsub-heartbeat")));
+        // A poll due after the next heartbeat waits for the one after it, never fires early.
+        let (t, poll) = timer(ms(1200), "l1-poll");
+        n.core.derivers.extra.push(("poll", Box::new(t)));
+        n.handle_timeout(Now::new(ms(1000), now.unix_ms + 1000));
+        assert_eq!(poll.get(), None);
+        assert_eq!(n.poll_timeout(), Some((ms(1500), "gossipsub-heartbeat")));
+        n.handle_timeout(Now::new(ms(1500), now.unix_ms + 1500));
+        assert_eq!(poll.get(), Some(ms(1500)));
+        // A delayed derivation step keeps its time, before the heartbeat, though a lenient
+        // deadline comes earlier still.
+        let (t, _) = timer(ms(1600), "runtime-config");
+        n.core.derivers.extra.push(("reload2", Box::new(t)));
+        let (t, step) = timer(ms(1700), "delayed-step");
+        n.core.derivers.extra.push(("step", Box::new(t)));
+        assert_eq!(n.poll_timeout(), Some((ms(1700), "delayed-step")));
+        n.handle_timeout(Now::new(ms(1700), now.unix_ms + 1700));
+        assert_eq!(step.get(), Some(ms(1700)));
+        // Without gossip there is no heartbeat to wait for: every deadline is exact.
+        let mut n = node(false, now);
+        let (t, _) = timer(ms(120), "runtime-config");
+        n.core.derivers.extra.push(("reload", Box::new(t)));
+        assert_eq!(n.poll_timeout(), Some((ms(120), "runtime-config")));
     }
 }

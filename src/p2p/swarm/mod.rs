@@ -232,6 +232,11 @@ impl Swarm {
         }
     }
 
+    /// The next gossipsub heartbeat: the swarm's periodic wake-up, every 500 ms.
+    pub fn next_heartbeat(&self) -> Option<Instant> {
+        self.router.poll_timeout().map(|(t, _)| t)
+    }
+
     /// The earliest deadline: the router's heartbeat, a handshake timeout, a redial.
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
         let handshakes = self.conns.values().filter_map(|c| c.deadline).map(|t| (t, "p2p handshake"));
