@@ -335,13 +335,26 @@ pub fn put_list(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
 /// length first, so a long list (a transaction) is not moved to fit its header afterwards. It
 /// is moved only when the guess was wrong by a length byte.
 pub fn put_list_of_about(out: &mut Vec<u8>, expect: usize, body: impl FnOnce(&mut Vec<u8>)) {
-    let header_len = |len: usize| if len < 56 { 1 } else { 1 + be_len(len as u64) };
     let start = out.len();
-    let reserved = header_len(expect);
+    let reserved = list_header_len(expect);
     out.resize(start + reserved, 0);
     body(out);
+    close_list(out, start, reserved);
+}
+
+fn list_header_len(len: usize) -> usize {
+    if len < 56 {
+        1
+    } else {
+        1 + be_len(len as u64)
+    }
+}
+
+/// Writes the header of the list whose items follow the `reserved` header bytes at `start`,
+/// moving the items if the header needs another size.
+fn close_list(out: &mut Vec<u8>, start: usize, reserved: usize) {
     let len = out.len() - start - reserved;
-    let need = header_len(len);
+    let need = list_header_len(len);
     if need > reserved {
         out.resize(out.len() + need - reserved, 0);
         out.copy_within(start + reserved..start + reserved + len, start + need);
