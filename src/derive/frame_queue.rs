@@ -30,7 +30,8 @@ impl FrameQueue {
 
     fn load_next_frames(&mut self, cx: &mut Cx) -> StageResult<()> {
         let data = self.prev.next_data(cx)?;
-        match Frame::parse_all(&data) {
+        // Shared, not copied: a frame that is its transaction's whole data keeps the buffer.
+        match Frame::parse_shared(&std::sync::Arc::new(data)) {
             Ok(frames) => {
                 cx.metrics.frames += frames.len() as u64;
                 self.frames.extend(frames);
@@ -82,7 +83,7 @@ mod tests {
     use super::*;
 
     fn f(id: u8, number: u16, is_last: bool) -> Frame {
-        Frame { channel_id: [id; 16], number, data: vec![], is_last }
+        Frame { channel_id: [id; 16], number, data: vec![].into(), is_last }
     }
 
     fn ids(q: &VecDeque<Frame>) -> Vec<(u8, u16)> {

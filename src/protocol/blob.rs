@@ -103,6 +103,9 @@ pub fn decode_blob(blob: &[u8]) -> Result<Vec<u8>, BlobError> {
     }
     stream.truncate(end);
     stream.drain(..4);
+    // No spare capacity kept: the retrieval queue holds a block's blobs, and a frame that is
+    // all of one shares the buffer (frame::SHARE_SLACK counts capacity).
+    stream.shrink_to_fit();
     Ok(stream)
 }
 
@@ -205,6 +208,20 @@ mod tests {
             encode_blob(&[0; MAX_BLOB_DATA_SIZE + 1]),
             Err(BlobError::DataTooLarge(MAX_BLOB_DATA_SIZE + 1))
         );
+    }
+
+    #[test]
+    fn a_blob_of_one_frame_is_parsed_without_a_copy() {
+        use crate::protocol::frame::{batcher_tx_data, Frame, FRAME_HEADER_LEN};
+        // A full blob, and a channel's last blob, partly filled.
+        for len in [MAX_BLOB_DATA_SIZE - 1 - FRAME_HEADER_LEN, 60_000] {
+            let frame = Frame { channel_id: [1; 16], number: 0, data: vec![9u8; len].into(), is_last: true };
+            let blob = encode_blob(&batcher_tx_data(std::slice::from_ref(&frame))).unwrap();
+            let data = std::sync::Arc::new(decode_blob(&blob).unwrap());
+            let frames = Frame::parse_shared(&data).unwrap();
+            assert_eq!(frames, [frame]);
+            assert!(frames[0].data.is_shared(), "{len}");
+        }
     }
 
     #[test]

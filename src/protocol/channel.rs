@@ -377,7 +377,7 @@ mod tests {
     const ID: ChannelId = [7; 16];
 
     fn frame(number: u16, data: &[u8], is_last: bool) -> Frame {
-        Frame { channel_id: ID, number, data: data.to_vec(), is_last }
+        Frame { channel_id: ID, number, data: data.to_vec().into(), is_last }
     }
 
     fn block(number: u64) -> L1BlockRef {

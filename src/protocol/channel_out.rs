@@ -324,7 +324,7 @@ impl CompressedChannel {
             .map(|(data, number)| Frame {
                 channel_id: self.id,
                 number,
-                data: data.to_vec(),
+                data: data.to_vec().into(),
                 is_last: usize::from(number) + 1 == count,
             })
             .collect())
@@ -681,7 +681,7 @@ mod tests {
         assert_eq!(back, frames);
         assert_eq!(decode(&back).len(), 1);
         let mut too_big = frames[0].clone();
-        too_big.data.push(0);
+        too_big.data = [&too_big.data[..], &[0]].concat().into();
         assert_eq!(
             blob_payloads(&[too_big]),
             Err(BatcherError::Blob(BlobError::DataTooLarge(MAX_BLOB_DATA_SIZE + 1)))

@@ -5,6 +5,8 @@
 //! order. As op-node's `ParseFrames`, one malformed frame rejects the whole transaction data.
 
 use std::fmt;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
 
 /// The only batcher transaction version that carries frames.
 pub const DERIVATION_VERSION_0: u8 = 0;
@@ -15,6 +17,10 @@ pub const FRAME_HEADER_LEN: usize = 16 + 2 + 4 + 1;
 
 /// An opaque channel identifier.
 pub type ChannelId = [u8; 16];
+
+/// The most transaction data a shared frame may keep alive beyond its own bytes: the version
+/// byte and one frame header, with room to spare.
+pub const SHARE_SLACK: usize = 64;
 
 /// Why batcher transaction data was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,22 +65,103 @@ impl std::error::Error for FrameError {}
 pub struct Frame {
     pub channel_id: ChannelId,
     pub number: u16,
-    pub data: Vec<u8>,
+    pub data: FrameData,
     pub is_last: bool,
+}
+
+/// A frame's data: bytes of its own, or the part of the transaction data it was parsed from
+/// when it is nearly all of it (a batcher posts one frame per transaction or blob), so that
+/// parsing copies nothing. A shared frame keeps at most [`SHARE_SLACK`] bytes of the buffer
+/// (its capacity, not just its length) alive beyond its own: the channel bank, which counts a
+/// frame as its data and 200 bytes, still bounds the memory; a hostile transaction of many
+/// small frames gets them copied, not pinning its buffer through each.
+#[derive(Clone, Default)]
+pub struct FrameData {
+    buf: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl FrameData {
+    /// `range` of `buf`, shared when it is nearly all of the buffer, else copied.
+    fn of(buf: &Arc<Vec<u8>>, range: Range<usize>) -> FrameData {
+        if buf.capacity() - range.len() <= SHARE_SLACK {
+            FrameData { buf: buf.clone(), range }
+        } else {
+            buf[range].to_vec().into()
+        }
+    }
+
+    /// Whether the bytes are part of a larger shared buffer (for tests of the sharing rule).
+    pub fn is_shared(&self) -> bool {
+        self.range.len() != self.buf.len()
+    }
+}
+
+impl From<Vec<u8>> for FrameData {
+    fn from(v: Vec<u8>) -> FrameData {
+        FrameData { range: 0..v.len(), buf: Arc::new(v) }
+    }
+}
+
+impl Deref for FrameData {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
+impl AsRef<[u8]> for FrameData {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for FrameData {
+    fn eq(&self, other: &FrameData) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for FrameData {}
+
+impl fmt::Debug for FrameData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
 }
 
 impl Frame {
     /// Parses batcher transaction data: version 0 followed by one or more frames, nothing else.
+    /// Each frame's data is copied out of `tx_data`.
     pub fn parse_all(tx_data: &[u8]) -> Result<Vec<Frame>, FrameError> {
+        Frame::parse_frames(tx_data, None)
+    }
+
+    /// Parses batcher transaction data as [`Frame::parse_all`] does, a frame that is nearly all
+    /// of `tx_data` sharing its buffer rather than copying it (derivation's path).
+    pub fn parse_shared(tx_data: &Arc<Vec<u8>>) -> Result<Vec<Frame>, FrameError> {
+        Frame::parse_frames(tx_data, Some(tx_data))
+    }
+
+    /// Parses `tx_data`, sharing `shared` (the same bytes) where a frame may keep it.
+    fn parse_frames(tx_data: &[u8], shared: Option<&Arc<Vec<u8>>>) -> Result<Vec<Frame>, FrameError> {
         let (&version, mut rest) = tx_data.split_first().ok_or(FrameError::Empty)?;
         if version != DERIVATION_VERSION_0 {
             return Err(FrameError::UnknownVersion(version));
         }
         let mut frames = Vec::new();
         while !rest.is_empty() {
-            let (frame, used) = Frame::parse(rest, frames.len())?;
+            let offset = tx_data.len() - rest.len();
+            let (head, range, used) = Frame::parse(rest, frames.len())?;
+            let (channel_id, number, is_last) = head;
+            let range = offset + range.start..offset + range.end;
+            let data = match shared {
+                Some(buf) => FrameData::of(buf, range),
+                None => tx_data[range].to_vec().into(),
+            };
+            frames.push(Frame { channel_id, number, data, is_last });
             rest = &rest[used..];
-            frames.push(frame);
         }
         if frames.is_empty() {
             return Err(FrameError::NoFrames);
@@ -83,26 +170,29 @@ impl Frame {
     }
 
     /// Parses the frame at the start of `buf` (the `index`-th of its transaction, for errors),
-    /// returning it and the bytes it took.
-    fn parse(buf: &[u8], index: usize) -> Result<(Frame, usize), FrameError> {
+    /// returning its id, number and `is_last`, where its data lies in `buf`, and the bytes it
+    /// took.
+    #[allow(clippy::type_complexity)]
+    fn parse(buf: &[u8], index: usize) -> Result<((ChannelId, u16, bool), Range<usize>, usize), FrameError> {
         let truncated = |field| FrameError::Truncated { frame: index, field };
         let (id, rest) = split::<16>(buf).ok_or(truncated("channel_id"))?;
         let (number, rest) = split::<2>(rest).ok_or(truncated("frame_number"))?;
         let (len, rest) = split::<4>(rest).ok_or(truncated("frame_data_length"))?;
-        let len = u32::from_be_bytes(len);
-        if len as usize > MAX_FRAME_LEN {
-            return Err(FrameError::TooLarge { frame: index, len });
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_FRAME_LEN {
+            return Err(FrameError::TooLarge { frame: index, len: len as u32 });
         }
-        let data = rest.get(..len as usize).ok_or(truncated("frame_data"))?;
-        let is_last = match rest.get(len as usize) {
+        if rest.len() < len {
+            return Err(truncated("frame_data"));
+        }
+        let is_last = match rest.get(len) {
             None => return Err(truncated("is_last")),
             Some(0) => false,
             Some(1) => true,
             Some(&byte) => return Err(FrameError::InvalidIsLast { frame: index, byte }),
         };
-        let frame =
-            Frame { channel_id: id, number: u16::from_be_bytes(number), data: data.to_vec(), is_last };
-        Ok((frame, FRAME_HEADER_LEN + data.len()))
+        let start = FRAME_HEADER_LEN - 1;
+        Ok(((id, u16::from_be_bytes(number), is_last), start..start + len, FRAME_HEADER_LEN + len))
     }
 
     /// Appends the frame's wire encoding.
@@ -145,8 +235,8 @@ mod tests {
 
     fn sample() -> Vec<Frame> {
         vec![
-            Frame { channel_id: [0xde; 16], number: 0, data: b"hello".to_vec(), is_last: false },
-            Frame { channel_id: [0xde; 16], number: 1, data: vec![], is_last: true },
+            Frame { channel_id: [0xde; 16], number: 0, data: b"hello".to_vec().into(), is_last: false },
+            Frame { channel_id: [0xde; 16], number: 1, data: vec![].into(), is_last: true },
         ]
     }
 
@@ -180,9 +270,46 @@ mod tests {
 
     #[test]
     fn a_frame_of_max_len_is_accepted() {
-        let f = Frame { channel_id: [1; 16], number: 7, data: vec![0xab; MAX_FRAME_LEN], is_last: true };
+        let f =
+            Frame { channel_id: [1; 16], number: 7, data: vec![0xab; MAX_FRAME_LEN].into(), is_last: true };
         let data = batcher_tx_data(std::slice::from_ref(&f));
         assert_eq!(Frame::parse_all(&data).unwrap(), vec![f]);
+    }
+
+    #[test]
+    fn a_frame_shares_the_transaction_data_only_when_it_is_nearly_all_of_it() {
+        let frame = |n: u16, len: usize| Frame {
+            channel_id: [3; 16],
+            number: n,
+            data: vec![n as u8; len].into(),
+            is_last: false,
+        };
+        let parse = |frames: &[Frame]| {
+            let buf = batcher_tx_data(frames);
+            let shared = Frame::parse_shared(&Arc::new(buf.clone())).unwrap();
+            assert_eq!(shared, Frame::parse_all(&buf).unwrap());
+            assert_eq!(shared, frames);
+            shared.iter().map(|f| f.data.is_shared()).collect::<Vec<_>>()
+        };
+        // One frame, the whole transaction (what batchers post): shared, parsing copied nothing.
+        assert_eq!(parse(&[frame(0, 120_000)]), [true]);
+        assert_eq!(parse(&[frame(0, 0)]), [true]);
+        // A buffer whose capacity runs past the frame by more than the slack is not kept alive.
+        let buf_with_spare = |spare| {
+            let f = [frame(0, 1000)];
+            let mut buf = Vec::with_capacity(1 + f[0].encoded_len() + spare);
+            buf.extend_from_slice(&batcher_tx_data(&f));
+            Frame::parse_shared(&Arc::new(buf)).unwrap()[0].data.is_shared()
+        };
+        assert!(buf_with_spare(SHARE_SLACK - 1 - FRAME_HEADER_LEN));
+        assert!(!buf_with_spare(SHARE_SLACK - FRAME_HEADER_LEN));
+        // Two halves, or many small frames: every frame gets its own bytes. Beside a large
+        // frame, a small one is copied and the large one shared only if what it keeps alive
+        // besides its own bytes (the small frame, both headers) is within the slack.
+        assert_eq!(parse(&[frame(0, 60_000), frame(1, 60_000)]), [false, false]);
+        assert_eq!(parse(&(0..500).map(|n| frame(n, 1)).collect::<Vec<_>>()), vec![false; 500]);
+        assert_eq!(parse(&[frame(0, 10), frame(1, 120_000)]), [false, true]);
+        assert_eq!(parse(&[frame(0, 100), frame(1, 120_000)]), [false, false]);
     }
 
     #[test]

@@ -558,7 +558,7 @@ mod tests {
             .map(|i| Frame {
                 channel_id: ID,
                 number: i as u16,
-                data: z[cut[i]..cut[i + 1]].to_vec(),
+                data: z[cut[i]..cut[i + 1]].to_vec().into(),
                 is_last: i == 2,
             })
             .collect()
@@ -747,7 +747,7 @@ mod tests {
     fn truncated_and_random_inputs_never_panic() {
         let frames = sample_frames();
         let data = batcher_tx_data(&frames);
-        let channel: Vec<u8> = frames.iter().flat_map(|f| f.data.clone()).collect();
+        let channel: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
         for n in 0..data.len() {
             let _ = frames_json(&data[..n]);
             let _ = batcher_tx_json(&data[..n], &opts());

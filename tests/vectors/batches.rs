@@ -207,7 +207,7 @@ fn goerli_singular_batches() {
     let id: u128 = published["channel_id_u128"].as_str().unwrap().parse().unwrap();
     assert_eq!(Frame::parse_all(&data).unwrap()[0].channel_id, id.to_be_bytes());
     // magi: the frame data is bytes 23..len-1 of the calldata.
-    assert_eq!(&Frame::parse_all(&data).unwrap()[0].data, &data[23..data.len() - 1]);
+    assert_eq!(&Frame::parse_all(&data).unwrap()[0].data[..], &data[23..data.len() - 1]);
     let channel = frames_to_channel(&data, &exp["frames"]);
     let d = decompress(&channel, BEDROCK_LIMIT, false).unwrap();
     assert_eq!(d.data.len() as u64, num(&exp["channel"]["decompressed_len"]));
@@ -512,7 +512,7 @@ fn real_channel_reassembles_from_many_frames() {
         .map(|(i, c)| Frame {
             channel_id: whole.channel_id,
             number: i as u16,
-            data: c.to_vec(),
+            data: c.to_vec().into(),
             is_last: i + 1 == chunks.len(),
         })
         .collect();
@@ -526,7 +526,7 @@ fn real_channel_reassembles_from_many_frames() {
             assert!(!ch.is_ready());
             ch.add_frame(f.clone(), L1BlockRef::default()).unwrap();
         }
-        assert_eq!(ch.reader_bytes().unwrap(), whole.data);
+        assert_eq!(ch.reader_bytes().unwrap(), &whole.data[..]);
         assert_eq!(ch.size(), whole.data.len() as u64 + FRAME_OVERHEAD * frames.len() as u64);
     }
 }

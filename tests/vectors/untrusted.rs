@@ -27,7 +27,7 @@ fn decode_all(b: &[u8]) {
     let _ = Header::decode(b);
     let _ = Transaction::decode(b);
     let _ = Receipt::decode(b);
-    let _ = Frame::parse_all(b);
+    assert_eq!(Frame::parse_shared(&std::sync::Arc::new(b.to_vec())), Frame::parse_all(b));
     let _ = BatchData::decode(b);
     let _ = RawSpanBatch::decode(b);
     let _ = L1BlockInfo::decode(b);
