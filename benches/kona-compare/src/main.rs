@@ -128,11 +128,20 @@ fn main() {
         27
     );
 
-    let cases: [(&str, (f64, usize), (f64, usize)); 3] = [
+    let cases: [(&str, (f64, usize), (f64, usize)); 4] = [
         (
             "frame parse, e69d9433 calldata",
             measure(|| {
                 black_box(Frame::parse_shared(black_box(&shared)).unwrap());
+            }),
+            measure(|| {
+                black_box(kona_protocol::Frame::parse_frames(black_box(&calldata)).unwrap());
+            }),
+        ),
+        (
+            "(the same, op-lite copying as kona: parse_all)",
+            measure(|| {
+                black_box(Frame::parse_all(black_box(&calldata)).unwrap());
             }),
             measure(|| {
                 black_box(kona_protocol::Frame::parse_frames(black_box(&calldata)).unwrap());
