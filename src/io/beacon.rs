@@ -160,7 +160,7 @@ impl BeaconClient {
     }
 
     /// One GET: the status and the body (bounded).
-    fn get_body(&self, ep: usize, path: &str) -> Result<(u16, Vec<u8>), BeaconError> {
+    fn get_body(&self, ep: usize, path: &str) -> Result<(u16, super::rpc_client::Answer), BeaconError> {
         let url = format!("{}/{}", self.endpoints[ep].base, path);
         let mut req = self.agent.get(&url).header("accept", "application/json");
         if let Some((k, v)) = &self.header {

@@ -4,6 +4,7 @@
 //! limit across worker threads) and an `RpcStats`, where they count their requests for op-node's
 //! `rpc_client_*` metrics.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -397,7 +398,7 @@ impl RpcClient {
 
 /// Reads a response body of at most `limit` bytes: refused at once when its `Content-Length`
 /// says more, and while reading when it has none or it lies.
-pub(super) fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<Vec<u8>, String> {
+pub(super) fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<Answer, String> {
     let declared = resp
         .headers()
         .get("content-length")
@@ -406,7 +407,107 @@ pub(super) fn read_body(resp: &mut ureq::http::Response<ureq::Body>, limit: u64)
     if let Some(n) = declared.filter(|n| *n > limit) {
         return Err(format!("response of {n} bytes is larger than the limit ({limit} bytes)"));
     }
-    resp.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| format!("reading response: {e}"))
+    read_counted(&mut resp.body_mut().with_config().limit(limit).reader(), declared, &ANSWERS)
+}
+
+/// Reads a body (`declared` long, when its length is known and within the limit), counting it
+/// in `budget` as it arrives.
+fn read_counted(
+    reader: &mut impl std::io::Read,
+    declared: Option<u64>,
+    budget: &'static AnswerBudget,
+) -> Result<Answer, String> {
+    let mut answer = Answer { bytes: Vec::new(), held: 0, budget };
+    // Room for a declared length up front (not touched, so not resident, until it arrives).
+    answer.bytes.reserve_exact(declared.unwrap_or(0).min(budget.max) as usize);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading response: {e}")),
+        };
+        answer.hold(answer.bytes.len() + n)?;
+        answer.bytes.extend_from_slice(&chunk[..n]);
+    }
+    Ok(answer)
+}
+
+/// The bytes of large upstream answers that all clients (L1, engine, beacon; every worker
+/// thread) hold at once while they are read and parsed. Each answer has its limit; this bounds
+/// their sum, so the L1 pool's threads each reading a hostile endpoint's huge answer hold one
+/// answer's limit between them, not one each (a 50 MB answer from every call: 75.5 MB peak
+/// RSS with four threads, against a budget of twice the limit). An answer's first MiB is not
+/// counted: everyday answers (heads, receipts, blobs) never wait on a large one.
+static ANSWERS: AnswerBudget = AnswerBudget::new(MAX_RESPONSE_BYTES, 1 << 20);
+
+/// A byte count shared by the answers being read, its ceiling, and the bytes of each answer
+/// left out of it.
+pub(super) struct AnswerBudget {
+    held: AtomicU64,
+    max: u64,
+    free: u64,
+}
+
+impl AnswerBudget {
+    pub(super) const fn new(max: u64, free: u64) -> AnswerBudget {
+        AnswerBudget { held: AtomicU64::new(0), max, free }
+    }
+}
+
+/// A response body, counted in its budget until it is dropped.
+#[derive(Debug)]
+pub(super) struct Answer {
+    bytes: Vec<u8>,
+    held: u64,
+    budget: &'static AnswerBudget,
+}
+
+impl std::fmt::Debug for AnswerBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {} bytes", self.held.load(Ordering::Relaxed), self.max)
+    }
+}
+
+impl PartialEq for Answer {
+    fn eq(&self, other: &Answer) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Answer {
+    /// Counts this answer as `len` bytes from now on (it only grows), refusing past the budget.
+    fn hold(&mut self, len: usize) -> Result<(), String> {
+        let more = (len as u64).saturating_sub(self.budget.free).saturating_sub(self.held);
+        if more == 0 {
+            return Ok(());
+        }
+        let before = self.budget.held.fetch_add(more, Ordering::Relaxed);
+        if before + more > self.budget.max {
+            self.budget.held.fetch_sub(more, Ordering::Relaxed);
+            return Err(format!(
+                "response refused: large upstream answers being read together would pass their limit of {} bytes",
+                self.budget.max
+            ));
+        }
+        self.held += more;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Answer {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.budget.held.fetch_sub(self.held, Ordering::Relaxed);
+    }
 }
 
 /// A call's `result`, kept as its JSON text and parsed once, straight into the type the caller
@@ -523,6 +624,31 @@ mod tests {
         assert_eq!(read("/big"), Err("response of 5000 bytes is larger than the limit (1000 bytes)".into()));
         // No length given: refused once the limit is passed.
         assert!(read("/big/open").is_err_and(|e| e.starts_with("reading response")));
+    }
+
+    #[test]
+    fn answers_being_read_share_one_budget() {
+        // 100,000 bytes between them, each answer's first 10,000 not counted.
+        static BUDGET: AnswerBudget = AnswerBudget::new(100_000, 10_000);
+        let held = || BUDGET.held.load(Ordering::Relaxed);
+        let body = vec![7u8; 70_000];
+        let a = read_counted(&mut &body[..], Some(70_000), &BUDGET).unwrap();
+        assert_eq!((a.len(), held()), (70_000, 60_000));
+        // A second answer while the first is held: refused once the two would pass the budget,
+        // and what it had counted is given back.
+        let err = read_counted(&mut &body[..], None, &BUDGET).unwrap_err();
+        assert!(err.starts_with("response refused") && err.contains("limit"), "{err}");
+        assert_eq!(held(), 60_000);
+        // Within it, both are read; small answers are not counted at all.
+        let b = read_counted(&mut &body[..50_000], None, &BUDGET).unwrap();
+        assert_eq!((b.len(), held()), (50_000, 100_000));
+        let small = read_counted(&mut &body[..10_000], None, &BUDGET).unwrap();
+        assert_eq!((small.len(), held()), (10_000, 100_000));
+        // Dropping an answer gives its bytes back.
+        drop((a, b, small));
+        assert_eq!(held(), 0);
+        assert_eq!(*read_counted(&mut &body[..], None, &BUDGET).unwrap(), body[..]);
+        assert_eq!(held(), 0);
     }
 
     #[test]
