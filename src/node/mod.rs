@@ -511,7 +511,7 @@ mod tests {
         }
     }
 
-    /// A deriver with one deadline under a given name; counts the timer passes that found it due.
+    /// A deriver with one deadline under a given name; records when a timer pass first found it due.
     struct Timer {
         due: Instant,
         what: &'static str,

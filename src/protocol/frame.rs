@@ -18,6 +18,9 @@ pub const FRAME_HEADER_LEN: usize = 16 + 2 + 4 + 1;
 /// An opaque channel identifier.
 pub type ChannelId = [u8; 16];
 
+/// A frame's channel id, number and `is_last`: all of it but its data.
+type FrameHead = (ChannelId, u16, bool);
+
 /// The most transaction data a shared frame may keep alive beyond its own bytes: the version
 /// byte and one frame header, with room to spare.
 pub const SHARE_SLACK: usize = 64;
@@ -172,8 +175,7 @@ impl Frame {
     /// Parses the frame at the start of `buf` (the `index`-th of its transaction, for errors),
     /// returning its id, number and `is_last`, where its data lies in `buf`, and the bytes it
     /// took.
-    #[allow(clippy::type_complexity)]
-    fn parse(buf: &[u8], index: usize) -> Result<((ChannelId, u16, bool), Range<usize>, usize), FrameError> {
+    fn parse(buf: &[u8], index: usize) -> Result<(FrameHead, Range<usize>, usize), FrameError> {
         let truncated = |field| FrameError::Truncated { frame: index, field };
         let (id, rest) = split::<16>(buf).ok_or(truncated("channel_id"))?;
         let (number, rest) = split::<2>(rest).ok_or(truncated("frame_number"))?;
