@@ -492,7 +492,6 @@ mod tests {
     use crate::p2p::blocks::Signers;
     use crate::p2p::identity::Keypair;
     use crate::p2p::noise::test_rng::TestRng;
-    use crate::p2p::swarm::SwarmConfig;
     use crate::protocol::l1_chain::L1ChainSpec;
     use crate::protocol::primitives::Address;
     use crate::time::test_now;
@@ -538,14 +537,7 @@ mod tests {
         let core = Core::at(Params::new(rollup.clone(), l1, 1), now);
         let mut node = Node::new(core, false, Box::new(NoHost));
         if gossip {
-            let cfg = SwarmConfig {
-                listen: None,
-                static_peers: Vec::new(),
-                peers_lo: 1,
-                peers_hi: 8,
-                ban_peers: true,
-                agent: "op-lite/test".into(),
-            };
+            let cfg = crate::p2p::swarm::tests::config();
             let key = Keypair::from_secret(&[1; 32]).unwrap();
             let rng = Box::new(TestRng::new(1));
             let swarm =

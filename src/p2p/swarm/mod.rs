@@ -327,7 +327,7 @@ impl Swarm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
@@ -353,7 +353,7 @@ mod tests {
         Arc::new(cfg)
     }
 
-    pub(super) fn config() -> SwarmConfig {
+    pub(crate) fn config() -> SwarmConfig {
         SwarmConfig {
             listen: None,
             static_peers: Vec::new(),
