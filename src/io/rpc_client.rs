@@ -438,8 +438,9 @@ fn read_counted(
 /// thread) hold at once while they are read and parsed. Each answer has its limit; this bounds
 /// their sum, so the L1 pool's threads each reading a hostile endpoint's huge answer hold one
 /// answer's limit between them, not one each (a 50 MB answer from every call: 75.5 MB peak
-/// RSS with four threads, against a budget of twice the limit). An answer's first MiB is not
-/// counted: everyday answers (heads, receipts, blobs) never wait on a large one.
+/// RSS in benches/hostile.sh, against its budget of twice the limit; 37.2 MB now). An answer's
+/// first MiB is not counted: everyday answers (heads, receipts, blobs) never wait on a large
+/// one.
 static ANSWERS: AnswerBudget = AnswerBudget::new(MAX_RESPONSE_BYTES, 1 << 20);
 
 /// A byte count shared by the answers being read, its ceiling, and the bytes of each answer
