@@ -594,6 +594,18 @@ pub(crate) mod tests {
         Discovery::new(key, enr, Filter { chain_id: 10 }, boots, Box::new(Rng::new(seed ^ 0x5e55)), seed)
     }
 
+    /// `n` members on chain 10 with their own records, node 0 the bootnode; node `i` seeded
+    /// `seed0 + i`.
+    fn network(n: u64, seed0: u64) -> Vec<Discovery> {
+        let boot = identity(0, 10).1;
+        (0..n)
+            .map(|i| {
+                let (key, enr) = identity(i, 10);
+                member(i, key, enr, &boot, seed0 + i)
+            })
+            .collect()
+    }
+
     /// Where a node's datagrams come from: 10.0.0.1 (a record without IP too).
     fn addr(e: &Enr) -> SocketAddr {
         SocketAddr::from((e.ip().unwrap_or(std::net::Ipv4Addr::new(10, 0, 0, 1)), e.udp().unwrap()))
@@ -727,13 +739,7 @@ pub(crate) mod tests {
 
     #[test]
     fn lookups_nobody_answers_back_off_and_an_answer_resets_them() {
-        let boot = identity(0, 10).1;
-        let mut nodes: Vec<Discovery> = (0..3)
-            .map(|i| {
-                let (key, enr) = identity(i, 10);
-                member(i, key, enr, &boot, i)
-            })
-            .collect();
+        let mut nodes = network(3, 0);
         // The bootnode is unreachable for 10 minutes, then answers.
         run_from(&mut nodes, 0, 600, |_| true);
         // Every 5 s plus the timeouts it would be about 80 lookups in 10 minutes; backing off
@@ -783,13 +789,7 @@ pub(crate) mod tests {
 
     #[test]
     fn lossy_links_still_converge() {
-        let boot = identity(0, 10).1;
-        let mut nodes: Vec<Discovery> = (0..5)
-            .map(|i| {
-                let (key, enr) = identity(i, 10);
-                member(i, key, enr, &boot, 100 + i)
-            })
-            .collect();
+        let mut nodes = network(5, 100);
         let mut rng = Rng::new(9);
         let found = run(&mut nodes, 120, |_| rng.below(5) == 0);
         for f in &found[1..] {
